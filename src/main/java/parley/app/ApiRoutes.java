@@ -1,0 +1,37 @@
+package parley.app;
+
+import static org.apache.pekko.http.javadsl.server.Directives.complete;
+import static org.apache.pekko.http.javadsl.server.Directives.concat;
+import static org.apache.pekko.http.javadsl.server.Directives.get;
+import static org.apache.pekko.http.javadsl.server.Directives.path;
+import static org.apache.pekko.http.javadsl.server.Directives.pathPrefix;
+
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.server.Route;
+
+/** The client API's route tree, versioned under /v1. */
+public final class ApiRoutes {
+
+  private ApiRoutes() {}
+
+  public static Route create(ActorSystem<?> system) {
+    String address = system.address().toString();
+    return pathPrefix(
+        "v1",
+        () ->
+            concat(
+                path(
+                    "info",
+                    () ->
+                        get(
+                            () ->
+                                complete(
+                                    HttpEntities.create(
+                                        ContentTypes.APPLICATION_JSON,
+                                        "{\"name\":\"parley\",\"protocol\":\"v1\",\"node\":\""
+                                            + address
+                                            + "\"}"))))));
+  }
+}

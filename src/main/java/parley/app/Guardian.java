@@ -1,0 +1,81 @@
+package parley.app;
+
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import org.apache.pekko.actor.AddressFromURIString;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.JoinSeedNodes;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import org.apache.pekko.management.cluster.bootstrap.ClusterBootstrap;
+import org.apache.pekko.management.javadsl.PekkoManagement;
+
+/**
+ * The node's root actor: joins the cluster, starts the sharded entities, then the client
+ * HTTP port and Pekko Management. {@code started} completes when both ports are bound, or
+ * fails with a {@link StartupFailure} saying which one could not be.
+ */
+public final class Guardian {
+
+  private Guardian() {}
+
+  public static Behavior<Void> create(Settings settings, CompletableFuture<ServerBinding> started) {
+    return Behaviors.setup(
+        context -> {
+          ActorSystem<Void> system = context.getSystem();
+          joinCluster(system, settings.cluster());
+          CompletionStage<ServerBinding> http =
+              HttpServer.start(system, settings.http(), ApiRoutes.create(system));
+          CompletionStage<?> management = startManagement(system, settings.cluster());
+          http.thenCombine(management, (binding, ignored) -> binding)
+              .whenComplete(
+                  (binding, error) -> {
+                    if (error != null) {
+                      started.completeExceptionally(error);
+                    } else {
+                      started.complete(binding);
+                    }
+                  });
+          return Behaviors.empty();
+        });
+  }
+
+  private static void joinCluster(ActorSystem<?> system, Settings.ClusterSettings settings) {
+    Cluster cluster = Cluster.get(system);
+    if (!settings.seedNodes().isEmpty()) {
+      cluster
+          .manager()
+          .tell(
+              new JoinSeedNodes(
+                  settings.seedNodes().stream().map(AddressFromURIString::parse).toList()));
+    } else if (!settings.bootstrap()) {
+      // No seeds and no bootstrap: a cluster of one, as in development.
+      cluster.manager().tell(org.apache.pekko.cluster.typed.Join.create(cluster.selfMember().address()));
+    }
+  }
+
+  private static CompletionStage<?> startManagement(
+      ActorSystem<?> system, Settings.ClusterSettings settings) {
+    var config = system.settings().config().getConfig("pekko.management.http");
+    String where = config.getString("hostname") + ":" + config.getInt("port");
+    return PekkoManagement.get(system)
+        .start()
+        .handle(
+            (uri, error) -> {
+              if (error != null) {
+                throw new StartupFailure(
+                    "Cannot start Pekko Management on "
+                        + where
+                        + " ("
+                        + HttpServer.rootMessage(error)
+                        + "). Stop what holds the port or set PARLEY_MANAGEMENT_PORT.");
+              }
+              if (settings.bootstrap()) {
+                ClusterBootstrap.get(system).start();
+              }
+              return uri;
+            });
+  }
+}

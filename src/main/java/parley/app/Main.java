@@ -1,0 +1,190 @@
+package parley.app;
+
+import com.datastax.oss.driver.api.core.CqlSession;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
+import java.net.BindException;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import parley.persistence.CassandraConnection;
+import parley.persistence.CassandraSchema;
+import parley.persistence.EmbeddedCassandra;
+
+/**
+ * The node's command line: {@code run} (default) starts a node; {@code schema apply} and
+ * {@code schema print} manage the Cassandra schema. The profile comes from PARLEY_PROFILE
+ * ({@code dev} or {@code production}, the default).
+ */
+public final class Main {
+
+  private static final Logger log = LoggerFactory.getLogger(Main.class);
+  private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
+
+  private Main() {}
+
+  public static void main(String[] args) {
+    String command = args.length == 0 ? "run" : args[0];
+    try {
+      switch (command) {
+        case "run" -> run();
+        case "schema" -> schema(args.length > 1 ? args[1] : "");
+        default -> {
+          System.err.println("usage: parley [run | schema apply | schema print]");
+          System.exit(2);
+        }
+      }
+    } catch (StartupFailure failure) {
+      log.error(failure.getMessage());
+      System.exit(1);
+    }
+  }
+
+  static Config loadConfig() {
+    String profile = System.getenv().getOrDefault("PARLEY_PROFILE", "production");
+    if (!List.of("dev", "production").contains(profile)) {
+      throw new StartupFailure(
+          "PARLEY_PROFILE is '" + profile + "'; it must be 'dev' or 'production'.");
+    }
+    try {
+      return ConfigFactory.load(profile);
+    } catch (ConfigException e) {
+      throw new StartupFailure("The configuration is invalid: " + e.getMessage());
+    }
+  }
+
+  private static void run() {
+    long startNanos = System.nanoTime();
+    Config config = loadConfig();
+    Settings settings = Settings.from(config);
+    AtomicReference<ActorSystem<Void>> system = new AtomicReference<>();
+
+    EmbeddedCassandra embedded = null;
+    List<InetSocketAddress> contactPoints = settings.cassandra().contactPoints();
+    if (settings.cassandra().embeddedWanted()) {
+      embedded = EmbeddedCassandra.start(settings.cassandra().embedded());
+      contactPoints = List.of(embedded.contactPoint());
+      stopAfterNode(embedded, system);
+    }
+
+    try (CqlSession session = CassandraConnection.open(settings.cassandra(), contactPoints)) {
+      CassandraSchema schema = CassandraSchema.of(settings.cassandra());
+      if (settings.cassandra().applySchemaOnStart()) {
+        schema.apply(session);
+      }
+      schema.verify(session);
+    }
+
+    Config nodeConfig = nodeOverrides(contactPoints).withFallback(config);
+    CompletableFuture<ServerBinding> started = new CompletableFuture<>();
+    try {
+      system.set(ActorSystem.create(Guardian.create(settings, started), "Parley", nodeConfig));
+    } catch (RuntimeException e) {
+      throw explainSystemFailure(e, nodeConfig);
+    }
+    try {
+      started.get(START_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+    } catch (ExecutionException e) {
+      throw e.getCause() instanceof StartupFailure f
+          ? f
+          : new StartupFailure("The node failed to start: " + HttpServer.rootMessage(e));
+    } catch (TimeoutException e) {
+      throw new StartupFailure("The node did not bind its ports within " + START_TIMEOUT);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new StartupFailure("Interrupted during start-up");
+    }
+    log.info(
+        "Parley node {} serving http://{}:{} in {} ms (profile {}, Cassandra {})",
+        system.get().address(),
+        settings.http().iface(),
+        settings.http().port(),
+        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos),
+        settings.profile(),
+        CassandraConnection.describe(contactPoints));
+  }
+
+  private static void schema(String action) {
+    Settings settings = Settings.from(loadConfig());
+    CassandraSchema schema = CassandraSchema.of(settings.cassandra());
+    switch (action) {
+      case "print" -> schema.statements().forEach(s -> System.out.println(s + ";\n"));
+      case "apply" -> {
+        if (settings.cassandra().embeddedWanted()) {
+          throw new StartupFailure(
+              "`schema apply` needs PARLEY_CASSANDRA_CONTACT_POINTS (the embedded Cassandra"
+                  + " of `run` in the dev profile applies the schema itself).");
+        }
+        try (CqlSession session =
+            CassandraConnection.open(settings.cassandra(), settings.cassandra().contactPoints())) {
+          schema.apply(session);
+          schema.verify(session);
+        }
+      }
+      default -> {
+        System.err.println("usage: parley schema [apply | print]");
+        System.exit(2);
+      }
+    }
+  }
+
+  /** Settings known only at start-up: where Cassandra is. */
+  private static Config nodeOverrides(List<InetSocketAddress> contactPoints) {
+    List<String> points =
+        contactPoints.stream().map(cp -> cp.getHostString() + ":" + cp.getPort()).toList();
+    return ConfigFactory.parseMap(
+        Map.of("datastax-java-driver.basic.contact-points", ConfigValueFactory.fromIterable(points)));
+  }
+
+  private static StartupFailure explainSystemFailure(RuntimeException e, Config config) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof BindException) {
+        return new StartupFailure(
+            "Cannot bind cluster remoting on "
+                + config.getString("pekko.remote.artery.canonical.hostname")
+                + ":"
+                + config.getInt("pekko.remote.artery.canonical.port")
+                + " ("
+                + t.getMessage()
+                + "). Another node may be running here; set PARLEY_HOST or PARLEY_REMOTE_PORT.");
+      }
+    }
+    return new StartupFailure("The actor system failed to start: " + HttpServer.rootMessage(e));
+  }
+
+  /**
+   * The node's JVM shutdown (Ctrl-C, SIGTERM) runs coordinated shutdown; Cassandra must
+   * outlive it so in-flight journal writes complete, so it is stopped only after the actor
+   * system has terminated.
+   */
+  private static void stopAfterNode(
+      EmbeddedCassandra embedded, AtomicReference<ActorSystem<Void>> system) {
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  ActorSystem<Void> running = system.get();
+                  if (running != null) {
+                    try {
+                      running.getWhenTerminated().toCompletableFuture().get(60, TimeUnit.SECONDS);
+                    } catch (Exception e) {
+                      log.warn("The node did not terminate in time; stopping Cassandra anyway");
+                    }
+                  }
+                  embedded.close();
+                },
+                "parley-embedded-cassandra-stop"));
+  }
+}

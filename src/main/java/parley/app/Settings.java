@@ -1,0 +1,111 @@
+package parley.app;
+
+import com.typesafe.config.Config;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+
+/** Parley's typed settings, read once at start-up from the {@code parley} config section. */
+public record Settings(
+    String profile, Http http, Cassandra cassandra, ClusterSettings cluster) {
+
+  public record Http(String iface, int port) {}
+
+  public record Cassandra(
+      List<InetSocketAddress> contactPoints,
+      String localDatacenter,
+      String username,
+      String password,
+      String journalKeyspace,
+      String snapshotKeyspace,
+      String replication,
+      boolean applySchemaOnStart,
+      Duration connectTimeout,
+      Embedded embedded) {
+
+    /** No external Cassandra configured: the node starts the embedded one. */
+    public boolean embeddedWanted() {
+      return contactPoints.isEmpty();
+    }
+  }
+
+  public record Embedded(
+      Path dataDir,
+      int nativePort,
+      int storagePort,
+      Path classpathFile,
+      String heap,
+      String java,
+      Duration startTimeout) {}
+
+  public record ClusterSettings(
+      List<String> seedNodes,
+      boolean bootstrap,
+      int shards,
+      int virtualNodes,
+      int maxSimultaneousRebalance) {}
+
+  public static Settings from(Config root) {
+    Config c = root.getConfig("parley");
+    Config cas = c.getConfig("cassandra");
+    Config emb = cas.getConfig("embedded");
+    Config cl = c.getConfig("cluster");
+    return new Settings(
+        c.getString("profile"),
+        new Http(c.getString("http.interface"), c.getInt("http.port")),
+        new Cassandra(
+            parseContactPoints(cas.getString("contact-points")),
+            cas.getString("local-datacenter"),
+            cas.getString("username"),
+            cas.getString("password"),
+            cas.getString("journal-keyspace"),
+            cas.getString("snapshot-keyspace"),
+            cas.getString("replication"),
+            cas.getBoolean("apply-schema-on-start"),
+            cas.getDuration("connect-timeout"),
+            new Embedded(
+                Path.of(emb.getString("data-dir")),
+                emb.getInt("native-port"),
+                emb.getInt("storage-port"),
+                Path.of(emb.getString("classpath-file")),
+                emb.getString("heap"),
+                emb.getString("java"),
+                emb.getDuration("start-timeout"))),
+        new ClusterSettings(
+            splitList(cl.getString("seed-nodes")),
+            cl.getBoolean("bootstrap"),
+            cl.getInt("shards"),
+            cl.getInt("virtual-nodes"),
+            cl.getInt("max-simultaneous-rebalance")));
+  }
+
+  public boolean dev() {
+    return "dev".equals(profile);
+  }
+
+  /** Parses "host:port,host2" (port 9042 when omitted); a bad entry is a start-up failure. */
+  static List<InetSocketAddress> parseContactPoints(String value) {
+    return splitList(value).stream()
+        .map(
+            entry -> {
+              int colon = entry.lastIndexOf(':');
+              String host = colon < 0 ? entry : entry.substring(0, colon);
+              String port = colon < 0 ? "9042" : entry.substring(colon + 1);
+              try {
+                return InetSocketAddress.createUnresolved(host, Integer.parseInt(port));
+              } catch (IllegalArgumentException e) {
+                throw new StartupFailure(
+                    "PARLEY_CASSANDRA_CONTACT_POINTS has a bad entry '"
+                        + entry
+                        + "': expected host:port, e.g. cassandra-0.cassandra:9042");
+              }
+            })
+        .toList();
+  }
+
+  private static List<String> splitList(String value) {
+    return Arrays.stream(value.split(",")).map(String::strip).filter(s -> !s.isEmpty()).toList();
+  }
+}
