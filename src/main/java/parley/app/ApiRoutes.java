@@ -10,18 +10,22 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.server.Route;
+import parley.auth.AuthRoutes;
+import parley.auth.TokenService;
 
 /** The client API's route tree, versioned under /v1. */
 public final class ApiRoutes {
 
   private ApiRoutes() {}
 
-  public static Route create(ActorSystem<?> system) {
+  public static Route create(ActorSystem<?> system, Settings settings) {
     String address = system.address().toString();
+    TokenService tokens = new TokenService(settings.auth());
     return pathPrefix(
         "v1",
         () ->
             concat(
+                AuthRoutes.create(settings.auth(), tokens),
                 path(
                     "info",
                     () ->

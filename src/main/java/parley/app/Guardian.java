@@ -27,7 +27,7 @@ public final class Guardian {
           ActorSystem<Void> system = context.getSystem();
           joinCluster(system, settings.cluster());
           CompletionStage<ServerBinding> http =
-              HttpServer.start(system, settings.http(), ApiRoutes.create(system));
+              HttpServer.start(system, settings.http(), ApiRoutes.create(system, settings));
           CompletionStage<?> management = startManagement(system, settings.cluster());
           http.thenCombine(management, (binding, ignored) -> binding)
               .whenComplete(

@@ -5,7 +5,9 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
+import java.io.IOException;
 import java.net.BindException;
+import java.net.ServerSocket;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
@@ -88,6 +90,7 @@ public final class Main {
     }
 
     Config nodeConfig = nodeOverrides(contactPoints).withFallback(config);
+    requirePortsFree(settings, nodeConfig);
     CompletableFuture<ServerBinding> started = new CompletableFuture<>();
     try {
       system.set(ActorSystem.create(Guardian.create(settings, started), "Parley", nodeConfig));
@@ -117,18 +120,17 @@ public final class Main {
   }
 
   private static void schema(String action) {
-    Settings settings = Settings.from(loadConfig());
-    CassandraSchema schema = CassandraSchema.of(settings.cassandra());
+    Settings.Cassandra cassandra = Settings.Cassandra.from(loadConfig());
+    CassandraSchema schema = CassandraSchema.of(cassandra);
     switch (action) {
       case "print" -> schema.statements().forEach(s -> System.out.println(s + ";\n"));
       case "apply" -> {
-        if (settings.cassandra().embeddedWanted()) {
+        if (cassandra.embeddedWanted()) {
           throw new StartupFailure(
               "`schema apply` needs PARLEY_CASSANDRA_CONTACT_POINTS (the embedded Cassandra"
                   + " of `run` in the dev profile applies the schema itself).");
         }
-        try (CqlSession session =
-            CassandraConnection.open(settings.cassandra(), settings.cassandra().contactPoints())) {
+        try (CqlSession session = CassandraConnection.open(cassandra, cassandra.contactPoints())) {
           schema.apply(session);
           schema.verify(session);
         }
@@ -137,6 +139,48 @@ public final class Main {
         System.err.println("usage: parley schema [apply | print]");
         System.exit(2);
       }
+    }
+  }
+
+  /**
+   * Checks the node's ports before the actor system binds them: a port in use then ends the
+   * node with one line naming the port and the variable that moves it, not a bind stack trace.
+   */
+  private static void requirePortsFree(Settings settings, Config config) {
+    requirePortFree(
+        settings.http().iface(), settings.http().port(), "clients", "PARLEY_HTTP_PORT");
+    requirePortFree(
+        config.getString("pekko.management.http.hostname"),
+        config.getInt("pekko.management.http.port"),
+        "Pekko Management",
+        "PARLEY_MANAGEMENT_PORT");
+    requirePortFree(
+        config.getString("pekko.remote.artery.canonical.hostname"),
+        config.getInt("pekko.remote.artery.canonical.port"),
+        "cluster remoting",
+        "PARLEY_REMOTE_PORT");
+  }
+
+  private static void requirePortFree(String host, int port, String purpose, String variable) {
+    if (port == 0) {
+      return;
+    }
+    try (ServerSocket socket = new ServerSocket()) {
+      socket.setReuseAddress(true);
+      socket.bind(new InetSocketAddress(host, port));
+    } catch (IOException e) {
+      throw new StartupFailure(
+          "Cannot listen for "
+              + purpose
+              + " on "
+              + host
+              + ":"
+              + port
+              + " ("
+              + e.getMessage()
+              + "). Stop what holds the port or set "
+              + variable
+              + ".");
     }
   }
 

@@ -6,10 +6,11 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
+import parley.auth.AuthSettings;
 
 /** Parley's typed settings, read once at start-up from the {@code parley} config section. */
 public record Settings(
-    String profile, Http http, Cassandra cassandra, ClusterSettings cluster) {
+    String profile, Http http, Cassandra cassandra, ClusterSettings cluster, AuthSettings auth) {
 
   public record Http(String iface, int port) {}
 
@@ -24,6 +25,30 @@ public record Settings(
       boolean applySchemaOnStart,
       Duration connectTimeout,
       Embedded embedded) {
+
+    /** Reads {@code parley.cassandra}; the schema commands need nothing else. */
+    public static Cassandra from(Config root) {
+      Config cas = root.getConfig("parley.cassandra");
+      Config emb = cas.getConfig("embedded");
+      return new Cassandra(
+          parseContactPoints(cas.getString("contact-points")),
+          cas.getString("local-datacenter"),
+          cas.getString("username"),
+          cas.getString("password"),
+          cas.getString("journal-keyspace"),
+          cas.getString("snapshot-keyspace"),
+          cas.getString("replication"),
+          cas.getBoolean("apply-schema-on-start"),
+          cas.getDuration("connect-timeout"),
+          new Embedded(
+              Path.of(emb.getString("data-dir")),
+              emb.getInt("native-port"),
+              emb.getInt("storage-port"),
+              Path.of(emb.getString("classpath-file")),
+              emb.getString("heap"),
+              emb.getString("java"),
+              emb.getDuration("start-timeout")));
+    }
 
     /** No external Cassandra configured: the node starts the embedded one. */
     public boolean embeddedWanted() {
@@ -49,36 +74,18 @@ public record Settings(
 
   public static Settings from(Config root) {
     Config c = root.getConfig("parley");
-    Config cas = c.getConfig("cassandra");
-    Config emb = cas.getConfig("embedded");
     Config cl = c.getConfig("cluster");
     return new Settings(
         c.getString("profile"),
         new Http(c.getString("http.interface"), c.getInt("http.port")),
-        new Cassandra(
-            parseContactPoints(cas.getString("contact-points")),
-            cas.getString("local-datacenter"),
-            cas.getString("username"),
-            cas.getString("password"),
-            cas.getString("journal-keyspace"),
-            cas.getString("snapshot-keyspace"),
-            cas.getString("replication"),
-            cas.getBoolean("apply-schema-on-start"),
-            cas.getDuration("connect-timeout"),
-            new Embedded(
-                Path.of(emb.getString("data-dir")),
-                emb.getInt("native-port"),
-                emb.getInt("storage-port"),
-                Path.of(emb.getString("classpath-file")),
-                emb.getString("heap"),
-                emb.getString("java"),
-                emb.getDuration("start-timeout"))),
+        Cassandra.from(root),
         new ClusterSettings(
             splitList(cl.getString("seed-nodes")),
             cl.getBoolean("bootstrap"),
             cl.getInt("shards"),
             cl.getInt("virtual-nodes"),
-            cl.getInt("max-simultaneous-rebalance")));
+            cl.getInt("max-simultaneous-rebalance")),
+        AuthSettings.from(root));
   }
 
   public boolean dev() {

@@ -11,7 +11,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -34,11 +33,11 @@ public final class CassandraSchema {
   private static final Pattern REPLICATION =
       Pattern.compile("replication\\s*=\\s*\\{[^}]*}", Pattern.CASE_INSENSITIVE);
 
-  /** Tables the node cannot run without, by keyspace role. */
-  private static final Map<String, List<String>> REQUIRED_TABLES =
-      Map.of(
-          "journal", List.of("messages", "metadata", "all_persistence_ids"),
-          "snapshot", List.of("snapshots"));
+  /** Tables the node cannot run without. */
+  private static final List<String> JOURNAL_TABLES =
+      List.of("messages", "metadata", "all_persistence_ids");
+
+  private static final List<String> SNAPSHOT_TABLES = List.of("snapshots");
 
   private final String journalKeyspace;
   private final String snapshotKeyspace;
@@ -77,22 +76,23 @@ public final class CassandraSchema {
   public void verify(CqlSession session) {
     session.refreshSchema();
     List<String> missing = new ArrayList<>();
-    REQUIRED_TABLES.forEach(
-        (role, tables) -> {
-          String keyspace = role.equals("journal") ? journalKeyspace : snapshotKeyspace;
-          Optional<KeyspaceMetadata> ks = session.getMetadata().getKeyspace(keyspace);
-          for (String table : tables) {
-            if (ks.flatMap(k -> k.getTable(CqlIdentifier.fromInternal(table))).isEmpty()) {
-              missing.add(keyspace + "." + table);
-            }
-          }
-        });
+    missing.addAll(missingTables(session, journalKeyspace, JOURNAL_TABLES));
+    missing.addAll(missingTables(session, snapshotKeyspace, SNAPSHOT_TABLES));
     if (!missing.isEmpty()) {
       throw new StartupFailure(
           "The Cassandra schema is missing "
               + String.join(", ", missing)
               + ". Apply it with `./parley schema apply` (or the CQL in persistence-schema/).");
     }
+  }
+
+  private static List<String> missingTables(
+      CqlSession session, String keyspace, List<String> tables) {
+    Optional<KeyspaceMetadata> ks = session.getMetadata().getKeyspace(keyspace);
+    return tables.stream()
+        .filter(t -> ks.flatMap(k -> k.getTable(CqlIdentifier.fromInternal(t))).isEmpty())
+        .map(t -> keyspace + "." + t)
+        .toList();
   }
 
   private List<String> render(String file, String productionKeyspace, String keyspace) {

@@ -1,0 +1,83 @@
+package parley.auth;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import parley.app.StartupFailure;
+
+/**
+ * Authentication settings, read once at start-up from {@code parley.auth}. A node without a usable
+ * token secret does not start: every client connection depends on it.
+ */
+public record AuthSettings(
+    String secret, Duration tokenTtl, boolean devTokens, String serverKey, Duration clockSkew) {
+
+  /** HS256 needs a key at least as long as its 256-bit hash (RFC 7518 §3.2). */
+  public static final int MIN_SECRET_BYTES = 32;
+
+  public static AuthSettings from(Config root) {
+    try {
+      Config c = root.getConfig("parley.auth");
+      AuthSettings settings =
+          new AuthSettings(
+              c.getString("secret"),
+              c.getDuration("token-ttl"),
+              c.getBoolean("dev-tokens"),
+              c.getString("server-key"),
+              c.getDuration("clock-skew"));
+      settings.validate();
+      return settings;
+    } catch (ConfigException e) {
+      throw new StartupFailure("The parley.auth configuration is invalid: " + e.getMessage());
+    }
+  }
+
+  private void validate() {
+    if (secret.isBlank()) {
+      throw new StartupFailure(
+          "No token secret: set PARLEY_AUTH_SECRET (parley.auth.secret) to a random string of at"
+              + " least "
+              + MIN_SECRET_BYTES
+              + " bytes, e.g. the output of `openssl rand -base64 48`.");
+    }
+    int length = secretBytes().length;
+    if (length < MIN_SECRET_BYTES) {
+      throw new StartupFailure(
+          "PARLEY_AUTH_SECRET (parley.auth.secret) is "
+              + length
+              + " bytes; HS256 needs at least "
+              + MIN_SECRET_BYTES
+              + ". Generate one with `openssl rand -base64 48`.");
+    }
+    if (tokenTtl.isNegative() || tokenTtl.isZero()) {
+      throw new StartupFailure("parley.auth.token-ttl must be positive, not " + tokenTtl);
+    }
+    if (clockSkew.isNegative()) {
+      throw new StartupFailure("parley.auth.clock-skew must not be negative, not " + clockSkew);
+    }
+  }
+
+  public byte[] secretBytes() {
+    return secret.getBytes(StandardCharsets.UTF_8);
+  }
+
+  /** Whether the server publish API is on: only when a server key is configured. */
+  public boolean publishApiEnabled() {
+    return !serverKey.isEmpty();
+  }
+
+  /** Keeps the secret and server key out of logs and error messages. */
+  @Override
+  public String toString() {
+    return "AuthSettings[secret=<redacted>, tokenTtl="
+        + tokenTtl
+        + ", devTokens="
+        + devTokens
+        + ", serverKey="
+        + (publishApiEnabled() ? "<redacted>" : "<none>")
+        + ", clockSkew="
+        + clockSkew
+        + "]";
+  }
+}

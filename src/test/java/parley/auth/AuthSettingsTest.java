@@ -1,0 +1,72 @@
+package parley.auth;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigResolveOptions;
+import com.typesafe.config.ConfigValueFactory;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import parley.app.StartupFailure;
+
+class AuthSettingsTest {
+
+  private static final String GOOD_SECRET = "a-production-secret-of-forty-bytes-long!";
+
+  @Test
+  void productionWithoutSecretRefusesToStart() {
+    StartupFailure failure =
+        assertThrows(StartupFailure.class, () -> AuthSettings.from(profile("production")));
+
+    assertTrue(failure.getMessage().contains("PARLEY_AUTH_SECRET"), failure.getMessage());
+  }
+
+  @Test
+  void secretShorterThan32BytesRefusesToStart() {
+    Config config = withSecret(profile("production"), "x".repeat(31));
+
+    StartupFailure failure = assertThrows(StartupFailure.class, () -> AuthSettings.from(config));
+
+    assertTrue(failure.getMessage().contains("31 bytes"), failure.getMessage());
+  }
+
+  @Test
+  void productionDefaultsKeepDevTokensAndPublishApiOff() {
+    AuthSettings settings = AuthSettings.from(withSecret(profile("production"), GOOD_SECRET));
+
+    assertFalse(settings.devTokens());
+    assertFalse(settings.publishApiEnabled());
+    assertEquals(Duration.ofHours(24), settings.tokenTtl());
+    assertEquals(Duration.ofSeconds(30), settings.clockSkew());
+  }
+
+  @Test
+  void devProfileHasASecretAndDevTokens() {
+    AuthSettings settings = AuthSettings.from(profile("dev"));
+
+    assertTrue(settings.devTokens());
+    assertTrue(settings.secretBytes().length >= AuthSettings.MIN_SECRET_BYTES);
+  }
+
+  @Test
+  void toStringRedactsSecretAndServerKey() {
+    AuthSettings settings =
+        new AuthSettings(GOOD_SECRET, Duration.ofHours(1), false, "the-server-key", Duration.ZERO);
+
+    assertFalse(settings.toString().contains(GOOD_SECRET));
+    assertFalse(settings.toString().contains("the-server-key"));
+  }
+
+  /** The shipped profile overlay, without the environment, so a developer's shell can't leak in. */
+  private static Config profile(String name) {
+    return ConfigFactory.parseResources(name + ".conf").resolve(ConfigResolveOptions.noSystem());
+  }
+
+  private static Config withSecret(Config config, String secret) {
+    return config.withValue("parley.auth.secret", ConfigValueFactory.fromAnyRef(secret));
+  }
+}

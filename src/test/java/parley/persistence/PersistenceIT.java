@@ -1,0 +1,163 @@
+package parley.persistence;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.datastax.oss.driver.api.core.cql.Row;
+import com.typesafe.config.Config;
+import java.time.Duration;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.cluster.MemberStatus;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.apache.pekko.actor.testkit.typed.javadsl.LogCapturingExtension;
+import parley.cluster.ConsistentHashingShardAllocationStrategy;
+import parley.testing.TestCassandra;
+import parley.testing.TestNodes;
+
+/**
+ * The persistence path end to end: a sharded event-sourced entity, placed by the
+ * consistent-hashing strategy, writes to the real Cassandra, is passivated, and comes back
+ * with its state read from the journal (and from a snapshot).
+ */
+@ExtendWith(LogCapturingExtension.class)
+class PersistenceIT {
+
+  private static final EntityTypeKey<Tally.Command> SNAPSHOTTING =
+      EntityTypeKey.create(Tally.Command.class, "SnapshottingTally");
+
+  private static ActorTestKit testKit;
+  private static String journal;
+  private static String snapshots;
+  private static ClusterSharding sharding;
+
+  @BeforeAll
+  static void startNode() {
+    Config config = TestNodes.config("PersistenceIT");
+    journal = config.getString("parley.cassandra.journal-keyspace");
+    snapshots = config.getString("parley.cassandra.snapshot-keyspace");
+    testKit = ActorTestKit.create("PersistenceIT", config);
+    Cluster cluster = Cluster.get(testKit.system());
+    cluster.manager().tell(Join.create(cluster.selfMember().address()));
+    testKit
+        .createTestProbe()
+        .awaitAssert(
+            Duration.ofSeconds(20),
+            () -> {
+              assertEquals(MemberStatus.up(), cluster.selfMember().status());
+              return null;
+            });
+    sharding = ClusterSharding.get(testKit.system());
+    sharding.init(
+        Entity.of(Tally.KEY, ctx -> Tally.create(ctx, false))
+            .withStopMessage(new Tally.Stop())
+            .withAllocationStrategy(new ConsistentHashingShardAllocationStrategy(10)));
+    sharding.init(
+        Entity.of(SNAPSHOTTING, ctx -> Tally.create(ctx, true))
+            .withStopMessage(new Tally.Stop())
+            .withAllocationStrategy(new ConsistentHashingShardAllocationStrategy(10)));
+  }
+
+  @AfterAll
+  static void stopNode() {
+    if (testKit != null) {
+      testKit.shutdownTestKit();
+    }
+  }
+
+  @Test
+  void recoversStateFromCassandraAfterPassivation() {
+    EntityRef<Tally.Command> tally = sharding.entityRefFor(Tally.KEY, "a");
+    TestProbe<Tally.Total> probe = testKit.createTestProbe();
+
+    tally.tell(new Tally.Add(5, probe.ref()));
+    tally.tell(new Tally.Add(7, probe.ref()));
+    assertEquals(5, probe.receiveMessage().total());
+    Tally.Total beforePassivation = probe.receiveMessage();
+    assertEquals(new Tally.Total(12, 2, beforePassivation.incarnation()), beforePassivation);
+    assertEquals(2, journalRows("Tally|a"), "both events are in Cassandra's journal");
+
+    tally.tell(new Tally.Passivate());
+    Tally.Total recovered =
+        probe.awaitAssert(
+            () -> {
+              tally.tell(new Tally.Get(probe.ref()));
+              Tally.Total total = probe.receiveMessage();
+              assertNotEquals(beforePassivation.incarnation(), total.incarnation());
+              return total;
+            });
+    assertEquals(12, recovered.total());
+    assertEquals(2, recovered.seq());
+  }
+
+  @Test
+  void recoversFromSnapshotWhenEarlierEventsAreDeleted() {
+    EntityRef<Tally.Command> tally = sharding.entityRefFor(SNAPSHOTTING, "b");
+    TestProbe<Tally.Total> probe = testKit.createTestProbe();
+    for (int i = 1; i <= 12; i++) {
+      tally.tell(new Tally.Add(i, probe.ref()));
+      probe.receiveMessage();
+    }
+    String pid = "SnapshottingTally|b";
+    probe.awaitAssert(
+        () -> {
+          assertTrue(snapshotRows(pid) >= 1, "a snapshot is stored");
+          assertTrue(deletedTo(pid) >= 5, "events before the snapshot are deleted");
+          return null;
+        });
+    Tally.Total before = askTotal(tally, probe);
+
+    tally.tell(new Tally.Passivate());
+    Tally.Total recovered =
+        probe.awaitAssert(
+            () -> {
+              Tally.Total total = askTotal(tally, probe);
+              assertNotEquals(before.incarnation(), total.incarnation());
+              return total;
+            });
+    assertEquals(78, recovered.total(), "1 + 2 + ... + 12, although the first events are gone");
+    assertEquals(12, recovered.seq());
+  }
+
+  private static Tally.Total askTotal(EntityRef<Tally.Command> tally, TestProbe<Tally.Total> probe) {
+    tally.tell(new Tally.Get(probe.ref()));
+    return probe.receiveMessage();
+  }
+
+  private static long journalRows(String pid) {
+    Row row =
+        TestCassandra.session()
+            .execute(
+                "SELECT count(*) FROM "
+                    + journal
+                    + ".messages WHERE persistence_id = ? AND partition_nr = 0",
+                pid)
+            .one();
+    return row.getLong(0);
+  }
+
+  private static long snapshotRows(String pid) {
+    return TestCassandra.session()
+        .execute("SELECT count(*) FROM " + snapshots + ".snapshots WHERE persistence_id = ?", pid)
+        .one()
+        .getLong(0);
+  }
+
+  private static long deletedTo(String pid) {
+    Row row =
+        TestCassandra.session()
+            .execute("SELECT deleted_to FROM " + journal + ".metadata WHERE persistence_id = ?", pid)
+            .one();
+    return row == null ? 0 : row.getLong(0);
+  }
+}
