@@ -68,7 +68,6 @@ public record Settings(
   public record ClusterSettings(
       List<String> seedNodes,
       boolean bootstrap,
-      int shards,
       int virtualNodes,
       int maxSimultaneousRebalance) {}
 
@@ -82,7 +81,6 @@ public record Settings(
         new ClusterSettings(
             splitList(cl.getString("seed-nodes")),
             cl.getBoolean("bootstrap"),
-            cl.getInt("shards"),
             cl.getInt("virtual-nodes"),
             cl.getInt("max-simultaneous-rebalance")),
         AuthSettings.from(root));

@@ -1,0 +1,41 @@
+package parley.chat;
+
+import com.typesafe.config.Config;
+import java.time.Duration;
+
+/** Chat settings, read once at start-up from {@code parley.chat} (conf/chat.conf). */
+public record ChatSettings(
+    int maxFrameBytes,
+    int maxBodyBytes,
+    int recentWindow,
+    int maxBatch,
+    int maxBatchBytes,
+    Duration hubLease,
+    Duration hubRenewInterval,
+    int pageSize,
+    int ratePerSecond,
+    int rateBurst,
+    int floodDisconnectAfter,
+    Duration typingInterval,
+    int outboundBuffer,
+    Duration askTimeout) {
+
+  public static ChatSettings from(Config root) {
+    Config c = root.getConfig("parley.chat");
+    return new ChatSettings(
+        c.getInt("max-frame-bytes"),
+        c.getInt("max-body-bytes"),
+        c.getInt("recent-window"),
+        c.getInt("max-batch"),
+        c.getInt("max-batch-bytes"),
+        c.getDuration("hub-lease"),
+        c.getDuration("hub-renew-interval"),
+        c.getInt("page-size"),
+        c.getInt("rate-per-second"),
+        c.getInt("rate-burst"),
+        c.getInt("flood-disconnect-after"),
+        c.getDuration("typing-interval"),
+        c.getInt("outbound-buffer"),
+        c.getDuration("ask-timeout"));
+  }
+}

@@ -1,0 +1,855 @@
+package parley.chat.room;
+
+import java.time.Clock;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Function;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.Terminated;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
+import org.apache.pekko.persistence.cassandra.query.javadsl.CassandraReadJournal;
+import org.apache.pekko.persistence.query.PersistenceQuery;
+import org.apache.pekko.persistence.typed.PersistenceId;
+import org.apache.pekko.persistence.typed.javadsl.CommandHandler;
+import org.apache.pekko.persistence.typed.javadsl.Effect;
+import org.apache.pekko.persistence.typed.javadsl.EventHandler;
+import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehavior;
+import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
+import org.apache.pekko.stream.javadsl.Sink;
+import parley.chat.ChatSettings;
+import parley.chat.Ids;
+import parley.cluster.ConsistentHashingShardAllocationStrategy;
+import parley.serialization.CborSerializable;
+
+/**
+ * A chat room (or a direct-message room): its members and roles, topic and timeline. The
+ * timeline is the room's event log: every visible change is one journaled event and its
+ * sequence number is the timeline position {@code seq}, gap-free from 1 (design rule 4).
+ *
+ * <p>The sharded entity is a small front actor over the event-sourced journal actor. While a
+ * journal write is in flight the front gathers the writes that arrive and hands them over as
+ * one batch, which is persisted as one atomic write: one Cassandra round trip per batch, not
+ * per message (design rule 3). Every sender is answered only after the write holding its
+ * event completes; then the events go to the fan-out hubs that follow the room.
+ *
+ * <p>Retries are recognised by {@code (user, clientMsgId)} within the recent window kept in
+ * state, so a retry after a restart or failover gets the original seq (design rule 5).
+ */
+public final class RoomEntity
+    extends EventSourcedBehavior<RoomEntity.Command, RoomEntity.Event, RoomEntity.State> {
+
+  public static final EntityTypeKey<Command> ENTITY_KEY =
+      EntityTypeKey.create(Command.class, "room");
+
+  public static void init(ActorSystem<?> system, ChatSettings settings) {
+    ClusterSharding.get(system)
+        .init(
+            Entity.of(ENTITY_KEY, ctx -> create(ctx.getEntityId(), settings))
+                .withAllocationStrategy(new ConsistentHashingShardAllocationStrategy(10)));
+  }
+
+  public static PersistenceId persistenceId(String roomId) {
+    return PersistenceId.of(ENTITY_KEY.name(), roomId);
+  }
+
+  public static Behavior<Command> create(String roomId, ChatSettings settings) {
+    return Behaviors.setup(
+        context -> {
+          ActorRef<Command> journal =
+              context.spawn(journal(roomId, settings, context.getSelf(), Clock.systemUTC()), "journal");
+          context.watch(journal);
+          return new GroupCommit(journal, settings).idle();
+        });
+  }
+
+  /** The event-sourced part alone; {@code front} hears {@link BatchDone} after each batch. */
+  static Behavior<Command> journal(
+      String roomId, ChatSettings settings, ActorRef<Command> front, Clock clock) {
+    return Behaviors.setup(context -> new RoomEntity(roomId, settings, context, front, clock));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Commands
+
+  public sealed interface Command extends CborSerializable {}
+
+  /** A command that changes the timeline; the front batches these. */
+  public sealed interface Write extends Command {
+    ActorRef<WriteReply> replyTo();
+
+    /** Message bytes the write adds, for bounding a batch. */
+    default int weight() {
+      return 64;
+    }
+  }
+
+  public record Create(String user, String visibility, String topic, ActorRef<WriteReply> replyTo)
+      implements Write {}
+
+  public record Join(String user, ActorRef<WriteReply> replyTo) implements Write {}
+
+  public record Leave(String user, ActorRef<WriteReply> replyTo) implements Write {}
+
+  public record Invite(String by, String user, ActorRef<WriteReply> replyTo) implements Write {}
+
+  public record RemoveMember(String by, String user, ActorRef<WriteReply> replyTo)
+      implements Write {}
+
+  public record SetTopic(String by, String topic, ActorRef<WriteReply> replyTo) implements Write {}
+
+  /** A message; {@code fromServer} posts for an application backend without membership. */
+  public record Post(
+      String user, String clientMsgId, String body, boolean fromServer, ActorRef<WriteReply> replyTo)
+      implements Write {
+    @Override
+    public int weight() {
+      return 64 + body.length() * 3;
+    }
+  }
+
+  /** A direct message; the room (id derived from both users) is created on first use. */
+  public record PostDirect(
+      String from, String to, String clientMsgId, String body, ActorRef<WriteReply> replyTo)
+      implements Write {
+    @Override
+    public int weight() {
+      return 64 + body.length() * 3;
+    }
+  }
+
+  public record Edit(
+      String user, long target, String clientMsgId, String body, ActorRef<WriteReply> replyTo)
+      implements Write {
+    @Override
+    public int weight() {
+      return 64 + body.length() * 3;
+    }
+  }
+
+  public record Delete(String user, long target, String clientMsgId, ActorRef<WriteReply> replyTo)
+      implements Write {}
+
+  /** Registers (or renews) a node's hub as a follower of this room for the lease time. */
+  public record Subscribe(ActorRef<RoomPush> hub, ActorRef<Subscribed> replyTo)
+      implements Command {}
+
+  /** Timeline positions {@code from..to} (inclusive), at most {@code limit}, oldest first. */
+  public record GetEvents(
+      String user, long from, long to, int limit, ActorRef<EventsReply> replyTo)
+      implements Command {}
+
+  public record GetInfo(String user, ActorRef<InfoReply> replyTo) implements Command {}
+
+  /** Typing notice from a member; pushed, never journaled. */
+  public record Typing(String user) implements Command {}
+
+  /** An ephemeral push (read marker, receipt, presence) to relay to the room's followers. */
+  public record Relay(RoomPush.Ephemeral push) implements Command {}
+
+  /** Front to journal: the writes gathered while the previous batch was in flight. */
+  record WriteBatch(List<Write> writes) implements Command {}
+
+  /** Journal to front: the batch is written (or rejected) and its senders answered. */
+  record BatchDone() implements Command {}
+
+  record EventsLoaded(GetEvents request, List<TimelineEvent> events, Throwable failure)
+      implements Command {}
+
+  record HubTerminated(ActorRef<RoomPush> hub) implements Command {}
+
+  // ---------------------------------------------------------------------------------------
+  // Replies
+
+  public sealed interface WriteReply extends CborSerializable {}
+
+  public sealed interface EventsReply extends CborSerializable {}
+
+  public sealed interface InfoReply extends CborSerializable {}
+
+  /** The write is in the journal at {@code seq} (or was, for a recognised retry). */
+  public record Written(String room, long seq, long ts, String clientMsgId, boolean duplicate)
+      implements WriteReply {}
+
+  public record Rejected(String code, String message)
+      implements WriteReply, EventsReply, InfoReply {}
+
+  public record Subscribed(String room, long lastSeq) implements CborSerializable {}
+
+  public record Events(String room, List<TimelineEvent> events, long lastSeq)
+      implements EventsReply {}
+
+  public record Info(
+      String room,
+      String visibility,
+      String topic,
+      String owner,
+      Map<String, String> members,
+      long lastSeq,
+      boolean direct)
+      implements InfoReply {}
+
+  // ---------------------------------------------------------------------------------------
+  // Events: each is one timeline position.
+
+  public sealed interface Event extends CborSerializable {
+    String roomId();
+
+    long ts();
+  }
+
+  public record RoomCreated(
+      String roomId, String owner, String visibility, String topic, boolean direct, long ts)
+      implements Event {}
+
+  public record MemberInvited(String roomId, String user, String by, long ts) implements Event {}
+
+  public record MemberJoined(String roomId, String user, long ts) implements Event {}
+
+  public record MemberLeft(String roomId, String user, long ts) implements Event {}
+
+  public record MemberRemoved(String roomId, String user, String by, long ts) implements Event {}
+
+  public record TopicChanged(String roomId, String topic, String by, long ts) implements Event {}
+
+  public record MessagePosted(String roomId, String user, String clientMsgId, String body, long ts)
+      implements Event {}
+
+  public record MessageEdited(
+      String roomId, String user, long target, String clientMsgId, String body, long ts)
+      implements Event {}
+
+  public record MessageDeleted(String roomId, String user, long target, String clientMsgId, long ts)
+      implements Event {}
+
+  /** The timeline entry of an event at position {@code seq}. */
+  public static TimelineEvent timelineEvent(Event event, long seq) {
+      if (event instanceof RoomCreated e) {
+        return new TimelineEvent(e.roomId(), seq, e.ts(), TimelineEvent.CREATED, e.owner(), null, null, null, null, e.topic(), e.visibility(), false, false);
+      }
+      if (event instanceof MemberInvited e) {
+        return new TimelineEvent(e.roomId(), seq, e.ts(), TimelineEvent.INVITED, e.user(), e.by(), null, null, null, null, null, false, false);
+      }
+      if (event instanceof MemberJoined e) {
+        return new TimelineEvent(e.roomId(), seq, e.ts(), TimelineEvent.JOINED, e.user(), null, null, null, null, null, null, false, false);
+      }
+      if (event instanceof MemberLeft e) {
+        return new TimelineEvent(e.roomId(), seq, e.ts(), TimelineEvent.LEFT, e.user(), null, null, null, null, null, null, false, false);
+      }
+      if (event instanceof MemberRemoved e) {
+        return new TimelineEvent(e.roomId(), seq, e.ts(), TimelineEvent.REMOVED, e.user(), e.by(), null, null, null, null, null, false, false);
+      }
+      if (event instanceof TopicChanged e) {
+        return new TimelineEvent(e.roomId(), seq, e.ts(), TimelineEvent.TOPIC, e.by(), e.by(), null, null, null, e.topic(), null, false, false);
+      }
+      if (event instanceof MessagePosted e) {
+        return new TimelineEvent(e.roomId(), seq, e.ts(), TimelineEvent.MESSAGE, e.user(), null, e.body(), e.clientMsgId(), null, null, null, false, false);
+      }
+      if (event instanceof MessageEdited e) {
+        return new TimelineEvent(e.roomId(), seq, e.ts(), TimelineEvent.EDITED, e.user(), null, e.body(), e.clientMsgId(), e.target(), null, null, false, false);
+      }
+      if (event instanceof MessageDeleted e) {
+        return new TimelineEvent(e.roomId(), seq, e.ts(), TimelineEvent.DELETED, e.user(), null, null, e.clientMsgId(), e.target(), null, null, false, false);
+      }
+    throw new IllegalArgumentException("unknown event " + event);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // State
+
+  public static final String OWNER = "owner";
+  public static final String MEMBER = "member";
+  public static final String PUBLIC = "public";
+  public static final String PRIVATE = "private";
+
+  /**
+   * The room as of {@code seq}. {@code recent} is the newest part of the timeline (bounded by
+   * the recent window) and doubles as the retry-recognition window; {@code redactions} holds
+   * the latest content of edited and deleted messages, applied whenever history is served.
+   */
+  public record State(
+      boolean exists,
+      boolean direct,
+      String owner,
+      String visibility,
+      String topic,
+      Map<String, String> members,
+      Set<String> invited,
+      long seq,
+      List<TimelineEvent> recent,
+      Map<Long, Redaction> redactions) {
+
+    public static State empty() {
+      return new State(false, false, null, null, null, Map.of(), Set.of(), 0, List.of(), Map.of());
+    }
+
+    public boolean isMember(String user) {
+      return members.containsKey(user);
+    }
+
+    public boolean isOwner(String user) {
+      return user.equals(owner) && isMember(user);
+    }
+
+    /** The earlier write of {@code user} named {@code clientMsgId}, if still in the window. */
+    Optional<TimelineEvent> findWrite(String user, String clientMsgId) {
+      for (int i = recent.size() - 1; i >= 0; i--) {
+        TimelineEvent e = recent.get(i);
+        if (clientMsgId.equals(e.clientMsgId()) && user.equals(e.user())) {
+          return Optional.of(e);
+        }
+      }
+      return Optional.empty();
+    }
+
+    Optional<TimelineEvent> recentAt(long position) {
+      long first = seq - recent.size() + 1;
+      if (position < first || position > seq) {
+        return Optional.empty();
+      }
+      return Optional.of(recent.get((int) (position - first)));
+    }
+
+    long firstRecentSeq() {
+      return seq - recent.size() + 1;
+    }
+
+    TimelineEvent redact(TimelineEvent e) {
+      Long subject = e.isMessage() ? Long.valueOf(e.seq()) : e.target();
+      Redaction r = subject == null ? null : redactions.get(subject);
+      if (r == null) {
+        return e;
+      }
+      if (r.deleted()) {
+        return e.isMessage() || TimelineEvent.EDITED.equals(e.kind())
+            ? e.withContent(null, e.isMessage() ? false : e.edited(), e.isMessage())
+            : e;
+      }
+      return e.isMessage() ? e.withContent(r.body(), true, false) : e;
+    }
+
+    State apply(Event event, int window) {
+      long next = seq + 1;
+      TimelineEvent entry = timelineEvent(event, next);
+      List<TimelineEvent> nextRecent = appendBounded(recent, entry, window);
+        if (event instanceof RoomCreated e) {
+          return new State(true, e.direct(), e.owner(), e.visibility(), e.topic(), Map.of(e.owner(), OWNER), Set.of(), next, nextRecent, redactions);
+        }
+        if (event instanceof MemberInvited e) {
+          return new State(exists, direct, owner, visibility, topic, members, plus(invited, e.user()), next, nextRecent, redactions);
+        }
+        if (event instanceof MemberJoined e) {
+          return new State(exists, direct, owner, visibility, topic, put(members, e.user(), e.user().equals(owner) ? OWNER : MEMBER), minus(invited, e.user()), next, nextRecent, redactions);
+        }
+        if (event instanceof MemberLeft e) {
+          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), invited, next, nextRecent, redactions);
+        }
+        if (event instanceof MemberRemoved e) {
+          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), minus(invited, e.user()), next, nextRecent, redactions);
+        }
+        if (event instanceof TopicChanged e) {
+          return new State(exists, direct, owner, visibility, e.topic(), members, invited, next, nextRecent, redactions);
+        }
+        if (event instanceof MessagePosted e) {
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, redactions);
+        }
+        if (event instanceof MessageEdited e) {
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(e.body(), false)));
+        }
+        if (event instanceof MessageDeleted e) {
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(null, true)));
+        }
+      throw new IllegalArgumentException("unknown event " + event);
+    }
+  }
+
+  /** The latest content of an edited or deleted message. */
+  public record Redaction(String body, boolean deleted) implements CborSerializable {}
+
+  // ---------------------------------------------------------------------------------------
+  // Behavior
+
+  private final String roomId;
+  private final ChatSettings settings;
+  private final ActorContext<Command> context;
+  private final ActorRef<Command> front;
+  private final Clock clock;
+  /**
+   * Followers are node hubs holding a lease; they live in memory only, because after a move
+   * the hubs find the room again by renewing (design rule 7).
+   */
+  private final Map<ActorRef<RoomPush>, Long> hubs = new HashMap<>();
+
+  private RoomEntity(
+      String roomId,
+      ChatSettings settings,
+      ActorContext<Command> context,
+      ActorRef<Command> front,
+      Clock clock) {
+    super(persistenceId(roomId));
+    this.roomId = roomId;
+    this.settings = settings;
+    this.context = context;
+    this.front = front;
+    this.clock = clock;
+  }
+
+  @Override
+  public State emptyState() {
+    return State.empty();
+  }
+
+  @Override
+  public RetentionCriteria retentionCriteria() {
+    return RetentionCriteria.snapshotEvery(500, 2);
+  }
+
+  @Override
+  public CommandHandler<Command, Event, State> commandHandler() {
+    return newCommandHandlerBuilder()
+        .forAnyState()
+        .onCommand(WriteBatch.class, this::onWriteBatch)
+        .onCommand(Subscribe.class, this::onSubscribe)
+        .onCommand(HubTerminated.class, (state, c) -> {
+          hubs.remove(c.hub());
+          return Effect().none();
+        })
+        .onCommand(GetEvents.class, this::onGetEvents)
+        .onCommand(EventsLoaded.class, this::onEventsLoaded)
+        .onCommand(GetInfo.class, this::onGetInfo)
+        .onCommand(Typing.class, (state, c) -> {
+          if (state.isMember(c.user())) {
+            push(new RoomPush.Ephemeral(roomId, "typing", c.user(), state.seq(), null, clock.millis()));
+          }
+          return Effect().none();
+        })
+        .onCommand(Relay.class, (state, c) -> {
+          push(c.push());
+          return Effect().none();
+        })
+        .build();
+  }
+
+  @Override
+  public EventHandler<State, Event> eventHandler() {
+    int window = settings.recentWindow();
+    return newEventHandlerBuilder()
+        .forAnyState()
+        .onAnyEvent((state, event) -> state.apply(event, window));
+  }
+
+  /**
+   * Decides every write of the batch against the state as the earlier writes of the same
+   * batch leave it, persists all their events as one atomic write, and only then answers.
+   */
+  private Effect<Event, State> onWriteBatch(State state, WriteBatch batch) {
+    long now = clock.millis();
+    State running = state;
+    List<Event> events = new ArrayList<>();
+    List<Runnable> replies = new ArrayList<>(batch.writes().size());
+    for (Write write : batch.writes()) {
+      Decision decision = decide(running, write, now);
+      for (Event event : decision.events()) {
+        running = running.apply(event, settings.recentWindow());
+      }
+      events.addAll(decision.events());
+      WriteReply reply = decision.reply().apply(running);
+      replies.add(() -> write.replyTo().tell(reply));
+    }
+    if (events.isEmpty()) {
+      replies.forEach(Runnable::run);
+      front.tell(new BatchDone());
+      return Effect().none();
+    }
+    long firstSeq = state.seq() + 1;
+    return Effect()
+        .persist(events)
+        .thenRun(
+            written -> {
+              replies.forEach(Runnable::run);
+              List<TimelineEvent> published = new ArrayList<>(events.size());
+              for (int i = 0; i < events.size(); i++) {
+                published.add(timelineEvent(events.get(i), firstSeq + i));
+              }
+              push(new RoomPush.Published(roomId, published));
+              front.tell(new BatchDone());
+            });
+  }
+
+  /** What one write does: the events it adds and the answer its sender gets. */
+  private record Decision(List<Event> events, Function<State, WriteReply> reply) {
+    static Decision reject(String code, String message) {
+      Rejected rejected = new Rejected(code, message);
+      return new Decision(List.of(), s -> rejected);
+    }
+
+    static Decision duplicate(TimelineEvent original) {
+      Written written =
+          new Written(original.room(), original.seq(), original.ts(), original.clientMsgId(), true);
+      return new Decision(List.of(), s -> written);
+    }
+
+    static Decision written(List<Event> events, String clientMsgId) {
+      return new Decision(
+          events, s -> new Written(events.get(0).roomId(), s.seq(), events.get(events.size() - 1).ts(), clientMsgId, false));
+    }
+
+    /** Idempotent membership changes answer with the current position. */
+    static Decision unchanged(State s, String room) {
+      Written written = new Written(room, s.seq(), 0, null, true);
+      return new Decision(List.of(), x -> written);
+    }
+  }
+
+  private Decision decide(State s, Write write, long now) {
+      if (write instanceof Create c) {
+        if (Ids.isDirectRoom(roomId)) {
+          return Decision.reject("bad_room_id", "direct message rooms are created by send_dm");
+        }
+        if (s.exists()) {
+          return s.owner().equals(c.user())
+              ? Decision.unchanged(s, roomId)
+              : Decision.reject("room_exists", "room " + roomId + " already exists");
+        }
+        String visibility = PRIVATE.equals(c.visibility()) ? PRIVATE : PUBLIC;
+        return Decision.written(List.of(new RoomCreated(roomId, c.user(), visibility, c.topic(), false, now)), null);
+      }
+      if (write instanceof Join j) {
+        if (!s.exists()) {
+          return notFound();
+        } else if (s.isMember(j.user())) {
+          return Decision.unchanged(s, roomId);
+        } else if (s.direct()) {
+          return Decision.reject("forbidden", "direct message rooms cannot be joined");
+        } else if (PRIVATE.equals(s.visibility()) && !s.invited().contains(j.user())) {
+          return Decision.reject("not_invited", roomId + " is private; a member must invite " + j.user());
+        }
+        return Decision.written(List.of(new MemberJoined(roomId, j.user(), now)), null);
+      }
+      if (write instanceof Leave l) {
+        if (!s.exists()) {
+          return notFound();
+        } else if (!s.isMember(l.user())) {
+          return notMember(l.user());
+        }
+        return Decision.written(List.of(new MemberLeft(roomId, l.user(), now)), null);
+      }
+      if (write instanceof Invite i) {
+        if (!s.exists()) {
+          return notFound();
+        } else if (!s.isMember(i.by())) {
+          return notMember(i.by());
+        } else if (s.direct()) {
+          return Decision.reject("forbidden", "nobody can be invited to a direct message room");
+        } else if (s.isMember(i.user()) || s.invited().contains(i.user())) {
+          return Decision.unchanged(s, roomId);
+        }
+        return Decision.written(List.of(new MemberInvited(roomId, i.user(), i.by(), now)), null);
+      }
+      if (write instanceof RemoveMember r) {
+        if (!s.exists()) {
+          return notFound();
+        } else if (!s.isOwner(r.by())) {
+          return Decision.reject("forbidden", "only the owner of " + roomId + " can remove members");
+        } else if (!s.isMember(r.user())) {
+          return notMember(r.user());
+        }
+        return Decision.written(List.of(new MemberRemoved(roomId, r.user(), r.by(), now)), null);
+      }
+      if (write instanceof SetTopic t) {
+        if (!s.exists()) {
+          return notFound();
+        } else if (!s.isOwner(t.by())) {
+          return Decision.reject("forbidden", "only the owner of " + roomId + " can change the topic");
+        }
+        return Decision.written(List.of(new TopicChanged(roomId, t.topic(), t.by(), now)), null);
+      }
+      if (write instanceof Post p) {
+        Optional<TimelineEvent> earlier = s.findWrite(p.user(), p.clientMsgId());
+        if (earlier.isPresent()) {
+          return Decision.duplicate(earlier.get());
+        } else if (!s.exists()) {
+          return notFound();
+        } else if (!p.fromServer() && !s.isMember(p.user())) {
+          return notMember(p.user());
+        } else if (tooLarge(p.body())) {
+          return bodyTooLarge();
+        }
+        return Decision.written(List.of(new MessagePosted(roomId, p.user(), p.clientMsgId(), p.body(), now)), p.clientMsgId());
+      }
+      if (write instanceof PostDirect d) {
+        Optional<TimelineEvent> earlier = s.findWrite(d.from(), d.clientMsgId());
+        if (earlier.isPresent()) {
+          return Decision.duplicate(earlier.get());
+        } else if (!roomId.equals(Ids.directRoom(d.from(), d.to())) || d.from().equals(d.to())) {
+          return Decision.reject("bad_room_id", roomId + " is not the direct message room of " + d.from() + " and " + d.to());
+        } else if (tooLarge(d.body())) {
+          return bodyTooLarge();
+        }
+        List<Event> events = new ArrayList<>();
+        if (!s.exists()) {
+          events.add(new RoomCreated(roomId, d.from(), PRIVATE, null, true, now));
+        }
+        if (!s.isMember(d.to()) && !(s.exists() && s.isMember(d.to()))) {
+          events.add(new MemberJoined(roomId, d.to(), now));
+        }
+        if (s.exists() && !s.isMember(d.from())) {
+          events.add(new MemberJoined(roomId, d.from(), now));
+        }
+        events.add(new MessagePosted(roomId, d.from(), d.clientMsgId(), d.body(), now));
+        return Decision.written(events, d.clientMsgId());
+      }
+      if (write instanceof Edit e) {
+        Optional<TimelineEvent> earlier = s.findWrite(e.user(), e.clientMsgId());
+        if (earlier.isPresent()) {
+          return Decision.duplicate(earlier.get());
+        } else if (!s.exists()) {
+          return notFound();
+        } else if (!s.isMember(e.user())) {
+          return notMember(e.user());
+        } else if (tooLarge(e.body())) {
+          return bodyTooLarge();
+        }
+        Decision refused = checkOwnMessage(s, e.user(), e.target());
+        return refused != null
+            ? refused
+            : Decision.written(List.of(new MessageEdited(roomId, e.user(), e.target(), e.clientMsgId(), e.body(), now)), e.clientMsgId());
+      }
+      if (write instanceof Delete d) {
+        Optional<TimelineEvent> earlier = s.findWrite(d.user(), d.clientMsgId());
+        if (earlier.isPresent()) {
+          return Decision.duplicate(earlier.get());
+        } else if (!s.exists()) {
+          return notFound();
+        } else if (!s.isMember(d.user())) {
+          return notMember(d.user());
+        }
+        Decision refused = checkOwnMessage(s, d.user(), d.target());
+        return refused != null
+            ? refused
+            : Decision.written(List.of(new MessageDeleted(roomId, d.user(), d.target(), d.clientMsgId(), now)), d.clientMsgId());
+      }
+    throw new IllegalArgumentException("unknown write " + write);
+  }
+
+  /** Edits and deletes reach messages within the recent window, and only their author's. */
+  private Decision checkOwnMessage(State s, String user, long target) {
+    Optional<TimelineEvent> message = s.recentAt(target).filter(TimelineEvent::isMessage);
+    Redaction redaction = s.redactions().get(target);
+    if (message.isEmpty() || (redaction != null && redaction.deleted())) {
+      return Decision.reject("message_not_found", "no message at seq " + target + " in " + roomId + " can be changed");
+    }
+    if (!message.get().user().equals(user)) {
+      return Decision.reject("forbidden", "only the author can change the message at seq " + target);
+    }
+    return null;
+  }
+
+  private boolean tooLarge(String body) {
+    return body.length() > settings.maxBodyBytes()
+        || body.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > settings.maxBodyBytes();
+  }
+
+  private static Decision bodyTooLarge() {
+    return Decision.reject("body_too_large", "the message body is over the size limit");
+  }
+
+  private Decision notFound() {
+    return Decision.reject("room_not_found", "room " + roomId + " does not exist");
+  }
+
+  private Decision notMember(String user) {
+    return Decision.reject("not_a_member", user + " is not a member of room " + roomId);
+  }
+
+  private Effect<Event, State> onSubscribe(State state, Subscribe subscribe) {
+    if (hubs.put(subscribe.hub(), clock.millis() + settings.hubLease().toMillis()) == null) {
+      context.watchWith(subscribe.hub(), new HubTerminated(subscribe.hub()));
+    }
+    return Effect().reply(subscribe.replyTo(), new Subscribed(roomId, state.seq()));
+  }
+
+  private Effect<Event, State> onGetInfo(State state, GetInfo get) {
+    if (!state.exists()) {
+      return Effect().reply(get.replyTo(), new Rejected("room_not_found", "room " + roomId + " does not exist"));
+    }
+    if (!state.isMember(get.user()) && PRIVATE.equals(state.visibility())) {
+      return Effect().reply(get.replyTo(), new Rejected("not_a_member", get.user() + " is not a member of room " + roomId));
+    }
+    return Effect()
+        .reply(
+            get.replyTo(),
+            new Info(roomId, state.visibility(), state.topic(), state.owner(), state.members(), state.seq(), state.direct()));
+  }
+
+  /**
+   * Serves a range from the recent window when it holds it, otherwise from the journal
+   * (one partition range read); either way with the latest edits and deletions applied.
+   */
+  private Effect<Event, State> onGetEvents(State state, GetEvents get) {
+    if (!state.exists()) {
+      return Effect().reply(get.replyTo(), new Rejected("room_not_found", "room " + roomId + " does not exist"));
+    }
+    if (!state.isMember(get.user())) {
+      return Effect().reply(get.replyTo(), new Rejected("not_a_member", get.user() + " is not a member of room " + roomId));
+    }
+    long from = Math.max(1, get.from());
+    long to = Math.min(state.seq(), Math.min(get.to(), from + Math.max(1, get.limit()) - 1));
+    if (from > to) {
+      return Effect().reply(get.replyTo(), new Events(roomId, List.of(), state.seq()));
+    }
+    if (from >= state.firstRecentSeq()) {
+      List<TimelineEvent> events = new ArrayList<>((int) (to - from + 1));
+      for (long p = from; p <= to; p++) {
+        events.add(state.redact(state.recentAt(p).orElseThrow()));
+      }
+      return Effect().reply(get.replyTo(), new Events(roomId, events, state.seq()));
+    }
+    CassandraReadJournal journal =
+        PersistenceQuery.get(context.getSystem())
+            .getReadJournalFor(CassandraReadJournal.class, CassandraReadJournal.Identifier());
+    long last = to;
+    context.pipeToSelf(
+        journal
+            .currentEventsByPersistenceId(persistenceId(roomId).id(), from, last)
+            .map(envelope -> timelineEvent((Event) envelope.event(), envelope.sequenceNr()))
+            .runWith(Sink.seq(), context.getSystem()),
+        (events, failure) -> new EventsLoaded(get, events, failure));
+    return Effect().none();
+  }
+
+  private Effect<Event, State> onEventsLoaded(State state, EventsLoaded loaded) {
+    if (loaded.failure() != null) {
+      context.getLog().warn("Reading the journal of room {} failed: {}", roomId, loaded.failure().toString());
+      return Effect().reply(loaded.request().replyTo(), new Rejected("unavailable", "the timeline could not be read; retry"));
+    }
+    List<TimelineEvent> events = loaded.events().stream().map(state::redact).toList();
+    return Effect().reply(loaded.request().replyTo(), new Events(roomId, events, state.seq()));
+  }
+
+  private void push(RoomPush push) {
+    if (hubs.isEmpty()) {
+      return;
+    }
+    long now = clock.millis();
+    hubs.entrySet().removeIf(hub -> hub.getValue() < now);
+    hubs.keySet().forEach(hub -> hub.tell(push));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Group commit front
+
+  /**
+   * The sharded entity itself: forwards reads to the journal actor at once and writes in
+   * batches, one batch in flight at a time. If the journal actor stops (a failed journal
+   * write or recovery), every write it held is answered {@code unavailable} (retryable with
+   * the same clientMsgId) and the entity stops; the next message starts it afresh.
+   */
+  private static final class GroupCommit {
+    private final ActorRef<Command> journal;
+    private final ChatSettings settings;
+    private final ArrayDeque<Write> pending = new ArrayDeque<>();
+    private List<Write> inFlight = List.of();
+
+    GroupCommit(ActorRef<Command> journal, ChatSettings settings) {
+      this.journal = journal;
+      this.settings = settings;
+    }
+
+    Behavior<Command> idle() {
+      return Behaviors.receive(Command.class)
+          .onMessage(Write.class, this::onWrite)
+          .onMessage(BatchDone.class, done -> {
+            inFlight = List.of();
+            flush();
+            return Behaviors.same();
+          })
+          .onSignal(Terminated.class, this::onJournalStopped)
+          .onAnyMessage(message -> {
+            journal.tell(message);
+            return Behaviors.same();
+          })
+          .build();
+    }
+
+    private Behavior<Command> onWrite(Write write) {
+      pending.add(write);
+      if (inFlight.isEmpty()) {
+        flush();
+      }
+      return Behaviors.same();
+    }
+
+    private void flush() {
+      if (pending.isEmpty()) {
+        return;
+      }
+      List<Write> batch = new ArrayList<>();
+      int bytes = 0;
+      while (!pending.isEmpty()
+          && batch.size() < settings.maxBatch()
+          && (batch.isEmpty() || bytes + pending.peek().weight() <= settings.maxBatchBytes())) {
+        Write next = pending.poll();
+        bytes += next.weight();
+        batch.add(next);
+      }
+      inFlight = Collections.unmodifiableList(batch);
+      journal.tell(new WriteBatch(inFlight));
+    }
+
+    private Behavior<Command> onJournalStopped(Terminated terminated) {
+      Rejected unavailable =
+          new Rejected("unavailable", "the room could not write to storage; retry with the same clientMsgId");
+      inFlight.forEach(w -> w.replyTo().tell(unavailable));
+      pending.forEach(w -> w.replyTo().tell(unavailable));
+      return Behaviors.stopped();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Immutable collection helpers: small maps copy on change; the timeline window is bounded.
+
+  private static List<TimelineEvent> appendBounded(List<TimelineEvent> list, TimelineEvent e, int max) {
+    int keep = Math.min(list.size(), max - 1);
+    List<TimelineEvent> next = new ArrayList<>(keep + 1);
+    next.addAll(list.subList(list.size() - keep, list.size()));
+    next.add(e);
+    return Collections.unmodifiableList(next);
+  }
+
+  private static <K, V> Map<K, V> put(Map<K, V> map, K key, V value) {
+    Map<K, V> next = new HashMap<>(map);
+    next.put(key, value);
+    return Collections.unmodifiableMap(next);
+  }
+
+  private static <K, V> Map<K, V> remove(Map<K, V> map, K key) {
+    Map<K, V> next = new HashMap<>(map);
+    next.remove(key);
+    return Collections.unmodifiableMap(next);
+  }
+
+  private static Set<String> plus(Set<String> set, String value) {
+    Set<String> next = new HashSet<>(set);
+    next.add(value);
+    return Collections.unmodifiableSet(next);
+  }
+
+  private static Set<String> minus(Set<String> set, String value) {
+    Set<String> next = new HashSet<>(set);
+    next.remove(value);
+    return Collections.unmodifiableSet(next);
+  }
+}

@@ -1,0 +1,767 @@
+package parley.collab.document;
+
+import com.typesafe.config.Config;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeSet;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
+import org.apache.pekko.persistence.typed.JournalPersistFailed;
+import org.apache.pekko.persistence.typed.JournalPersistRejected;
+import org.apache.pekko.persistence.typed.PersistenceId;
+import org.apache.pekko.persistence.typed.javadsl.CommandHandler;
+import org.apache.pekko.persistence.typed.javadsl.CommandHandlerBuilder;
+import org.apache.pekko.persistence.typed.javadsl.Effect;
+import org.apache.pekko.persistence.typed.javadsl.EffectBuilder;
+import org.apache.pekko.persistence.typed.javadsl.EventHandler;
+import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehavior;
+import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
+import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
+import parley.cluster.ConsistentHashingShardAllocationStrategy;
+import parley.collab.ot.InvalidOperationException;
+import parley.collab.ot.TextOperation;
+import parley.serialization.CborSerializable;
+
+/**
+ * One collaboratively edited text document ({@code doc|<id>} in the journal), the single point
+ * of order for its operations (design rule 9).
+ *
+ * <p>A client sends an operation with the revision it was based on; the entity transforms it
+ * against the operations applied since, persists it as the next revision, acknowledges it and
+ * then pushes it to every subscriber (rule 3: persist, then acknowledge, then push). Its state
+ * holds the text, the revision, the last {@link DocumentSettings#retainedOps()} operations (to
+ * transform late submissions and to let reconnecting clients catch up) and the recent client
+ * operation ids (rule 5: a retry gets the original acknowledgement, across restarts too).
+ *
+ * <p><b>Group commit.</b> While a journal write is in flight, Pekko stashes incoming commands.
+ * When the write completes, the entity sends itself a {@code Flush}; the submissions unstashed
+ * or received before it are gathered and written together as one atomic write, each sender
+ * acknowledged when that write completes. An idle document writes a submission at once.
+ *
+ * <p><b>Subscribers and cursors</b> are ephemeral: kept in fields of this behavior instance,
+ * never in {@link State}, because they are actor refs and positions of live sessions that mean
+ * nothing after a restart or on another node. When the entity stops (passivation, rebalance,
+ * failure) every subscriber gets {@link DocumentClosed} and must subscribe again.
+ *
+ * <p><b>For a session.</b> {@link Subscribe} answers with the document ({@link Opened}) and
+ * from then on pushes every operation after {@code Opened.revision}. Replies and pushes travel
+ * on different refs, so order by revision: the session's own operation is pushed too (its
+ * {@link OpApplied} carries the author and client operation id), and a revision that jumps is
+ * healed with {@link GetOps}. A submission that timed out or got {@code unavailable} is sent
+ * again with the same client operation id; the dedup window makes that safe.
+ */
+public final class DocumentEntity
+    extends EventSourcedBehavior<DocumentEntity.Command, DocumentEntity.Event, DocumentEntity.State> {
+
+  public static final EntityTypeKey<Command> ENTITY_KEY = EntityTypeKey.create(Command.class, "doc");
+
+  /** Error codes of {@link Rejected}; the code is the contract, the message is for humans. */
+  public static final String NOT_FOUND = "not_found";
+  public static final String ALREADY_EXISTS = "already_exists";
+  public static final String FORBIDDEN = "forbidden";
+  public static final String BAD_REQUEST = "bad_request";
+  public static final String BAD_TEXT = "bad_text";
+  public static final String BAD_OPERATION = InvalidOperationException.BAD_OPERATION;
+  public static final String BASE_LENGTH_MISMATCH = InvalidOperationException.BASE_LENGTH_MISMATCH;
+  public static final String BAD_REVISION = "bad_revision";
+  public static final String RESYNC_REQUIRED = "resync_required";
+  public static final String DOCUMENT_TOO_LARGE = "document_too_large";
+  /** The journal write failed; nothing was applied unless a retry says otherwise: retry. */
+  public static final String UNAVAILABLE = "unavailable";
+
+  /** Starts the document shard region on this node. */
+  public static void init(ActorSystem<?> system, DocumentSettings settings) {
+    Config cluster = system.settings().config().getConfig("parley.cluster");
+    ClusterSharding.get(system)
+        .init(
+            Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId(), settings))
+                .withStopMessage(new Stop())
+                .withAllocationStrategy(
+                    new ConsistentHashingShardAllocationStrategy(
+                        cluster.getInt("virtual-nodes"), cluster.getInt("max-simultaneous-rebalance"))));
+  }
+
+  public static Behavior<Command> create(String docId, DocumentSettings settings) {
+    return Behaviors.setup(context -> new DocumentEntity(docId, settings, context));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Commands
+
+  public sealed interface Command extends CborSerializable {}
+
+  /**
+   * Creates the document, owned by {@code ownerId}, with {@code initialText} (null or empty for
+   * none) and the users in {@code editors} allowed to edit it besides the owner.
+   */
+  public record Create(String ownerId, String initialText, List<String> editors, ActorRef<CreateReply> replyTo)
+      implements Command {
+    public Create {
+      initialText = initialText == null ? "" : initialText;
+      editors = editors == null ? List.of() : List.copyOf(editors);
+    }
+  }
+
+  /** Reads the document: text, revision, editors and the cursors of the connected sessions. */
+  public record Open(String userId, ActorRef<OpenReply> replyTo) implements Command {}
+
+  /**
+   * Applies {@code op}, made on the text at {@code baseRevision}. {@code clientOpId} is unique
+   * per user; sending it again gets the original {@link Acked}.
+   */
+  public record Submit(
+      String userId, String clientOpId, long baseRevision, TextOperation op, ActorRef<SubmitReply> replyTo)
+      implements Command {}
+
+  /** The operations after {@code fromRevision}, for a client catching up after a reconnect. */
+  public record GetOps(String userId, long fromRevision, ActorRef<GetOpsReply> replyTo) implements Command {}
+
+  /** Lets {@code editorId} edit the document; only the owner may. */
+  public record AddEditor(String byUserId, String editorId, ActorRef<AddEditorReply> replyTo) implements Command {}
+
+  /**
+   * Registers {@code subscriber} for {@link Push}es, answered with the document as
+   * {@link Opened} at the moment of subscribing: every operation after {@code Opened.revision}
+   * is pushed. Idempotent; sending it again renews the subscription and keeps the entity from
+   * idle passivation.
+   */
+  public record Subscribe(String userId, String sessionId, ActorRef<Push> subscriber, ActorRef<OpenReply> replyTo)
+      implements Command {}
+
+  public record Unsubscribe(ActorRef<Push> subscriber) implements Command {}
+
+  /**
+   * Moves the cursor of a subscribed session: {@code position} and {@code selectionEnd}
+   * (equal when nothing is selected) in the text at {@code revision}. Ephemeral: never
+   * journaled, no reply, ignored from sessions that are not subscribed.
+   */
+  public record UpdateCursor(String userId, String sessionId, long revision, int position, int selectionEnd)
+      implements Command {}
+
+  /** Sharding's stop message: writes what is gathered, then stops. */
+  record Stop() implements Command {}
+
+  private record Flush() implements Command {}
+
+  private record SubscriberTerminated(ActorRef<Push> subscriber) implements Command {}
+
+  // ---------------------------------------------------------------------------------------
+  // Replies
+
+  public sealed interface CreateReply extends CborSerializable {}
+
+  public sealed interface OpenReply extends CborSerializable {}
+
+  public sealed interface SubmitReply extends CborSerializable {}
+
+  public sealed interface GetOpsReply extends CborSerializable {}
+
+  public sealed interface AddEditorReply extends CborSerializable {}
+
+  /** Why a command was refused: {@code code} is one of the constants of this class. */
+  public record Rejected(String code, String message)
+      implements CreateReply, OpenReply, SubmitReply, GetOpsReply, AddEditorReply {}
+
+  public record Created(String docId, long revision) implements CreateReply {}
+
+  public record Opened(
+      String docId, String text, long revision, String owner, List<String> editors, List<Cursor> cursors)
+      implements OpenReply {}
+
+  /** The submission is revision {@code revision} of the document, in the journal. */
+  public record Acked(String docId, long revision, String clientOpId) implements SubmitReply {}
+
+  /** The operations with revisions {@code fromRevision + 1} to {@code revision}, in order. */
+  public record Ops(String docId, long fromRevision, long revision, List<HistoryEntry> ops) implements GetOpsReply {}
+
+  public record Editors(String docId, String owner, List<String> editors) implements AddEditorReply {}
+
+  // ---------------------------------------------------------------------------------------
+  // Pushes to subscribers
+
+  public sealed interface Push extends CborSerializable {}
+
+  /** Revision {@code revision}, persisted; {@code op} applies to the text at revision - 1. */
+  public record OpApplied(String docId, long revision, TextOperation op, String author, String clientOpId)
+      implements Push {}
+
+  /** A session's cursor, in the text at {@code revision}. */
+  public record CursorMoved(
+      String docId, String userId, String sessionId, long revision, int position, int selectionEnd)
+      implements Push {}
+
+  /** The session left the document. */
+  public record CursorRemoved(String docId, String userId, String sessionId) implements Push {}
+
+  public record EditorsChanged(String docId, String owner, List<String> editors) implements Push {}
+
+  /** The entity stopped (idle, moved to another node, or failed): subscribe again. */
+  public record DocumentClosed(String docId) implements Push {}
+
+  // ---------------------------------------------------------------------------------------
+  // Events
+
+  public sealed interface Event extends CborSerializable {
+    String docId();
+  }
+
+  public record DocumentCreated(String docId, String owner, String text, List<String> editors) implements Event {}
+
+  /** {@code op} is the operation as applied: transformed to the text at revision - 1. */
+  public record OperationApplied(String docId, long revision, TextOperation op, String author, String clientOpId)
+      implements Event {}
+
+  public record EditorAdded(String docId, String editorId) implements Event {}
+
+  // ---------------------------------------------------------------------------------------
+  // State
+
+  /** One applied operation, as retained for transformation and catch-up. */
+  public record HistoryEntry(long revision, TextOperation op, String author, String clientOpId)
+      implements CborSerializable {}
+
+  /** A client operation id the document remembers, and the revision it became. */
+  public record DedupEntry(String userId, String clientOpId, long revision) implements CborSerializable {}
+
+  /** Where a session's cursor is; not journaled. */
+  public record Cursor(String userId, String sessionId, int position, int selectionEnd)
+      implements CborSerializable {}
+
+  /**
+   * The document as the journal has it. {@code owner} is null until it is created;
+   * {@code history} holds the operations of revisions {@code revision - history.size() + 1} to
+   * {@code revision}; {@code recentClientOps} the newest client operation ids, oldest first.
+   */
+  public record State(
+      String owner,
+      List<String> editors,
+      String text,
+      long revision,
+      List<HistoryEntry> history,
+      List<DedupEntry> recentClientOps)
+      implements CborSerializable {
+
+    public State {
+      editors = List.copyOf(editors);
+      history = List.copyOf(history);
+      recentClientOps = List.copyOf(recentClientOps);
+    }
+
+    static State empty() {
+      return new State(null, List.of(), "", 0, List.of(), List.of());
+    }
+
+    public boolean exists() {
+      return owner != null;
+    }
+
+    /**
+     * Who may open, subscribe to, read and edit the document: its owner and editors. This is
+     * the one permission check; documents owned by a room will add the room's members here.
+     */
+    public boolean mayEdit(String userId) {
+      return exists() && userId != null && (owner.equals(userId) || editors.contains(userId));
+    }
+
+    /** The oldest base revision whose later operations are all retained. */
+    public long oldestRetainedBase() {
+      return revision - history.size();
+    }
+
+    /** The retained operations after {@code base}, which must be within the retained window. */
+    public List<HistoryEntry> historyAfter(long base) {
+      return history.subList((int) (base - oldestRetainedBase()), history.size());
+    }
+
+    /** The revision an earlier submission of {@code clientOpId} by {@code userId} became. */
+    public Optional<Long> revisionOf(String userId, String clientOpId) {
+      for (int i = recentClientOps.size() - 1; i >= 0; i--) {
+        DedupEntry entry = recentClientOps.get(i);
+        if (entry.clientOpId().equals(clientOpId) && entry.userId().equals(userId)) {
+          return Optional.of(entry.revision());
+        }
+      }
+      return Optional.empty();
+    }
+
+    State created(DocumentCreated event) {
+      return new State(event.owner(), event.editors(), event.text(), 0, List.of(), List.of());
+    }
+
+    State applied(OperationApplied event, DocumentSettings limits) {
+      return applied(event, event.op().apply(text), limits);
+    }
+
+    /** As {@link #applied(OperationApplied, DocumentSettings)}, with the new text computed. */
+    State applied(OperationApplied event, String newText, DocumentSettings limits) {
+      HistoryEntry entry = new HistoryEntry(event.revision(), event.op(), event.author(), event.clientOpId());
+      DedupEntry id = new DedupEntry(event.author(), event.clientOpId(), event.revision());
+      return new State(
+          owner,
+          editors,
+          newText,
+          event.revision(),
+          appendBounded(history, entry, limits.retainedOps()),
+          appendBounded(recentClientOps, id, limits.dedupWindow()));
+    }
+
+    State withEditor(String editorId) {
+      TreeSet<String> more = new TreeSet<>(editors);
+      more.add(editorId);
+      return new State(owner, List.copyOf(more), text, revision, history, recentClientOps);
+    }
+
+    private static <T> List<T> appendBounded(List<T> list, T element, int bound) {
+      int from = Math.max(0, list.size() + 1 - bound);
+      List<T> result = new ArrayList<>(list.size() + 1 - from);
+      result.addAll(list.subList(from, list.size()));
+      result.add(element);
+      return result;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Behavior
+
+  private final String docId;
+  private final DocumentSettings settings;
+  private final ActorContext<Command> context;
+
+  // Ephemeral, per incarnation (see the class comment): live subscriptions and their cursors.
+  private final Map<ActorRef<Push>, SessionKey> subscribers = new LinkedHashMap<>();
+  private final Map<SessionKey, Cursor> cursors = new LinkedHashMap<>();
+
+  // Group commit: submissions gathered for the next write, whether a Flush is on its way, and
+  // the submissions of the write in flight (told to retry if it fails).
+  private final List<Submit> pending = new ArrayList<>();
+  private boolean flushScheduled;
+  private List<Submit> inFlight = List.of();
+
+  private record SessionKey(String userId, String sessionId) {}
+
+  private DocumentEntity(String docId, DocumentSettings settings, ActorContext<Command> context) {
+    super(PersistenceId.of(ENTITY_KEY.name(), docId));
+    this.docId = docId;
+    this.settings = settings;
+    this.context = context;
+  }
+
+  @Override
+  public State emptyState() {
+    return State.empty();
+  }
+
+  @Override
+  public RetentionCriteria retentionCriteria() {
+    // Events stay in the journal (the full edit history); snapshots bound the replay.
+    return RetentionCriteria.snapshotEvery(settings.snapshotEvery(), 2);
+  }
+
+  @Override
+  public CommandHandler<Command, Event, State> commandHandler() {
+    CommandHandlerBuilder<Command, Event, State> builder = newCommandHandlerBuilder();
+    builder
+        .forState(state -> !state.exists())
+        .onCommand(Create.class, this::onCreate)
+        .onCommand(Open.class, (state, open) -> Effect().reply(open.replyTo(), notFound()))
+        .onCommand(Subscribe.class, (state, subscribe) -> Effect().reply(subscribe.replyTo(), notFound()))
+        .onCommand(Submit.class, (state, submit) -> Effect().reply(submit.replyTo(), notFound()))
+        .onCommand(GetOps.class, (state, get) -> Effect().reply(get.replyTo(), notFound()))
+        .onCommand(AddEditor.class, (state, add) -> Effect().reply(add.replyTo(), notFound()));
+    builder
+        .forState(State::exists)
+        .onCommand(
+            Create.class,
+            (state, create) ->
+                Effect().reply(create.replyTo(), new Rejected(ALREADY_EXISTS, "document " + docId + " exists")))
+        .onCommand(Open.class, this::onOpen)
+        .onCommand(Subscribe.class, this::onSubscribe)
+        .onCommand(Submit.class, this::onSubmit)
+        .onCommand(GetOps.class, this::onGetOps)
+        .onCommand(AddEditor.class, this::onAddEditor);
+    builder
+        .forAnyState()
+        .onCommand(Flush.class, this::onFlush)
+        .onCommand(Unsubscribe.class, (state, unsubscribe) -> removeSubscriber(unsubscribe.subscriber()))
+        .onCommand(SubscriberTerminated.class, (state, terminated) -> removeSubscriber(terminated.subscriber()))
+        .onCommand(UpdateCursor.class, this::onUpdateCursor)
+        .onCommand(Stop.class, this::onStop);
+    return builder.build();
+  }
+
+  private Effect<Event, State> onCreate(State state, Create create) {
+    if (create.ownerId() == null || create.ownerId().isBlank()) {
+      return Effect().reply(create.replyTo(), new Rejected(BAD_REQUEST, "a document needs an owner"));
+    }
+    if (settings.tooLarge(create.initialText())) {
+      return Effect().reply(create.replyTo(), tooLarge(create.initialText().length()));
+    }
+    try {
+      // An insert refuses lone surrogates, which the journal's CBOR could not encode.
+      TextOperation.builder().insert(create.initialText()).build();
+    } catch (InvalidOperationException e) {
+      return Effect().reply(create.replyTo(), new Rejected(BAD_TEXT, e.getMessage()));
+    }
+    TreeSet<String> editors = new TreeSet<>(create.editors());
+    editors.remove(create.ownerId());
+    return Effect()
+        .persist(new DocumentCreated(docId, create.ownerId(), create.initialText(), List.copyOf(editors)))
+        .thenReply(create.replyTo(), created -> new Created(docId, created.revision()));
+  }
+
+  private Effect<Event, State> onOpen(State state, Open open) {
+    if (!state.mayEdit(open.userId())) {
+      return Effect().reply(open.replyTo(), forbidden(open.userId()));
+    }
+    return Effect().reply(open.replyTo(), opened(state));
+  }
+
+  private Effect<Event, State> onSubscribe(State state, Subscribe subscribe) {
+    if (!state.mayEdit(subscribe.userId())) {
+      return Effect().reply(subscribe.replyTo(), forbidden(subscribe.userId()));
+    }
+    return Effect()
+        .none()
+        .thenRun(
+            unchanged -> {
+              ActorRef<Push> subscriber = subscribe.subscriber();
+              if (subscribers.put(subscriber, new SessionKey(subscribe.userId(), subscribe.sessionId())) == null) {
+                context.watchWith(subscriber, new SubscriberTerminated(subscriber));
+              }
+            })
+        .thenReply(subscribe.replyTo(), this::opened);
+  }
+
+  private Effect<Event, State> removeSubscriber(ActorRef<Push> subscriber) {
+    if (!subscribers.containsKey(subscriber)) {
+      return Effect().none();
+    }
+    return Effect()
+        .none()
+        .thenRun(
+            unchanged -> {
+              SessionKey session = subscribers.remove(subscriber);
+              context.unwatch(subscriber);
+              if (!subscribers.containsValue(session) && cursors.remove(session) != null) {
+                push(new CursorRemoved(docId, session.userId(), session.sessionId()));
+              }
+            });
+  }
+
+  private Effect<Event, State> onSubmit(State state, Submit submit) {
+    if (flushScheduled) {
+      return Effect().none().thenRun(unchanged -> pending.add(submit));
+    }
+    return commit(state, List.of(submit));
+  }
+
+  private Effect<Event, State> onFlush(State state, Flush flush) {
+    flushScheduled = false;
+    if (pending.isEmpty()) {
+      return Effect().none();
+    }
+    return commit(state, drainPending());
+  }
+
+  private Effect<Event, State> onStop(State state, Stop stop) {
+    if (pending.isEmpty()) {
+      return Effect().stop();
+    }
+    return commit(state, drainPending()).thenStop();
+  }
+
+  private List<Submit> drainPending() {
+    List<Submit> batch = List.copyOf(pending);
+    pending.clear();
+    return batch;
+  }
+
+  /**
+   * Decides every submission of {@code batch} in order, each against the state the previous
+   * ones leave, and writes the accepted ones as one atomic write. All replies and pushes wait
+   * for that write.
+   */
+  private EffectBuilder<Event, State> commit(State state, List<Submit> batch) {
+    List<Outcome> outcomes = new ArrayList<>(batch.size());
+    List<Event> events = new ArrayList<>();
+    State next = state;
+    for (Submit submit : batch) {
+      Outcome outcome = decide(next, submit);
+      if (outcome instanceof Accepted accepted) {
+        events.add(accepted.event());
+        next = accepted.after();
+      }
+      outcomes.add(outcome);
+    }
+    if (events.isEmpty()) {
+      return Effect().none().thenRun(unchanged -> replyAll(outcomes));
+    }
+    // Remembered before the write so the failure signal can tell these senders to retry.
+    inFlight = batch;
+    return Effect()
+        .persist(events)
+        .thenRun(
+            written -> {
+              inFlight = List.of();
+              replyAll(outcomes);
+              for (Outcome outcome : outcomes) {
+                if (outcome instanceof Accepted accepted) {
+                  publish(accepted.event());
+                }
+              }
+              // Whatever arrived during the write is gathered until this Flush comes round.
+              flushScheduled = true;
+              context.getSelf().tell(new Flush());
+            });
+  }
+
+  private Outcome decide(State state, Submit submit) {
+    if (!state.mayEdit(submit.userId())) {
+      return new Refused(submit, forbidden(submit.userId()));
+    }
+    if (submit.clientOpId() == null || submit.clientOpId().isEmpty()) {
+      return new Refused(submit, new Rejected(BAD_REQUEST, "a submission needs a clientOpId"));
+    }
+    Optional<Long> earlier = state.revisionOf(submit.userId(), submit.clientOpId());
+    if (earlier.isPresent()) {
+      return new Repeated(submit, earlier.get());
+    }
+    if (submit.op() == null) {
+      return new Refused(submit, new Rejected(BAD_OPERATION, "a submission needs an operation"));
+    }
+    Rejected badBase = checkBase(state, submit.baseRevision());
+    if (badBase != null) {
+      return new Refused(submit, badBase);
+    }
+    try {
+      TextOperation op = submit.op();
+      for (HistoryEntry applied : state.historyAfter(submit.baseRevision())) {
+        op = TextOperation.transform(op, applied.op()).aPrime();
+      }
+      String text = op.apply(state.text());
+      if (text.length() > state.text().length() && settings.tooLarge(text)) {
+        return new Refused(submit, tooLarge(text.length()));
+      }
+      OperationApplied event =
+          new OperationApplied(docId, state.revision() + 1, op, submit.userId(), submit.clientOpId());
+      return new Accepted(submit, event, state.applied(event, text, settings));
+    } catch (InvalidOperationException e) {
+      return new Refused(submit, new Rejected(e.code(), e.getMessage()));
+    }
+  }
+
+  /** Null if the operations after {@code base} are all retained, else why not. */
+  private static Rejected checkBase(State state, long base) {
+    if (base < 0 || base > state.revision()) {
+      return new Rejected(
+          BAD_REVISION, "revision " + base + " is not between 0 and the current " + state.revision());
+    }
+    if (base < state.oldestRetainedBase()) {
+      return new Rejected(
+          RESYNC_REQUIRED,
+          "revision " + base + " is older than the oldest retained " + state.oldestRetainedBase()
+              + "; reopen the document");
+    }
+    return null;
+  }
+
+  private void replyAll(List<Outcome> outcomes) {
+    for (Outcome outcome : outcomes) {
+      Submit submit = outcome.submit();
+      if (outcome instanceof Accepted accepted) {
+        submit.replyTo().tell(new Acked(docId, accepted.event().revision(), submit.clientOpId()));
+      } else if (outcome instanceof Repeated repeated) {
+        submit.replyTo().tell(new Acked(docId, repeated.revision(), submit.clientOpId()));
+      } else {
+        submit.replyTo().tell(((Refused) outcome).rejection());
+      }
+    }
+  }
+
+  /** Pushes a persisted operation and moves the cursors it shifts. */
+  private void publish(OperationApplied event) {
+    cursors.replaceAll(
+        (session, cursor) ->
+            new Cursor(
+                cursor.userId(),
+                cursor.sessionId(),
+                transformIndex(cursor.position(), event.op()),
+                transformIndex(cursor.selectionEnd(), event.op())));
+    push(new OpApplied(docId, event.revision(), event.op(), event.author(), event.clientOpId()));
+  }
+
+  private Effect<Event, State> onGetOps(State state, GetOps get) {
+    if (!state.mayEdit(get.userId())) {
+      return Effect().reply(get.replyTo(), forbidden(get.userId()));
+    }
+    Rejected badBase = checkBase(state, get.fromRevision());
+    if (badBase != null) {
+      return Effect().reply(get.replyTo(), badBase);
+    }
+    return Effect()
+        .reply(
+            get.replyTo(),
+            new Ops(docId, get.fromRevision(), state.revision(), state.historyAfter(get.fromRevision())));
+  }
+
+  private Effect<Event, State> onAddEditor(State state, AddEditor add) {
+    if (!state.owner().equals(add.byUserId())) {
+      return Effect().reply(add.replyTo(), new Rejected(FORBIDDEN, "only the owner adds editors"));
+    }
+    if (add.editorId() == null || add.editorId().isBlank()) {
+      return Effect().reply(add.replyTo(), new Rejected(BAD_REQUEST, "an editor needs a user id"));
+    }
+    if (state.mayEdit(add.editorId())) {
+      return Effect().reply(add.replyTo(), new Editors(docId, state.owner(), state.editors()));
+    }
+    return Effect()
+        .persist(new EditorAdded(docId, add.editorId()))
+        .thenRun(
+            added -> {
+              add.replyTo().tell(new Editors(docId, added.owner(), added.editors()));
+              push(new EditorsChanged(docId, added.owner(), added.editors()));
+            });
+  }
+
+  private Effect<Event, State> onUpdateCursor(State state, UpdateCursor update) {
+    SessionKey session = new SessionKey(update.userId(), update.sessionId());
+    if (!subscribers.containsValue(session) || checkBase(state, update.revision()) != null) {
+      // A cursor from an unsubscribed session or from an unknown revision is dropped; the
+      // session sends its next move soon enough.
+      return Effect().none();
+    }
+    int position = update.position();
+    int selectionEnd = update.selectionEnd();
+    for (HistoryEntry applied : state.historyAfter(update.revision())) {
+      position = transformIndex(position, applied.op());
+      selectionEnd = transformIndex(selectionEnd, applied.op());
+    }
+    int length = state.text().length();
+    Cursor cursor =
+        new Cursor(
+            update.userId(),
+            update.sessionId(),
+            Math.max(0, Math.min(position, length)),
+            Math.max(0, Math.min(selectionEnd, length)));
+    return Effect()
+        .none()
+        .thenRun(
+            unchanged -> {
+              cursors.put(session, cursor);
+              push(
+                  new CursorMoved(
+                      docId,
+                      cursor.userId(),
+                      cursor.sessionId(),
+                      state.revision(),
+                      cursor.position(),
+                      cursor.selectionEnd()));
+            });
+  }
+
+  /** Where {@code index} moves when {@code op} is applied (ot.js's transformIndex). */
+  static int transformIndex(int index, TextOperation op) {
+    int remaining = index;
+    int moved = index;
+    for (TextOperation.Component component : op.components()) {
+      if (component instanceof TextOperation.Retain retain) {
+        remaining -= retain.n();
+      } else if (component instanceof TextOperation.Insert insert) {
+        moved += insert.length();
+      } else {
+        moved -= Math.min(remaining, component.length());
+        remaining -= component.length();
+      }
+      if (remaining < 0) {
+        break;
+      }
+    }
+    return moved;
+  }
+
+  private void push(Push message) {
+    for (ActorRef<Push> subscriber : subscribers.keySet()) {
+      subscriber.tell(message);
+    }
+  }
+
+  private Opened opened(State state) {
+    return new Opened(
+        docId, state.text(), state.revision(), state.owner(), state.editors(), List.copyOf(cursors.values()));
+  }
+
+  private Rejected notFound() {
+    return new Rejected(NOT_FOUND, "no document " + docId);
+  }
+
+  private Rejected forbidden(String userId) {
+    return new Rejected(FORBIDDEN, "user " + userId + " may not edit document " + docId);
+  }
+
+  private Rejected tooLarge(int chars) {
+    return new Rejected(
+        DOCUMENT_TOO_LARGE,
+        "the document would be " + 2L * chars + " bytes (UTF-16); the limit is " + settings.maxBytes());
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Events applied
+
+  @Override
+  public EventHandler<State, Event> eventHandler() {
+    return newEventHandlerBuilder()
+        .forAnyState()
+        .onEvent(DocumentCreated.class, (state, created) -> state.created(created))
+        .onEvent(OperationApplied.class, (state, applied) -> state.applied(applied, settings))
+        .onEvent(EditorAdded.class, (state, added) -> state.withEditor(added.editorId()))
+        .build();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Signals
+
+  @Override
+  public SignalHandler<State> signalHandler() {
+    return newSignalHandlerBuilder()
+        .onSignal(
+            JournalPersistFailed.class,
+            (state, failed) -> refuseInFlight("the journal write failed: " + failed.failure().getMessage()))
+        .onSignal(
+            JournalPersistRejected.class,
+            (state, rejected) ->
+                refuseInFlight("the journal refused the write: " + rejected.failure().getMessage()))
+        .onSignal(PostStop.instance(), state -> push(new DocumentClosed(docId)))
+        .build();
+  }
+
+  /** The write failed, so the entity stops; its senders may retry (the dedup window keeps that safe). */
+  private void refuseInFlight(String message) {
+    for (Submit submit : inFlight) {
+      submit.replyTo().tell(new Rejected(UNAVAILABLE, message));
+    }
+    inFlight = List.of();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // How one submission of a batch was decided (internal, never sent)
+
+  private sealed interface Outcome {
+    Submit submit();
+  }
+
+  private record Accepted(Submit submit, OperationApplied event, State after) implements Outcome {}
+
+  private record Repeated(Submit submit, long revision) implements Outcome {}
+
+  private record Refused(Submit submit, Rejected rejection) implements Outcome {}
+}
