@@ -12,13 +12,18 @@ import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.server.Route;
 import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
+import parley.chat.ChatSettings;
+import parley.chat.fanout.NodeHub;
+import parley.transport.websocket.WebSocketRoute;
+import org.apache.pekko.actor.typed.ActorRef;
 
 /** The client API's route tree, versioned under /v1. */
 public final class ApiRoutes {
 
   private ApiRoutes() {}
 
-  public static Route create(ActorSystem<?> system, Settings settings) {
+  public static Route create(
+      ActorSystem<?> system, Settings settings, ChatSettings chat, ActorRef<NodeHub.Command> hub) {
     String address = system.address().toString();
     TokenService tokens = new TokenService(settings.auth());
     return pathPrefix(
@@ -26,6 +31,7 @@ public final class ApiRoutes {
         () ->
             concat(
                 AuthRoutes.create(settings.auth(), tokens),
+                WebSocketRoute.create(system, chat, tokens, hub),
                 path(
                     "info",
                     () ->

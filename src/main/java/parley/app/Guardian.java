@@ -3,6 +3,7 @@ package parley.app;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.actor.AddressFromURIString;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -11,10 +12,16 @@ import org.apache.pekko.cluster.typed.JoinSeedNodes;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.management.cluster.bootstrap.ClusterBootstrap;
 import org.apache.pekko.management.javadsl.PekkoManagement;
+import parley.chat.ChatSettings;
+import parley.chat.fanout.NodeHub;
+import parley.chat.room.RoomEntity;
+import parley.chat.user.UserEntity;
+import parley.collab.document.DocumentEntity;
+import parley.collab.document.DocumentSettings;
 
 /**
- * The node's root actor: joins the cluster, starts the sharded entities, then the client
- * HTTP port and Pekko Management. {@code started} completes when both ports are bound, or
+ * The node's root actor: joins the cluster, starts the sharded entities (rooms, users,
+ * documents) and this node's fan-out hub, then the client HTTP port and Pekko Management. {@code started} completes when both ports are bound, or
  * fails with a {@link StartupFailure} saying which one could not be.
  */
 public final class Guardian {
@@ -26,8 +33,13 @@ public final class Guardian {
         context -> {
           ActorSystem<Void> system = context.getSystem();
           joinCluster(system, settings.cluster());
+          ChatSettings chat = ChatSettings.from(system.settings().config());
+          RoomEntity.init(system, chat);
+          UserEntity.init(system);
+          DocumentEntity.init(system, DocumentSettings.from(system.settings().config()));
+          ActorRef<NodeHub.Command> hub = context.spawn(NodeHub.create(chat), "hub");
           CompletionStage<ServerBinding> http =
-              HttpServer.start(system, settings.http(), ApiRoutes.create(system, settings));
+              HttpServer.start(system, settings.http(), ApiRoutes.create(system, settings, chat, hub));
           CompletionStage<?> management = startManagement(system, settings.cluster());
           http.thenCombine(management, (binding, ignored) -> binding)
               .whenComplete(

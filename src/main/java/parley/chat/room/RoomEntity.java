@@ -146,7 +146,10 @@ public final class RoomEntity
   public record Subscribe(ActorRef<RoomPush> hub, ActorRef<Subscribed> replyTo)
       implements Command {}
 
-  /** Timeline positions {@code from..to} (inclusive), at most {@code limit}, oldest first. */
+  /**
+   * Timeline positions {@code from..to} (inclusive), at most {@code limit}, oldest first; with
+   * {@code from <= 0}, the newest {@code limit} positions up to {@code to}.
+   */
   public record GetEvents(
       String user, long from, long to, int limit, ActorRef<EventsReply> replyTo)
       implements Command {}
@@ -705,8 +708,11 @@ public final class RoomEntity
     if (!state.isMember(get.user())) {
       return Effect().reply(get.replyTo(), new Rejected("not_a_member", get.user() + " is not a member of room " + roomId));
     }
-    long from = Math.max(1, get.from());
-    long to = Math.min(state.seq(), Math.min(get.to(), from + Math.max(1, get.limit()) - 1));
+    int limit = Math.max(1, get.limit());
+    long upTo = Math.min(state.seq(), get.to());
+    // from <= 0 asks for the newest `limit` events up to `to` (history paging backwards).
+    long from = get.from() <= 0 ? Math.max(1, upTo - limit + 1) : get.from();
+    long to = Math.min(upTo, from + limit - 1);
     if (from > to) {
       return Effect().reply(get.replyTo(), new Events(roomId, List.of(), state.seq()));
     }

@@ -1,0 +1,393 @@
+package parley.chat.user;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.SupervisorStrategy;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
+import org.apache.pekko.persistence.typed.PersistenceId;
+import org.apache.pekko.persistence.typed.javadsl.CommandHandler;
+import org.apache.pekko.persistence.typed.javadsl.Effect;
+import org.apache.pekko.persistence.typed.javadsl.EventHandler;
+import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehavior;
+import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
+import parley.cluster.ConsistentHashingShardAllocationStrategy;
+import parley.serialization.CborSerializable;
+
+/**
+ * One user's place in the chat outside any room's timeline (design rule 4): the rooms the user
+ * belongs to, with a read marker and a delivery marker in each, and when the user was last seen.
+ * Unread counts follow from a room's read marker and that room's latest seq, which the room
+ * knows; this entity never asks a room anything.
+ *
+ * <p>Both markers only move forward: a lower (or equal) seq is answered with the current marker
+ * and writes nothing, so a client on a stale device or a retried request cannot move a marker
+ * back. Reading implies delivery: moving the read marker past the delivery marker moves that too.
+ *
+ * <p>Presence is ephemeral (design rule 10): the live sessions are known in memory only, and
+ * only the last-seen time is journaled, when a session opens and when the last one ends.
+ * Persistence id {@code user|<userId>}.
+ */
+public final class UserEntity
+    extends EventSourcedBehavior<UserEntity.Command, UserEntity.Event, UserEntity.State> {
+
+  public static final EntityTypeKey<Command> ENTITY_KEY =
+      EntityTypeKey.create(Command.class, "user");
+
+  public static void init(ActorSystem<?> system) {
+    ClusterSharding.get(system)
+        .init(
+            Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId()))
+                .withAllocationStrategy(new ConsistentHashingShardAllocationStrategy(10)));
+  }
+
+  public static Behavior<Command> create(String userId) {
+    return create(userId, Clock.systemUTC());
+  }
+
+  /** With the clock that stamps last-seen times, so tests can choose them. */
+  static Behavior<Command> create(String userId, Clock clock) {
+    return Behaviors.setup(context -> new UserEntity(userId, clock, context));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Commands and replies
+
+  public sealed interface Command extends CborSerializable {}
+
+  /**
+   * The room journaled this user's join as {@code seq}. Both markers start at the join, so
+   * unread counts start after it. Joining a room the user already belongs to writes nothing.
+   */
+  public record RoomJoined(String room, long seq, ActorRef<Ack> replyTo) implements Command {}
+
+  /** The user left the room; its markers are forgotten. Leaving twice writes nothing. */
+  public record RoomLeft(String room, ActorRef<Ack> replyTo) implements Command {}
+
+  /** Move the read marker to {@code seq}; the caller keeps {@code seq} within the room's log. */
+  public record MarkRead(String room, long seq, ActorRef<ReadReply> replyTo) implements Command {}
+
+  /** A client of this user received the room's events up to {@code seq}. */
+  public record MarkDelivered(String room, long seq, ActorRef<DeliveryReply> replyTo)
+      implements Command {}
+
+  public record GetRooms(ActorRef<Rooms> replyTo) implements Command {}
+
+  /**
+   * A session of this user is live. The entity watches {@code session}: when it stops, or its
+   * node is downed, the session ends as if {@link SessionClosed} had been sent.
+   *
+   * <p>Send it again every minute or so while the session lives (a lease renewal, design rule
+   * 7): a renewal of a known session writes nothing, but it keeps the entity from being
+   * passivated as idle, and it registers the session again with a new incarnation of the entity
+   * after a passivation, a rebalance or a failover, which starts knowing no sessions.
+   */
+  public record SessionOpened(String sessionId, ActorRef<?> session, ActorRef<Presence> replyTo)
+      implements Command {}
+
+  /** The session ended. When it was the user's last, the user is offline and last seen now. */
+  public record SessionClosed(String sessionId) implements Command {}
+
+  public record GetPresence(ActorRef<Presence> replyTo) implements Command {}
+
+  /** A watched session actor stopped; sent by the watch, never by another actor. */
+  private record SessionTerminated(ActorRef<?> session) implements Command {}
+
+  public record Ack(String room) implements CborSerializable {}
+
+  public sealed interface ReadReply extends CborSerializable {}
+
+  public sealed interface DeliveryReply extends CborSerializable {}
+
+  /** {@code advanced} is false when the marker was already at or past the requested seq. */
+  public record MarkedRead(String room, long readSeq, boolean advanced) implements ReadReply {}
+
+  /** {@code advanced} is false when the marker was already at or past the requested seq. */
+  public record MarkedDelivered(String room, long deliveredSeq, boolean advanced)
+      implements DeliveryReply {}
+
+  /** A refusal with a stable machine {@code code} (e.g. {@code not_a_member}). */
+  public record Rejected(String code, String message) implements ReadReply, DeliveryReply {}
+
+  /** The user's rooms, ordered by room id. */
+  public record Rooms(List<RoomMarker> rooms) implements CborSerializable {}
+
+  /** A room the user belongs to, the seq of the join, and the user's two markers in it. */
+  public record RoomMarker(String room, long joinedSeq, long readSeq, long deliveredSeq) {}
+
+  /**
+   * {@code online}: at least one live session. {@code lastSeen}: when the user's last session
+   * ended or, while online, when the latest session opened; null for a user never connected.
+   */
+  public record Presence(String userId, boolean online, Instant lastSeen)
+      implements CborSerializable {}
+
+  // ---------------------------------------------------------------------------------------
+  // Events
+
+  public sealed interface Event extends CborSerializable {
+    String userId();
+  }
+
+  public record JoinedRoom(String userId, String room, long seq) implements Event {}
+
+  public record LeftRoom(String userId, String room) implements Event {}
+
+  public record ReadMarkerMoved(String userId, String room, long readSeq) implements Event {}
+
+  public record DeliveryMarkerMoved(String userId, String room, long deliveredSeq)
+      implements Event {}
+
+  public record LastSeenRecorded(String userId, Instant at) implements Event {}
+
+  // ---------------------------------------------------------------------------------------
+  // State
+
+  /** Rooms by id; {@code lastSeen} is null until the user's first session. */
+  public record State(Map<String, RoomMarker> rooms, Instant lastSeen)
+      implements CborSerializable {
+
+    public State {
+      rooms = Map.copyOf(rooms);
+    }
+
+    static State empty() {
+      return new State(Map.of(), null);
+    }
+
+    Optional<RoomMarker> marker(String room) {
+      return Optional.ofNullable(rooms.get(room));
+    }
+
+    List<RoomMarker> roomsInOrder() {
+      return rooms.values().stream().sorted(Comparator.comparing(RoomMarker::room)).toList();
+    }
+
+    State join(String room, long seq) {
+      return withRoom(new RoomMarker(room, seq, seq, seq));
+    }
+
+    State leave(String room) {
+      Map<String, RoomMarker> next = new HashMap<>(rooms);
+      next.remove(room);
+      return new State(next, lastSeen);
+    }
+
+    State read(String room, long seq) {
+      RoomMarker m = rooms.get(room);
+      return withRoom(
+          new RoomMarker(
+              room,
+              m.joinedSeq(),
+              Math.max(m.readSeq(), seq),
+              Math.max(m.deliveredSeq(), seq)));
+    }
+
+    State deliver(String room, long seq) {
+      RoomMarker m = rooms.get(room);
+      return withRoom(
+          new RoomMarker(room, m.joinedSeq(), m.readSeq(), Math.max(m.deliveredSeq(), seq)));
+    }
+
+    State seen(Instant at) {
+      return new State(rooms, at);
+    }
+
+    private State withRoom(RoomMarker marker) {
+      Map<String, RoomMarker> next = new HashMap<>(rooms);
+      next.put(marker.room(), marker);
+      return new State(next, lastSeen);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Behavior
+
+  private final String userId;
+  private final Clock clock;
+  private final ActorContext<Command> context;
+
+  /**
+   * The user's live sessions by session id. In memory only, not in {@link State}: a session is
+   * a live actor, meaningless once this incarnation ends, and journaling every connect and
+   * disconnect would make presence cost a write (design rule 10). Sessions renew their
+   * registration (see {@link SessionOpened}), which rebuilds this map after the entity moves.
+   */
+  private final Map<String, ActorRef<?>> sessions = new HashMap<>();
+
+  private UserEntity(String userId, Clock clock, ActorContext<Command> context) {
+    super(
+        PersistenceId.of(ENTITY_KEY.name(), userId),
+        SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(5), 0.1));
+    this.userId = userId;
+    this.clock = clock;
+    this.context = context;
+  }
+
+  @Override
+  public State emptyState() {
+    return State.empty();
+  }
+
+  @Override
+  public RetentionCriteria retentionCriteria() {
+    return RetentionCriteria.snapshotEvery(100, 2);
+  }
+
+  @Override
+  public CommandHandler<Command, Event, State> commandHandler() {
+    return newCommandHandlerBuilder()
+        .forAnyState()
+        .onCommand(RoomJoined.class, this::onRoomJoined)
+        .onCommand(RoomLeft.class, this::onRoomLeft)
+        .onCommand(MarkRead.class, this::onMarkRead)
+        .onCommand(MarkDelivered.class, this::onMarkDelivered)
+        .onCommand(GetRooms.class, (state, get) -> Effect().reply(get.replyTo(), rooms(state)))
+        .onCommand(SessionOpened.class, this::onSessionOpened)
+        .onCommand(SessionClosed.class, (state, closed) -> endSession(closed.sessionId()))
+        .onCommand(SessionTerminated.class, this::onSessionTerminated)
+        .onCommand(
+            GetPresence.class, (state, get) -> Effect().reply(get.replyTo(), presence(state)))
+        .build();
+  }
+
+  private Effect<Event, State> onRoomJoined(State state, RoomJoined joined) {
+    Ack ack = new Ack(joined.room());
+    if (state.marker(joined.room()).isPresent()) {
+      return Effect().reply(joined.replyTo(), ack);
+    }
+    return Effect()
+        .persist(new JoinedRoom(userId, joined.room(), joined.seq()))
+        .thenReply(joined.replyTo(), s -> ack);
+  }
+
+  private Effect<Event, State> onRoomLeft(State state, RoomLeft left) {
+    Ack ack = new Ack(left.room());
+    if (state.marker(left.room()).isEmpty()) {
+      return Effect().reply(left.replyTo(), ack);
+    }
+    return Effect().persist(new LeftRoom(userId, left.room())).thenReply(left.replyTo(), s -> ack);
+  }
+
+  private Effect<Event, State> onMarkRead(State state, MarkRead mark) {
+    Optional<RoomMarker> marker = state.marker(mark.room());
+    if (marker.isEmpty()) {
+      return Effect().reply(mark.replyTo(), notAMember(mark.room()));
+    }
+    if (mark.seq() <= marker.get().readSeq()) {
+      return Effect()
+          .reply(mark.replyTo(), new MarkedRead(mark.room(), marker.get().readSeq(), false));
+    }
+    return Effect()
+        .persist(new ReadMarkerMoved(userId, mark.room(), mark.seq()))
+        .thenReply(mark.replyTo(), s -> new MarkedRead(mark.room(), mark.seq(), true));
+  }
+
+  private Effect<Event, State> onMarkDelivered(State state, MarkDelivered mark) {
+    Optional<RoomMarker> marker = state.marker(mark.room());
+    if (marker.isEmpty()) {
+      return Effect().reply(mark.replyTo(), notAMember(mark.room()));
+    }
+    if (mark.seq() <= marker.get().deliveredSeq()) {
+      return Effect()
+          .reply(
+              mark.replyTo(),
+              new MarkedDelivered(mark.room(), marker.get().deliveredSeq(), false));
+    }
+    return Effect()
+        .persist(new DeliveryMarkerMoved(userId, mark.room(), mark.seq()))
+        .thenReply(mark.replyTo(), s -> new MarkedDelivered(mark.room(), mark.seq(), true));
+  }
+
+  private Effect<Event, State> onSessionOpened(State state, SessionOpened opened) {
+    ActorRef<?> known = sessions.get(opened.sessionId());
+    if (known != null) {
+      if (!known.equals(opened.session())) {
+        forget(opened.sessionId());
+        remember(opened.sessionId(), opened.session());
+      }
+      return Effect().reply(opened.replyTo(), presence(state));
+    }
+    // Registered only once the event is written: if the write fails, the session's retry
+    // finds no half-registered session and writes again.
+    return Effect()
+        .persist(new LastSeenRecorded(userId, clock.instant()))
+        .thenRun(s -> remember(opened.sessionId(), opened.session()))
+        .thenReply(opened.replyTo(), this::presence);
+  }
+
+  private Effect<Event, State> onSessionTerminated(State state, SessionTerminated terminated) {
+    List<String> ids =
+        sessions.entrySet().stream()
+            .filter(e -> e.getValue().equals(terminated.session()))
+            .map(Map.Entry::getKey)
+            .toList();
+    ids.forEach(sessions::remove);
+    return ids.isEmpty() ? Effect().none() : wentOfflineIfLast();
+  }
+
+  private Effect<Event, State> endSession(String sessionId) {
+    return forget(sessionId) ? wentOfflineIfLast() : Effect().none();
+  }
+
+  private Effect<Event, State> wentOfflineIfLast() {
+    return sessions.isEmpty()
+        ? Effect().persist(new LastSeenRecorded(userId, clock.instant()))
+        : Effect().none();
+  }
+
+  private void remember(String sessionId, ActorRef<?> session) {
+    sessions.put(sessionId, session);
+    // The same message for the same ref, so watching a ref twice is allowed.
+    context.watchWith(session, new SessionTerminated(session));
+  }
+
+  /** Removes a session; unwatches its actor unless another session id still names it. */
+  private boolean forget(String sessionId) {
+    ActorRef<?> session = sessions.remove(sessionId);
+    if (session == null) {
+      return false;
+    }
+    if (!sessions.containsValue(session)) {
+      context.unwatch(session);
+    }
+    return true;
+  }
+
+  private Rooms rooms(State state) {
+    return new Rooms(state.roomsInOrder());
+  }
+
+  private Presence presence(State state) {
+    return new Presence(userId, !sessions.isEmpty(), state.lastSeen());
+  }
+
+  private Rejected notAMember(String room) {
+    return new Rejected("not_a_member", userId + " is not a member of room " + room);
+  }
+
+  @Override
+  public EventHandler<State, Event> eventHandler() {
+    return newEventHandlerBuilder()
+        .forAnyState()
+        .onEvent(JoinedRoom.class, (state, e) -> state.join(e.room(), e.seq()))
+        .onEvent(LeftRoom.class, (state, e) -> state.leave(e.room()))
+        .onEvent(ReadMarkerMoved.class, (state, e) -> state.read(e.room(), e.readSeq()))
+        .onEvent(
+            DeliveryMarkerMoved.class, (state, e) -> state.deliver(e.room(), e.deliveredSeq()))
+        .onEvent(LastSeenRecorded.class, (state, e) -> state.seen(e.at()))
+        .build();
+  }
+}

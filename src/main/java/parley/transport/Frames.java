@@ -1,0 +1,101 @@
+package parley.transport;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Instant;
+import parley.chat.room.RoomPush;
+import parley.chat.room.TimelineEvent;
+
+/** Builds the JSON frames of protocol v1 (docs/protocol.md); the one place that knows them. */
+public final class Frames {
+
+  public static final ObjectMapper JSON = new ObjectMapper();
+
+  private Frames() {}
+
+  public static ObjectNode ok(String id) {
+    ObjectNode node = JSON.createObjectNode();
+    node.put("type", "ok");
+    node.put("id", id);
+    return node;
+  }
+
+  public static String error(String id, String code, String message) {
+    ObjectNode node = JSON.createObjectNode();
+    node.put("type", "error");
+    if (id != null) {
+      node.put("id", id);
+    }
+    node.put("code", code);
+    node.put("message", message);
+    return write(node);
+  }
+
+  public static ObjectNode event(TimelineEvent e) {
+    ObjectNode node = JSON.createObjectNode();
+    node.put("type", "event");
+    node.put("room", e.room());
+    node.put("seq", e.seq());
+    node.put("ts", Instant.ofEpochMilli(e.ts()).toString());
+    node.put("kind", e.kind());
+    putIfPresent(node, "user", e.user());
+    putIfPresent(node, "by", e.by());
+    putIfPresent(node, "clientMsgId", e.clientMsgId());
+    putIfPresent(node, "body", e.body());
+    if (e.target() != null) {
+      node.put("target", e.target());
+    }
+    putIfPresent(node, "topic", e.topic());
+    putIfPresent(node, "visibility", e.visibility());
+    if (e.edited()) {
+      node.put("edited", true);
+    }
+    if (e.deleted()) {
+      node.put("deleted", true);
+    }
+    return node;
+  }
+
+  public static String ephemeral(RoomPush.Ephemeral push) {
+    ObjectNode node = JSON.createObjectNode();
+    node.put("type", push.kind());
+    switch (push.kind()) {
+      case "presence" -> {
+        node.put("user", push.user());
+        node.put("status", push.status());
+        node.put("lastSeen", Instant.ofEpochMilli(push.at()).toString());
+      }
+      case "receipt" -> {
+        node.put("room", push.room());
+        node.put("seq", push.seq());
+        node.put("user", push.user());
+        node.put("status", push.status());
+      }
+      case "read" -> {
+        node.put("room", push.room());
+        node.put("user", push.user());
+        node.put("seq", push.seq());
+      }
+      default -> {
+        node.put("room", push.room());
+        node.put("user", push.user());
+      }
+    }
+    return write(node);
+  }
+
+  public static String write(ObjectNode node) {
+    try {
+      return JSON.writeValueAsString(node);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static void putIfPresent(ObjectNode node, String field, String value) {
+    if (value != null) {
+      node.put(field, value);
+    }
+  }
+}

@@ -1,0 +1,718 @@
+package parley.transport;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.RecipientRef;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
+import parley.auth.UserIds;
+import parley.chat.ChatSettings;
+import parley.chat.Ids;
+import parley.chat.fanout.NodeHub;
+import parley.chat.room.RoomEntity;
+import parley.chat.room.RoomPush;
+import parley.chat.room.TimelineEvent;
+import parley.chat.user.UserEntity;
+
+/**
+ * One client connection, whatever its transport: the only actor that speaks protocol v1. It
+ * authenticates nothing itself (the route did), turns requests into entity commands, and
+ * delivers each followed room's timeline in seq order, exactly once: a push that skips ahead
+ * makes it fetch the missing range first (design rule 6), and a resume is the same fetch from
+ * the client's last seq.
+ */
+public final class Session extends AbstractBehavior<Session.Command> {
+
+  public sealed interface Command {}
+
+  /** One text frame from the client; {@code ackTo} asks for the next (backpressure). */
+  public record Inbound(String text, ActorRef<Ack> ackTo) implements Command {}
+
+  /** The frame was over the size limit; its content was discarded. */
+  public record InboundTooLarge(ActorRef<Ack> ackTo) implements Command {}
+
+  public record InboundStarted(ActorRef<Ack> ackTo) implements Command {}
+
+  public record InboundClosed() implements Command {}
+
+  public record InboundFailed(Throwable cause) implements Command {}
+
+  public enum Ack {
+    INSTANCE
+  }
+
+  private record FromRoom(RoomPush push) implements Command {}
+
+  /** The answer of an entity, handled on the session's own thread. */
+  private record Continue(Runnable work) implements Command {}
+
+  public static Behavior<Command> create(
+      String userId, Outbound out, ChatSettings settings, ActorRef<NodeHub.Command> hub) {
+    return Behaviors.setup(context -> new Session(context, userId, out, settings, hub));
+  }
+
+  /** Where a followed room's delivery stands. */
+  private static final class Cursor {
+    long delivered;
+    long head;
+    boolean fetching;
+    final TreeMap<Long, TimelineEvent> waiting = new TreeMap<>();
+
+    Cursor(long delivered) {
+      this.delivered = delivered;
+      this.head = delivered;
+    }
+  }
+
+  /** A request the client got wrong; becomes an error frame, the connection stays. */
+  private static final class BadRequest extends RuntimeException {
+    final String code;
+
+    BadRequest(String code, String message) {
+      super(message, null, false, false);
+      this.code = code;
+    }
+  }
+
+  private final String userId;
+  private final String sessionId = UUID.randomUUID().toString();
+  private final Outbound out;
+  private final ChatSettings settings;
+  private final ActorRef<NodeHub.Command> hub;
+  private final ClusterSharding sharding;
+  private final ActorRef<RoomPush> pushes;
+  private final Map<String, Cursor> rooms = new HashMap<>();
+  private final Map<String, Long> typingSentAt = new HashMap<>();
+  private double tokens;
+  private long tokensAt = System.nanoTime();
+  private int overLimit;
+  private boolean closed;
+
+  private Session(
+      ActorContext<Command> context,
+      String userId,
+      Outbound out,
+      ChatSettings settings,
+      ActorRef<NodeHub.Command> hub) {
+    super(context);
+    this.userId = userId;
+    this.out = out;
+    this.settings = settings;
+    this.hub = hub;
+    this.sharding = ClusterSharding.get(context.getSystem());
+    this.pushes = context.messageAdapter(RoomPush.class, FromRoom::new);
+    this.tokens = settings.rateBurst();
+    ObjectNode welcome = Frames.JSON.createObjectNode();
+    welcome.put("type", "welcome");
+    welcome.put("user", userId);
+    welcome.put("session", sessionId);
+    welcome.put("node", context.getSystem().address().toString());
+    welcome.put("protocol", 1);
+    send(Frames.write(welcome));
+    user().tell(new UserEntity.SessionOpened(sessionId, context.getSelf(), context.getSystem().ignoreRef()));
+  }
+
+  @Override
+  public Receive<Command> createReceive() {
+    return newReceiveBuilder()
+        .onMessage(InboundStarted.class, s -> {
+          s.ackTo().tell(Ack.INSTANCE);
+          return this;
+        })
+        .onMessage(Inbound.class, this::onInbound)
+        .onMessage(InboundTooLarge.class, m -> {
+          send(Frames.error(null, "frame_too_large", "frames are limited to " + settings.maxFrameBytes() + " bytes"));
+          m.ackTo().tell(Ack.INSTANCE);
+          return this;
+        })
+        .onMessage(InboundClosed.class, c -> Behaviors.stopped())
+        .onMessage(InboundFailed.class, f -> Behaviors.stopped())
+        .onMessage(FromRoom.class, m -> {
+          onRoomPush(m.push());
+          return closed ? Behaviors.stopped() : this;
+        })
+        .onMessage(Continue.class, c -> {
+          c.work().run();
+          return closed ? Behaviors.stopped() : this;
+        })
+        .onSignal(PostStop.class, s -> {
+          user().tell(new UserEntity.SessionClosed(sessionId));
+          return this;
+        })
+        .build();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Requests
+
+  private Behavior<Command> onInbound(Inbound inbound) {
+    inbound.ackTo().tell(Ack.INSTANCE);
+    String id = null;
+    try {
+      JsonNode frame = parse(inbound.text());
+      id = optionalText(frame, "id");
+      if (id != null && !Ids.isClientId(id)) {
+        throw new BadRequest("bad_field", "id must be 1-64 printable characters");
+      }
+      if (!admit()) {
+        send(Frames.error(id, "rate_limited", "too many requests; slow down"));
+        if (overLimit > settings.floodDisconnectAfter()) {
+          closeWith(1008, "rate limit exceeded");
+          return Behaviors.stopped();
+        }
+        return this;
+      }
+      handle(text(frame, "type"), id, frame);
+    } catch (BadRequest bad) {
+      send(Frames.error(id, bad.code, bad.getMessage()));
+    }
+    return closed ? Behaviors.stopped() : this;
+  }
+
+  private void handle(String type, String id, JsonNode f) {
+    switch (type) {
+      case "ping" -> {
+        ObjectNode pong = Frames.JSON.createObjectNode();
+        pong.put("type", "pong");
+        if (id != null) {
+          pong.put("id", id);
+        }
+        send(Frames.write(pong));
+      }
+      case "create_room" -> {
+        String room = roomId(f);
+        write(id, room(room), r -> new RoomEntity.Create(userId, optionalText(f, "visibility"), optionalText(f, "topic"), r), w -> joined(room, w));
+      }
+      case "join" -> {
+        String room = roomId(f);
+        write(id, room(room), r -> new RoomEntity.Join(userId, r), w -> joined(room, w));
+      }
+      case "leave" -> {
+        String room = roomId(f);
+        write(id, room(room), r -> new RoomEntity.Leave(userId, r), w -> {
+          user().tell(new UserEntity.RoomLeft(room, getContext().getSystem().ignoreRef()));
+          unfollow(room);
+        });
+      }
+      case "invite" -> write(id, room(roomId(f)), r -> new RoomEntity.Invite(userId, userField(f, "user"), r), w -> {});
+      case "remove_member" -> write(id, room(roomId(f)), r -> new RoomEntity.RemoveMember(userId, userField(f, "user"), r), w -> {});
+      case "set_topic" -> write(id, room(roomId(f)), r -> new RoomEntity.SetTopic(userId, text(f, "topic"), r), w -> {});
+      case "send" -> {
+        String room = roomId(f);
+        String clientMsgId = clientMsgId(f);
+        String body = body(f);
+        write(id, room(room), r -> new RoomEntity.Post(userId, clientMsgId, body, false, r), w -> {});
+      }
+      case "send_dm" -> sendDirect(id, f);
+      case "edit" -> {
+        String room = roomId(f);
+        long target = longField(f, "target");
+        String clientMsgId = clientMsgId(f);
+        String body = body(f);
+        write(id, room(room), r -> new RoomEntity.Edit(userId, target, clientMsgId, body, r), w -> {});
+      }
+      case "delete" -> {
+        String room = roomId(f);
+        long target = longField(f, "target");
+        String clientMsgId = clientMsgId(f);
+        write(id, room(room), r -> new RoomEntity.Delete(userId, target, clientMsgId, r), w -> {});
+      }
+      case "history" -> history(id, f);
+      case "list_members" -> listMembers(id, roomId(f));
+      case "list_rooms" -> listRooms(id);
+      case "resume" -> resume(id, f);
+      case "mark_read" -> markRead(id, roomId(f), longField(f, "seq"));
+      case "typing" -> typing(roomId(f));
+      default -> throw new BadRequest("unknown_type", "unknown request type '" + type + "'");
+    }
+  }
+
+  /** Sends a write to a room and answers the client from the room's reply. */
+  private void write(
+      String id,
+      EntityRef<RoomEntity.Command> room,
+      Function<ActorRef<RoomEntity.WriteReply>, RoomEntity.Command> command,
+      Consumer<RoomEntity.Written> then) {
+    ask(room, command, RoomEntity.WriteReply.class, id, reply -> {
+      if (reply instanceof RoomEntity.Written written) {
+        then.accept(written);
+        send(Frames.write(written(id, written)));
+      } else if (reply instanceof RoomEntity.Rejected rejected) {
+        send(Frames.error(id, rejected.code(), rejected.message()));
+      }
+    });
+  }
+
+  private static ObjectNode written(String id, RoomEntity.Written written) {
+    ObjectNode ok = Frames.ok(id);
+    ok.put("room", written.room());
+    ok.put("seq", written.seq());
+    if (written.ts() > 0) {
+      ok.put("ts", Instant.ofEpochMilli(written.ts()).toString());
+    }
+    if (written.clientMsgId() != null) {
+      ok.put("clientMsgId", written.clientMsgId());
+      ok.put("duplicate", written.duplicate());
+    }
+    return ok;
+  }
+
+  /** After a create or join: the user's room list knows it, and this session follows it. */
+  private void joined(String room, RoomEntity.Written written) {
+    user().tell(new UserEntity.RoomJoined(room, written.seq(), getContext().getSystem().ignoreRef()));
+    follow(room, written.seq() - 1);
+  }
+
+  private void sendDirect(String id, JsonNode f) {
+    String to = userField(f, "to");
+    if (to.equals(userId)) {
+      throw new BadRequest("bad_field", "a direct message needs another user");
+    }
+    String clientMsgId = clientMsgId(f);
+    String body = body(f);
+    String room = Ids.directRoom(userId, to);
+    ask(room(room), r -> new RoomEntity.PostDirect(userId, to, clientMsgId, body, r), RoomEntity.WriteReply.class, id, reply -> {
+      if (reply instanceof RoomEntity.Rejected rejected) {
+        send(Frames.error(id, rejected.code(), rejected.message()));
+        return;
+      }
+      RoomEntity.Written written = (RoomEntity.Written) reply;
+      // Both users' room lists learn of the room; the join position keeps the message unread.
+      user().tell(new UserEntity.RoomJoined(room, written.seq() - 1, getContext().getSystem().ignoreRef()));
+      sharding.entityRefFor(UserEntity.ENTITY_KEY, to).tell(new UserEntity.RoomJoined(room, written.seq() - 1, getContext().getSystem().ignoreRef()));
+      if (!rooms.containsKey(room)) {
+        follow(room, 0);
+      }
+      ask(sharding.entityRefFor(UserEntity.ENTITY_KEY, to), UserEntity.GetPresence::new, UserEntity.Presence.class, id, presence -> {
+        ObjectNode ok = written(id, written);
+        ok.put("delivered", presence.online());
+        send(Frames.write(ok));
+      });
+    });
+  }
+
+  private void history(String id, JsonNode f) {
+    String room = roomId(f);
+    long before = f.hasNonNull("before") ? longField(f, "before") : Long.MAX_VALUE;
+    int limit = f.hasNonNull("limit") ? (int) longField(f, "limit") : 50;
+    if (limit < 1 || limit > 200) {
+      throw new BadRequest("bad_field", "limit must be between 1 and 200");
+    }
+    long to = before == Long.MAX_VALUE ? Long.MAX_VALUE : before - 1;
+    ask(room(room), r -> new RoomEntity.GetEvents(userId, 0, to, limit, r), RoomEntity.EventsReply.class, id, reply -> {
+      if (reply instanceof RoomEntity.Rejected rejected) {
+        send(Frames.error(id, rejected.code(), rejected.message()));
+        return;
+      }
+      RoomEntity.Events events = (RoomEntity.Events) reply;
+      ObjectNode ok = Frames.ok(id);
+      ok.put("room", room);
+      var array = ok.putArray("events");
+      events.events().forEach(e -> array.add(Frames.event(e)));
+      ok.put("hasMore", !events.events().isEmpty() && events.events().get(0).seq() > 1);
+      send(Frames.write(ok));
+    });
+  }
+
+  private void listMembers(String id, String room) {
+    ask(room(room), r -> new RoomEntity.GetInfo(userId, r), RoomEntity.InfoReply.class, id, reply -> {
+      if (reply instanceof RoomEntity.Rejected rejected) {
+        send(Frames.error(id, rejected.code(), rejected.message()));
+        return;
+      }
+      RoomEntity.Info info = (RoomEntity.Info) reply;
+      ObjectNode ok = Frames.ok(id);
+      ok.put("room", room);
+      ok.put("visibility", info.visibility());
+      if (info.topic() != null) {
+        ok.put("topic", info.topic());
+      }
+      ok.put("lastSeq", info.lastSeq());
+      var members = ok.putArray("members");
+      info.members().entrySet().stream()
+          .sorted(Map.Entry.comparingByKey())
+          .forEach(m -> members.addObject().put("user", m.getKey()).put("role", m.getValue()));
+      send(Frames.write(ok));
+    });
+  }
+
+  /** The user's rooms with unread counts: a read marker and each room's newest seq. */
+  private void listRooms(String id) {
+    ask(user(), UserEntity.GetRooms::new, UserEntity.Rooms.class, id, list -> {
+      ObjectNode ok = Frames.ok(id);
+      var array = ok.putArray("rooms");
+      if (list.rooms().isEmpty()) {
+        send(Frames.write(ok));
+        return;
+      }
+      int[] remaining = {list.rooms().size()};
+      Map<String, ObjectNode> entries = new TreeMap<>();
+      for (UserEntity.RoomMarker marker : list.rooms()) {
+        ask(room(marker.room()), r -> new RoomEntity.GetInfo(userId, r), RoomEntity.InfoReply.class, id, reply -> {
+          ObjectNode entry = Frames.JSON.createObjectNode();
+          entry.put("room", marker.room());
+          entry.put("readSeq", marker.readSeq());
+          if (reply instanceof RoomEntity.Info info) {
+            entry.put("lastSeq", info.lastSeq());
+            entry.put("unread", Math.max(0, info.lastSeq() - marker.readSeq()));
+            entry.put("direct", info.direct());
+            if (info.topic() != null) {
+              entry.put("topic", info.topic());
+            }
+          }
+          entries.put(marker.room(), entry);
+          if (--remaining[0] == 0) {
+            entries.values().forEach(array::add);
+            send(Frames.write(ok));
+          }
+        });
+      }
+    });
+  }
+
+  /**
+   * Follows every room of the user from the client's positions (or its read markers) and
+   * sends what it missed; live pushes join seamlessly because delivery is by seq.
+   */
+  private void resume(String id, JsonNode f) {
+    Map<String, Long> positions = new HashMap<>();
+    JsonNode given = f.get("rooms");
+    if (given != null && !given.isNull()) {
+      if (!given.isObject()) {
+        throw new BadRequest("bad_field", "rooms must be an object of room → last seq");
+      }
+      Iterator<Map.Entry<String, JsonNode>> fields = given.fields();
+      while (fields.hasNext()) {
+        Map.Entry<String, JsonNode> entry = fields.next();
+        if (!entry.getValue().canConvertToLong() || entry.getValue().asLong() < 0) {
+          throw new BadRequest("bad_field", "the position of room " + entry.getKey() + " must be a seq ≥ 0");
+        }
+        positions.put(entry.getKey(), entry.getValue().asLong());
+      }
+    }
+    ask(user(), UserEntity.GetRooms::new, UserEntity.Rooms.class, id, list -> {
+      ObjectNode ok = Frames.ok(id);
+      ObjectNode from = ok.putObject("rooms");
+      for (UserEntity.RoomMarker marker : list.rooms()) {
+        long after = positions.getOrDefault(marker.room(), marker.readSeq());
+        from.put(marker.room(), after);
+        Cursor cursor = rooms.get(marker.room());
+        if (cursor == null) {
+          follow(marker.room(), after);
+        } else if (after < cursor.delivered) {
+          // The client lost what this session had sent: deliver again from its position.
+          cursor.delivered = after;
+          cursor.waiting.clear();
+          fetch(marker.room(), cursor);
+        }
+      }
+      send(Frames.write(ok));
+    });
+  }
+
+  private void markRead(String id, String room, long seq) {
+    ask(user(), r -> new UserEntity.MarkRead(room, seq, r), UserEntity.ReadReply.class, id, reply -> {
+      if (reply instanceof UserEntity.Rejected rejected) {
+        send(Frames.error(id, rejected.code(), rejected.message()));
+        return;
+      }
+      UserEntity.MarkedRead marked = (UserEntity.MarkedRead) reply;
+      Cursor cursor = rooms.get(room);
+      ObjectNode ok = Frames.ok(id);
+      ok.put("room", room);
+      ok.put("readSeq", marked.readSeq());
+      if (cursor != null) {
+        ok.put("unread", Math.max(0, cursor.head - marked.readSeq()));
+      }
+      send(Frames.write(ok));
+      long now = System.currentTimeMillis();
+      room(room).tell(new RoomEntity.Relay(new RoomPush.Ephemeral(room, "read", userId, marked.readSeq(), null, now)));
+      if (Ids.isDirectRoom(room)) {
+        room(room).tell(new RoomEntity.Relay(new RoomPush.Ephemeral(room, "receipt", userId, marked.readSeq(), "read", now)));
+      }
+    });
+  }
+
+  /** Typing is ephemeral and cheap: at most one notice per room per interval, no reply. */
+  private void typing(String room) {
+    long now = System.nanoTime();
+    Long last = typingSentAt.get(room);
+    if (last != null && now - last < settings.typingInterval().toNanos()) {
+      return;
+    }
+    typingSentAt.put(room, now);
+    room(room).tell(new RoomEntity.Typing(userId));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Delivery
+
+  private void follow(String room, long deliveredUpTo) {
+    Cursor cursor = new Cursor(Math.max(0, deliveredUpTo));
+    rooms.put(room, cursor);
+    hub.tell(new NodeHub.Follow(room, pushes));
+    fetch(room, cursor);
+  }
+
+  private void unfollow(String room) {
+    if (rooms.remove(room) != null) {
+      hub.tell(new NodeHub.Unfollow(room, pushes));
+    }
+  }
+
+  private void onRoomPush(RoomPush push) {
+    Cursor cursor = rooms.get(push.room());
+    if (cursor == null) {
+      return;
+    }
+    if (push instanceof RoomPush.Published published) {
+      for (TimelineEvent e : published.events()) {
+        cursor.head = Math.max(cursor.head, e.seq());
+        if (e.seq() <= cursor.delivered) {
+          continue;
+        }
+        if (e.seq() == cursor.delivered + 1 && !cursor.fetching) {
+          deliver(cursor, e);
+        } else if (cursor.waiting.size() < settings.pageSize() * 4) {
+          cursor.waiting.put(e.seq(), e);
+        }
+      }
+      if (cursor.delivered < cursor.head && !cursor.fetching) {
+        fetch(push.room(), cursor);
+      }
+    } else if (push instanceof RoomPush.Head head) {
+      cursor.head = Math.max(cursor.head, head.lastSeq());
+      if (cursor.delivered < cursor.head && !cursor.fetching) {
+        fetch(push.room(), cursor);
+      }
+    } else if (push instanceof RoomPush.Ephemeral ephemeral) {
+      send(Frames.ephemeral(ephemeral));
+    }
+  }
+
+  /** Reads the next page after what was delivered, from the room's memory or the journal. */
+  private void fetch(String room, Cursor cursor) {
+    cursor.fetching = true;
+    long from = cursor.delivered + 1;
+    ask(room(room), r -> new RoomEntity.GetEvents(userId, from, Long.MAX_VALUE, settings.pageSize(), r), RoomEntity.EventsReply.class, null, reply -> {
+      if (rooms.get(room) != cursor) {
+        return;
+      }
+      cursor.fetching = false;
+      if (reply instanceof RoomEntity.Rejected rejected) {
+        if (!"unavailable".equals(rejected.code())) {
+          unfollow(room);
+        }
+        return;
+      }
+      RoomEntity.Events events = (RoomEntity.Events) reply;
+      cursor.head = Math.max(cursor.head, events.lastSeq());
+      for (TimelineEvent e : events.events()) {
+        if (e.seq() == cursor.delivered + 1) {
+          deliver(cursor, e);
+        }
+      }
+      while (!cursor.waiting.isEmpty() && cursor.waiting.firstKey() <= cursor.delivered + 1) {
+        TimelineEvent next = cursor.waiting.pollFirstEntry().getValue();
+        if (next.seq() == cursor.delivered + 1) {
+          deliver(cursor, next);
+        }
+      }
+      if (cursor.delivered < cursor.head && !events.events().isEmpty() && !closed) {
+        fetch(room, cursor);
+      }
+    });
+  }
+
+  private void deliver(Cursor cursor, TimelineEvent e) {
+    cursor.delivered = e.seq();
+    send(Frames.write(Frames.event(e)));
+    if (Ids.isDirectRoom(e.room()) && e.isMessage() && !userId.equals(e.user())) {
+      acknowledgeDelivery(e);
+    }
+    if ((TimelineEvent.LEFT.equals(e.kind()) || TimelineEvent.REMOVED.equals(e.kind()))
+        && userId.equals(e.user())) {
+      unfollow(e.room());
+    }
+  }
+
+  /** The recipient's client has the direct message: its sender hears "delivered", once. */
+  private void acknowledgeDelivery(TimelineEvent e) {
+    ask(user(), r -> new UserEntity.MarkDelivered(e.room(), e.seq(), r), UserEntity.DeliveryReply.class, null, reply -> {
+      if (reply instanceof UserEntity.MarkedDelivered marked && marked.advanced()) {
+        room(e.room()).tell(new RoomEntity.Relay(new RoomPush.Ephemeral(e.room(), "receipt", userId, e.seq(), "delivered", System.currentTimeMillis())));
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Plumbing
+
+  private <Q, R> void ask(
+      RecipientRef<Q> target,
+      Function<ActorRef<R>, Q> command,
+      Class<R> replyClass,
+      String id,
+      Consumer<R> onReply) {
+    getContext()
+        .ask(
+            replyClass,
+            target,
+            settings.askTimeout(),
+            command::apply,
+            (reply, failure) ->
+                new Continue(
+                    () -> {
+                      if (failure != null) {
+                        if (id != null) {
+                          send(Frames.error(id, "timeout", "no answer in time; retry (with the same clientMsgId for writes)"));
+                        }
+                      } else {
+                        onReply.accept(reply);
+                      }
+                    }));
+  }
+
+  private void send(String frame) {
+    if (closed) {
+      return;
+    }
+    if (!out.offer(frame)) {
+      // The client reads too slowly: drop the connection rather than buffer without bound;
+      // it resumes from its last seq (design rule 8).
+      closeWith(4000, "lagged: resume from your last seq");
+    }
+  }
+
+  private void closeWith(int code, String reason) {
+    if (!closed) {
+      closed = true;
+      out.close(code, reason);
+    }
+  }
+
+  /** Token bucket: {@code rate} per second, bursts up to {@code burst}. */
+  private boolean admit() {
+    long now = System.nanoTime();
+    tokens = Math.min(settings.rateBurst(), tokens + (now - tokensAt) * settings.ratePerSecond() / 1e9);
+    tokensAt = now;
+    if (tokens >= 1) {
+      tokens -= 1;
+      overLimit = 0;
+      return true;
+    }
+    overLimit++;
+    return false;
+  }
+
+  private EntityRef<RoomEntity.Command> room(String room) {
+    return sharding.entityRefFor(RoomEntity.ENTITY_KEY, room);
+  }
+
+  private EntityRef<UserEntity.Command> user() {
+    return sharding.entityRefFor(UserEntity.ENTITY_KEY, userId);
+  }
+
+  private static JsonNode parse(String text) {
+    JsonNode node;
+    try {
+      node = Frames.JSON.readTree(text);
+    } catch (Exception e) {
+      throw new BadRequest("bad_frame", "the frame is not valid JSON");
+    }
+    if (node == null || !node.isObject()) {
+      throw new BadRequest("bad_frame", "a frame must be a JSON object");
+    }
+    return node;
+  }
+
+  private static String text(JsonNode f, String field) {
+    JsonNode value = f.get(field);
+    if (value == null || value.isNull()) {
+      throw new BadRequest("missing_field", "missing field '" + field + "'");
+    }
+    if (!value.isTextual()) {
+      throw new BadRequest("bad_field", "field '" + field + "' must be a string");
+    }
+    return value.asText();
+  }
+
+  private static String optionalText(JsonNode f, String field) {
+    JsonNode value = f.get(field);
+    if (value == null || value.isNull()) {
+      return null;
+    }
+    if (!value.isTextual()) {
+      throw new BadRequest("bad_field", "field '" + field + "' must be a string");
+    }
+    return value.asText();
+  }
+
+  private static long longField(JsonNode f, String field) {
+    JsonNode value = f.get(field);
+    if (value == null || value.isNull()) {
+      throw new BadRequest("missing_field", "missing field '" + field + "'");
+    }
+    if (!value.isIntegralNumber() || !value.canConvertToLong()) {
+      throw new BadRequest("bad_field", "field '" + field + "' must be an integer");
+    }
+    return value.asLong();
+  }
+
+  private static String roomId(JsonNode f) {
+    String room = text(f, "room");
+    if (!Ids.isRoomId(room)) {
+      throw new BadRequest("bad_room_id", "room ids are 1 to 64 characters of A-Z a-z 0-9 _ . -");
+    }
+    return room;
+  }
+
+  private static String userField(JsonNode f, String field) {
+    String user = text(f, field);
+    if (!UserIds.isValid(user)) {
+      throw new BadRequest("bad_user_id", "user ids are " + UserIds.RULE);
+    }
+    return user;
+  }
+
+  private static String clientMsgId(JsonNode f) {
+    String id = text(f, "clientMsgId");
+    if (!Ids.isClientId(id)) {
+      throw new BadRequest("bad_field", "clientMsgId must be 1-64 printable characters");
+    }
+    return id;
+  }
+
+  private String body(JsonNode f) {
+    String body = text(f, "body");
+    if (body.length() > settings.maxBodyBytes()
+        || body.getBytes(StandardCharsets.UTF_8).length > settings.maxBodyBytes()) {
+      throw new BadRequest("body_too_large", "message bodies are limited to " + settings.maxBodyBytes() + " bytes");
+    }
+    if (body.isBlank()) {
+      throw new BadRequest("bad_field", "body must not be empty");
+    }
+    return body;
+  }
+
+  static List<String> requestTypes() {
+    return List.of("ping", "create_room", "join", "leave", "invite", "remove_member", "set_topic", "send", "send_dm", "edit", "delete", "history", "list_members", "list_rooms", "resume", "mark_read", "typing");
+  }
+}

@@ -1,0 +1,147 @@
+package parley.transport.websocket;
+
+import static org.apache.pekko.http.javadsl.server.Directives.complete;
+import static org.apache.pekko.http.javadsl.server.Directives.extractWebSocketUpgrade;
+import static org.apache.pekko.http.javadsl.server.Directives.path;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.charset.StandardCharsets;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.stream.StreamSupport;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.http.javadsl.model.ws.Message;
+import org.apache.pekko.http.javadsl.model.ws.TextMessage;
+import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.BoundedSourceQueue;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.QueueOfferResult;
+import org.apache.pekko.stream.javadsl.Flow;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.stream.typed.javadsl.ActorSink;
+import parley.auth.AuthRoutes;
+import parley.auth.TokenService;
+import parley.chat.ChatSettings;
+import parley.chat.fanout.NodeHub;
+import parley.transport.Frames;
+import parley.transport.Outbound;
+import parley.transport.Session;
+
+/**
+ * {@code GET /v1/ws}: authenticates the upgrade, then joins the socket to a new {@link
+ * Session}. Inbound frames are read one at a time with backpressure (a client cannot flood
+ * the session's mailbox); outbound frames go through a bounded queue (a slow reader cannot
+ * grow the node's memory).
+ */
+public final class WebSocketRoute {
+
+  public static final String SUBPROTOCOL = "parley.v1";
+
+  private WebSocketRoute() {}
+
+  public static Route create(
+      ActorSystem<?> system, ChatSettings settings, TokenService tokens, ActorRef<NodeHub.Command> hub) {
+    return path(
+        "ws",
+        () ->
+            AuthRoutes.authenticated(
+                tokens,
+                user ->
+                    extractWebSocketUpgrade(
+                        upgrade -> {
+                          Flow<Message, Message, NotUsed> flow =
+                              sessionFlow(system, settings, hub, user.userId());
+                          boolean offered =
+                              StreamSupport.stream(upgrade.getRequestedProtocols().spliterator(), false)
+                                  .anyMatch(SUBPROTOCOL::equals);
+                          return complete(
+                              offered
+                                  ? upgrade.handleMessagesWith(flow, SUBPROTOCOL)
+                                  : upgrade.handleMessagesWith(flow));
+                        })));
+  }
+
+  static Flow<Message, Message, NotUsed> sessionFlow(
+      ActorSystem<?> system, ChatSettings settings, ActorRef<NodeHub.Command> hub, String userId) {
+    Materializer materializer = Materializer.matFromSystem(system);
+    Pair<BoundedSourceQueue<Message>, Source<Message, NotUsed>> outbound =
+        Source.<Message>queue(settings.outboundBuffer()).preMaterialize(materializer);
+    ActorRef<Session.Command> session =
+        system.systemActorOf(
+            Session.create(userId, new QueueOutbound(outbound.first()), settings, hub),
+            "session-" + UUID.randomUUID(),
+            Props.empty());
+    Sink<Message, NotUsed> inbound =
+        Flow.<Message>create()
+            .mapAsync(1, message -> strictText(message, settings.maxFrameBytes(), materializer))
+            .to(
+                ActorSink.actorRefWithBackpressure(
+                    session,
+                    (ackTo, text) ->
+                        text.isPresent()
+                            ? new Session.Inbound(text.get(), ackTo)
+                            : new Session.InboundTooLarge(ackTo),
+                    Session.InboundStarted::new,
+                    Session.Ack.INSTANCE,
+                    new Session.InboundClosed(),
+                    Session.InboundFailed::new));
+    return Flow.fromSinkAndSourceCoupled(inbound, outbound.second());
+  }
+
+  /**
+   * The frame's text, or empty when it is over the limit. A frame that arrives in parts is
+   * read to its end either way, but no more than the limit is kept.
+   */
+  private static CompletionStage<Optional<String>> strictText(
+      Message message, int maxBytes, Materializer materializer) {
+    if (!message.isText()) {
+      message.asBinaryMessage().getStreamedData().runWith(Sink.ignore(), materializer);
+      return CompletableFuture.completedFuture(Optional.of("\u0000binary"));
+    }
+    TextMessage text = message.asTextMessage();
+    if (text.isStrict()) {
+      return CompletableFuture.completedFuture(withinLimit(text.getStrictText(), maxBytes));
+    }
+    return text.getStreamedText()
+        .runFold(
+            new StringBuilder(),
+            (acc, part) -> acc.length() > maxBytes ? acc : acc.append(part),
+            materializer)
+        .thenApply(acc -> withinLimit(acc.toString(), maxBytes));
+  }
+
+  private static Optional<String> withinLimit(String text, int maxBytes) {
+    boolean tooLarge =
+        text.length() > maxBytes || text.getBytes(StandardCharsets.UTF_8).length > maxBytes;
+    return tooLarge ? Optional.empty() : Optional.of(text);
+  }
+
+  /** The session's side of the socket: a bounded queue of frames. */
+  private record QueueOutbound(BoundedSourceQueue<Message> queue) implements Outbound {
+    @Override
+    public boolean offer(String frame) {
+      return queue.offer(TextMessage.create(frame)) == QueueOfferResult.enqueued();
+    }
+
+    /**
+     * Pekko HTTP closes a server socket with 1000 only, so the code and reason travel in a
+     * last {@code close} frame before it.
+     */
+    @Override
+    public void close(int code, String reason) {
+      ObjectNode close = Frames.JSON.createObjectNode();
+      close.put("type", "close");
+      close.put("code", code);
+      close.put("reason", reason);
+      queue.offer(TextMessage.create(Frames.write(close)));
+      queue.complete();
+    }
+  }
+}

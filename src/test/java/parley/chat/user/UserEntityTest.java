@@ -1,0 +1,350 @@
+package parley.chat.user;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
+import java.util.List;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.LogCapturingExtension;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.persistence.testkit.javadsl.EventSourcedBehaviorTestKit;
+import org.apache.pekko.persistence.testkit.javadsl.EventSourcedBehaviorTestKit.CommandResultWithReply;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import parley.chat.user.UserEntity.Ack;
+import parley.chat.user.UserEntity.Command;
+import parley.chat.user.UserEntity.DeliveryMarkerMoved;
+import parley.chat.user.UserEntity.DeliveryReply;
+import parley.chat.user.UserEntity.Event;
+import parley.chat.user.UserEntity.GetPresence;
+import parley.chat.user.UserEntity.GetRooms;
+import parley.chat.user.UserEntity.JoinedRoom;
+import parley.chat.user.UserEntity.LastSeenRecorded;
+import parley.chat.user.UserEntity.LeftRoom;
+import parley.chat.user.UserEntity.MarkDelivered;
+import parley.chat.user.UserEntity.MarkRead;
+import parley.chat.user.UserEntity.MarkedDelivered;
+import parley.chat.user.UserEntity.MarkedRead;
+import parley.chat.user.UserEntity.Presence;
+import parley.chat.user.UserEntity.ReadMarkerMoved;
+import parley.chat.user.UserEntity.ReadReply;
+import parley.chat.user.UserEntity.Rejected;
+import parley.chat.user.UserEntity.RoomJoined;
+import parley.chat.user.UserEntity.RoomLeft;
+import parley.chat.user.UserEntity.RoomMarker;
+import parley.chat.user.UserEntity.Rooms;
+import parley.chat.user.UserEntity.SessionClosed;
+import parley.chat.user.UserEntity.SessionOpened;
+import parley.chat.user.UserEntity.State;
+
+@ExtendWith(LogCapturingExtension.class)
+class UserEntityTest {
+
+  private static final String PERSISTENCE_ID = "user|alice";
+  private static final Instant T1 = Instant.parse("2026-11-22T08:00:00Z");
+  private static final Instant T2 = Instant.parse("2026-11-22T08:05:00Z");
+  private static final Instant T3 = Instant.parse("2026-11-22T08:09:30Z");
+
+  private static ActorTestKit testKit;
+
+  private final TestClock clock = new TestClock(T1);
+  private EventSourcedBehaviorTestKit<Command, Event, State> alice;
+
+  @BeforeAll
+  static void startSystem() {
+    // The project's own serialization binding (Jackson CBOR, Java serialization off), so the
+    // testkit's round trip of every command, event and state checks what production runs.
+    testKit =
+        ActorTestKit.create(
+            "UserEntityTest",
+            EventSourcedBehaviorTestKit.config()
+                .withFallback(ConfigFactory.parseResources("serialization.conf")));
+  }
+
+  @AfterAll
+  static void stopSystem() {
+    testKit.shutdownTestKit();
+  }
+
+  @BeforeEach
+  void freshEntity() {
+    alice = EventSourcedBehaviorTestKit.create(testKit.system(), UserEntity.create("alice", clock));
+    alice.clear();
+  }
+
+  @Test
+  void joiningARoomTwiceWritesOneEvent() {
+    CommandResultWithReply<Command, Event, State, Ack> first = join("design", 3);
+    assertEquals(new Ack("design"), first.reply());
+    assertEquals(new JoinedRoom("alice", "design", 3), first.event());
+    assertEquals(new RoomMarker("design", 3, 3, 3), first.state().rooms().get("design"));
+
+    CommandResultWithReply<Command, Event, State, Ack> again = join("design", 9);
+    assertEquals(new Ack("design"), again.reply());
+    assertTrue(again.hasNoEvents());
+    assertEquals(new RoomMarker("design", 3, 3, 3), again.state().rooms().get("design"));
+  }
+
+  @Test
+  void markersOnlyMoveForwardAndSurviveRestart() {
+    join("design", 3);
+
+    CommandResultWithReply<Command, Event, State, ReadReply> read = markRead("design", 7);
+    assertEquals(new MarkedRead("design", 7, true), read.reply());
+    assertEquals(new ReadMarkerMoved("alice", "design", 7), read.event());
+
+    CommandResultWithReply<Command, Event, State, ReadReply> readBack = markRead("design", 5);
+    assertEquals(new MarkedRead("design", 7, false), readBack.reply());
+    assertTrue(readBack.hasNoEvents());
+
+    CommandResultWithReply<Command, Event, State, DeliveryReply> delivered =
+        markDelivered("design", 9);
+    assertEquals(new MarkedDelivered("design", 9, true), delivered.reply());
+    assertEquals(new DeliveryMarkerMoved("alice", "design", 9), delivered.event());
+
+    CommandResultWithReply<Command, Event, State, DeliveryReply> deliveredBack =
+        markDelivered("design", 9);
+    assertEquals(new MarkedDelivered("design", 9, false), deliveredBack.reply());
+    assertTrue(deliveredBack.hasNoEvents());
+
+    assertEquals(new RoomMarker("design", 3, 7, 9), alice.getState().rooms().get("design"));
+    assertEquals(
+        new RoomMarker("design", 3, 7, 9), alice.restart().state().rooms().get("design"));
+    assertEquals(new MarkedRead("design", 7, false), markRead("design", 6).reply());
+  }
+
+  @Test
+  void readingPastTheDeliveryMarkerMovesItToo() {
+    join("design", 3);
+    markDelivered("design", 5);
+
+    CommandResultWithReply<Command, Event, State, ReadReply> read = markRead("design", 8);
+    assertEquals(new ReadMarkerMoved("alice", "design", 8), read.event());
+    assertEquals(new RoomMarker("design", 3, 8, 8), read.state().rooms().get("design"));
+
+    CommandResultWithReply<Command, Event, State, DeliveryReply> delivered =
+        markDelivered("design", 8);
+    assertEquals(new MarkedDelivered("design", 8, false), delivered.reply());
+    assertTrue(delivered.hasNoEvents());
+  }
+
+  @Test
+  void markersInARoomTheUserIsNotInAreRejected() {
+    CommandResultWithReply<Command, Event, State, ReadReply> read = markRead("design", 4);
+    assertEquals(
+        new Rejected("not_a_member", "alice is not a member of room design"), read.reply());
+    assertTrue(read.hasNoEvents());
+
+    CommandResultWithReply<Command, Event, State, DeliveryReply> delivered =
+        markDelivered("design", 4);
+    assertEquals(
+        new Rejected("not_a_member", "alice is not a member of room design"), delivered.reply());
+    assertTrue(delivered.hasNoEvents());
+  }
+
+  @Test
+  void leavingForgetsTheRoomAndARejoinStartsAfresh() {
+    join("design", 3);
+    markRead("design", 10);
+
+    CommandResultWithReply<Command, Event, State, Ack> left = leave("design");
+    assertEquals(new Ack("design"), left.reply());
+    assertEquals(new LeftRoom("alice", "design"), left.event());
+    assertTrue(left.state().rooms().isEmpty());
+
+    CommandResultWithReply<Command, Event, State, Ack> leftAgain = leave("design");
+    assertEquals(new Ack("design"), leftAgain.reply());
+    assertTrue(leftAgain.hasNoEvents());
+
+    assertEquals("not_a_member", ((Rejected) markRead("design", 11).reply()).code());
+
+    join("design", 20);
+    assertEquals(new RoomMarker("design", 20, 20, 20), alice.getState().rooms().get("design"));
+  }
+
+  @Test
+  void listsRoomsInOrderAfterRestart() {
+    join("zeta", 5);
+    join("alpha", 2);
+    join("gone", 1);
+    markRead("zeta", 8);
+    markDelivered("alpha", 4);
+    leave("gone");
+
+    alice.restart();
+    CommandResultWithReply<Command, Event, State, Rooms> rooms = alice.runCommand(GetRooms::new);
+    assertEquals(
+        new Rooms(List.of(new RoomMarker("alpha", 2, 2, 4), new RoomMarker("zeta", 5, 8, 8))),
+        rooms.reply());
+    assertTrue(rooms.hasNoEvents());
+  }
+
+  @Test
+  void aUserNeverConnectedIsOfflineAndNeverSeen() {
+    CommandResultWithReply<Command, Event, State, Presence> presence =
+        alice.runCommand(GetPresence::new);
+    assertEquals(new Presence("alice", false, null), presence.reply());
+    assertTrue(presence.hasNoEvents());
+  }
+
+  @Test
+  void openingASessionRecordsLastSeenAndARenewalWritesNothing() {
+    TestProbe<Object> session = testKit.createTestProbe();
+
+    CommandResultWithReply<Command, Event, State, Presence> opened = open("s1", session);
+    assertEquals(new Presence("alice", true, T1), opened.reply());
+    assertEquals(new LastSeenRecorded("alice", T1), opened.event());
+
+    clock.set(T2);
+    CommandResultWithReply<Command, Event, State, Presence> renewed = open("s1", session);
+    assertEquals(new Presence("alice", true, T1), renewed.reply());
+    assertTrue(renewed.hasNoEvents());
+  }
+
+  @Test
+  void closingTheLastSessionRecordsLastSeenDurably() {
+    TestProbe<Object> first = testKit.createTestProbe();
+    TestProbe<Object> second = testKit.createTestProbe();
+    open("s1", first);
+    clock.set(T2);
+    open("s2", second);
+
+    clock.set(T3);
+    assertTrue(alice.runCommand(new SessionClosed("s1")).hasNoEvents(), "s2 is still live");
+    assertEquals(new Presence("alice", true, T2), alice.runCommand(GetPresence::new).reply());
+
+    assertEquals(
+        new LastSeenRecorded("alice", T3), alice.runCommand(new SessionClosed("s2")).event());
+    assertEquals(new Presence("alice", false, T3), alice.runCommand(GetPresence::new).reply());
+    assertTrue(alice.runCommand(new SessionClosed("s2")).hasNoEvents(), "already closed");
+
+    alice.restart();
+    assertEquals(new Presence("alice", false, T3), alice.runCommand(GetPresence::new).reply());
+  }
+
+  @Test
+  void aSessionActorThatStopsEndsItsSession() {
+    TestProbe<Object> first = testKit.createTestProbe();
+    TestProbe<Object> second = testKit.createTestProbe();
+    open("s1", first);
+    open("s2", second);
+    clock.set(T2);
+
+    first.stop();
+    awaitPresence(new Presence("alice", true, T1));
+    assertEquals(new LastSeenRecorded("alice", T1), lastPersisted(), "nothing written for s1");
+
+    clock.set(T3);
+    second.stop();
+    awaitPresence(new Presence("alice", false, T3));
+    assertEquals(new LastSeenRecorded("alice", T3), lastPersisted());
+  }
+
+  @Test
+  void aRecoveredEntityKnowsNoSessionsUntilTheyRenew() {
+    TestProbe<Object> session = testKit.createTestProbe();
+    open("s1", session);
+
+    alice.restart();
+    assertEquals(new Presence("alice", false, T1), alice.runCommand(GetPresence::new).reply());
+
+    clock.set(T2);
+    CommandResultWithReply<Command, Event, State, Presence> renewed = open("s1", session);
+    assertEquals(new Presence("alice", true, T2), renewed.reply());
+    assertEquals(new LastSeenRecorded("alice", T2), renewed.event());
+  }
+
+  @Test
+  void snapshotsEveryHundredEvents() {
+    join("design", 1);
+    for (long seq = 2; seq <= 100; seq++) {
+      markDelivered("design", seq);
+    }
+    testKit
+        .createTestProbe()
+        .awaitAssert(
+            () -> {
+              var snapshots =
+                  alice.snapshotTestKit().orElseThrow().persistedInStorage(PERSISTENCE_ID);
+              assertEquals(1, snapshots.size());
+              assertEquals(100, snapshots.get(0).first().sequenceNr());
+              return null;
+            });
+    assertEquals(
+        new RoomMarker("design", 1, 1, 100), alice.restart().state().rooms().get("design"));
+  }
+
+  private CommandResultWithReply<Command, Event, State, Ack> join(String room, long seq) {
+    return alice.runCommand(replyTo -> new RoomJoined(room, seq, replyTo));
+  }
+
+  private CommandResultWithReply<Command, Event, State, Ack> leave(String room) {
+    return alice.runCommand(replyTo -> new RoomLeft(room, replyTo));
+  }
+
+  private CommandResultWithReply<Command, Event, State, ReadReply> markRead(String room, long seq) {
+    return alice.runCommand(replyTo -> new MarkRead(room, seq, replyTo));
+  }
+
+  private CommandResultWithReply<Command, Event, State, DeliveryReply> markDelivered(
+      String room, long seq) {
+    return alice.runCommand(replyTo -> new MarkDelivered(room, seq, replyTo));
+  }
+
+  private CommandResultWithReply<Command, Event, State, Presence> open(
+      String sessionId, TestProbe<Object> session) {
+    return alice.runCommand(replyTo -> new SessionOpened(sessionId, session.ref(), replyTo));
+  }
+
+  /** The session's end arrives by the watch, not as a command, so poll for its effect. */
+  private void awaitPresence(Presence expected) {
+    testKit
+        .createTestProbe()
+        .awaitAssert(
+            () -> {
+              assertEquals(expected, alice.runCommand(GetPresence::new).reply());
+              return null;
+            });
+  }
+
+  private Object lastPersisted() {
+    List<Object> events = alice.persistenceTestKit().persistedInStorage(PERSISTENCE_ID);
+    return events.get(events.size() - 1);
+  }
+
+  /** A clock the test sets, so last-seen times are exact. */
+  private static final class TestClock extends Clock {
+    private volatile Instant now;
+
+    TestClock(Instant now) {
+      this.now = now;
+    }
+
+    void set(Instant instant) {
+      now = instant;
+    }
+
+    @Override
+    public Instant instant() {
+      return now;
+    }
+
+    @Override
+    public ZoneId getZone() {
+      return ZoneOffset.UTC;
+    }
+
+    @Override
+    public Clock withZone(ZoneId zone) {
+      return this;
+    }
+  }
+}
