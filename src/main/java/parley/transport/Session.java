@@ -12,6 +12,8 @@ import java.util.TreeMap;
 import java.util.UUID;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
@@ -45,8 +47,11 @@ public final class Session extends AbstractBehavior<Session.Command> {
   /** One text frame from the client; {@code ackTo} asks for the next (backpressure). */
   public record Inbound(String text, ActorRef<Ack> ackTo) implements Command {}
 
-  /** The frame was over the size limit; its content was discarded. */
-  public record InboundTooLarge(ActorRef<Ack> ackTo) implements Command {}
+  /**
+   * The frame was over the size limit; only its beginning was kept, to find the request id
+   * the error answers.
+   */
+  public record InboundTooLarge(String prefix, ActorRef<Ack> ackTo) implements Command {}
 
   public record InboundStarted(ActorRef<Ack> ackTo) implements Command {}
 
@@ -60,12 +65,23 @@ public final class Session extends AbstractBehavior<Session.Command> {
 
   private record FromRoom(RoomPush push) implements Command {}
 
+  private record FromUser(UserEntity.Notice notice) implements Command {}
+
+  /** Presence lives in the user entity's memory: the session re-registers periodically. */
+  private record RenewPresence() implements Command {}
+
   /** The answer of an entity, handled on the session's own thread. */
   private record Continue(Runnable work) implements Command {}
 
   public static Behavior<Command> create(
       String userId, Outbound out, ChatSettings settings, ActorRef<NodeHub.Command> hub) {
-    return Behaviors.setup(context -> new Session(context, userId, out, settings, hub));
+    return Behaviors.setup(
+        context ->
+            Behaviors.withTimers(
+                timers -> {
+                  timers.startTimerWithFixedDelay(new RenewPresence(), settings.hubRenewInterval());
+                  return new Session(context, userId, out, settings, hub);
+                }));
   }
 
   /** Where a followed room's delivery stands. */
@@ -91,6 +107,8 @@ public final class Session extends AbstractBehavior<Session.Command> {
     }
   }
 
+  private static final Pattern REQUEST_ID = Pattern.compile("\"id\"\\s*:\\s*\"([!-~&&[^\"]]{1,64})\"");
+
   private final String userId;
   private final String sessionId = UUID.randomUUID().toString();
   private final Outbound out;
@@ -98,6 +116,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private final ActorRef<NodeHub.Command> hub;
   private final ClusterSharding sharding;
   private final ActorRef<RoomPush> pushes;
+  private final ActorRef<UserEntity.Notice> notices;
   private final Map<String, Cursor> rooms = new HashMap<>();
   private final Map<String, Long> typingSentAt = new HashMap<>();
   private double tokens;
@@ -118,6 +137,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     this.hub = hub;
     this.sharding = ClusterSharding.get(context.getSystem());
     this.pushes = context.messageAdapter(RoomPush.class, FromRoom::new);
+    this.notices = context.messageAdapter(UserEntity.Notice.class, FromUser::new);
     this.tokens = settings.rateBurst();
     ObjectNode welcome = Frames.JSON.createObjectNode();
     welcome.put("type", "welcome");
@@ -126,7 +146,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     welcome.put("node", context.getSystem().address().toString());
     welcome.put("protocol", 1);
     send(Frames.write(welcome));
-    user().tell(new UserEntity.SessionOpened(sessionId, context.getSelf(), context.getSystem().ignoreRef()));
+    user().tell(new UserEntity.SessionOpened(sessionId, notices, context.getSystem().ignoreRef()));
   }
 
   @Override
@@ -138,7 +158,8 @@ public final class Session extends AbstractBehavior<Session.Command> {
         })
         .onMessage(Inbound.class, this::onInbound)
         .onMessage(InboundTooLarge.class, m -> {
-          send(Frames.error(null, "frame_too_large", "frames are limited to " + settings.maxFrameBytes() + " bytes"));
+          Matcher id = REQUEST_ID.matcher(m.prefix());
+          send(Frames.error(id.find() ? id.group(1) : null, "frame_too_large", "frames are limited to " + settings.maxFrameBytes() + " bytes"));
           m.ackTo().tell(Ack.INSTANCE);
           return this;
         })
@@ -146,11 +167,21 @@ public final class Session extends AbstractBehavior<Session.Command> {
         .onMessage(InboundFailed.class, f -> Behaviors.stopped())
         .onMessage(FromRoom.class, m -> {
           onRoomPush(m.push());
-          return closed ? Behaviors.stopped() : this;
+          return this;
+        })
+        .onMessage(FromUser.class, m -> {
+          if (m.notice() instanceof UserEntity.RoomAdded added && !rooms.containsKey(added.room())) {
+            follow(added.room(), added.seq());
+          }
+          return this;
+        })
+        .onMessage(RenewPresence.class, r -> {
+          user().tell(new UserEntity.SessionOpened(sessionId, notices, getContext().getSystem().ignoreRef()));
+          return this;
         })
         .onMessage(Continue.class, c -> {
           c.work().run();
-          return closed ? Behaviors.stopped() : this;
+          return this;
         })
         .onSignal(PostStop.class, s -> {
           user().tell(new UserEntity.SessionClosed(sessionId));
@@ -164,6 +195,10 @@ public final class Session extends AbstractBehavior<Session.Command> {
 
   private Behavior<Command> onInbound(Inbound inbound) {
     inbound.ackTo().tell(Ack.INSTANCE);
+    if (closed) {
+      // Closing: the socket drains what was queued, then the stream ends and so do we.
+      return this;
+    }
     String id = null;
     try {
       JsonNode frame = parse(inbound.text());
@@ -175,7 +210,6 @@ public final class Session extends AbstractBehavior<Session.Command> {
         send(Frames.error(id, "rate_limited", "too many requests; slow down"));
         if (overLimit > settings.floodDisconnectAfter()) {
           closeWith(1008, "rate limit exceeded");
-          return Behaviors.stopped();
         }
         return this;
       }
@@ -183,7 +217,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     } catch (BadRequest bad) {
       send(Frames.error(id, bad.code, bad.getMessage()));
     }
-    return closed ? Behaviors.stopped() : this;
+    return this;
   }
 
   private void handle(String type, String id, JsonNode f) {

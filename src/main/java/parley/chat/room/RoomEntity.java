@@ -292,7 +292,8 @@ public final class RoomEntity
       Set<String> invited,
       long seq,
       List<TimelineEvent> recent,
-      Map<Long, Redaction> redactions) {
+      Map<Long, Redaction> redactions)
+      implements CborSerializable {
 
     public static State empty() {
       return new State(false, false, null, null, null, Map.of(), Set.of(), 0, List.of(), Map.of());

@@ -9,12 +9,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import parley.chat.room.RoomEntity;
+import parley.chat.room.RoomPush;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 import org.apache.pekko.persistence.typed.PersistenceId;
@@ -94,7 +96,7 @@ public final class UserEntity
    * passivated as idle, and it registers the session again with a new incarnation of the entity
    * after a passivation, a rebalance or a failover, which starts knowing no sessions.
    */
-  public record SessionOpened(String sessionId, ActorRef<?> session, ActorRef<Presence> replyTo)
+  public record SessionOpened(String sessionId, ActorRef<Notice> session, ActorRef<Presence> replyTo)
       implements Command {}
 
   /** The session ended. When it was the user's last, the user is offline and last seen now. */
@@ -103,7 +105,16 @@ public final class UserEntity
   public record GetPresence(ActorRef<Presence> replyTo) implements Command {}
 
   /** A watched session actor stopped; sent by the watch, never by another actor. */
-  private record SessionTerminated(ActorRef<?> session) implements Command {}
+  private record SessionTerminated(ActorRef<Notice> session) implements Command {}
+
+  /** What the user's live sessions hear from it. */
+  public sealed interface Notice extends CborSerializable {}
+
+  /**
+   * The user is now in {@code room} (joined on another connection, or a direct message room
+   * created by someone else): sessions start following it after {@code seq}.
+   */
+  public record RoomAdded(String room, long seq) implements Notice {}
 
   public record Ack(String room) implements CborSerializable {}
 
@@ -225,7 +236,7 @@ public final class UserEntity
    * disconnect would make presence cost a write (design rule 10). Sessions renew their
    * registration (see {@link SessionOpened}), which rebuilds this map after the entity moves.
    */
-  private final Map<String, ActorRef<?>> sessions = new HashMap<>();
+  private final Map<String, ActorRef<Notice>> sessions = new HashMap<>();
 
   private UserEntity(String userId, Clock clock, ActorContext<Command> context) {
     super(
@@ -270,6 +281,7 @@ public final class UserEntity
     }
     return Effect()
         .persist(new JoinedRoom(userId, joined.room(), joined.seq()))
+        .thenRun(s -> sessions.values().forEach(session -> session.tell(new RoomAdded(joined.room(), joined.seq()))))
         .thenReply(joined.replyTo(), s -> ack);
   }
 
@@ -312,7 +324,7 @@ public final class UserEntity
   }
 
   private Effect<Event, State> onSessionOpened(State state, SessionOpened opened) {
-    ActorRef<?> known = sessions.get(opened.sessionId());
+    ActorRef<Notice> known = sessions.get(opened.sessionId());
     if (known != null) {
       if (!known.equals(opened.session())) {
         forget(opened.sessionId());
@@ -322,9 +334,16 @@ public final class UserEntity
     }
     // Registered only once the event is written: if the write fails, the session's retry
     // finds no half-registered session and writes again.
+    boolean wasOffline = sessions.isEmpty();
     return Effect()
         .persist(new LastSeenRecorded(userId, clock.instant()))
-        .thenRun(s -> remember(opened.sessionId(), opened.session()))
+        .thenRun(
+            s -> {
+              remember(opened.sessionId(), opened.session());
+              if (wasOffline) {
+                announcePresence(s, "online");
+              }
+            })
         .thenReply(opened.replyTo(), this::presence);
   }
 
@@ -344,11 +363,27 @@ public final class UserEntity
 
   private Effect<Event, State> wentOfflineIfLast() {
     return sessions.isEmpty()
-        ? Effect().persist(new LastSeenRecorded(userId, clock.instant()))
+        ? Effect()
+            .persist(new LastSeenRecorded(userId, clock.instant()))
+            .thenRun(s -> announcePresence(s, "offline"))
         : Effect().none();
   }
 
-  private void remember(String sessionId, ActorRef<?> session) {
+  /**
+   * Presence goes to everyone who shares a room with the user, through the rooms' own
+   * fan-out: pushed, never journaled in the rooms (design rule 10).
+   */
+  private void announcePresence(State state, String status) {
+    ClusterSharding sharding = ClusterSharding.get(context.getSystem());
+    long at = clock.millis();
+    for (RoomMarker marker : state.roomsInOrder()) {
+      sharding
+          .entityRefFor(RoomEntity.ENTITY_KEY, marker.room())
+          .tell(new RoomEntity.Relay(new RoomPush.Ephemeral(marker.room(), "presence", userId, 0, status, at)));
+    }
+  }
+
+  private void remember(String sessionId, ActorRef<Notice> session) {
     sessions.put(sessionId, session);
     // The same message for the same ref, so watching a ref twice is allowed.
     context.watchWith(session, new SessionTerminated(session));
@@ -356,7 +391,7 @@ public final class UserEntity
 
   /** Removes a session; unwatches its actor unless another session id still names it. */
   private boolean forget(String sessionId) {
-    ActorRef<?> session = sessions.remove(sessionId);
+    ActorRef<Notice> session = sessions.remove(sessionId);
     if (session == null) {
       return false;
     }

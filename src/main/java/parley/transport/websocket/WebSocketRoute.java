@@ -6,7 +6,6 @@ import static org.apache.pekko.http.javadsl.server.Directives.path;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.charset.StandardCharsets;
-import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -84,10 +83,10 @@ public final class WebSocketRoute {
             .to(
                 ActorSink.actorRefWithBackpressure(
                     session,
-                    (ackTo, text) ->
-                        text.isPresent()
-                            ? new Session.Inbound(text.get(), ackTo)
-                            : new Session.InboundTooLarge(ackTo),
+                    (ackTo, frame) ->
+                        frame.tooLarge()
+                            ? new Session.InboundTooLarge(frame.text(), ackTo)
+                            : new Session.Inbound(frame.text(), ackTo),
                     Session.InboundStarted::new,
                     Session.Ack.INSTANCE,
                     new Session.InboundClosed(),
@@ -99,11 +98,14 @@ public final class WebSocketRoute {
    * The frame's text, or empty when it is over the limit. A frame that arrives in parts is
    * read to its end either way, but no more than the limit is kept.
    */
-  private static CompletionStage<Optional<String>> strictText(
+  /** A frame's text, or for a frame over the limit the first part of it. */
+  private record Frame(String text, boolean tooLarge) {}
+
+  private static CompletionStage<Frame> strictText(
       Message message, int maxBytes, Materializer materializer) {
     if (!message.isText()) {
       message.asBinaryMessage().getStreamedData().runWith(Sink.ignore(), materializer);
-      return CompletableFuture.completedFuture(Optional.of("\u0000binary"));
+      return CompletableFuture.completedFuture(new Frame("\u0000binary", false));
     }
     TextMessage text = message.asTextMessage();
     if (text.isStrict()) {
@@ -117,10 +119,10 @@ public final class WebSocketRoute {
         .thenApply(acc -> withinLimit(acc.toString(), maxBytes));
   }
 
-  private static Optional<String> withinLimit(String text, int maxBytes) {
+  private static Frame withinLimit(String text, int maxBytes) {
     boolean tooLarge =
         text.length() > maxBytes || text.getBytes(StandardCharsets.UTF_8).length > maxBytes;
-    return tooLarge ? Optional.empty() : Optional.of(text);
+    return tooLarge ? new Frame(text.substring(0, Math.min(text.length(), maxBytes)), true) : new Frame(text, false);
   }
 
   /** The session's side of the socket: a bounded queue of frames. */

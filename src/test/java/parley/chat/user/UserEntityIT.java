@@ -81,7 +81,7 @@ class UserEntityIT {
           new MarkedDelivered("design", 9, true),
           ask(alice, (ActorRef<DeliveryReply> r) -> new MarkDelivered("design", 9, r)));
 
-      TestProbe<Object> session = first.createTestProbe();
+      TestProbe<UserEntity.Notice> session = first.createTestProbe();
       Presence online =
           ask(alice, (ActorRef<Presence> r) -> new SessionOpened("s1", session.ref(), r));
       assertTrue(online.online());

@@ -197,7 +197,7 @@ class UserEntityTest {
 
   @Test
   void openingASessionRecordsLastSeenAndARenewalWritesNothing() {
-    TestProbe<Object> session = testKit.createTestProbe();
+    TestProbe<UserEntity.Notice> session = testKit.createTestProbe();
 
     CommandResultWithReply<Command, Event, State, Presence> opened = open("s1", session);
     assertEquals(new Presence("alice", true, T1), opened.reply());
@@ -211,8 +211,8 @@ class UserEntityTest {
 
   @Test
   void closingTheLastSessionRecordsLastSeenDurably() {
-    TestProbe<Object> first = testKit.createTestProbe();
-    TestProbe<Object> second = testKit.createTestProbe();
+    TestProbe<UserEntity.Notice> first = testKit.createTestProbe();
+    TestProbe<UserEntity.Notice> second = testKit.createTestProbe();
     open("s1", first);
     clock.set(T2);
     open("s2", second);
@@ -232,8 +232,8 @@ class UserEntityTest {
 
   @Test
   void aSessionActorThatStopsEndsItsSession() {
-    TestProbe<Object> first = testKit.createTestProbe();
-    TestProbe<Object> second = testKit.createTestProbe();
+    TestProbe<UserEntity.Notice> first = testKit.createTestProbe();
+    TestProbe<UserEntity.Notice> second = testKit.createTestProbe();
     open("s1", first);
     open("s2", second);
     clock.set(T2);
@@ -250,7 +250,7 @@ class UserEntityTest {
 
   @Test
   void aRecoveredEntityKnowsNoSessionsUntilTheyRenew() {
-    TestProbe<Object> session = testKit.createTestProbe();
+    TestProbe<UserEntity.Notice> session = testKit.createTestProbe();
     open("s1", session);
 
     alice.restart();
@@ -300,7 +300,7 @@ class UserEntityTest {
   }
 
   private CommandResultWithReply<Command, Event, State, Presence> open(
-      String sessionId, TestProbe<Object> session) {
+      String sessionId, TestProbe<UserEntity.Notice> session) {
     return alice.runCommand(replyTo -> new SessionOpened(sessionId, session.ref(), replyTo));
   }
 

@@ -1,0 +1,96 @@
+package parley.testing;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import parley.app.Guardian;
+import parley.app.Settings;
+
+/**
+ * A whole Parley node (guardian, entities, hub, HTTP, management) inside the test JVM, with
+ * the dev profile's settings, on free ports of 127.0.0.1, against {@link TestCassandra}.
+ * Several of them form a real cluster over loopback.
+ */
+public final class InJvmNode implements AutoCloseable {
+
+  public final ActorSystem<Void> system;
+  public final int httpPort;
+  public final int remotePort;
+
+  private InJvmNode(ActorSystem<Void> system, int httpPort, int remotePort) {
+    this.system = system;
+    this.httpPort = httpPort;
+    this.remotePort = remotePort;
+  }
+
+  /**
+   * Starts a node. {@code keyspaces} is a {@link TestCassandra#keyspacesFor} config (share
+   * one between nodes of a cluster and between a node and its restart); {@code seedPort} is
+   * the remoting port of the cluster's first node, or 0 to form a cluster of one.
+   */
+  public static InJvmNode start(Config keyspaces, int remotePort, int seedPort, Config extra)
+      throws Exception {
+    int port = remotePort == 0 ? NodeProcess.freePort() : remotePort;
+    String seed = "pekko://Parley@127.0.0.1:" + (seedPort == 0 ? port : seedPort);
+    Config config =
+        extra
+            .withFallback(
+                ConfigFactory.parseString(
+                    "pekko.remote.artery.canonical.port = "
+                        + port
+                        + "\nparley.http.port = "
+                        + NodeProcess.freePort()
+                        + "\npekko.management.http.port = "
+                        + NodeProcess.freePort()
+                        + "\nparley.cluster.seed-nodes = \""
+                        + seed
+                        + "\""
+                        + """
+
+                        pekko.remote.artery.canonical.hostname = "127.0.0.1"
+                        pekko.cluster.jmx.multi-mbeans-in-same-jvm = on
+                        pekko.coordinated-shutdown.exit-jvm = off
+                        pekko.coordinated-shutdown.run-by-jvm-shutdown-hook = off
+                        pekko.cluster.run-coordinated-shutdown-when-down = off
+                        pekko.cluster.split-brain-resolver.stable-after = 3s
+                        parley.chat.hub-renew-interval = 1s
+                        """))
+            .withFallback(keyspaces)
+            .withFallback(ConfigFactory.load("dev"))
+            .resolve();
+    Settings settings = Settings.from(config);
+    CompletableFuture<ServerBinding> started = new CompletableFuture<>();
+    ActorSystem<Void> system = ActorSystem.create(Guardian.create(settings, started), "Parley", config);
+    ServerBinding binding = started.get(60, TimeUnit.SECONDS);
+    InetSocketAddress address = binding.localAddress();
+    return new InJvmNode(system, address.getPort(), port);
+  }
+
+  public static InJvmNode start(Config keyspaces) throws Exception {
+    return start(keyspaces, 0, 0, ConfigFactory.empty());
+  }
+
+  public URI http() {
+    return URI.create("http://127.0.0.1:" + httpPort);
+  }
+
+  public URI ws() {
+    return URI.create("ws://127.0.0.1:" + httpPort + "/v1/ws");
+  }
+
+  @Override
+  public void close() throws Exception {
+    system.terminate();
+    system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+  }
+
+  public static Duration timeout() {
+    return Duration.ofSeconds(15);
+  }
+}
