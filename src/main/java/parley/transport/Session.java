@@ -32,6 +32,7 @@ import parley.chat.room.RoomEntity;
 import parley.chat.room.RoomPush;
 import parley.chat.room.TimelineEvent;
 import parley.chat.user.UserEntity;
+import parley.collab.document.DocumentEntity;
 
 /**
  * One client connection, whatever its transport: the only actor that speaks protocol v1. It
@@ -67,6 +68,8 @@ public final class Session extends AbstractBehavior<Session.Command> {
 
   private record FromUser(UserEntity.Notice notice) implements Command {}
 
+  private record FromDocument(DocumentEntity.Push push) implements Command {}
+
   /** Presence lives in the user entity's memory: the session re-registers periodically. */
   private record RenewPresence() implements Command {}
 
@@ -98,7 +101,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
   }
 
   /** A request the client got wrong; becomes an error frame, the connection stays. */
-  private static final class BadRequest extends RuntimeException {
+  static final class BadRequest extends RuntimeException {
     final String code;
 
     BadRequest(String code, String message) {
@@ -117,6 +120,8 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private final ClusterSharding sharding;
   private final ActorRef<RoomPush> pushes;
   private final ActorRef<UserEntity.Notice> notices;
+  private final ActorRef<DocumentEntity.Push> documentPushes;
+  private final DocumentRequests documents;
   private final Map<String, Cursor> rooms = new HashMap<>();
   private final Map<String, Long> typingSentAt = new HashMap<>();
   private double tokens;
@@ -138,6 +143,8 @@ public final class Session extends AbstractBehavior<Session.Command> {
     this.sharding = ClusterSharding.get(context.getSystem());
     this.pushes = context.messageAdapter(RoomPush.class, FromRoom::new);
     this.notices = context.messageAdapter(UserEntity.Notice.class, FromUser::new);
+    this.documentPushes = context.messageAdapter(DocumentEntity.Push.class, FromDocument::new);
+    this.documents = new DocumentRequests(this);
     this.tokens = settings.rateBurst();
     ObjectNode welcome = Frames.JSON.createObjectNode();
     welcome.put("type", "welcome");
@@ -173,6 +180,10 @@ public final class Session extends AbstractBehavior<Session.Command> {
           if (m.notice() instanceof UserEntity.RoomAdded added && !rooms.containsKey(added.room())) {
             follow(added.room(), added.seq());
           }
+          return this;
+        })
+        .onMessage(FromDocument.class, m -> {
+          documents.onPush(m.push());
           return this;
         })
         .onMessage(RenewPresence.class, r -> {
@@ -274,7 +285,13 @@ public final class Session extends AbstractBehavior<Session.Command> {
       case "resume" -> resume(id, f);
       case "mark_read" -> markRead(id, roomId(f), longField(f, "seq"));
       case "typing" -> typing(roomId(f));
-      default -> throw new BadRequest("unknown_type", "unknown request type '" + type + "'");
+      default -> {
+        if (type.startsWith("doc_")) {
+          documents.handle(type, id, f);
+        } else {
+          throw new BadRequest("unknown_type", "unknown request type '" + type + "'");
+        }
+      }
     }
   }
 
@@ -597,9 +614,29 @@ public final class Session extends AbstractBehavior<Session.Command> {
   }
 
   // ---------------------------------------------------------------------------------------
-  // Plumbing
+  // Plumbing (package-private parts are what DocumentRequests uses)
 
-  private <Q, R> void ask(
+  String userId() {
+    return userId;
+  }
+
+  String sessionId() {
+    return sessionId;
+  }
+
+  ActorRef<DocumentEntity.Push> documentPushes() {
+    return documentPushes;
+  }
+
+  ClusterSharding sharding() {
+    return sharding;
+  }
+
+  <T> ActorRef<T> ignoreRef() {
+    return getContext().getSystem().ignoreRef();
+  }
+
+  <Q, R> void ask(
       RecipientRef<Q> target,
       Function<ActorRef<R>, Q> command,
       Class<R> replyClass,
@@ -624,7 +661,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
                     }));
   }
 
-  private void send(String frame) {
+  void send(String frame) {
     if (closed) {
       return;
     }
@@ -677,7 +714,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     return node;
   }
 
-  private static String text(JsonNode f, String field) {
+  static String text(JsonNode f, String field) {
     JsonNode value = f.get(field);
     if (value == null || value.isNull()) {
       throw new BadRequest("missing_field", "missing field '" + field + "'");
@@ -688,7 +725,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     return value.asText();
   }
 
-  private static String optionalText(JsonNode f, String field) {
+  static String optionalText(JsonNode f, String field) {
     JsonNode value = f.get(field);
     if (value == null || value.isNull()) {
       return null;
@@ -699,7 +736,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     return value.asText();
   }
 
-  private static long longField(JsonNode f, String field) {
+  static long longField(JsonNode f, String field) {
     JsonNode value = f.get(field);
     if (value == null || value.isNull()) {
       throw new BadRequest("missing_field", "missing field '" + field + "'");

@@ -1,5 +1,6 @@
 package parley.chat.room;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import parley.serialization.CborSerializable;
 
@@ -35,6 +36,7 @@ public record TimelineEvent(
   public static final String EDITED = "edited";
   public static final String DELETED = "deleted";
 
+  @JsonIgnore
   public boolean isMessage() {
     return MESSAGE.equals(kind);
   }
