@@ -8,6 +8,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Consumer;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import parley.chat.room.RoomEntity;
@@ -56,12 +57,25 @@ public final class UserEntity
   }
 
   public static Behavior<Command> create(String userId) {
-    return create(userId, Clock.systemUTC());
+    return Behaviors.setup(
+        context -> {
+          ClusterSharding sharding = ClusterSharding.get(context.getSystem());
+          return new UserEntity(
+              userId,
+              Clock.systemUTC(),
+              context,
+              push -> sharding.entityRefFor(RoomEntity.ENTITY_KEY, push.room()).tell(new RoomEntity.Relay(push)));
+        });
   }
 
   /** With the clock that stamps last-seen times, so tests can choose them. */
+  /** For tests: presence announcements go to {@code rooms} instead of the room entities. */
+  static Behavior<Command> create(String userId, Clock clock, Consumer<RoomPush.Ephemeral> rooms) {
+    return Behaviors.setup(context -> new UserEntity(userId, clock, context, rooms));
+  }
+
   static Behavior<Command> create(String userId, Clock clock) {
-    return Behaviors.setup(context -> new UserEntity(userId, clock, context));
+    return create(userId, clock, push -> {});
   }
 
   // ---------------------------------------------------------------------------------------
@@ -238,13 +252,18 @@ public final class UserEntity
    */
   private final Map<String, ActorRef<Notice>> sessions = new HashMap<>();
 
-  private UserEntity(String userId, Clock clock, ActorContext<Command> context) {
+  /** Where presence announcements go: the rooms the user is in. */
+  private final Consumer<RoomPush.Ephemeral> rooms;
+
+  private UserEntity(
+      String userId, Clock clock, ActorContext<Command> context, Consumer<RoomPush.Ephemeral> rooms) {
     super(
         PersistenceId.of(ENTITY_KEY.name(), userId),
         SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(5), 0.1));
     this.userId = userId;
     this.clock = clock;
     this.context = context;
+    this.rooms = rooms;
   }
 
   @Override
@@ -374,12 +393,9 @@ public final class UserEntity
    * fan-out: pushed, never journaled in the rooms (design rule 10).
    */
   private void announcePresence(State state, String status) {
-    ClusterSharding sharding = ClusterSharding.get(context.getSystem());
     long at = clock.millis();
     for (RoomMarker marker : state.roomsInOrder()) {
-      sharding
-          .entityRefFor(RoomEntity.ENTITY_KEY, marker.room())
-          .tell(new RoomEntity.Relay(new RoomPush.Ephemeral(marker.room(), "presence", userId, 0, status, at)));
+      rooms.accept(new RoomPush.Ephemeral(marker.room(), "presence", userId, 0, status, at));
     }
   }
 

@@ -1,5 +1,7 @@
 package parley.chat.user;
 
+import parley.chat.room.RoomPush;
+import java.util.concurrent.CopyOnWriteArrayList;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -74,9 +76,15 @@ class UserEntityTest {
     testKit.shutdownTestKit();
   }
 
+  /** Presence announcements the entity sent to its rooms. */
+  private final List<RoomPush.Ephemeral> announced = new CopyOnWriteArrayList<>();
+
   @BeforeEach
   void freshEntity() {
-    alice = EventSourcedBehaviorTestKit.create(testKit.system(), UserEntity.create("alice", clock));
+    announced.clear();
+    alice =
+        EventSourcedBehaviorTestKit.create(
+            testKit.system(), UserEntity.create("alice", clock, announced::add));
     alice.clear();
   }
 
@@ -193,6 +201,22 @@ class UserEntityTest {
         alice.runCommand(GetPresence::new);
     assertEquals(new Presence("alice", false, null), presence.reply());
     assertTrue(presence.hasNoEvents());
+  }
+
+  @Test
+  void goingOnlineAndOfflineIsAnnouncedToEveryRoomAndNewRoomsReachSessions() {
+    alice.<UserEntity.Ack>runCommand(replyTo -> new RoomJoined("design", 4, replyTo));
+    TestProbe<UserEntity.Notice> session = testKit.createTestProbe();
+    open("s1", session);
+    assertEquals(List.of(new RoomPush.Ephemeral("design", "presence", "alice", 0, "online", clock.millis())), announced);
+
+    alice.<UserEntity.Ack>runCommand(replyTo -> new RoomJoined("ops", 9, replyTo));
+    assertEquals(new UserEntity.RoomAdded("ops", 9), session.receiveMessage());
+
+    announced.clear();
+    alice.runCommand(new SessionClosed("s1"));
+    assertEquals(2, announced.size());
+    assertTrue(announced.stream().allMatch(p -> "offline".equals(p.status())));
   }
 
   @Test
