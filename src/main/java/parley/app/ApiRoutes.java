@@ -14,7 +14,9 @@ import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
 import parley.chat.fanout.NodeHub;
+import parley.transport.rest.PublishRoute;
 import parley.transport.websocket.WebSocketRoute;
+import parley.auth.ServerCredential;
 import org.apache.pekko.actor.typed.ActorRef;
 
 /** The client API's route tree, versioned under /v1. */
@@ -32,6 +34,7 @@ public final class ApiRoutes {
             concat(
                 AuthRoutes.create(settings.auth(), tokens),
                 WebSocketRoute.create(system, chat, tokens, hub),
+                PublishRoute.create(system, chat, ServerCredential.from(settings.auth())),
                 path(
                     "info",
                     () ->

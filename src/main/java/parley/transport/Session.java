@@ -467,8 +467,8 @@ public final class Session extends AbstractBehavior<Session.Command> {
         Cursor cursor = rooms.get(marker.room());
         if (cursor == null) {
           follow(marker.room(), after);
-        } else if (after < cursor.delivered) {
-          // The client lost what this session had sent: deliver again from its position.
+        } else if (positions.containsKey(marker.room()) && after < cursor.delivered) {
+          // The client says it lacks what this session sent: deliver again from its position.
           cursor.delivered = after;
           cursor.waiting.clear();
           fetch(marker.room(), cursor);
@@ -684,9 +684,12 @@ public final class Session extends AbstractBehavior<Session.Command> {
     long now = System.nanoTime();
     tokens = Math.min(settings.rateBurst(), tokens + (now - tokensAt) * settings.ratePerSecond() / 1e9);
     tokensAt = now;
+    if (tokens >= settings.rateBurst()) {
+      // Quiet long enough to refill the whole burst: earlier flooding is forgiven.
+      overLimit = 0;
+    }
     if (tokens >= 1) {
       tokens -= 1;
-      overLimit = 0;
       return true;
     }
     overLimit++;

@@ -60,6 +60,7 @@ public final class InJvmNode implements AutoCloseable {
                         pekko.cluster.run-coordinated-shutdown-when-down = off
                         pekko.cluster.split-brain-resolver.stable-after = 3s
                         parley.chat.hub-renew-interval = 1s
+                        parley.auth.server-key = "test-server-key-for-application-backends"
                         """))
             .withFallback(keyspaces)
             .withFallback(ConfigFactory.load("dev"))
@@ -75,6 +76,8 @@ public final class InJvmNode implements AutoCloseable {
   public static InJvmNode start(Config keyspaces) throws Exception {
     return start(keyspaces, 0, 0, ConfigFactory.empty());
   }
+
+  public static final String SERVER_KEY = "test-server-key-for-application-backends";
 
   public URI http() {
     return URI.create("http://127.0.0.1:" + httpPort);

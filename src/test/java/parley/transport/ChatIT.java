@@ -216,6 +216,65 @@ class ChatIT {
     }
   }
 
+  @Test
+  void typingAndPresenceReachRoomMatesButAreNeverJournaled() throws Exception {
+    try (ParleyClient lena = connect(node, "lena")) {
+      await(lena.createRoom("presence", "public", null));
+      await(lena.resume(null));
+      try (ParleyClient mo = connect(node, "mo")) {
+        await(mo.join("presence"));
+        await(mo.resume(null));
+        mo.typing("presence");
+        JsonNode typing = lena.awaitPush(p -> "typing".equals(p.path("type").asText()), WAIT);
+        assertEquals("mo", typing.path("user").asText());
+      }
+      JsonNode offline = lena.awaitPush(
+          p -> "presence".equals(p.path("type").asText()) && "mo".equals(p.path("user").asText())
+              && "offline".equals(p.path("status").asText()), WAIT);
+      assertTrue(offline.hasNonNull("lastSeen"));
+      try (ParleyClient moAgain = connect(node, "mo")) {
+        lena.awaitPush(
+            p -> "presence".equals(p.path("type").asText()) && "online".equals(p.path("status").asText()), WAIT);
+      }
+      JsonNode history = await(lena.history("presence", null, 50));
+      assertEquals(2, history.path("events").size(), "only created and joined are in the timeline");
+    }
+  }
+
+  @Test
+  void applicationBackendsPublishWithTheServerKeyIdempotently() throws Exception {
+    try (ParleyClient nia = connect(node, "nia")) {
+      await(nia.createRoom("deploys", "public", null));
+      await(nia.resume(null));
+      java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+      java.util.function.Function<String, java.net.http.HttpResponse<String>> publish = key -> {
+        try {
+          return http.send(
+              java.net.http.HttpRequest.newBuilder(node.http().resolve("/v1/rooms/deploys/messages"))
+                  .header("Authorization", "Bearer " + key)
+                  .header("Idempotency-Key", "deploy-42")
+                  .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"user\":\"ci-bot\",\"body\":\"Deploy finished\"}"))
+                  .build(),
+              java.net.http.HttpResponse.BodyHandlers.ofString());
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      };
+      var first = publish.apply(InJvmNode.SERVER_KEY);
+      assertEquals(200, first.statusCode(), first.body());
+      JsonNode written = parley.transport.Frames.JSON.readTree(first.body());
+      assertEquals(2, written.path("seq").asLong());
+      JsonNode pushed = awaitEvent(nia, "deploys", 2);
+      assertEquals("ci-bot", pushed.path("user").asText());
+      var again = publish.apply(InJvmNode.SERVER_KEY);
+      assertEquals(2, parley.transport.Frames.JSON.readTree(again.body()).path("seq").asLong());
+      assertTrue(parley.transport.Frames.JSON.readTree(again.body()).path("duplicate").asBoolean());
+      var forged = publish.apply("not-the-key");
+      assertEquals(401, forged.statusCode());
+      assertEquals("server_key_invalid", parley.transport.Frames.JSON.readTree(forged.body()).path("code").asText());
+    }
+  }
+
   private static boolean failedWithRateLimit(CompletableFuture<?> future) {
     try {
       future.get(20, TimeUnit.SECONDS);
