@@ -14,7 +14,9 @@ import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
 import parley.chat.fanout.NodeHub;
-import parley.transport.rest.PublishRoute;
+import parley.transport.poll.PollRoute;
+import parley.transport.rest.RestRoutes;
+import parley.transport.sse.SseRoute;
 import parley.transport.websocket.WebSocketRoute;
 import parley.auth.ServerCredential;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -34,7 +36,9 @@ public final class ApiRoutes {
             concat(
                 AuthRoutes.create(settings.auth(), tokens),
                 WebSocketRoute.create(system, chat, tokens, hub),
-                PublishRoute.create(system, chat, ServerCredential.from(settings.auth())),
+                SseRoute.create(system, chat, tokens, hub, heartbeat(system)),
+                PollRoute.create(system, chat, tokens, hub),
+                RestRoutes.create(system, chat, tokens, hub, ServerCredential.from(settings.auth())),
                 path(
                     "info",
                     () ->
@@ -46,5 +50,10 @@ public final class ApiRoutes {
                                         "{\"name\":\"parley\",\"protocol\":\"v1\",\"node\":\""
                                             + address
                                             + "\"}"))))));
+  }
+
+  /** SSE comment pings follow the WebSocket keep-alive interval. */
+  private static java.time.Duration heartbeat(ActorSystem<?> system) {
+    return system.settings().config().getDuration("pekko.http.server.websocket.periodic-keep-alive-max-idle");
   }
 }

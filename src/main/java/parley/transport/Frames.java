@@ -1,6 +1,7 @@
 package parley.transport;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.time.Instant;
@@ -83,6 +84,25 @@ public final class Frames {
       }
     }
     return write(node);
+  }
+
+  /** The {@code type} of a frame built here (every frame starts with it). */
+  public static String typeOf(String frame) {
+    String prefix = "{\"type\":\"";
+    if (!frame.startsWith(prefix)) {
+      return "message";
+    }
+    int end = frame.indexOf('"', prefix.length());
+    return end < 0 ? "message" : frame.substring(prefix.length(), end);
+  }
+
+  /** Parses a frame this server wrote. */
+  public static JsonNode read(String frame) {
+    try {
+      return JSON.readTree(frame);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   public static String write(ObjectNode node) {

@@ -22,6 +22,7 @@ import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 import parley.auth.UserIds;
@@ -76,14 +77,48 @@ public final class Session extends AbstractBehavior<Session.Command> {
   /** The answer of an entity, handled on the session's own thread. */
   private record Continue(Runnable work) implements Command {}
 
+  /**
+   * How a transport uses the session. A WebSocket client is interactive: it is welcomed and
+   * sends {@code resume} itself. SSE and long-poll clients start from a cursor (or their read
+   * markers) at once. A poll or a REST call is too short-lived to count as being online.
+   */
+  public record Options(boolean welcome, boolean presence, boolean startNow, ResumeCursor startAt) {
+    public static Options interactive() {
+      return new Options(true, true, false, null);
+    }
+
+    public static Options stream(ResumeCursor startAt) {
+      return new Options(true, true, true, startAt);
+    }
+
+    public static Options poll(ResumeCursor startAt) {
+      return new Options(false, false, true, startAt);
+    }
+
+    public static Options oneShot() {
+      return new Options(false, false, false, null);
+    }
+  }
+
+  /** Node shutdown: tell the client to reconnect elsewhere, then end. */
+  public record Drain() implements Command {}
+
+  private record LagCheck() implements Command {}
+
   public static Behavior<Command> create(
-      String userId, Outbound out, ChatSettings settings, ActorRef<NodeHub.Command> hub) {
+      String userId,
+      Outbound out,
+      ChatSettings settings,
+      ActorRef<NodeHub.Command> hub,
+      Options options) {
     return Behaviors.setup(
         context ->
             Behaviors.withTimers(
                 timers -> {
-                  timers.startTimerWithFixedDelay(new RenewPresence(), settings.hubRenewInterval());
-                  return new Session(context, userId, out, settings, hub);
+                  if (options.presence()) {
+                    timers.startTimerWithFixedDelay(new RenewPresence(), settings.hubRenewInterval());
+                  }
+                  return new Session(context, timers, userId, out, settings, hub, options);
                 }));
   }
 
@@ -92,11 +127,16 @@ public final class Session extends AbstractBehavior<Session.Command> {
     long delivered;
     long head;
     boolean fetching;
+    /** The room's epoch as the room reported it (0 until the first fetch answers). */
+    long epoch;
+    /** The epoch the client's cursor was saved against, checked at the first fetch. */
+    long expectedEpoch;
     final TreeMap<Long, TimelineEvent> waiting = new TreeMap<>();
 
-    Cursor(long delivered) {
+    Cursor(long delivered, long expectedEpoch) {
       this.delivered = delivered;
       this.head = delivered;
+      this.expectedEpoch = expectedEpoch;
     }
   }
 
@@ -128,14 +168,23 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private long tokensAt = System.nanoTime();
   private int overLimit;
   private boolean closed;
+  /** The client reads too slowly: live events are dropped until its buffer drains. */
+  private boolean lagged;
+  private boolean lagNoticePending;
+  private final TimerScheduler<Command> timers;
+  private final Options options;
 
   private Session(
       ActorContext<Command> context,
+      TimerScheduler<Command> timers,
       String userId,
       Outbound out,
       ChatSettings settings,
-      ActorRef<NodeHub.Command> hub) {
+      ActorRef<NodeHub.Command> hub,
+      Options options) {
     super(context);
+    this.timers = timers;
+    this.options = options;
     this.userId = userId;
     this.out = out;
     this.settings = settings;
@@ -146,14 +195,22 @@ public final class Session extends AbstractBehavior<Session.Command> {
     this.documentPushes = context.messageAdapter(DocumentEntity.Push.class, FromDocument::new);
     this.documents = new DocumentRequests(this);
     this.tokens = settings.rateBurst();
-    ObjectNode welcome = Frames.JSON.createObjectNode();
-    welcome.put("type", "welcome");
-    welcome.put("user", userId);
-    welcome.put("session", sessionId);
-    welcome.put("node", context.getSystem().address().toString());
-    welcome.put("protocol", 1);
-    send(Frames.write(welcome));
-    user().tell(new UserEntity.SessionOpened(sessionId, notices, context.getSystem().ignoreRef()));
+    SessionRegistry.get(context.getSystem()).register(context.getSelf());
+    if (options.welcome()) {
+      ObjectNode welcome = Frames.JSON.createObjectNode();
+      welcome.put("type", "welcome");
+      welcome.put("user", userId);
+      welcome.put("session", sessionId);
+      welcome.put("node", context.getSystem().address().toString());
+      welcome.put("protocol", 1);
+      send(Frames.write(welcome));
+    }
+    if (options.presence()) {
+      user().tell(new UserEntity.SessionOpened(sessionId, notices, context.getSystem().ignoreRef()));
+    }
+    if (options.startNow()) {
+      startFrom(options.startAt());
+    }
   }
 
   @Override
@@ -194,8 +251,19 @@ public final class Session extends AbstractBehavior<Session.Command> {
           c.work().run();
           return this;
         })
+        .onMessage(Drain.class, d -> {
+          closeWith(1012, "service restart: reconnect and resume");
+          return this;
+        })
+        .onMessage(LagCheck.class, c -> {
+          onLagCheck();
+          return this;
+        })
         .onSignal(PostStop.class, s -> {
-          user().tell(new UserEntity.SessionClosed(sessionId));
+          SessionRegistry.get(getContext().getSystem()).unregister(getContext().getSelf());
+          if (options.presence()) {
+            user().tell(new UserEntity.SessionClosed(sessionId));
+          }
           return this;
         })
         .build();
@@ -478,6 +546,33 @@ public final class Session extends AbstractBehavior<Session.Command> {
     });
   }
 
+  /**
+   * SSE and long-poll sessions start at once: from the client's cursor, or from the read
+   * markers for rooms it does not name. A cursor naming a room the user is not in is refused.
+   */
+  private void startFrom(ResumeCursor cursor) {
+    ask(user(), UserEntity.GetRooms::new, UserEntity.Rooms.class, null, list -> {
+      java.util.Set<String> mine = new java.util.HashSet<>();
+      list.rooms().forEach(marker -> mine.add(marker.room()));
+      if (cursor != null) {
+        for (String room : cursor.rooms().keySet()) {
+          if (!mine.contains(room)) {
+            send(Frames.error(null, "not_a_member", "the cursor names room " + room + ", which " + userId + " is not in"));
+            closeWith(1008, "bad cursor");
+            return;
+          }
+        }
+      }
+      for (UserEntity.RoomMarker marker : list.rooms()) {
+        ResumeCursor.Position p = cursor == null ? null : cursor.rooms().get(marker.room());
+        if (!rooms.containsKey(marker.room())) {
+          follow(marker.room(), p == null ? marker.readSeq() : p.seq(), p == null ? 0 : p.epoch());
+        }
+      }
+      out.started(cursor());
+    });
+  }
+
   private void markRead(String id, String room, long seq) {
     ask(user(), r -> new UserEntity.MarkRead(room, seq, r), UserEntity.ReadReply.class, id, reply -> {
       if (reply instanceof UserEntity.Rejected rejected) {
@@ -516,7 +611,11 @@ public final class Session extends AbstractBehavior<Session.Command> {
   // Delivery
 
   private void follow(String room, long deliveredUpTo) {
-    Cursor cursor = new Cursor(Math.max(0, deliveredUpTo));
+    follow(room, deliveredUpTo, 0);
+  }
+
+  private void follow(String room, long deliveredUpTo, long expectedEpoch) {
+    Cursor cursor = new Cursor(Math.max(0, deliveredUpTo), expectedEpoch);
     rooms.put(room, cursor);
     hub.tell(new NodeHub.Follow(room, pushes));
     fetch(room, cursor);
@@ -574,6 +673,19 @@ public final class Session extends AbstractBehavior<Session.Command> {
         return;
       }
       RoomEntity.Events events = (RoomEntity.Events) reply;
+      cursor.epoch = events.epoch();
+      if (cursor.expectedEpoch != 0 && cursor.expectedEpoch != events.epoch()) {
+        restartRoom(room, cursor, "cursor_stale", "the cursor predates this room's history (the store was reset); reload the room");
+        return;
+      }
+      cursor.expectedEpoch = 0;
+      if (events.lastSeq() < cursor.delivered) {
+        restartRoom(room, cursor, "cursor_ahead", "the cursor is ahead of room " + room + " (last seq " + events.lastSeq() + "); reload the room");
+        return;
+      }
+      if (lagged) {
+        return;
+      }
       cursor.head = Math.max(cursor.head, events.lastSeq());
       for (TimelineEvent e : events.events()) {
         if (e.seq() == cursor.delivered + 1) {
@@ -593,8 +705,14 @@ public final class Session extends AbstractBehavior<Session.Command> {
   }
 
   private void deliver(Cursor cursor, TimelineEvent e) {
+    if (lagged || closed) {
+      return;
+    }
+    if (!out.offerEvent(Frames.write(Frames.event(e)), () -> position(e.room(), e.seq()))) {
+      enterLagged();
+      return;
+    }
     cursor.delivered = e.seq();
-    send(Frames.write(Frames.event(e)));
     if (Ids.isDirectRoom(e.room()) && e.isMessage() && !userId.equals(e.user())) {
       acknowledgeDelivery(e);
     }
@@ -662,14 +780,81 @@ public final class Session extends AbstractBehavior<Session.Command> {
   }
 
   void send(String frame) {
-    if (closed) {
+    if (closed || lagged) {
       return;
     }
     if (!out.offer(frame)) {
-      // The client reads too slowly: drop the connection rather than buffer without bound;
-      // it resumes from its last seq (design rule 8).
-      closeWith(4000, "lagged: resume from your last seq");
+      enterLagged();
     }
+  }
+
+  /**
+   * The client's buffer is full (design rule 8): stop delivering, tell the client it lagged,
+   * and once its buffer has drained continue from the journal after what was delivered.
+   * Memory stays bounded by the buffer; nothing is skipped, nothing repeated.
+   */
+  private void enterLagged() {
+    if (lagged) {
+      return;
+    }
+    lagged = true;
+    lagNoticePending = true;
+    rooms.values().forEach(c -> c.waiting.clear());
+    getContext().getLog().debug("Session {} of {} lagged", sessionId, userId);
+    timers.startTimerWithFixedDelay(new LagCheck(), java.time.Duration.ofMillis(100));
+  }
+
+  private void onLagCheck() {
+    if (closed) {
+      timers.cancel(new LagCheck());
+      return;
+    }
+    if (lagNoticePending) {
+      ObjectNode notice = Frames.JSON.createObjectNode();
+      notice.put("type", "lagged");
+      ObjectNode positions = notice.putObject("rooms");
+      rooms.forEach((room, c) -> positions.put(room, c.delivered));
+      lagNoticePending = !out.offer(Frames.write(notice));
+      return;
+    }
+    if (out.backlog() <= settings.outboundBuffer() / 4) {
+      lagged = false;
+      timers.cancel(new LagCheck());
+      rooms.forEach((room, c) -> {
+        if (!c.fetching) {
+          fetch(room, c);
+        }
+      });
+    }
+  }
+
+  /** The client's position for {@code room} was unusable: say so, and start the room over. */
+  private void restartRoom(String room, Cursor cursor, String code, String message) {
+    ObjectNode reload = Frames.JSON.createObjectNode();
+    reload.put("type", "reload");
+    reload.put("room", room);
+    reload.put("code", code);
+    reload.put("message", message);
+    send(Frames.write(reload));
+    cursor.delivered = 0;
+    cursor.head = 0;
+    cursor.expectedEpoch = 0;
+    cursor.waiting.clear();
+    fetch(room, cursor);
+  }
+
+  /** The client's cursor after {@code seq} of {@code room}: every followed room's position. */
+  private String position(String room, long seq) {
+    java.util.Map<String, ResumeCursor.Position> positions = new java.util.TreeMap<>();
+    rooms.forEach((r, c) -> positions.put(r, new ResumeCursor.Position(r.equals(room) ? seq : c.delivered, c.epoch)));
+    return new ResumeCursor(positions).encode();
+  }
+
+  /** The current cursor of this session (what it has delivered so far). */
+  String cursor() {
+    java.util.Map<String, ResumeCursor.Position> positions = new java.util.TreeMap<>();
+    rooms.forEach((r, c) -> positions.put(r, new ResumeCursor.Position(c.delivered, c.epoch != 0 ? c.epoch : c.expectedEpoch)));
+    return new ResumeCursor(positions).encode();
   }
 
   private void closeWith(int code, String reason) {

@@ -271,7 +271,9 @@ class ChatIT {
       assertTrue(parley.transport.Frames.JSON.readTree(again.body()).path("duplicate").asBoolean());
       var forged = publish.apply("not-the-key");
       assertEquals(401, forged.statusCode());
-      assertEquals("server_key_invalid", parley.transport.Frames.JSON.readTree(forged.body()).path("code").asText());
+      // Neither the server key nor a user token: refused, and nothing is published.
+      assertEquals("token_malformed", parley.transport.Frames.JSON.readTree(forged.body()).path("code").asText());
+      assertEquals(2, await(nia.history("deploys", null, 50)).path("events").size());
     }
   }
 

@@ -191,7 +191,11 @@ public final class RoomEntity
 
   public record Subscribed(String room, long lastSeq) implements CborSerializable {}
 
-  public record Events(String room, List<TimelineEvent> events, long lastSeq)
+  /**
+   * {@code epoch} is when the room was created: a position saved against another epoch comes
+   * from a store that was since wiped, and must not be trusted.
+   */
+  public record Events(String room, List<TimelineEvent> events, long lastSeq, long epoch)
       implements EventsReply {}
 
   public record Info(
@@ -292,11 +296,12 @@ public final class RoomEntity
       Set<String> invited,
       long seq,
       List<TimelineEvent> recent,
-      Map<Long, Redaction> redactions)
+      Map<Long, Redaction> redactions,
+      long createdAt)
       implements CborSerializable {
 
     public static State empty() {
-      return new State(false, false, null, null, null, Map.of(), Set.of(), 0, List.of(), Map.of());
+      return new State(false, false, null, null, null, Map.of(), Set.of(), 0, List.of(), Map.of(), 0);
     }
 
     public boolean isMember(String user) {
@@ -349,31 +354,31 @@ public final class RoomEntity
       TimelineEvent entry = timelineEvent(event, next);
       List<TimelineEvent> nextRecent = appendBounded(recent, entry, window);
         if (event instanceof RoomCreated e) {
-          return new State(true, e.direct(), e.owner(), e.visibility(), e.topic(), Map.of(e.owner(), OWNER), Set.of(), next, nextRecent, redactions);
+          return new State(true, e.direct(), e.owner(), e.visibility(), e.topic(), Map.of(e.owner(), OWNER), Set.of(), next, nextRecent, redactions, e.ts());
         }
         if (event instanceof MemberInvited e) {
-          return new State(exists, direct, owner, visibility, topic, members, plus(invited, e.user()), next, nextRecent, redactions);
+          return new State(exists, direct, owner, visibility, topic, members, plus(invited, e.user()), next, nextRecent, redactions, createdAt);
         }
         if (event instanceof MemberJoined e) {
-          return new State(exists, direct, owner, visibility, topic, put(members, e.user(), e.user().equals(owner) ? OWNER : MEMBER), minus(invited, e.user()), next, nextRecent, redactions);
+          return new State(exists, direct, owner, visibility, topic, put(members, e.user(), e.user().equals(owner) ? OWNER : MEMBER), minus(invited, e.user()), next, nextRecent, redactions, createdAt);
         }
         if (event instanceof MemberLeft e) {
-          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), invited, next, nextRecent, redactions);
+          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), invited, next, nextRecent, redactions, createdAt);
         }
         if (event instanceof MemberRemoved e) {
-          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), minus(invited, e.user()), next, nextRecent, redactions);
+          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), minus(invited, e.user()), next, nextRecent, redactions, createdAt);
         }
         if (event instanceof TopicChanged e) {
-          return new State(exists, direct, owner, visibility, e.topic(), members, invited, next, nextRecent, redactions);
+          return new State(exists, direct, owner, visibility, e.topic(), members, invited, next, nextRecent, redactions, createdAt);
         }
         if (event instanceof MessagePosted e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, redactions);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, redactions, createdAt);
         }
         if (event instanceof MessageEdited e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(e.body(), false)));
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(e.body(), false)), createdAt);
         }
         if (event instanceof MessageDeleted e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(null, true)));
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(null, true)), createdAt);
         }
       throw new IllegalArgumentException("unknown event " + event);
     }
@@ -715,14 +720,14 @@ public final class RoomEntity
     long from = get.from() <= 0 ? Math.max(1, upTo - limit + 1) : get.from();
     long to = Math.min(upTo, from + limit - 1);
     if (from > to) {
-      return Effect().reply(get.replyTo(), new Events(roomId, List.of(), state.seq()));
+      return Effect().reply(get.replyTo(), new Events(roomId, List.of(), state.seq(), state.createdAt()));
     }
     if (from >= state.firstRecentSeq()) {
       List<TimelineEvent> events = new ArrayList<>((int) (to - from + 1));
       for (long p = from; p <= to; p++) {
         events.add(state.redact(state.recentAt(p).orElseThrow()));
       }
-      return Effect().reply(get.replyTo(), new Events(roomId, events, state.seq()));
+      return Effect().reply(get.replyTo(), new Events(roomId, events, state.seq(), state.createdAt()));
     }
     CassandraReadJournal journal =
         PersistenceQuery.get(context.getSystem())
@@ -743,7 +748,7 @@ public final class RoomEntity
       return Effect().reply(loaded.request().replyTo(), new Rejected("unavailable", "the timeline could not be read; retry"));
     }
     List<TimelineEvent> events = loaded.events().stream().map(state::redact).toList();
-    return Effect().reply(loaded.request().replyTo(), new Events(roomId, events, state.seq()));
+    return Effect().reply(loaded.request().replyTo(), new Events(roomId, events, state.seq(), state.createdAt()));
   }
 
   private void push(RoomPush push) {

@@ -31,39 +31,15 @@ import parley.chat.room.RoomEntity;
 import parley.transport.Frames;
 
 /**
- * {@code POST /v1/rooms/{room}/messages}: application backends publish into a room with the
- * server credential, with the durability and idempotency of a client send: the answer comes
+ * {@code POST /v1/rooms/{room}/messages} with the server key: application backends publish
+ * into a room, with the durability and idempotency of a client send: the answer comes
  * after the journal write, and the {@code Idempotency-Key} header is the clientMsgId.
  */
 public final class PublishRoute {
 
   private PublishRoute() {}
 
-  public static Route create(ActorSystem<?> system, ChatSettings settings, ServerCredential credential) {
-    ClusterSharding sharding = ClusterSharding.get(system);
-    return pathPrefix(
-        "rooms",
-        () ->
-            pathPrefix(
-                segment(),
-                room ->
-                    path(
-                        "messages",
-                        () ->
-                            post(
-                                () ->
-                                    AuthRoutes.serverAuthenticated(
-                                        credential,
-                                        () ->
-                                            optionalHeaderValueByName(
-                                                "Idempotency-Key",
-                                                key ->
-                                                    entity(
-                                                        Unmarshaller.entityToString(),
-                                                        body -> publish(sharding, settings, room, key.orElse(null), body))))))));
-  }
-
-  private static Route publish(
+  static Route publish(
       ClusterSharding sharding, ChatSettings settings, String room, String key, String text) {
     if (!Ids.isRoomId(room)) {
       return error(StatusCodes.BAD_REQUEST, "bad_room_id", "room ids are 1 to 64 characters of A-Z a-z 0-9 _ . -");
@@ -113,15 +89,8 @@ public final class PublishRoute {
         });
   }
 
-  static StatusCode status(String code) {
-    return switch (code) {
-      case "room_not_found", "message_not_found" -> StatusCodes.NOT_FOUND;
-      case "not_a_member", "forbidden", "not_invited" -> StatusCodes.FORBIDDEN;
-      case "room_exists" -> StatusCodes.CONFLICT;
-      case "body_too_large" -> StatusCodes.PAYLOAD_TOO_LARGE;
-      case "unavailable" -> StatusCodes.SERVICE_UNAVAILABLE;
-      default -> StatusCodes.BAD_REQUEST;
-    };
+  private static StatusCode status(String code) {
+    return RestRoutes.status(code);
   }
 
   static Route error(StatusCode status, String code, String message) {

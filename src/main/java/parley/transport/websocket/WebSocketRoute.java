@@ -74,7 +74,7 @@ public final class WebSocketRoute {
         Source.<Message>queue(settings.outboundBuffer()).preMaterialize(materializer);
     ActorRef<Session.Command> session =
         system.systemActorOf(
-            Session.create(userId, new QueueOutbound(outbound.first()), settings, hub),
+            Session.create(userId, new QueueOutbound(outbound.first()), settings, hub, Session.Options.interactive()),
             "session-" + UUID.randomUUID(),
             Props.empty());
     Sink<Message, NotUsed> inbound =
@@ -130,6 +130,11 @@ public final class WebSocketRoute {
     @Override
     public boolean offer(String frame) {
       return queue.offer(TextMessage.create(frame)) == QueueOfferResult.enqueued();
+    }
+
+    @Override
+    public int backlog() {
+      return queue.size();
     }
 
     /**

@@ -852,7 +852,7 @@ class RoomEntityTest {
         new Written(ROOM, 2, 0, null, true),
         new Rejected("not_a_member", "bob is not a member of room general"),
         new Subscribed(ROOM, 41),
-        new Events(ROOM, List.of(created, message, deleted, edited), 4),
+        new Events(ROOM, List.of(created, message, deleted, edited), 4, created.ts()),
         new Info(ROOM, "private", null, "alice", Map.of("alice", "owner", "bob", "member"), 4, false),
         new RoomPush.Published(ROOM, List.of(message, edited)),
         new RoomPush.Ephemeral(ROOM, "typing", "bob", 4, null, T0));

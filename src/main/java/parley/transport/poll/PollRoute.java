@@ -1,0 +1,230 @@
+package parley.transport.poll;
+
+import static org.apache.pekko.http.javadsl.server.Directives.complete;
+import static org.apache.pekko.http.javadsl.server.Directives.get;
+import static org.apache.pekko.http.javadsl.server.Directives.onSuccess;
+import static org.apache.pekko.http.javadsl.server.Directives.parameterOptional;
+import static org.apache.pekko.http.javadsl.server.Directives.path;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.StatusCodes;
+import org.apache.pekko.http.javadsl.server.Route;
+import parley.auth.AuthRoutes;
+import parley.auth.TokenService;
+import parley.chat.ChatSettings;
+import parley.chat.fanout.NodeHub;
+import parley.transport.Frames;
+import parley.transport.Outbound;
+import parley.transport.ResumeCursor;
+import parley.transport.Session;
+import parley.transport.rest.RestRoutes;
+
+/**
+ * {@code GET /v1/poll?cursor=…&timeout=25s}: long-polling. The request is held until there is
+ * something after the cursor, or the timeout passes, and answers the frames and the next
+ * cursor. {@code timeout=0} is a short poll. Each poll is a short-lived session started from
+ * the cursor, so polling has the WebSocket's ordering and exactly-once delivery.
+ */
+public final class PollRoute {
+
+  /** Longer waits are clamped to this (documented), below common proxy idle timeouts. */
+  public static final Duration MAX_TIMEOUT = Duration.ofSeconds(60);
+
+  /** After the first event, gather what else arrives this long before answering. */
+  private static final Duration LINGER = Duration.ofMillis(30);
+
+  private static final Pattern TIMEOUT = Pattern.compile("(\\d{1,6})(ms|s)?");
+
+  private PollRoute() {}
+
+  public static Route create(
+      ActorSystem<?> system, ChatSettings settings, TokenService tokens, ActorRef<NodeHub.Command> hub) {
+    return path(
+        "poll",
+        () ->
+            get(
+                () ->
+                    AuthRoutes.authenticated(
+                        tokens,
+                        user ->
+                            parameterOptional(
+                                "cursor",
+                                cursorParameter ->
+                                    parameterOptional(
+                                        "timeout",
+                                        timeoutParameter -> {
+                                          Duration timeout;
+                                          ResumeCursor cursor;
+                                          try {
+                                            timeout = parseTimeout(timeoutParameter);
+                                            cursor = cursorParameter.filter(c -> !c.isBlank()).map(ResumeCursor::decode).orElse(null);
+                                          } catch (ResumeCursor.Invalid e) {
+                                            return RestRoutes.error(e.code, e.getMessage());
+                                          } catch (IllegalArgumentException e) {
+                                            return RestRoutes.error("bad_timeout", e.getMessage());
+                                          }
+                                          return poll(system, settings, hub, user.userId(), cursor, timeout);
+                                        })))));
+  }
+
+  static Duration parseTimeout(Optional<String> value) {
+    if (value.isEmpty()) {
+      return Duration.ofSeconds(25);
+    }
+    Matcher m = TIMEOUT.matcher(value.get().strip());
+    if (!m.matches()) {
+      throw new IllegalArgumentException("timeout must be a whole number of seconds (25s) or milliseconds (500ms), 0 to 60s");
+    }
+    long amount = Long.parseLong(m.group(1));
+    Duration timeout = "ms".equals(m.group(2)) ? Duration.ofMillis(amount) : Duration.ofSeconds(amount);
+    return timeout.compareTo(MAX_TIMEOUT) > 0 ? MAX_TIMEOUT : timeout;
+  }
+
+  private static Route poll(
+      ActorSystem<?> system,
+      ChatSettings settings,
+      ActorRef<NodeHub.Command> hub,
+      String userId,
+      ResumeCursor cursor,
+      Duration timeout) {
+    PollOutbound out = new PollOutbound(settings.pageSize(), cursor == null ? null : cursor.encode(), system);
+    ActorRef<Session.Command> session =
+        system.systemActorOf(
+            Session.create(userId, out, settings, hub, Session.Options.poll(cursor)),
+            "poll-" + UUID.randomUUID(),
+            Props.empty());
+    system.scheduler().scheduleOnce(timeout, out::finish, system.executionContext());
+    return onSuccess(
+        out.result,
+        answer -> {
+          session.tell(new Session.InboundClosed());
+          return complete(answer);
+        });
+  }
+
+  /**
+   * Collects the frames of one poll. Called from the session's thread and the scheduler's,
+   * hence synchronized. Once answered it takes nothing more: what was not answered is still
+   * after the returned cursor.
+   */
+  private static final class PollOutbound implements Outbound {
+    final CompletableFuture<HttpResponse> result = new CompletableFuture<>();
+    private final int maxFrames;
+    private final ActorSystem<?> system;
+    private final List<String> frames = new ArrayList<>();
+    private String cursor;
+    private boolean lingering;
+    private String error;
+
+    PollOutbound(int maxFrames, String cursor, ActorSystem<?> system) {
+      this.maxFrames = maxFrames;
+      this.cursor = cursor;
+      this.system = system;
+    }
+
+    @Override
+    public synchronized boolean offer(String frame) {
+      if (result.isDone() || frames.size() >= maxFrames) {
+        return false;
+      }
+      String type = Frames.typeOf(frame);
+      if ("error".equals(type)) {
+        error = frame;
+        finish();
+        return true;
+      }
+      frames.add(frame);
+      if ("close".equals(type)) {
+        finish();
+      } else {
+        linger();
+      }
+      return true;
+    }
+
+    @Override
+    public synchronized boolean offerEvent(String frame, Supplier<String> next) {
+      if (result.isDone() || frames.size() >= maxFrames) {
+        return false;
+      }
+      frames.add(frame);
+      cursor = next.get();
+      if (frames.size() >= maxFrames) {
+        finish();
+      } else {
+        linger();
+      }
+      return true;
+    }
+
+    @Override
+    public synchronized void started(String position) {
+      if (frames.isEmpty()) {
+        cursor = position;
+      }
+    }
+
+    @Override
+    public synchronized int backlog() {
+      return 0;
+    }
+
+    @Override
+    public synchronized void close(int code, String reason) {
+      var close = Frames.JSON.createObjectNode();
+      close.put("type", "close");
+      close.put("code", code);
+      close.put("reason", reason);
+      frames.add(Frames.write(close));
+      finish();
+    }
+
+    private void linger() {
+      if (!lingering) {
+        lingering = true;
+        system.scheduler().scheduleOnce(LINGER, this::finish, system.executionContext());
+      }
+    }
+
+    synchronized void finish() {
+      if (result.isDone()) {
+        return;
+      }
+      if (error != null) {
+        result.complete(
+            HttpResponse.create()
+                .withStatus(RestRoutes.status(Frames.read(error).path("code").asText()))
+                .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, error)));
+        return;
+      }
+      ObjectNode body = Frames.JSON.createObjectNode();
+      if (cursor != null) {
+        body.put("cursor", cursor);
+      }
+      ArrayNode array = body.putArray("events");
+      for (String frame : frames) {
+        array.add(Frames.read(frame));
+      }
+      result.complete(
+          HttpResponse.create()
+              .withStatus(StatusCodes.OK)
+              .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Frames.write(body))));
+    }
+  }
+}
