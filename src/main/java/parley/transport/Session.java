@@ -173,6 +173,9 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private boolean lagNoticePending;
   private final TimerScheduler<Command> timers;
   private final Options options;
+  /** Rooms a starting SSE or poll session has not yet read a first page of. */
+  private final java.util.Set<String> awaitingFirstPage = new java.util.HashSet<>();
+  private boolean startReported;
 
   private Session(
       ActorContext<Command> context,
@@ -566,11 +569,23 @@ public final class Session extends AbstractBehavior<Session.Command> {
       for (UserEntity.RoomMarker marker : list.rooms()) {
         ResumeCursor.Position p = cursor == null ? null : cursor.rooms().get(marker.room());
         if (!rooms.containsKey(marker.room())) {
+          awaitingFirstPage.add(marker.room());
           follow(marker.room(), p == null ? marker.readSeq() : p.seq(), p == null ? 0 : p.epoch());
         }
       }
-      out.started(cursor());
+      reportStartedOnceCaughtUp();
     });
+  }
+
+  /**
+   * Tells the transport the starting cursor once every room's first page has been read, so a
+   * short poll answers with what was already there rather than with nothing.
+   */
+  private void reportStartedOnceCaughtUp() {
+    if (awaitingFirstPage.isEmpty() && !startReported) {
+      startReported = true;
+      out.started(cursor());
+    }
   }
 
   private void markRead(String id, String room, long seq) {
@@ -670,6 +685,9 @@ public final class Session extends AbstractBehavior<Session.Command> {
         if (!"unavailable".equals(rejected.code())) {
           unfollow(room);
         }
+        if (awaitingFirstPage.remove(room)) {
+          reportStartedOnceCaughtUp();
+        }
         return;
       }
       RoomEntity.Events events = (RoomEntity.Events) reply;
@@ -700,6 +718,15 @@ public final class Session extends AbstractBehavior<Session.Command> {
       }
       if (cursor.delivered < cursor.head && !events.events().isEmpty() && !closed) {
         fetch(room, cursor);
+      }
+      if (awaitingFirstPage.remove(room)) {
+        reportStartedOnceCaughtUp();
+      }
+    }, () -> {
+      // The room did not answer (moving, or storage slow): the next push or lease renewal
+      // of the room (its Head) starts the fetch again.
+      if (rooms.get(room) == cursor) {
+        cursor.fetching = false;
       }
     });
   }
@@ -760,6 +787,16 @@ public final class Session extends AbstractBehavior<Session.Command> {
       Class<R> replyClass,
       String id,
       Consumer<R> onReply) {
+    ask(target, command, replyClass, id, onReply, () -> {});
+  }
+
+  <Q, R> void ask(
+      RecipientRef<Q> target,
+      Function<ActorRef<R>, Q> command,
+      Class<R> replyClass,
+      String id,
+      Consumer<R> onReply,
+      Runnable onTimeout) {
     getContext()
         .ask(
             replyClass,
@@ -770,6 +807,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
                 new Continue(
                     () -> {
                       if (failure != null) {
+                        onTimeout.run();
                         if (id != null) {
                           send(Frames.error(id, "timeout", "no answer in time; retry (with the same clientMsgId for writes)"));
                         }

@@ -109,7 +109,7 @@ public final class PollRoute {
             Session.create(userId, out, settings, hub, Session.Options.poll(cursor)),
             "poll-" + UUID.randomUUID(),
             Props.empty());
-    system.scheduler().scheduleOnce(timeout, out::finish, system.executionContext());
+    system.scheduler().scheduleOnce(timeout, out::timeUp, system.executionContext());
     return onSuccess(
         out.result,
         answer -> {
@@ -130,6 +130,8 @@ public final class PollRoute {
     private final List<String> frames = new ArrayList<>();
     private String cursor;
     private boolean lingering;
+    private boolean started;
+    private boolean timedOut;
     private String error;
 
     PollOutbound(int maxFrames, String cursor, ActorSystem<?> system) {
@@ -175,8 +177,20 @@ public final class PollRoute {
 
     @Override
     public synchronized void started(String position) {
+      started = true;
       if (frames.isEmpty()) {
         cursor = position;
+      }
+      if (timedOut) {
+        finish();
+      }
+    }
+
+    /** The poll's time is up; a session still placing itself finishes when it is placed. */
+    synchronized void timeUp() {
+      timedOut = true;
+      if (started || !frames.isEmpty()) {
+        finish();
       }
     }
 

@@ -1,0 +1,151 @@
+package parley.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.lang.reflect.InvocationTargetException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The load tool's command line: {@code bench <scenario> [--option value]...} drives a running
+ * server through its public protocol, prints what it measured as a table and, with {@code
+ * --out}, writes it as JSON; {@code bench compare <file>...} sets Parley's results beside the
+ * peers' (docs/benchmarks.md). bench/run runs the whole comparison.
+ */
+public final class Bench {
+
+  static final ObjectMapper JSON =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  /** What a result file holds: the run's context, then its results. */
+  record Recorded(
+      String scenario,
+      String startedAt,
+      Map<String, Object> environment,
+      Map<String, Object> options,
+      List<Result> results) {}
+
+  private Bench() {}
+
+  public static void main(String[] argv) throws Exception {
+    if (argv.length == 0 || argv[0].equals("--help")) {
+      usage();
+      return;
+    }
+    if (argv[0].equals("compare")) {
+      Compare.print(List.of(argv).subList(1, argv.length));
+      return;
+    }
+    Args args = Args.parse(argv, 1);
+    String out = args.string("out", "");
+    Map<String, Object> before = Machine.describe();
+    Instant started = Instant.now().truncatedTo(ChronoUnit.SECONDS);
+    List<Result> results = scenario(argv[0]).run(args);
+    Map<String, Object> environment = new LinkedHashMap<>(before);
+    environment.put("loadavg_after", Machine.loadAverage());
+    Map<String, Object> options = args.used();
+    options.remove("out");
+    for (Result result : results) {
+      System.out.println(table(result));
+    }
+    if (!out.isEmpty()) {
+      Path file = Path.of(out);
+      if (file.getParent() != null) {
+        Files.createDirectories(file.getParent());
+      }
+      JSON.writeValue(
+          file.toFile(), new Recorded(argv[0], started.toString(), environment, options, results));
+      System.err.println("bench: wrote " + file);
+    }
+    // The JDK's HTTP client keeps non-daemon threads; the run is over.
+    System.exit(0);
+  }
+
+  private static Scenario scenario(String name) throws ReflectiveOperationException {
+    return switch (name) {
+      case "fanout" -> new Fanout();
+      case "connections" -> new Connections();
+      case "durable-writes" -> new DurableWrites();
+      case "catchup" -> new Catchup();
+      case "docs" -> documentBench();
+      default -> {
+        usage();
+        throw new IllegalArgumentException("unknown scenario '" + name + "'");
+      }
+    };
+  }
+
+  /** The collaborative-editing scenario is contributed separately; see {@link Scenario}. */
+  private static Scenario documentBench() throws ReflectiveOperationException {
+    try {
+      return (Scenario)
+          Class.forName("parley.bench.DocumentBench").getDeclaredConstructor().newInstance();
+    } catch (ClassNotFoundException e) {
+      throw new IllegalStateException("this build has no document benchmark (parley.bench.DocumentBench)", e);
+    } catch (InvocationTargetException e) {
+      throw new IllegalStateException("DocumentBench failed to start", e.getCause());
+    }
+  }
+
+  /** A plain-text table: one line per row, one column per key any row has. */
+  static String table(Result result) {
+    Set<String> columns = new LinkedHashSet<>();
+    result.rows().forEach(row -> columns.addAll(row.keySet()));
+    List<List<String>> cells = new ArrayList<>();
+    cells.add(new ArrayList<>(columns));
+    for (Map<String, Object> row : result.rows()) {
+      List<String> line = new ArrayList<>();
+      columns.forEach(c -> line.add(String.valueOf(row.getOrDefault(c, ""))));
+      cells.add(line);
+    }
+    int[] widths = new int[columns.size()];
+    for (List<String> line : cells) {
+      for (int i = 0; i < line.size(); i++) {
+        widths[i] = Math.max(widths[i], line.get(i).length());
+      }
+    }
+    StringBuilder text = new StringBuilder();
+    text.append("== ").append(result.scenario()).append(" / ").append(result.target()).append('\n');
+    for (List<String> line : cells) {
+      for (int i = 0; i < line.size(); i++) {
+        text.append(i == 0 ? "" : "  ").append(" ".repeat(widths[i] - line.get(i).length())).append(line.get(i));
+      }
+      text.append('\n');
+    }
+    result.notes().forEach(note -> text.append("note: ").append(note).append('\n'));
+    return text.toString();
+  }
+
+  private static void usage() {
+    System.err.println(
+        """
+        usage: bench <scenario> [--option value]... [--out result.json]
+               bench compare <result.json>...
+
+        scenarios (options with their defaults; see docs/benchmarks.md):
+          fanout          --target parley|socketio|ws --url http://127.0.0.1:18280 --rooms 1
+                          --members 100 --publishers <members> --rates 1000[,2000,...] --size 100
+                          --warmup 5 --duration 20 --tail 5 --server-pid --storage-pid
+          connections     --target --url --connections 5000 --settle 10 --server-pid
+          durable-writes  --url --rooms 100 --in-flight 8 --size 100 --warmup 5 --duration 20
+                          --cassandra 127.0.0.1:39142 --server-pid --storage-pid
+          catchup         --url --missed 10000 --repeats 5 --size 100
+          docs            parley.bench.DocumentBench, when present
+        """);
+  }
+
+  static Map<String, Object> recordedOf(Path file) throws IOException {
+    @SuppressWarnings("unchecked")
+    Map<String, Object> recorded = JSON.readValue(file.toFile(), Map.class);
+    return recorded;
+  }
+}

@@ -1,0 +1,108 @@
+package parley.bench;
+
+import java.net.URI;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+
+/**
+ * What an idle connection costs the server: N authenticated connections that do nothing after
+ * connecting (a Parley connection has resumed, so its session and user entity are live; a
+ * Socket.IO one has joined the main namespace). The server's resident memory, and for a JVM its
+ * live heap after a full collection, are read before and after, and divided by N.
+ *
+ * <p>The server is warmed up first with a round of connections that are closed again, so class
+ * loading, JIT and pools grown once do not count as a per-connection cost. The connections are
+ * then held for {@code --settle}, past at least one keep-alive round of each server.
+ */
+final class Connections implements Scenario {
+
+  @Override
+  public List<Result> run(Args args) throws Exception {
+    Target target = Target.named(args.string("target", "parley"));
+    URI url = args.uri("url", "http://127.0.0.1:18280");
+    int count = args.integer("connections", 5000);
+    int warmupCount = args.integer("warmup-connections", 500);
+    Duration settle = args.duration("settle", Duration.ofSeconds(40));
+    int concurrency = args.integer("connect-concurrency", 32);
+    String run = args.string("run-id", Long.toString(System.currentTimeMillis() % 100_000_000, 36));
+    Usage usage = Usage.from(args);
+    args.requireAllUsed();
+    ProcessProbe server = usage.server();
+    if (server == null) {
+      throw new IllegalArgumentException("connections needs --server-pid: it measures the server");
+    }
+
+    Tally tally = new Tally();
+    System.err.printf("connections: warming up with %d connections%n", warmupCount);
+    Crowd.connect(target, url, users("cw-" + run, warmupCount), i -> tally, concurrency).close();
+    Thread.sleep(5000);
+    Footprint before = Footprint.of(server);
+
+    System.err.printf("connections: opening %d connections to %s (%s)%n", count, url, target.label());
+    long opening = System.nanoTime();
+    Crowd crowd = Crowd.connect(target, url, users("cn-" + run, count), i -> tally, concurrency);
+    double openSeconds = (System.nanoTime() - opening) / 1e9;
+    System.err.printf("connections: open in %.1f s; holding them for %s%n", openSeconds, settle);
+    Usage.Window idle = usage.start();
+    Thread.sleep(settle.toMillis());
+    Map<String, Object> idleUsage = idle.stop();
+    Footprint after = Footprint.of(server);
+    long lost = tally.lostSoFar();
+    crowd.close();
+
+    Map<String, Object> row = new LinkedHashMap<>();
+    row.put("connections", count);
+    row.put("open_per_s", Numbers.round(count / openSeconds, 0));
+    row.put("rss_before_mb", mb(before.rss()));
+    row.put("rss_after_mb", mb(after.rss()));
+    row.put("rss_per_conn_kb", perConnectionKb(before.rss(), after.rss(), count));
+    if (before.liveHeap().isPresent() && after.liveHeap().isPresent()) {
+      row.put("heap_before_mb", mb(before.liveHeap().getAsLong()));
+      row.put("heap_after_mb", mb(after.liveHeap().getAsLong()));
+      row.put("heap_per_conn_kb", perConnectionKb(before.liveHeap().getAsLong(), after.liveHeap().getAsLong(), count));
+      row.put("rss_gc_before_mb", mb(before.rssAfterCollection()));
+      row.put("rss_gc_after_mb", mb(after.rssAfterCollection()));
+      row.put("rss_gc_per_conn_kb", perConnectionKb(before.rssAfterCollection(), after.rssAfterCollection(), count));
+    }
+    row.put("idle_server_cpu_pct", idleUsage.get("server_cpu_pct"));
+    row.put("lost", lost);
+    List<String> notes = new ArrayList<>();
+    if (lost > 0) {
+      notes.add(lost + " connections were closed by the server while idle: " + tally.take().failures());
+    }
+    return List.of(new Result("connections", target.label(), List.of(row), notes));
+  }
+
+  /**
+   * The server's memory at one moment: resident as it is, then, for a JVM, the live heap after
+   * a full collection and the resident memory after that collection (which may give heap back
+   * to the system). A Node.js server has no heap reading, and its two resident readings agree.
+   */
+  private record Footprint(long rss, OptionalLong liveHeap, long rssAfterCollection) {
+    static Footprint of(ProcessProbe server) {
+      long rss = server.rssBytes();
+      OptionalLong heap = server.liveHeapBytes();
+      return new Footprint(rss, heap, heap.isPresent() ? server.rssBytes() : rss);
+    }
+  }
+
+  private static Number mb(long bytes) {
+    return Numbers.round(bytes / 1048576.0, 1);
+  }
+
+  private static Number perConnectionKb(long before, long after, int count) {
+    return Numbers.round((after - before) / 1024.0 / count, 2);
+  }
+
+  private static List<String> users(String prefix, int count) {
+    List<String> users = new ArrayList<>(count);
+    for (int i = 0; i < count; i++) {
+      users.add(prefix + "-" + i);
+    }
+    return users;
+  }
+}

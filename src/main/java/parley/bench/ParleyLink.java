@@ -1,0 +1,94 @@
+package parley.bench;
+
+import java.net.URI;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicLong;
+import parley.client.ParleyClient;
+
+/**
+ * A connection speaking Parley's protocol v1 (docs/protocol.md): authenticated with a dev
+ * token, resumed (so room events flow), then {@code create_room}/{@code join} and {@code
+ * send}. Frames are recognised by their first bytes, which the server always writes in the
+ * same order ({@code {"type":"event"…}), rather than parsed into a tree.
+ */
+final class ParleyLink extends Link {
+
+  private static final String EVENT = "{\"type\":\"event\"";
+  private static final String OK = "{\"type\":\"ok\",\"id\":\"";
+  private static final String ERROR = "{\"type\":\"error\"";
+  private static final String WELCOME = "{\"type\":\"welcome\"";
+
+  private final String user;
+  private final AtomicLong messages = new AtomicLong();
+
+  private ParleyLink(String user, Listener listener) {
+    super(listener);
+    this.user = user;
+  }
+
+  /**
+   * Fetches a dev token for {@code user} from the node at {@code http} (on {@code blocking},
+   * since that call waits), connects to {@code /v1/ws} and resumes.
+   */
+  static CompletableFuture<Link> connect(URI http, String user, Listener listener, Executor blocking) {
+    ParleyLink link = new ParleyLink(user, listener);
+    URI ws = URI.create("ws" + http.toString().substring(4)).resolve("/v1/ws");
+    return CompletableFuture.supplyAsync(() -> ParleyClient.devToken(http, user), blocking)
+        .thenCompose(
+            token -> link.open(ws, Map.of("Authorization", "Bearer " + token), ParleyClient.SUBPROTOCOL))
+        .thenCompose(welcomed -> link.request("resume", ""))
+        .thenApply(resumed -> link);
+  }
+
+  @Override
+  CompletableFuture<Void> join(String room, boolean create) {
+    return request(create ? "create_room" : "join", ",\"room\":\"" + room + "\"");
+  }
+
+  @Override
+  void publish(String room, long stamp, String body) {
+    socket.send(
+        "{\"type\":\"send\",\"id\":\"" + stamp + "\",\"room\":\"" + room + "\",\"clientMsgId\":\""
+            + user + "-" + messages.incrementAndGet() + "\",\"body\":\"" + body + "\"}");
+  }
+
+  private CompletableFuture<Void> request(String type, String fields) {
+    CompletableFuture<Void> answer = new CompletableFuture<>();
+    long id = setupRequest(answer);
+    socket.send("{\"type\":\"" + type + "\",\"id\":\"" + id + "\"" + fields + "}");
+    return answer;
+  }
+
+  @Override
+  public void onFrame(String text) {
+    if (text.startsWith(EVENT)) {
+      long stamp = Payload.stampIn(text);
+      if (stamp > 0) {
+        listener.delivered(stamp);
+      }
+    } else if (text.startsWith(OK)) {
+      answered(number(text, OK.length()), null);
+    } else if (text.startsWith(ERROR)) {
+      int id = text.indexOf("\"id\":\"");
+      String code = field(text, "\"code\":\"");
+      if (id < 0) {
+        listener.failed(code);
+      } else {
+        answered(number(text, id + 6), code);
+      }
+    } else if (text.startsWith(WELCOME)) {
+      ready.complete(this);
+    }
+  }
+
+  private static String field(String text, String key) {
+    int at = text.indexOf(key);
+    if (at < 0) {
+      return "unknown";
+    }
+    int from = at + key.length();
+    return text.substring(from, text.indexOf('"', from));
+  }
+}

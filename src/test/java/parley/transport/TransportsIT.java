@@ -1,0 +1,403 @@
+package parley.transport;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.actor.CoordinatedShutdown;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import parley.client.ParleyClient;
+import parley.testing.InJvmNode;
+import parley.testing.SseClient;
+import parley.testing.TestCassandra;
+
+/**
+ * Every transport over real HTTP against the real Cassandra: WebSocket, SSE with REST for
+ * actions, and long-polling, with the same semantics.
+ */
+class TransportsIT {
+
+  private static final Duration WAIT = Duration.ofSeconds(20);
+  private static final HttpClient HTTP = HttpClient.newHttpClient();
+  private static InJvmNode node;
+
+  @BeforeAll
+  static void startNode() throws Exception {
+    node = InJvmNode.start(TestCassandra.keyspacesFor("TransportsIT"));
+  }
+
+  @AfterAll
+  static void stopNode() throws Exception {
+    if (node != null) {
+      node.close();
+    }
+  }
+
+  @Test
+  void webSocketSseAndLongPollUsersSeeTheSameMessagesInTheSameOrder() throws Exception {
+    String bobToken = token(node, "bob");
+    String carolToken = token(node, "carol");
+    try (ParleyClient alice = ParleyClient.connect(node.ws(), token(node, "alice")).get(20, TimeUnit.SECONDS)) {
+      alice.createRoom("mix", "public", null).get(20, TimeUnit.SECONDS);
+      alice.resume(null).get(20, TimeUnit.SECONDS);
+      assertEquals(200, rest(node, "POST", "/v1/rooms/mix/join", bobToken, null, null).statusCode());
+      assertEquals(200, rest(node, "POST", "/v1/rooms/mix/join", carolToken, null, null).statusCode());
+      String carolCursor = poll(node, carolToken, null, "0").path("cursor").asText();
+
+      try (SseClient bob = SseClient.connect(node.http(), bobToken, null)) {
+        assertEquals(200, bob.status);
+        List<CompletableFuture<?>> sends = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+          sends.add(alice.send("mix", "a-" + i, "alice " + i));
+          int n = i;
+          sends.add(CompletableFuture.supplyAsync(() -> rest(node, "POST", "/v1/rooms/mix/messages", bobToken, "{\"body\":\"bob " + n + "\"}", "b-" + n)));
+          sends.add(CompletableFuture.supplyAsync(() -> rest(node, "POST", "/v1/rooms/mix/messages", carolToken, "{\"body\":\"carol " + n + "\"}", "c-" + n)));
+        }
+        for (CompletableFuture<?> send : sends) {
+          Object result = send.get(30, TimeUnit.SECONDS);
+          if (result instanceof HttpResponse<?> response) {
+            assertEquals(200, response.statusCode(), String.valueOf(response.body()));
+          }
+        }
+        long last = 3 + 30;
+
+        List<String> viaWebSocket = new ArrayList<>();
+        alice.awaitPush(p -> "mix".equals(p.path("room").asText()) && p.path("seq").asLong() == last, WAIT);
+        alice.pushes().stream()
+            .filter(p -> "event".equals(p.path("type").asText()) && "message".equals(p.path("kind").asText()))
+            .forEach(p -> viaWebSocket.add(p.path("seq").asLong() + ":" + p.path("body").asText()));
+
+        bob.await(e -> e.data().path("seq").asLong() == last, WAIT);
+        List<String> viaSse = new ArrayList<>();
+        bob.events().stream()
+            .filter(e -> "event".equals(e.type()) && "message".equals(e.data().path("kind").asText()))
+            .forEach(e -> viaSse.add(e.data().path("seq").asLong() + ":" + e.data().path("body").asText()));
+
+        List<String> viaPoll = new ArrayList<>();
+        String cursor = carolCursor;
+        long seen = 0;
+        while (seen < last) {
+          JsonNode answer = poll(node, carolToken, cursor, "5s");
+          for (JsonNode frame : answer.path("events")) {
+            if ("event".equals(frame.path("type").asText())) {
+              seen = frame.path("seq").asLong();
+              if ("message".equals(frame.path("kind").asText())) {
+                viaPoll.add(frame.path("seq").asLong() + ":" + frame.path("body").asText());
+              }
+            }
+          }
+          cursor = answer.path("cursor").asText();
+        }
+
+        assertEquals(30, viaWebSocket.size());
+        assertEquals(viaWebSocket, viaSse, "SSE saw the same messages in the same order");
+        assertEquals(viaWebSocket, viaPoll, "long-poll saw the same messages in the same order");
+      }
+    }
+  }
+
+  @Test
+  void sseResumesExactlyAfterLastEventId() throws Exception {
+    String token = token(node, "dora");
+    assertEquals(200, rest(node, "POST", "/v1/rooms", token, "{\"room\":\"sse-resume\"}", null).statusCode());
+    String lastId;
+    try (SseClient first = SseClient.connect(node.http(), token, null)) {
+      rest(node, "POST", "/v1/rooms/sse-resume/messages", token, "{\"body\":\"one\"}", "s-1");
+      lastId = first.await(e -> e.data().path("seq").asLong() == 2, WAIT).id();
+      assertNotNull(lastId, "timeline events carry a resumable id");
+    }
+    rest(node, "POST", "/v1/rooms/sse-resume/messages", token, "{\"body\":\"two\"}", "s-2");
+    rest(node, "POST", "/v1/rooms/sse-resume/messages", token, "{\"body\":\"three\"}", "s-3");
+    try (SseClient again = SseClient.connect(node.http(), token, lastId)) {
+      again.await(e -> e.data().path("seq").asLong() == 4, WAIT);
+      List<Long> seqs = again.events().stream().filter(e -> "event".equals(e.type())).map(e -> e.data().path("seq").asLong()).toList();
+      assertEquals(List.of(3L, 4L), seqs, "exactly what was missed");
+    }
+  }
+
+  @Test
+  void badCursorsAndTimeoutsGetClearErrors() throws Exception {
+    String token = token(node, "emil");
+    rest(node, "POST", "/v1/rooms", token, "{\"room\":\"emils\"}", null);
+    assertError(400, "bad_cursor", pollResponse(node, token, "not-a-cursor", "0"));
+    assertError(400, "bad_timeout", pollResponse(node, token, null, "soon"));
+    String stranger = new ResumeCursor(Map.of("someone-elses", new ResumeCursor.Position(3, 1))).encode();
+    assertError(403, "not_a_member", pollResponse(node, token, stranger, "0"));
+
+    JsonNode now = poll(node, token, null, "0");
+    ResumeCursor mine = ResumeCursor.decode(now.path("cursor").asText());
+    long epoch = mine.rooms().get("emils").epoch();
+    String future = new ResumeCursor(Map.of("emils", new ResumeCursor.Position(999, epoch))).encode();
+    JsonNode ahead = poll(node, token, future, "2s");
+    assertEquals("cursor_ahead", ahead.path("events").get(0).path("code").asText());
+    String wiped = new ResumeCursor(Map.of("emils", new ResumeCursor.Position(1, epoch + 1))).encode();
+    JsonNode stale = poll(node, token, wiped, "2s");
+    assertEquals("reload", stale.path("events").get(0).path("type").asText());
+    assertEquals("cursor_stale", stale.path("events").get(0).path("code").asText());
+
+    long start = System.nanoTime();
+    JsonNode empty = poll(node, token, now.path("cursor").asText(), "0");
+    assertEquals(0, empty.path("events").size(), "a short poll answers at once");
+    assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(5));
+  }
+
+  @Test
+  void aLongPollIsHeldUntilSomethingHappens() throws Exception {
+    String token = token(node, "fay");
+    rest(node, "POST", "/v1/rooms", token, "{\"room\":\"held\"}", null);
+    String cursor = poll(node, token, null, "0").path("cursor").asText();
+    CompletableFuture<JsonNode> held = CompletableFuture.supplyAsync(() -> poll(node, token, cursor, "20s"));
+    assertFalse(held.isDone());
+    rest(node, "POST", "/v1/rooms/held/messages", token, "{\"body\":\"wake up\"}", "w-1");
+    JsonNode answer = held.get(20, TimeUnit.SECONDS);
+    assertEquals("wake up", answer.path("events").get(0).path("body").asText());
+  }
+
+  @Test
+  void everyTransportResumesAfterItsNodeRestarts() throws Exception {
+    Config ks = TestCassandra.keyspacesFor("TransportsITRestart");
+    Map<String, Long> wsPositions;
+    String sseId;
+    String pollCursor;
+    String token;
+    try (InJvmNode first = InJvmNode.start(ks)) {
+      token = token(first, "gus");
+      try (ParleyClient gus = ParleyClient.connect(first.ws(), token).get(20, TimeUnit.SECONDS)) {
+        gus.createRoom("durable", "public", null).get(20, TimeUnit.SECONDS);
+        gus.resume(null).get(20, TimeUnit.SECONDS);
+        gus.send("durable", "d-1", "before restart").get(20, TimeUnit.SECONDS);
+        gus.awaitPush(p -> p.path("seq").asLong() == 2, WAIT);
+        wsPositions = gus.positions();
+      }
+      try (SseClient sse = SseClient.connect(first.http(), token, null)) {
+        sseId = sse.await(e -> e.data().path("seq").asLong() == 2, WAIT).id();
+      }
+      pollCursor = poll(first, token, null, "0").path("cursor").asText();
+    }
+    try (InJvmNode second = InJvmNode.start(ks)) {
+      token = token(second, "gus");
+      rest(second, "POST", "/v1/rooms/durable/messages", token, "{\"body\":\"after restart\"}", "d-2");
+      try (ParleyClient gus = ParleyClient.connect(second.ws(), token).get(20, TimeUnit.SECONDS)) {
+        gus.resume(wsPositions).get(20, TimeUnit.SECONDS);
+        JsonNode missed = gus.awaitPush(p -> p.path("seq").asLong() == 3, WAIT);
+        assertEquals("after restart", missed.path("body").asText());
+        assertEquals(1, gus.pushes().stream().filter(p -> "event".equals(p.path("type").asText())).count(), gus.pushes().toString());
+      }
+      try (SseClient sse = SseClient.connect(second.http(), token, sseId)) {
+        assertEquals("after restart", sse.await(e -> e.data().path("seq").asLong() == 3, WAIT).data().path("body").asText());
+        assertEquals(1, sse.events().stream().filter(e -> "event".equals(e.type())).count());
+      }
+      JsonNode polled = poll(second, token, pollCursor, "5s");
+      assertEquals(1, polled.path("events").size());
+      assertEquals("after restart", polled.path("events").get(0).path("body").asText());
+    }
+  }
+
+  @Test
+  void aSlowReaderLagsInPlaceAndStillGetsEveryMessageOnceInOrder() throws Exception {
+    Config ks = TestCassandra.keyspacesFor("TransportsITSlow");
+    Config fast = ConfigFactory.parseString("parley.chat.rate-per-second = 100000\nparley.chat.rate-burst = 100000\nparley.chat.outbound-buffer = 256");
+    int total = Integer.getInteger("parley.test.slow.messages", 50_000);
+    try (InJvmNode slowNode = InJvmNode.start(ks, 0, 0, fast);
+        ParleyClient writer = ParleyClient.connect(slowNode.ws(), token(slowNode, "hana")).get(20, TimeUnit.SECONDS)) {
+      writer.createRoom("firehose", "public", null).get(20, TimeUnit.SECONDS);
+      try (SlowReader reader = SlowReader.connect(slowNode.ws(), token(slowNode, "ivan"))) {
+        reader.request("{\"type\":\"join\",\"id\":\"j\",\"room\":\"firehose\"}");
+        reader.request("{\"type\":\"resume\",\"id\":\"r\"}");
+        reader.awaitSeq(2, WAIT);
+        reader.pause();
+        long heapBefore = usedHeapAfterGc();
+        List<CompletableFuture<?>> inFlight = new ArrayList<>();
+        for (int i = 0; i < total; i++) {
+          inFlight.add(writer.send("firehose", "m-" + i, "message " + i));
+          if (inFlight.size() == 500) {
+            for (CompletableFuture<?> f : inFlight) {
+              f.get(60, TimeUnit.SECONDS);
+            }
+            inFlight.clear();
+          }
+        }
+        for (CompletableFuture<?> f : inFlight) {
+          f.get(60, TimeUnit.SECONDS);
+        }
+        long heapDuring = usedHeapAfterGc();
+        System.out.printf("slow reader: heap %d MB before, %d MB with %d messages unread%n", heapBefore >> 20, heapDuring >> 20, total);
+        assertTrue(heapDuring - heapBefore < 96L << 20, "the node buffers a bounded amount for a reader that stopped");
+
+        reader.resume();
+        reader.awaitSeq(2 + total, Duration.ofMinutes(3));
+        assertTrue(reader.sawLagged, "the reader was told it lagged");
+        assertTrue(reader.inOrderWithoutDuplicates, "every message once, in order: " + reader.problem);
+        assertEquals(2 + total, reader.lastSeq);
+      }
+    }
+  }
+
+  @Test
+  void shuttingDownANodeTellsWebSocketClientsToReconnect() throws Exception {
+    Config ks = TestCassandra.keyspacesFor("TransportsITDrain");
+    InJvmNode draining = InJvmNode.start(ks);
+    ParleyClient jo = ParleyClient.connect(draining.ws(), token(draining, "jo")).get(20, TimeUnit.SECONDS);
+    CoordinatedShutdown.get(draining.system).run(CoordinatedShutdown.unknownReason());
+    JsonNode close = jo.awaitPush(p -> "close".equals(p.path("type").asText()), WAIT);
+    assertEquals(1012, close.path("code").asInt());
+    jo.closed().get(20, TimeUnit.SECONDS);
+    draining.close();
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private static long usedHeapAfterGc() {
+    Runtime runtime = Runtime.getRuntime();
+    System.gc();
+    return runtime.totalMemory() - runtime.freeMemory();
+  }
+
+  private static String token(InJvmNode on, String user) {
+    return ParleyClient.devToken(on.http(), user);
+  }
+
+  private static HttpResponse<String> rest(
+      InJvmNode on, String method, String path, String token, String body, String idempotencyKey) {
+    HttpRequest.Builder request =
+        HttpRequest.newBuilder(on.http().resolve(path))
+            .header("Authorization", "Bearer " + token)
+            .header("Content-Type", "application/json")
+            .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+    if (idempotencyKey != null) {
+      request.header("Idempotency-Key", idempotencyKey);
+    }
+    try {
+      return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static HttpResponse<String> pollResponse(InJvmNode on, String token, String cursor, String timeout) {
+    String query = "?timeout=" + timeout + (cursor == null ? "" : "&cursor=" + URLEncoder.encode(cursor, StandardCharsets.UTF_8));
+    try {
+      return HTTP.send(
+          HttpRequest.newBuilder(on.http().resolve("/v1/poll" + query)).header("Authorization", "Bearer " + token).build(),
+          HttpResponse.BodyHandlers.ofString());
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static JsonNode poll(InJvmNode on, String token, String cursor, String timeout) {
+    HttpResponse<String> response = pollResponse(on, token, cursor, timeout);
+    assertEquals(200, response.statusCode(), response.body());
+    return Frames.read(response.body());
+  }
+
+  private static void assertError(int status, String code, HttpResponse<String> response) {
+    assertEquals(status, response.statusCode(), response.body());
+    assertEquals(code, Frames.read(response.body()).path("code").asText());
+  }
+
+  /**
+   * A WebSocket client that can stop reading: it stops asking for frames, so TCP and then the
+   * node's outbound buffer fill up, as with a phone that went into a tunnel.
+   */
+  private static final class SlowReader implements java.net.http.WebSocket.Listener, AutoCloseable {
+    private final StringBuilder partial = new StringBuilder();
+    private java.net.http.WebSocket socket;
+    private volatile boolean paused;
+    volatile long lastSeq;
+    volatile boolean sawLagged;
+    volatile boolean inOrderWithoutDuplicates = true;
+    volatile String problem = "";
+
+    static SlowReader connect(URI ws, String token) throws Exception {
+      SlowReader reader = new SlowReader();
+      reader.socket =
+          HttpClient.newHttpClient()
+              .newWebSocketBuilder()
+              .header("Authorization", "Bearer " + token)
+              .subprotocols("parley.v1")
+              .buildAsync(ws, reader)
+              .get(20, TimeUnit.SECONDS);
+      return reader;
+    }
+
+    void request(String frame) {
+      socket.sendText(frame, true).join();
+    }
+
+    void pause() {
+      paused = true;
+    }
+
+    void resume() {
+      paused = false;
+      socket.request(1);
+    }
+
+    synchronized void awaitSeq(long seq, Duration timeout) throws InterruptedException {
+      long deadline = System.nanoTime() + timeout.toNanos();
+      while (lastSeq < seq) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          throw new AssertionError("reached seq " + lastSeq + ", not " + seq);
+        }
+        TimeUnit.NANOSECONDS.timedWait(this, left);
+      }
+    }
+
+    @Override
+    public void onOpen(java.net.http.WebSocket webSocket) {
+      webSocket.request(1);
+    }
+
+    @Override
+    public java.util.concurrent.CompletionStage<?> onText(java.net.http.WebSocket webSocket, CharSequence data, boolean last) {
+      partial.append(data);
+      if (last) {
+        JsonNode frame = Frames.read(partial.toString());
+        partial.setLength(0);
+        String type = frame.path("type").asText();
+        if ("lagged".equals(type)) {
+          sawLagged = true;
+        } else if ("event".equals(type)) {
+          long seq = frame.path("seq").asLong();
+          if (seq != lastSeq + 1 && lastSeq != 0) {
+            inOrderWithoutDuplicates = false;
+            problem = "got " + seq + " after " + lastSeq;
+          }
+          synchronized (this) {
+            lastSeq = seq;
+            notifyAll();
+          }
+        }
+      }
+      if (!paused) {
+        webSocket.request(1);
+      }
+      return null;
+    }
+
+    @Override
+    public void close() {
+      socket.abort();
+    }
+  }
+}
