@@ -86,11 +86,19 @@ public final class Bench {
 
   /** The collaborative-editing scenario is contributed separately; see {@link Scenario}. */
   private static Scenario documentBench() throws ReflectiveOperationException {
+    Class<?> type;
     try {
-      return (Scenario)
-          Class.forName("parley.bench.DocumentBench").getDeclaredConstructor().newInstance();
+      type = Class.forName("parley.bench.DocumentBench");
     } catch (ClassNotFoundException e) {
       throw new IllegalStateException("this build has no document benchmark (parley.bench.DocumentBench)", e);
+    }
+    if (!Scenario.class.isAssignableFrom(type)) {
+      throw new IllegalStateException(
+          "parley.bench.DocumentBench is not a parley.bench.Scenario yet; run it on its own with"
+              + " java -cp 'target/parley.jar:target/lib/*' parley.bench.DocumentBench");
+    }
+    try {
+      return (Scenario) type.getDeclaredConstructor().newInstance();
     } catch (InvocationTargetException e) {
       throw new IllegalStateException("DocumentBench failed to start", e.getCause());
     }

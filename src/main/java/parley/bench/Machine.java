@@ -19,6 +19,8 @@ final class Machine {
     machine.put("kernel", read("/proc/sys/kernel/osrelease"));
     machine.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
     machine.put("loadavg_before", loadAverage());
+    // bench/run passes the commit measured, so a result file says what code it describes.
+    machine.put("commit", System.getProperty("parley.bench.commit", "unknown"));
     return machine;
   }
 

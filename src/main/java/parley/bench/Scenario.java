@@ -9,7 +9,13 @@ import java.util.List;
  *
  * <p>Implementations have a public no-argument constructor. Most are listed in {@link Bench};
  * {@code docs} is {@code parley.bench.DocumentBench}, which the collaborative-editing work
- * provides, and is looked up by name so the tool builds without it.
+ * provides, and is looked up by name so the tool builds without it. bench/run calls it twice,
+ * with {@code --target parley --url http://…:18280} and with {@code --target sharedb --url
+ * http://…:18303} (bench/peers/sharedb-server.js, whose protocol its header describes), both
+ * with {@code --server-pid} (and {@code --storage-pid} for Parley); {@link Usage#from} reads
+ * those. For {@code bench compare} to set the two side by side, both results name their
+ * scenario {@code docs}, their target {@code parley} or {@code sharedb}, and use the same
+ * first column (the step) and metric names.
  */
 public interface Scenario {
 

@@ -81,6 +81,11 @@ class ChatIT {
       JsonNode atAlice = awaitEvent(alice, "lobby", 4);
       assertEquals("hi alice", atAlice.path("body").asText());
 
+      await(bob.markRead("lobby", 3));
+      JsonNode receipt = alice.awaitPush(p -> "read".equals(p.path("type").asText()), WAIT);
+      assertEquals("bob", receipt.path("user").asText());
+      assertEquals(3, receipt.path("seq").asLong());
+
       JsonNode members = await(alice.listMembers("lobby"));
       assertEquals(2, members.path("members").size());
       assertEquals("Say hi", members.path("topic").asText());
@@ -182,6 +187,40 @@ class ChatIT {
       assertCode("frame_too_large", henry.request("send", Map.of("room", "ivys", "clientMsgId", "n-5", "body", "y".repeat(70_000))));
       assertTrue(await(henry.ping()).toMillis() >= 0, "still usable after every error");
     }
+  }
+
+  @Test
+  void framesThatAreNotJsonObjectsAreRefusedAndTheSocketStaysOpen() throws Exception {
+    java.util.concurrent.LinkedBlockingQueue<String> frames = new java.util.concurrent.LinkedBlockingQueue<>();
+    java.net.http.WebSocket socket =
+        java.net.http.HttpClient.newHttpClient()
+            .newWebSocketBuilder()
+            .header("Authorization", "Bearer " + ParleyClient.devToken(node.http(), "olga"))
+            .buildAsync(node.ws(), new java.net.http.WebSocket.Listener() {
+              private final StringBuilder partial = new StringBuilder();
+
+              @Override
+              public java.util.concurrent.CompletionStage<?> onText(java.net.http.WebSocket ws, CharSequence data, boolean last) {
+                partial.append(data);
+                if (last) {
+                  frames.add(partial.toString());
+                  partial.setLength(0);
+                }
+                ws.request(1);
+                return null;
+              }
+            })
+            .get(20, TimeUnit.SECONDS);
+    assertTrue(frames.poll(20, TimeUnit.SECONDS).contains("\"welcome\""));
+    for (String bad : List.of("{not json", "[1,2,3]", "42", "{\"id\":\"x\"}")) {
+      socket.sendText(bad, true).get(20, TimeUnit.SECONDS);
+      JsonNode error = parley.transport.Frames.read(frames.poll(20, TimeUnit.SECONDS));
+      assertEquals("error", error.path("type").asText(), bad);
+      assertEquals(bad.startsWith("{\"id") ? "missing_field" : "bad_frame", error.path("code").asText(), bad);
+    }
+    socket.sendText("{\"type\":\"ping\",\"id\":\"still-here\"}", true).get(20, TimeUnit.SECONDS);
+    assertTrue(frames.poll(20, TimeUnit.SECONDS).contains("pong"));
+    socket.abort();
   }
 
   @Test
