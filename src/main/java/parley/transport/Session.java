@@ -399,7 +399,9 @@ public final class Session extends AbstractBehavior<Session.Command> {
   /** After a create or join: the user's room list knows it, and this session follows it. */
   private void joined(String room, RoomEntity.Written written) {
     user().tell(new UserEntity.RoomJoined(room, written.seq(), getContext().getSystem().ignoreRef()));
-    follow(room, written.seq() - 1);
+    if (!rooms.containsKey(room)) {
+      follow(room, written.seq() - 1);
+    }
   }
 
   private void sendDirect(String id, JsonNode f) {
