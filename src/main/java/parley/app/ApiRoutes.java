@@ -17,11 +17,12 @@ import parley.chat.fanout.NodeHub;
 import parley.transport.poll.PollRoute;
 import parley.transport.rest.RestRoutes;
 import parley.transport.sse.SseRoute;
+import parley.transport.web.WebRoutes;
 import parley.transport.websocket.WebSocketRoute;
 import parley.auth.ServerCredential;
 import org.apache.pekko.actor.typed.ActorRef;
 
-/** The client API's route tree, versioned under /v1. */
+/** The client API's route tree, versioned under /v1, and the web client at /. */
 public final class ApiRoutes {
 
   private ApiRoutes() {}
@@ -30,7 +31,7 @@ public final class ApiRoutes {
       ActorSystem<?> system, Settings settings, ChatSettings chat, ActorRef<NodeHub.Command> hub) {
     String address = system.address().toString();
     TokenService tokens = new TokenService(settings.auth());
-    return pathPrefix(
+    return concat(pathPrefix(
         "v1",
         () ->
             concat(
@@ -49,7 +50,7 @@ public final class ApiRoutes {
                                         ContentTypes.APPLICATION_JSON,
                                         "{\"name\":\"parley\",\"protocol\":\"v1\",\"node\":\""
                                             + address
-                                            + "\"}"))))));
+                                            + "\"}")))))), WebRoutes.create());
   }
 
   /** SSE comment pings follow the WebSocket keep-alive interval. */

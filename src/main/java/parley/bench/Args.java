@@ -74,6 +74,14 @@ public final class Args {
     return value;
   }
 
+  /**
+   * {@code --run-id}: names the users and rooms a run creates, so runs against the same
+   * (persistent) server never meet each other's; by default derived from the clock.
+   */
+  public String runId() {
+    return string("run-id", Long.toString(System.currentTimeMillis() % 100_000_000, 36));
+  }
+
   public URI uri(String name, String fallback) {
     return URI.create(string(name, fallback));
   }

@@ -31,7 +31,7 @@ final class Catchup implements Scenario {
     int repeats = args.integer("repeats", 5);
     int size = args.integer("size", 100);
     int inFlight = args.integer("in-flight", 64);
-    String run = args.string("run-id", Long.toString(System.currentTimeMillis() % 100_000_000, 36));
+    String run = args.runId();
     Usage usage = Usage.from(args);
     args.requireAllUsed();
 

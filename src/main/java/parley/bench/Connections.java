@@ -28,7 +28,7 @@ final class Connections implements Scenario {
     int warmupCount = args.integer("warmup-connections", 500);
     Duration settle = args.duration("settle", Duration.ofSeconds(40));
     int concurrency = args.integer("connect-concurrency", 32);
-    String run = args.string("run-id", Long.toString(System.currentTimeMillis() % 100_000_000, 36));
+    String run = args.runId();
     Usage usage = Usage.from(args);
     args.requireAllUsed();
     ProcessProbe server = usage.server();
@@ -46,7 +46,7 @@ final class Connections implements Scenario {
     long opening = System.nanoTime();
     Crowd crowd = Crowd.connect(target, url, users("cn-" + run, count), i -> tally, concurrency);
     double openSeconds = (System.nanoTime() - opening) / 1e9;
-    System.err.printf("connections: open in %.1f s; holding them for %s%n", openSeconds, settle);
+    System.err.printf("connections: open in %.1f s; holding them %d s%n", openSeconds, settle.toSeconds());
     Usage.Window idle = usage.start();
     Thread.sleep(settle.toMillis());
     Map<String, Object> idleUsage = idle.stop();

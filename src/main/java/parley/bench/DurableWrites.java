@@ -44,7 +44,7 @@ final class DurableWrites implements Scenario {
   public List<Result> run(Args args) throws Exception {
     URI url = args.uri("url", "http://127.0.0.1:18280");
     int rooms = args.integer("rooms", 100);
-    int inFlight = args.integer("in-flight", 8);
+    int inFlight = args.integer("in-flight", 4);
     int size = args.integer("size", 100);
     Duration warmup = args.duration("warmup", Duration.ofSeconds(5));
     Duration duration = args.duration("duration", Duration.ofSeconds(20));
@@ -53,7 +53,7 @@ final class DurableWrites implements Scenario {
     String datacenter = args.string("datacenter", "datacenter1");
     String replication = args.string("replication", "{'class': 'SimpleStrategy', 'replication_factor': 1}");
     int concurrency = args.integer("connect-concurrency", 32);
-    String run = args.string("run-id", Long.toString(System.currentTimeMillis() % 100_000_000, 36));
+    String run = args.runId();
     Usage usage = Usage.from(args);
     args.requireAllUsed();
 
@@ -84,36 +84,34 @@ final class DurableWrites implements Scenario {
       for (int repeat = 1; repeat <= repeats; repeat++) {
         System.err.printf("durable-writes: Parley, %d rooms × %d in flight%n", rooms, inFlight);
         writers.forEach(w -> w.start(inFlight));
-        Map<String, Object> row = measure(repeat, tally, usage, warmup, duration);
+        parleyRows.add(measure(repeat, tally, usage, warmup, duration, parleyNotes));
         writers.forEach(Writer::stop);
-        parleyRows.add(row);
         Thread.sleep(2000);
 
         System.err.printf("durable-writes: raw driver loop, %d partitions × %d in flight%n", rooms, inFlight);
         RawLoop raw = new RawLoop(session, insert, run + "-" + repeat, rooms, inFlight, size, tally);
         raw.start();
-        rawRows.add(measure(repeat, tally, usage, warmup, duration));
+        rawRows.add(measure(repeat, tally, usage, warmup, duration, rawNotes));
         raw.stop();
         Thread.sleep(2000);
       }
     } finally {
       crowd.close();
     }
-    noteFailures(parleyRows, parleyNotes);
-    noteFailures(rawRows, rawNotes);
     return List.of(
         new Result("durable-writes", "parley", parleyRows, parleyNotes),
         new Result("durable-writes", "cassandra", rawRows, rawNotes));
   }
 
   private static Map<String, Object> measure(
-      int repeat, Tally tally, Usage usage, Duration warmup, Duration duration) throws InterruptedException {
+      int repeat, Tally tally, Usage usage, Duration warmup, Duration duration, List<String> notes)
+      throws InterruptedException {
     Thread.sleep(warmup.toMillis());
     tally.open(duration);
     Usage.Window window = usage.start();
     Thread.sleep(duration.toMillis());
     Map<String, Object> used = window.stop();
-    // Writes sent in the window are acknowledged within the ack timeout or counted as failed.
+    // The window's last writes count if acknowledged within 2 s, while the load goes on.
     Thread.sleep(2000);
     Tally.Counts counts = tally.take();
     double seconds = duration.toMillis() / 1000.0;
@@ -124,18 +122,9 @@ final class DurableWrites implements Scenario {
     Numbers.latencies(row, "ack", counts.ackMicros());
     row.putAll(used);
     if (!counts.failures().isEmpty()) {
-      row.put("failures", counts.failures().toString());
+      notes.add("repeat " + repeat + ": failures " + counts.failures());
     }
     return row;
-  }
-
-  private static void noteFailures(List<Map<String, Object>> rows, List<String> notes) {
-    for (Map<String, Object> row : rows) {
-      Object failures = row.remove("failures");
-      if (failures != null) {
-        notes.add("repeat " + row.get("repeat") + ": failures " + failures);
-      }
-    }
   }
 
   /**

@@ -35,7 +35,7 @@ final class Fanout implements Scenario {
     Duration duration = args.duration("duration", Duration.ofSeconds(20));
     Duration tail = args.duration("tail", Duration.ofSeconds(5));
     int concurrency = args.integer("connect-concurrency", 32);
-    String run = args.string("run-id", Long.toString(System.currentTimeMillis() % 100_000_000, 36));
+    String run = args.runId();
     Usage usage = Usage.from(args);
     args.requireAllUsed();
     if (publishersPerRoom < 1 || publishersPerRoom > members) {
@@ -74,7 +74,7 @@ final class Fanout implements Scenario {
     sender.start();
     try {
       for (int rate : rates) {
-        System.err.printf("fanout: %d msgs/s, warming up %s%n", rate, warmup);
+        System.err.printf("fanout: %d msgs/s (%d s warm-up, %d s measured)%n", rate, warmup.toSeconds(), duration.toSeconds());
         schedule.rate(rate);
         Thread.sleep(warmup.toMillis());
         tally.open(duration);

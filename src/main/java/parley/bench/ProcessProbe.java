@@ -56,10 +56,11 @@ final class ProcessProbe {
   /**
    * Heap in use by a JVM after a full collection ({@code jcmd GC.run}, then {@code
    * GC.heap_info}): the live data, not garbage waiting for the next cycle. Empty for a process
-   * that is not a JVM of this user.
+   * that is not a JVM.
    */
   OptionalLong liveHeapBytes() {
-    if (jcmd("GC.run") == null) {
+    // jcmd attaches by sending SIGQUIT, which ends a process that is not a JVM (Node.js).
+    if (!read("maps").contains("/libjvm.so") || jcmd("GC.run") == null) {
       return OptionalLong.empty();
     }
     String info = jcmd("GC.heap_info");

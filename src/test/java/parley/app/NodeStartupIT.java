@@ -27,7 +27,7 @@ class NodeStartupIT {
   @Test
   void becomesReadyAndLeavesCleanlyOnSigterm() throws Exception {
     try (NodeProcess node = NodeProcess.start("startup-ok", NodeProcess.defaultEnv("NodeStartupOk"))) {
-      Duration ready = node.awaitReady(Duration.ofSeconds(60));
+      Duration ready = node.awaitReady(Duration.ofSeconds(120));
       System.out.println("node ready against an external Cassandra in " + ready.toMillis() + " ms");
       assertEquals(200, NodeProcess.status(node.baseUrl() + "/v1/info"));
 

@@ -1,0 +1,306 @@
+// The web client's entry point: sign-in, the shell (sidebar, views, dialogs, offline
+// banner), navigation by URL hash, and the test hooks on window.parley.
+
+import { Connection } from './connection.js';
+import { Chat, validId } from './chat.js';
+import { Documents } from './docs.js';
+
+const USER_KEY = 'parley.user';
+const $ = (id) => document.getElementById(id);
+
+/** Asks the node for a dev token (the dev profile's POST /v1/dev/token). */
+async function devToken(user) {
+  let response;
+  try {
+    response = await fetch('/v1/dev/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user }),
+    });
+  } catch (error) {
+    throw new Error('The server cannot be reached.');
+  }
+  if (response.status === 404) throw new Error('This server does not issue development sign-ins.');
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.message ?? `Sign-in failed (HTTP ${response.status}).`);
+  return body;
+}
+
+function showLogin(message) {
+  $('app').hidden = true;
+  $('login').hidden = false;
+  $('login-error').textContent = message ?? '';
+  $('login-name').value = localStorage.getItem(USER_KEY) ?? '';
+  $('login-name').focus();
+}
+
+$('login-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const name = $('login-name').value.trim();
+  $('login-submit').disabled = true;
+  try {
+    const token = await devToken(name);
+    localStorage.setItem(USER_KEY, token.user);
+    start(token);
+  } catch (error) {
+    $('login-error').textContent = error.message;
+  } finally {
+    $('login-submit').disabled = false;
+  }
+});
+
+function start(initialToken) {
+  const me = initialToken.user;
+  let token = initialToken;
+  $('login').hidden = true;
+  $('app').hidden = false;
+  $('me-name').textContent = me;
+
+  const ui = {
+    roomList: $('room-list'),
+    dmList: $('dm-list'),
+    roomsEmpty: $('rooms-empty'),
+    dmsEmpty: $('dms-empty'),
+    roomTitle: $('room-title'),
+    roomTopic: $('room-topic'),
+    roomMembers: $('room-members'),
+    roomLeave: $('room-leave'),
+    roomInvite: $('room-invite'),
+    scroller: $('timeline-scroll'),
+    timeline: $('timeline'),
+    historyStatus: $('history-status'),
+    typing: $('typing'),
+    composer: $('composer'),
+    composerInput: $('composer-input'),
+    navUnread: $('nav-unread'),
+    notify,
+  };
+
+  const connection = new Connection({
+    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`,
+    getToken: async (fresh) => {
+      // Renew a token about to expire, or one the server may have refused.
+      if (fresh || Date.parse(token.expiresAt) - Date.now() < 60000) token = await devToken(me);
+      return token.token;
+    },
+    handshake: async (conn) => {
+      await chat.handshake(conn);
+      await docs.handshake();
+    },
+  });
+  const chat = new Chat(connection, me, ui);
+  const docs = new Documents(connection, me, { notify, docList: $('doc-list'), docsEmpty: $('docs-empty') });
+
+  connection.addEventListener('push', (event) => {
+    const frame = event.detail;
+    if (frame.type.startsWith('doc_')) docs.onPush(frame);
+    else chat.onPush(frame);
+  });
+  connection.addEventListener('status', (event) => showStatus(connection, event.detail));
+  connection.addEventListener('status', (event) => {
+    if (event.detail.state === 'online') chat.onReady();
+  });
+
+  $('sign-out').addEventListener('click', () => {
+    connection.stop();
+    localStorage.removeItem(USER_KEY);
+    location.hash = '';
+    location.reload();
+  });
+  $('retry-now').addEventListener('click', () => connection.retryNow());
+  window.addEventListener('online', () => connection.retryNow());
+
+  bindDialogs(chat, docs, me);
+  bindNavigation(chat, docs);
+  bindKeyboard();
+
+  window.parley = {
+    user: me,
+    debugDropSocket: () => connection.debugDropSocket(),
+    debugSetNetwork: (up) => connection.debugSetNetwork(up),
+    state: () => connection.state,
+    frames: () => connection.trace.join('\n'),
+    documentState: () => docs.debugState(),
+  };
+
+  connection.start();
+  route(chat, docs);
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection status
+
+let countdown = null;
+
+function showStatus(connection, { state, retryAt }) {
+  const status = $('conn-status');
+  status.dataset.state = state;
+  $('conn-text').textContent = { online: 'Online', connecting: 'Connecting…', offline: 'Offline' }[state];
+  document.body.dataset.connection = state;
+  clearInterval(countdown);
+  const banner = $('offline-banner');
+  // The first connection of a page is not an outage; only a lost one earns the banner.
+  if (state === 'online' || (state === 'connecting' && !connection.wasOnline)) {
+    banner.hidden = true;
+    return;
+  }
+  banner.hidden = false;
+  const queued = () => (connection.queue.length ? ` ${connection.queue.length} waiting to send.` : '');
+  const update = () => {
+    const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+    $('offline-text').textContent =
+      connection.state === 'connecting'
+        ? `Reconnecting…${queued()}`
+        : `You are offline. Trying again in ${seconds} s; what you send now goes out when the connection is back.${queued()}`;
+  };
+  update();
+  countdown = setInterval(update, 1000);
+}
+
+let noticeTimer = null;
+
+function notify(message) {
+  const notice = $('notice');
+  notice.textContent = message;
+  notice.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => {
+    notice.hidden = true;
+  }, 6000);
+}
+
+// ---------------------------------------------------------------------------------------
+// Navigation: #room/<id> and #doc/<id> (ids are plain URL characters, dm ids add ":")
+
+function route(chat, docs) {
+  const [kind, raw] = location.hash.slice(1).split('/');
+  const id = raw ? decodeURIComponent(raw) : '';
+  const show = (view) => {
+    $('empty-view').hidden = view !== 'empty';
+    $('room-view').hidden = view !== 'room';
+    $('doc-view').hidden = view !== 'doc';
+    document.body.classList.remove('nav-open');
+    $('nav-toggle').setAttribute('aria-expanded', 'false');
+  };
+  if (kind === 'room' && id) {
+    docs.close();
+    show('room');
+    if (chat.activeId !== id) chat.openRoom(id);
+    $('composer-input').focus();
+  } else if (kind === 'doc' && validId(id)) {
+    chat.closeRoom();
+    show('doc');
+    docs.open(id);
+  } else {
+    chat.closeRoom();
+    docs.close();
+    show('empty');
+  }
+}
+
+function bindNavigation(chat, docs) {
+  window.addEventListener('hashchange', () => route(chat, docs));
+  $('nav-toggle').addEventListener('click', () => {
+    const open = document.body.classList.toggle('nav-open');
+    $('nav-toggle').setAttribute('aria-expanded', String(open));
+    if (open) $('sidebar').querySelector('a, button')?.focus();
+  });
+}
+
+/** Alt+↑/↓ moves between conversations and documents; Escape closes the narrow-screen menu. */
+function bindKeyboard() {
+  document.addEventListener('keydown', (event) => {
+    if (event.altKey && (event.key === 'ArrowUp' || event.key === 'ArrowDown')) {
+      const links = [...document.querySelectorAll('#sidebar a.nav-item')];
+      if (!links.length) return;
+      const current = links.findIndex((link) => link.getAttribute('aria-current') === 'page');
+      const step = event.key === 'ArrowUp' ? -1 : 1;
+      const next = links[(current + step + links.length) % links.length];
+      event.preventDefault();
+      location.hash = next.getAttribute('href');
+    } else if (event.key === 'Escape' && document.body.classList.contains('nav-open')) {
+      document.body.classList.remove('nav-open');
+      $('nav-toggle').setAttribute('aria-expanded', 'false');
+      $('nav-toggle').focus();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Dialogs
+
+function bindDialogs(chat, docs, me) {
+  for (const opener of document.querySelectorAll('[data-open]')) {
+    opener.addEventListener('click', () => {
+      const dialog = $(opener.dataset.open);
+      dialog.querySelector('form').reset();
+      dialog.querySelector('.error').textContent = '';
+      dialog.showModal();
+    });
+  }
+  for (const closer of document.querySelectorAll('dialog [data-close]')) {
+    closer.addEventListener('click', () => closer.closest('dialog').close());
+  }
+
+  $('room-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const name = $('room-name').value.trim();
+    const action = event.submitter?.value ?? 'join';
+    try {
+      if (action === 'create') {
+        await chat.createRoom(name, $('room-private').checked ? 'private' : 'public', $('room-topic-input').value.trim());
+      } else {
+        await chat.joinRoom(name);
+      }
+      $('room-dialog').close();
+      location.hash = `#room/${name}`;
+    } catch (error) {
+      const hints = {
+        room_not_found: `There is no room “${name}” yet. Create it?`,
+        room_exists: `“${name}” already exists. Join it instead?`,
+        not_invited: `“${name}” is private; ask a member to invite you.`,
+      };
+      $('room-error').textContent = hints[error.code] ?? error.message;
+    }
+  });
+
+  $('invite-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const user = $('invite-user').value.trim();
+    try {
+      await chat.invite(user);
+      $('invite-dialog').close();
+      notify(`${user} is invited.`);
+    } catch (error) {
+      $('invite-error').textContent = error.message;
+    }
+  });
+
+  $('dm-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const user = $('dm-user').value.trim();
+    if (user === me) {
+      $('dm-error').textContent = 'Pick someone other than yourself.';
+      return;
+    }
+    $('dm-dialog').close();
+    chat.openDirect(user);
+    location.hash = `#room/${chat.activeId}`;
+  });
+
+  $('doc-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const name = $('doc-name').value.trim();
+    $('doc-dialog').close();
+    location.hash = `#doc/${name}`;
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+
+const remembered = localStorage.getItem(USER_KEY);
+if (remembered) {
+  devToken(remembered).then(start, (error) => showLogin(error.message));
+} else {
+  showLogin();
+}

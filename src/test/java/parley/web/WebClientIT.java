@@ -1,0 +1,273 @@
+package parley.web;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.openqa.selenium.By;
+import org.openqa.selenium.Keys;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.interactions.Actions;
+import parley.client.ParleyClient;
+import parley.testing.InJvmNode;
+import parley.testing.TestCassandra;
+
+/**
+ * The web client in a real headless Chromium against one node and the real Cassandra: two
+ * people chat, edit, load history, lose their connection and come back. Each test leaves a
+ * screenshot of its final state in target/web-screenshots.
+ */
+class WebClientIT {
+
+  private static InJvmNode node;
+  private static URI base;
+
+  @BeforeAll
+  static void startNode() throws Exception {
+    Browser.assumeChromium();
+    node = InJvmNode.start(TestCassandra.keyspacesFor("WebClientIT"));
+    base = node.http();
+  }
+
+  @AfterAll
+  static void stopNode() throws Exception {
+    if (node != null) {
+      node.close();
+    }
+  }
+
+  @Test
+  void twoSessionsChatAndSeeEachOthersMessagesTypingAndReceipts() throws Exception {
+    try (Browser alice = Browser.signIn(base, "alice");
+        Browser bob = Browser.signIn(base, "bob")) {
+      alice.createOrJoin("lobby", true);
+      alice.visible(By.xpath("//li[contains(@class,'sys')][contains(., 'alice created the room')]"));
+      bob.createOrJoin("lobby", false);
+      alice.visible(By.xpath("//li[contains(@class,'sys')][contains(., 'bob joined')]"));
+
+      alice.send("hello bob");
+      alice.awaitStatus("hello bob", "sent");
+      WebElement atBob = bob.message("hello bob");
+      assertEquals("alice", atBob.getDomAttribute("data-user"));
+
+      // Bob has the room open at the bottom: his client marks it read, and Alice sees that.
+      alice.visible(By.xpath("//li[contains(@class,'msg')][.//*[contains(@class,'seen')][contains(., 'Seen by bob')]]"));
+
+      bob.visible(By.id("composer-input")).sendKeys("hi al");
+      alice.until(d -> d.findElement(By.id("typing")).getText().equals("bob is typing…") ? true : null);
+      bob.driver.findElement(By.id("composer-input")).sendKeys("ice", Keys.ENTER);
+      alice.message("hi alice");
+      alice.until(d -> d.findElement(By.id("typing")).getText().isEmpty() ? true : null);
+
+      // Edit from the keyboard: ↑ in the empty composer edits your newest message.
+      WebElement composer = alice.driver.findElement(By.id("composer-input"));
+      composer.sendKeys(Keys.ARROW_UP);
+      WebElement editor = alice.visible(By.cssSelector("li.editing textarea.edit-input"));
+      editor.sendKeys(Keys.chord(Keys.CONTROL, "a"), "hello bob, welcome", Keys.ENTER);
+      bob.visible(By.xpath("//li[contains(@class,'msg')][.//div[@class='body'][contains(., 'hello bob, welcome')][.//span[@class='edited']]]"));
+
+      // Bob deletes his own message; Alice sees it go.
+      WebElement own = bob.message("hi alice");
+      new Actions(bob.driver).moveToElement(own).perform();
+      own.findElement(By.xpath(".//button[normalize-space(.)='Delete']")).click();
+      alice.visible(By.xpath("//li[contains(@class,'msg') and contains(@class,'deleted')][@data-user='bob']"));
+      assertTrue(alice.messages("hi alice").isEmpty(), "the deleted message's text is gone at alice");
+
+      alice.screenshot("chat-alice");
+      bob.screenshot("chat-bob");
+    }
+  }
+
+  @Test
+  void aDirectMessageGoesSentDeliveredThenReadInANarrowWindow() throws Exception {
+    try (Browser carol = Browser.signIn(base, "carol");
+        Browser dave = Browser.signIn(base, "dave", 400, 740)) {
+      carol.driver.findElement(By.cssSelector("[data-open='dm-dialog']")).click();
+      carol.visible(By.id("dm-user")).sendKeys("dave", Keys.ENTER);
+      carol.until(d -> d.getCurrentUrl().endsWith("#room/dm:carol:dave") ? true : null);
+      carol.send("are you there?");
+
+      // Dave's client receives it while he looks elsewhere: delivered, not read.
+      carol.awaitStatus("are you there?", "delivered");
+
+      // In a narrow window the conversations sit behind the menu button.
+      dave.visible(By.id("nav-toggle")).click();
+      WebElement unread = dave.visible(By.xpath("//ul[@id='dm-list']//a[.//span[@class='nav-label'][.='carol']]//span[@class='badge']"));
+      assertEquals("1", unread.getText());
+      dave.openConversation("carol");
+      dave.message("are you there?");
+      carol.awaitStatus("are you there?", "read");
+      dave.send("yes!");
+      carol.message("yes!");
+
+      carol.screenshot("dm-carol");
+      dave.screenshot("dm-dave-narrow");
+    }
+  }
+
+  @Test
+  void olderHistoryLoadsAsYouScrollUp() throws Exception {
+    try (ParleyClient seeder = ParleyClient.connect(node.ws(), ParleyClient.devToken(base, "erin")).get(20, TimeUnit.SECONDS)) {
+      seeder.createRoom("archive", "public", "A long story").get(20, TimeUnit.SECONDS);
+    }
+    HttpClient http = HttpClient.newHttpClient();
+    for (int i = 1; i <= 120; i++) {
+      HttpResponse<String> posted =
+          http.send(
+              HttpRequest.newBuilder(base.resolve("/v1/rooms/archive/messages"))
+                  .header("Authorization", "Bearer " + InJvmNode.SERVER_KEY)
+                  .header("Idempotency-Key", "seed-" + i)
+                  .POST(HttpRequest.BodyPublishers.ofString("{\"user\":\"erin\",\"body\":\"line " + i + "\"}"))
+                  .build(),
+              HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, posted.statusCode(), posted.body());
+    }
+    try (Browser erin = Browser.signIn(base, "erin")) {
+      erin.openConversation("archive");
+      erin.message("line 120");
+      assertFalse(erin.bodies().contains("line 1"), "only the newest page at first");
+
+      // Scroll to the top until the room's first event shows, page by page.
+      erin.until(
+          d -> {
+            erin.js("document.getElementById('timeline-scroll').scrollTop = 0;");
+            return d.findElement(By.id("history-status")).getText().startsWith("This is the beginning") ? true : null;
+          });
+      List<String> expected = new ArrayList<>();
+      for (int i = 1; i <= 120; i++) {
+        expected.add("line " + i);
+      }
+      assertEquals(expected, erin.bodies());
+      erin.js("document.getElementById('timeline-scroll').scrollTop = 0;");
+      erin.screenshot("history-top");
+    }
+  }
+
+  @Test
+  void twoSessionsEditOneDocumentAtOnceAndConverge() throws Exception {
+    try (Browser hana = Browser.signIn(base, "hana");
+        Browser ivan = Browser.signIn(base, "ivan")) {
+      hana.openDocument("plan");
+      hana.visible(By.id("doc-create")).click();
+      WebElement atHana = hana.editor();
+      hana.visible(By.id("share-user")).sendKeys("ivan", Keys.ENTER);
+      hana.until(d -> d.findElement(By.id("doc-meta")).getText().contains("editors: ivan") ? true : null);
+      atHana.sendKeys("Agenda" + Keys.ENTER);
+      hana.awaitSaved();
+
+      ivan.openDocument("plan");
+      WebElement atIvan = ivan.editor();
+      ivan.until(d -> atIvan.getDomProperty("value").startsWith("Agenda") ? true : null);
+
+      // Both type at once, from two threads, at opposite ends of the text.
+      atHana.sendKeys(Keys.chord(Keys.CONTROL, Keys.HOME));
+      atIvan.sendKeys(Keys.chord(Keys.CONTROL, Keys.END));
+      ExecutorService typists = Executors.newFixedThreadPool(2);
+      try {
+        Future<?> first = typists.submit(() -> words(atHana, "hana wrote these words first"));
+        Future<?> second = typists.submit(() -> words(atIvan, "ivan added these at the end"));
+        first.get(60, TimeUnit.SECONDS);
+        second.get(60, TimeUnit.SECONDS);
+      } finally {
+        typists.shutdownNow();
+      }
+      String converged = awaitSameText(hana, ivan);
+      assertEquals("hana wrote these words first Agenda\nivan added these at the end ", converged);
+      hana.visible(By.cssSelector("#editor-overlay .remote-caret[data-user='ivan']"));
+      ivan.visible(By.cssSelector("#editor-overlay .remote-caret[data-user='hana']"));
+
+      // Hana's socket drops while both keep typing; she comes back and nothing is lost.
+      hana.js("window.parley.debugSetNetwork(false)");
+      hana.visible(By.id("offline-banner"));
+      words(atHana, "(offline)");
+      words(atIvan, "(online)");
+      ivan.awaitSaved();
+      hana.js("window.parley.debugSetNetwork(true)");
+      hana.awaitOnline();
+      String healed = awaitSameText(hana, ivan);
+      assertEquals("hana wrote these words first (offline) Agenda\nivan added these at the end (online) ", healed);
+
+      hana.screenshot("document-hana");
+      ivan.screenshot("document-ivan");
+    }
+  }
+
+  /** Types word by word, each its own WebDriver command, so two typists interleave. */
+  private static void words(WebElement editor, String text) {
+    for (String word : text.split(" ")) {
+      editor.sendKeys(word + " ");
+    }
+  }
+
+  /** Waits until both editors show one text with nothing unsaved, and returns it. */
+  private static String awaitSameText(Browser a, Browser b) {
+    return a.until(
+        d -> {
+          String one = (String) a.js("return window.parley.documentState();");
+          String two = (String) b.js("return window.parley.documentState();");
+          return one != null && one.equals(two) && one.startsWith("saved:") ? one.substring("saved:".length()) : null;
+        });
+  }
+
+  @Test
+  void aSessionWhoseSocketIsCutComesBackWithWhatItMissed() throws Exception {
+    try (Browser frank = Browser.signIn(base, "frank");
+        Browser grace = Browser.signIn(base, "grace")) {
+      frank.createOrJoin("ops", true);
+      grace.createOrJoin("ops", false);
+      frank.send("before the cut");
+      grace.message("before the cut");
+
+      grace.js("window.parley.debugSetNetwork(false)");
+      grace.visible(By.id("offline-banner"));
+      grace.send("sent while offline");
+      assertEquals("pending", grace.message("sent while offline").getDomAttribute("data-status"));
+      for (String missed : List.of("missed 1", "missed 2", "missed 3")) {
+        frank.send(missed);
+        frank.awaitStatus(missed, "sent");
+      }
+      grace.screenshot("reconnect-grace-offline");
+
+      grace.js("window.parley.debugSetNetwork(true)");
+      grace.until(d -> d.findElement(By.id("offline-banner")).isDisplayed() ? null : true);
+      grace.message("missed 3");
+      grace.awaitStatus("sent while offline", "sent");
+      frank.message("sent while offline");
+
+      // Everything once, in seq order, at both ends.
+      List<String> atGrace = grace.bodies();
+      for (String body : List.of("before the cut", "missed 1", "missed 2", "missed 3", "sent while offline")) {
+        assertEquals(1, atGrace.stream().filter(body::equals).count(), body + " once at grace: " + atGrace);
+        frank.message(body);
+        assertEquals(1, frank.bodies().stream().filter(body::equals).count(), body + " once at frank");
+      }
+      assertEquals(List.of("before the cut", "missed 1", "missed 2", "missed 3"), atGrace.subList(0, 4));
+      List<Long> seqs = grace.seqs();
+      for (int i = 1; i < seqs.size(); i++) {
+        assertTrue(seqs.get(i - 1) < seqs.get(i), "seqs increase: " + seqs);
+      }
+
+      // A plain cut (no outage) reconnects at once and resumes too.
+      grace.js("window.parley.debugDropSocket()");
+      frank.send("right after");
+      grace.message("right after");
+      grace.awaitOnline();
+      assertEquals(1, grace.bodies().stream().filter("right after"::equals).count());
+      grace.screenshot("reconnect-grace");
+      frank.screenshot("reconnect-frank");
+    }
+  }
+}
