@@ -71,7 +71,10 @@ public final class Session extends AbstractBehavior<Session.Command> {
 
   private record FromDocument(DocumentEntity.Push push) implements Command {}
 
-  /** Presence lives in the user entity's memory: the session re-registers periodically. */
+  /**
+   * Presence and document subscriptions live in entities' memory: the session renews them
+   * periodically, so an entity that restarted or moved learns of it again.
+   */
   private record RenewPresence() implements Command {}
 
   /** The answer of an entity, handled on the session's own thread. */
@@ -248,6 +251,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
         })
         .onMessage(RenewPresence.class, r -> {
           user().tell(new UserEntity.SessionOpened(sessionId, notices, getContext().getSystem().ignoreRef()));
+          documents.renew();
           return this;
         })
         .onMessage(Continue.class, c -> {
@@ -819,13 +823,16 @@ public final class Session extends AbstractBehavior<Session.Command> {
                     }));
   }
 
-  void send(String frame) {
+  /** False if the frame was not queued: the session is closing, or the client lags. */
+  boolean send(String frame) {
     if (closed || lagged) {
-      return;
+      return false;
     }
     if (!out.offer(frame)) {
       enterLagged();
+      return false;
     }
+    return true;
   }
 
   /**
@@ -865,6 +872,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
           fetch(room, c);
         }
       });
+      documents.resumeAfterLag();
     }
   }
 

@@ -1,0 +1,165 @@
+package parley.transport;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.typesafe.config.ConfigFactory;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.WebSocket;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import parley.client.ParleyClient;
+import parley.testing.InJvmNode;
+import parley.testing.TestCassandra;
+
+/**
+ * An editor whose connection stops reading while the document keeps changing lags in place
+ * (design rule 8): the node keeps a bounded buffer for it, and once it reads again it gets
+ * every revision once, in order, from the document's retained operations.
+ */
+class DocumentLagIT {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  /** Revisions written while the reader does not read; fewer than the node retains. */
+  private static final int REVISIONS = 1_000;
+  /** Each revision replaces the text with this many new characters: about 8 KB per frame. */
+  private static final int CHARACTERS = 8_000;
+
+  @Test
+  void aReaderThatStoppedGetsEveryRevisionOnceInOrderAfterLagging() throws Exception {
+    var limits =
+        ConfigFactory.parseString(
+            """
+            parley.chat { rate-per-second = 100000, rate-burst = 100000, outbound-buffer = 64 }
+            parley.documents.retained-ops = 2000
+            """);
+    try (InJvmNode node = InJvmNode.start(TestCassandra.keyspacesFor("DocumentLagIT"), 0, 0, limits);
+        ParleyClient writer = ParleyClient.connect(node.ws(), ParleyClient.devToken(node.http(), "kai")).get(20, TimeUnit.SECONDS)) {
+      writer.request("doc_create", Map.of("doc", "firehose", "editors", List.of("lena"))).get(20, TimeUnit.SECONDS);
+      try (PausingReader reader = PausingReader.connect(node.ws(), ParleyClient.devToken(node.http(), "lena"))) {
+        reader.send("{\"type\":\"doc_open\",\"id\":\"o\",\"doc\":\"firehose\"}");
+        reader.awaitOpened(Duration.ofSeconds(20));
+        reader.pause();
+
+        for (int revision = 0; revision < REVISIONS; revision++) {
+          String text = String.valueOf((char) ('a' + revision % 26)).repeat(CHARACTERS);
+          List<?> op = revision == 0 ? List.of(text) : List.of(-CHARACTERS, text);
+          writer.request("doc_submit", Map.of("doc", "firehose", "clientOpId", "k-" + revision, "revision", revision, "op", op))
+              .get(20, TimeUnit.SECONDS);
+        }
+
+        reader.resume();
+        reader.awaitRevision(REVISIONS, Duration.ofMinutes(2));
+        assertTrue(reader.sawLagged, "the reader lagged, so the node stopped buffering for it");
+        assertEquals("", reader.problem, "every revision once, in order");
+        assertEquals(REVISIONS, reader.lastRevision);
+      }
+    }
+  }
+
+  /** A raw WebSocket client that can stop reading, so the node's buffer for it fills. */
+  private static final class PausingReader implements WebSocket.Listener, AutoCloseable {
+    private final StringBuilder partial = new StringBuilder();
+    private WebSocket socket;
+    private volatile boolean paused;
+    private boolean opened;
+    long lastRevision;
+    boolean sawLagged;
+    String problem = "";
+
+    static PausingReader connect(URI ws, String token) throws Exception {
+      PausingReader reader = new PausingReader();
+      reader.socket =
+          HttpClient.newHttpClient()
+              .newWebSocketBuilder()
+              .header("Authorization", "Bearer " + token)
+              .subprotocols(ParleyClient.SUBPROTOCOL)
+              .buildAsync(ws, reader)
+              .get(20, TimeUnit.SECONDS);
+      return reader;
+    }
+
+    void send(String frame) {
+      socket.sendText(frame, true).join();
+    }
+
+    void pause() {
+      paused = true;
+    }
+
+    void resume() {
+      paused = false;
+      socket.request(1);
+    }
+
+    synchronized void awaitOpened(Duration timeout) throws InterruptedException {
+      long deadline = System.nanoTime() + timeout.toNanos();
+      while (!opened) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          throw new AssertionError("the document did not open");
+        }
+        TimeUnit.NANOSECONDS.timedWait(this, left);
+      }
+    }
+
+    synchronized void awaitRevision(long revision, Duration timeout) throws InterruptedException {
+      long deadline = System.nanoTime() + timeout.toNanos();
+      while (lastRevision < revision) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          throw new AssertionError("reached revision " + lastRevision + ", not " + revision + "; " + problem);
+        }
+        TimeUnit.NANOSECONDS.timedWait(this, left);
+      }
+    }
+
+    @Override
+    public CompletionStage<?> onText(WebSocket ws, CharSequence data, boolean last) {
+      partial.append(data);
+      if (last) {
+        onFrame(partial.toString());
+        partial.setLength(0);
+      }
+      if (!paused) {
+        ws.request(1);
+      }
+      return null;
+    }
+
+    private synchronized void onFrame(String text) {
+      JsonNode frame;
+      try {
+        frame = JSON.readTree(text);
+      } catch (Exception e) {
+        problem += "not JSON: " + text + "; ";
+        return;
+      }
+      switch (frame.path("type").asText()) {
+        case "ok" -> opened = opened || "o".equals(frame.path("id").asText());
+        case "lagged" -> sawLagged = true;
+        case "doc_op" -> {
+          long revision = frame.path("revision").asLong();
+          if (revision != lastRevision + 1) {
+            problem += "revision " + revision + " after " + lastRevision + "; ";
+          }
+          lastRevision = Math.max(lastRevision, revision);
+        }
+        default -> {}
+      }
+      notifyAll();
+    }
+
+    @Override
+    public void close() {
+      socket.abort();
+    }
+  }
+}
