@@ -155,6 +155,9 @@ class UserEntityIT {
               return null;
             });
     UserEntity.init(testKit.system());
+    // Presence is announced to the user's rooms, so a node runs both entity types.
+    parley.chat.room.RoomEntity.init(
+        testKit.system(), parley.chat.ChatSettings.from(testKit.system().settings().config()));
     return testKit;
   }
 
