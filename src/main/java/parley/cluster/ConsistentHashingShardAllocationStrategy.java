@@ -45,6 +45,17 @@ public final class ConsistentHashingShardAllocationStrategy
   private volatile Function<ActorRef, Address> memberAddress;
   private volatile HashRing ring;
 
+  /**
+   * A strategy with the node's configured ring: {@code parley.cluster.virtual-nodes} and
+   * {@code parley.cluster.max-simultaneous-rebalance}. Every entity type uses one of these.
+   */
+  public static ConsistentHashingShardAllocationStrategy configured(
+      org.apache.pekko.actor.typed.ActorSystem<?> system) {
+    var cluster = system.settings().config().getConfig("parley.cluster");
+    return new ConsistentHashingShardAllocationStrategy(
+        cluster.getInt("virtual-nodes"), cluster.getInt("max-simultaneous-rebalance"));
+  }
+
   /** With {@link HashRing#DEFAULT_VIRTUAL_NODES} virtual nodes per member. */
   public ConsistentHashingShardAllocationStrategy(int maxSimultaneousRebalance) {
     this(HashRing.DEFAULT_VIRTUAL_NODES, maxSimultaneousRebalance);

@@ -34,6 +34,7 @@ import parley.chat.room.RoomPush;
 import parley.chat.room.TimelineEvent;
 import parley.chat.user.UserEntity;
 import parley.collab.document.DocumentEntity;
+import parley.ops.ParleyMetrics;
 
 /**
  * One client connection, whatever its transport: the only actor that speaks protocol v1. It
@@ -165,6 +166,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private final ActorRef<UserEntity.Notice> notices;
   private final ActorRef<DocumentEntity.Push> documentPushes;
   private final DocumentRequests documents;
+  private final ParleyMetrics metrics;
   private final Map<String, Cursor> rooms = new HashMap<>();
   private final Map<String, Long> typingSentAt = new HashMap<>();
   private double tokens;
@@ -200,6 +202,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     this.notices = context.messageAdapter(UserEntity.Notice.class, FromUser::new);
     this.documentPushes = context.messageAdapter(DocumentEntity.Push.class, FromDocument::new);
     this.documents = new DocumentRequests(this);
+    this.metrics = ParleyMetrics.get(context.getSystem());
     this.tokens = settings.rateBurst();
     SessionRegistry.get(context.getSystem()).register(context.getSelf());
     if (options.welcome()) {
@@ -746,6 +749,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
       return;
     }
     cursor.delivered = e.seq();
+    metrics.delivered();
     if (Ids.isDirectRoom(e.room()) && e.isMessage() && !userId.equals(e.user())) {
       acknowledgeDelivery(e);
     }
@@ -844,6 +848,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     if (lagged) {
       return;
     }
+    metrics.outboundOverflow();
     lagged = true;
     lagNoticePending = true;
     rooms.values().forEach(c -> c.waiting.clear());

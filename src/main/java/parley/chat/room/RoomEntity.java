@@ -32,6 +32,7 @@ import org.apache.pekko.stream.javadsl.Sink;
 import parley.chat.ChatSettings;
 import parley.chat.Ids;
 import parley.cluster.ConsistentHashingShardAllocationStrategy;
+import parley.ops.ParleyMetrics;
 import parley.serialization.CborSerializable;
 
 /**
@@ -58,7 +59,7 @@ public final class RoomEntity
     ClusterSharding.get(system)
         .init(
             Entity.of(ENTITY_KEY, ctx -> create(ctx.getEntityId(), settings))
-                .withAllocationStrategy(new ConsistentHashingShardAllocationStrategy(10)));
+                .withAllocationStrategy(ConsistentHashingShardAllocationStrategy.configured(system)));
   }
 
   public static PersistenceId persistenceId(String roomId) {
@@ -395,6 +396,7 @@ public final class RoomEntity
   private final ActorContext<Command> context;
   private final ActorRef<Command> front;
   private final Clock clock;
+  private final ParleyMetrics metrics;
   /**
    * Followers are node hubs holding a lease; they live in memory only, because after a move
    * the hubs find the room again by renewing (design rule 7).
@@ -413,6 +415,7 @@ public final class RoomEntity
     this.context = context;
     this.front = front;
     this.clock = clock;
+    this.metrics = ParleyMetrics.get(context.getSystem());
   }
 
   @Override
@@ -483,10 +486,13 @@ public final class RoomEntity
       return Effect().none();
     }
     long firstSeq = state.seq() + 1;
+    int messages = (int) events.stream().filter(MessagePosted.class::isInstance).count();
+    long started = System.nanoTime();
     return Effect()
         .persist(events)
         .thenRun(
             written -> {
+              metrics.persisted(ENTITY_KEY.name(), System.nanoTime() - started, messages);
               replies.forEach(Runnable::run);
               List<TimelineEvent> published = new ArrayList<>(events.size());
               for (int i = 0; i < events.size(); i++) {

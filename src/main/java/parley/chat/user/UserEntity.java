@@ -53,7 +53,7 @@ public final class UserEntity
     ClusterSharding.get(system)
         .init(
             Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId()))
-                .withAllocationStrategy(new ConsistentHashingShardAllocationStrategy(10)));
+                .withAllocationStrategy(ConsistentHashingShardAllocationStrategy.configured(system)));
   }
 
   public static Behavior<Command> create(String userId) {

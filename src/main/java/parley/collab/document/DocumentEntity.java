@@ -1,6 +1,5 @@
 package parley.collab.document;
 
-import com.typesafe.config.Config;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -81,14 +80,12 @@ public final class DocumentEntity
 
   /** Starts the document shard region on this node. */
   public static void init(ActorSystem<?> system, DocumentSettings settings) {
-    Config cluster = system.settings().config().getConfig("parley.cluster");
     ClusterSharding.get(system)
         .init(
             Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId(), settings))
                 .withStopMessage(new Stop())
                 .withAllocationStrategy(
-                    new ConsistentHashingShardAllocationStrategy(
-                        cluster.getInt("virtual-nodes"), cluster.getInt("max-simultaneous-rebalance"))));
+                    ConsistentHashingShardAllocationStrategy.configured(system)));
   }
 
   public static Behavior<Command> create(String docId, DocumentSettings settings) {

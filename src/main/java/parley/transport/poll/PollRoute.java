@@ -29,6 +29,7 @@ import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
 import parley.chat.fanout.NodeHub;
+import parley.ops.ParleyMetrics;
 import parley.transport.Frames;
 import parley.transport.Outbound;
 import parley.transport.ResumeCursor;
@@ -110,6 +111,7 @@ public final class PollRoute {
             "poll-" + UUID.randomUUID(),
             Props.empty());
     system.scheduler().scheduleOnce(timeout, out::timeUp, system.executionContext());
+    ParleyMetrics.get(system).countConnection("long-poll", out.result);
     return onSuccess(
         out.result,
         answer -> {

@@ -25,6 +25,7 @@ import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
 import parley.chat.fanout.NodeHub;
+import parley.ops.ParleyMetrics;
 import parley.transport.Frames;
 import parley.transport.Outbound;
 import parley.transport.ResumeCursor;
@@ -85,7 +86,9 @@ public final class SseRoute {
                                                         done.whenComplete((d, e) -> session.tell(new Session.InboundClosed()));
                                                         return notUsed;
                                                       });
-                                          return completeOK(events, EventStreamMarshalling.toEventStream());
+                                          return completeOK(
+                                              ParleyMetrics.get(system).countConnection("sse", events),
+                                              EventStreamMarshalling.toEventStream());
                                         })))));
   }
 

@@ -29,6 +29,7 @@ import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
 import parley.chat.fanout.NodeHub;
+import parley.ops.ParleyMetrics;
 import parley.transport.Frames;
 import parley.transport.Outbound;
 import parley.transport.Session;
@@ -91,7 +92,8 @@ public final class WebSocketRoute {
                     Session.Ack.INSTANCE,
                     new Session.InboundClosed(),
                     Session.InboundFailed::new));
-    return Flow.fromSinkAndSourceCoupled(inbound, outbound.second());
+    return ParleyMetrics.get(system)
+        .countConnection("websocket", Flow.fromSinkAndSourceCoupled(inbound, outbound.second()));
   }
 
   /**

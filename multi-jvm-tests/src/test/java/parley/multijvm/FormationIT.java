@@ -1,0 +1,93 @@
+package parley.multijvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import parley.client.ParleyClient;
+import parley.cluster.HashRing;
+
+/**
+ * Scenario 1: three nodes on 127.0.0.2–.4 form one cluster; clients on different nodes chat
+ * with each other, and the nodes' /metrics count their sockets, messages and journal writes;
+ * the shards are placed on the members by the consistent-hash ring, as /shard-distribution
+ * shows.
+ */
+@Timeout(value = 4, unit = TimeUnit.MINUTES)
+class FormationIT {
+
+  private static final Duration WAIT = Duration.ofSeconds(20);
+
+  @Test
+  void threeNodesFormAClusterPlaceShardsByTheRingAndChatAcrossNodes() throws Exception {
+    TestCluster cluster = TestCluster.shared();
+    long start = System.nanoTime();
+    cluster.ensureHealthy(3);
+    Measured.print("formation", "3 nodes ready and converged", Measured.since(start));
+    List<ClusterNode> nodes = cluster.running();
+    assertEquals(3, nodes.size());
+
+    List<ParleyClient> clients = new ArrayList<>();
+    try {
+      for (int i = 0; i < nodes.size(); i++) {
+        ClusterNode node = nodes.get(i);
+        String user = "formation-" + i;
+        ParleyClient client =
+            ParleyClient.connect(node.ws(), ParleyClient.devToken(node.http(), user)).get(20, TimeUnit.SECONDS);
+        assertEquals(node.address(), client.node(), "the welcome names the node that holds the socket");
+        clients.add(client);
+      }
+      clients.get(0).createRoom("formation-lobby", "public", null).get(20, TimeUnit.SECONDS);
+      for (ParleyClient client : clients.subList(1, clients.size())) {
+        client.join("formation-lobby").get(20, TimeUnit.SECONDS);
+      }
+      Map<Long, String> sent = new HashMap<>();
+      for (int i = 0; i < clients.size(); i++) {
+        long seq = clients.get(i).send("formation-lobby", "hello-" + i, "hello from node " + i).get(20, TimeUnit.SECONDS).seq();
+        sent.put(seq, "hello from node " + i);
+      }
+      for (ParleyClient client : clients) {
+        for (Map.Entry<Long, String> message : sent.entrySet()) {
+          JsonNode event = client.awaitPush(
+              p -> "event".equals(p.path("type").asText())
+                  && "formation-lobby".equals(p.path("room").asText())
+                  && p.path("seq").asLong() == message.getKey(),
+              WAIT);
+          assertEquals(message.getValue(), event.path("body").asText());
+        }
+      }
+      assertTrue(Metrics.sum(nodes, "parley_connections{transport=\"websocket\"}") >= 3, "the three sockets are counted");
+      assertTrue(Metrics.sum(nodes, "parley_messages_sent_total") >= 3, "the three messages are counted as sent");
+      assertTrue(Metrics.sum(nodes, "parley_messages_delivered_total") >= 9, "each message delivered to three sockets");
+      assertTrue(Metrics.sum(nodes, "parley_persist_seconds_count{entity=\"room\"}") >= 1, "journal writes are timed");
+      Metrics.awaitSum(nodes, "parley_entities{type=\"room\"}", 1, WAIT);
+    } finally {
+      clients.forEach(ParleyClient::close);
+    }
+
+    Shards.touchRooms(nodes, "formation-spread", 90);
+    JsonNode distribution = TestCluster.distribution(nodes.get(0));
+    Map<String, String> placement = Shards.placement(distribution, "room");
+    HashRing ring = new HashRing(nodes.stream().map(ClusterNode::address).toList());
+    Map<String, Integer> perNode = new HashMap<>();
+    placement.forEach(
+        (shard, node) -> {
+          assertEquals(ring.owner(shard), node, "shard " + shard + " sits on its ring owner");
+          perNode.merge(node, 1, Integer::sum);
+        });
+    assertEquals(0, Shards.misplaced(distribution, "room"), distribution.toString());
+    assertEquals(3, perNode.size(), "every node hosts room shards: " + perNode);
+    for (int count : perNode.values()) {
+      assertTrue(count >= placement.size() / 6, "no node gets a tiny share: " + perNode);
+    }
+    Measured.print("formation", "room shards per node", perNode);
+  }
+}
