@@ -9,7 +9,9 @@
 //   emit("msg", room, body, ack)   broadcast ("msg", room, body) to every member of <room>,
 //                                  the sender included (as Parley does), then ack()
 //
-// Usage: node socketio-server.js [port]   (default PEER_SOCKETIO_PORT, else 18301; 127.0.0.1)
+// Usage: node --expose-gc socketio-server.js [port]   (default PEER_SOCKETIO_PORT, else 18301;
+// 127.0.0.1). SIGUSR2 runs a full garbage collection, so the load tool reads memory after
+// collection here as it does for a JVM (jcmd GC.run).
 'use strict';
 
 const { createServer } = require('http');
@@ -32,6 +34,10 @@ io.on('connection', (socket) => {
     io.to(room).emit('msg', room, body);
     if (typeof ack === 'function') ack();
   });
+});
+
+process.on('SIGUSR2', () => {
+  if (global.gc) global.gc();
 });
 
 httpServer.listen(port, '127.0.0.1', () =>

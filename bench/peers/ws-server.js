@@ -7,7 +7,9 @@
 //   client → p|<id>|<room>|<body>   publish; answered a|<id>, and m|<room>|<body> goes to every
 //                                   member of <room>, the publisher included
 //
-// Usage: node ws-server.js [port]   (default PEER_WS_PORT, else 18302; listens on 127.0.0.1)
+// Usage: node --expose-gc ws-server.js [port]   (default PEER_WS_PORT, else 18302; 127.0.0.1)
+// SIGUSR2 runs a full garbage collection, so the load tool reads memory after collection here
+// as it does for a JVM (jcmd GC.run).
 'use strict';
 
 const { WebSocketServer } = require('ws');
@@ -51,6 +53,10 @@ server.on('connection', (socket) => {
       if (members.size === 0) rooms.delete(room);
     }
   });
+});
+
+process.on('SIGUSR2', () => {
+  if (global.gc) global.gc();
 });
 
 server.on('listening', () => console.log(`ws peer listening on 127.0.0.1:${port} (pid ${process.pid})`));

@@ -11,8 +11,9 @@ import java.util.OptionalLong;
 /**
  * What an idle connection costs the server: N authenticated connections that do nothing after
  * connecting (a Parley connection has resumed, so its session and user entity are live; a
- * Socket.IO one has joined the main namespace). The server's resident memory, and for a JVM its
- * live heap after a full collection, are read before and after, and divided by N.
+ * Socket.IO one has joined the main namespace). The server's resident memory is read before
+ * and after, and divided by N: as it is, and after a full garbage collection (a JVM through
+ * jcmd; a Node.js peer on {@code --gc-signal USR2}); for a JVM also the live heap.
  *
  * <p>The server is warmed up first with a round of connections that are closed again, so class
  * loading, JIT and pools grown once do not count as a per-connection cost. The connections are
@@ -28,6 +29,7 @@ final class Connections implements Scenario {
     int warmupCount = args.integer("warmup-connections", 500);
     Duration settle = args.duration("settle", Duration.ofSeconds(40));
     int concurrency = args.integer("connect-concurrency", 32);
+    String gcSignal = args.string("gc-signal", "");
     String run = args.runId();
     Usage usage = Usage.from(args);
     args.requireAllUsed();
@@ -40,7 +42,7 @@ final class Connections implements Scenario {
     System.err.printf("connections: warming up with %d connections%n", warmupCount);
     Crowd.connect(target, url, users("cw-" + run, warmupCount), i -> tally, concurrency).close();
     Thread.sleep(5000);
-    Footprint before = Footprint.of(server);
+    Footprint before = Footprint.of(server, gcSignal);
 
     System.err.printf("connections: opening %d connections to %s (%s)%n", count, url, target.label());
     long opening = System.nanoTime();
@@ -50,7 +52,7 @@ final class Connections implements Scenario {
     Usage.Window idle = usage.start();
     Thread.sleep(settle.toMillis());
     Map<String, Object> idleUsage = idle.stop();
-    Footprint after = Footprint.of(server);
+    Footprint after = Footprint.of(server, gcSignal);
     long lost = tally.lostSoFar();
     crowd.close();
 
@@ -60,13 +62,15 @@ final class Connections implements Scenario {
     row.put("rss_before_mb", mb(before.rss()));
     row.put("rss_after_mb", mb(after.rss()));
     row.put("rss_per_conn_kb", perConnectionKb(before.rss(), after.rss(), count));
+    if (before.collected() && after.collected()) {
+      row.put("rss_gc_before_mb", mb(before.rssAfterCollection()));
+      row.put("rss_gc_after_mb", mb(after.rssAfterCollection()));
+      row.put("rss_gc_per_conn_kb", perConnectionKb(before.rssAfterCollection(), after.rssAfterCollection(), count));
+    }
     if (before.liveHeap().isPresent() && after.liveHeap().isPresent()) {
       row.put("heap_before_mb", mb(before.liveHeap().getAsLong()));
       row.put("heap_after_mb", mb(after.liveHeap().getAsLong()));
       row.put("heap_per_conn_kb", perConnectionKb(before.liveHeap().getAsLong(), after.liveHeap().getAsLong(), count));
-      row.put("rss_gc_before_mb", mb(before.rssAfterCollection()));
-      row.put("rss_gc_after_mb", mb(after.rssAfterCollection()));
-      row.put("rss_gc_per_conn_kb", perConnectionKb(before.rssAfterCollection(), after.rssAfterCollection(), count));
     }
     row.put("idle_server_cpu_pct", idleUsage.get("server_cpu_pct"));
     row.put("lost", lost);
@@ -78,15 +82,17 @@ final class Connections implements Scenario {
   }
 
   /**
-   * The server's memory at one moment: resident as it is, then, for a JVM, the live heap after
-   * a full collection and the resident memory after that collection (which may give heap back
-   * to the system). A Node.js server has no heap reading, and its two resident readings agree.
+   * The server's memory at one moment: resident as it is; then, if a full collection could be
+   * run, resident after it (a JVM may give heap back to the system) and a JVM's heap in use,
+   * which after the collection is its live data.
    */
-  private record Footprint(long rss, OptionalLong liveHeap, long rssAfterCollection) {
-    static Footprint of(ProcessProbe server) {
+  private record Footprint(long rss, boolean collected, long rssAfterCollection, OptionalLong liveHeap) {
+    static Footprint of(ProcessProbe server, String gcSignal) {
       long rss = server.rssBytes();
-      OptionalLong heap = server.liveHeapBytes();
-      return new Footprint(rss, heap, heap.isPresent() ? server.rssBytes() : rss);
+      if (!server.collectGarbage(gcSignal)) {
+        return new Footprint(rss, false, rss, OptionalLong.empty());
+      }
+      return new Footprint(rss, true, server.rssBytes(), server.heapUsedBytes());
     }
   }
 

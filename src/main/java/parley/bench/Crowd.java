@@ -53,15 +53,7 @@ final class Crowd {
     return links.get(index);
   }
 
-  int size() {
-    return links.size();
-  }
-
-  /** Runs {@code step} for every link, at most {@code concurrency} in progress, and waits. */
-  void each(Function<Link, CompletableFuture<Void>> step, int concurrency) throws InterruptedException {
-    eachOf(links, step, concurrency);
-  }
-
+  /** Runs {@code step} for each of {@code some}, at most {@code concurrency} at a time, and waits. */
   static void eachOf(List<Link> some, Function<Link, CompletableFuture<Void>> step, int concurrency)
       throws InterruptedException {
     List<CompletableFuture<Void>> running = new ArrayList<>();
@@ -74,7 +66,7 @@ final class Crowd {
   }
 
   void close() throws InterruptedException {
-    each(Link::close, 500);
+    eachOf(links, Link::close, 500);
   }
 }
 

@@ -113,7 +113,17 @@ final class Fanout implements Scenario {
     Numbers.latencies(row, "e2e", counts.deliveryMicros());
     Numbers.latencies(row, "ack", counts.ackMicros());
     row.putAll(used);
+    // Deliveries per second of CPU spent by the server and its storage: what a step costs,
+    // whatever share of the machine the server got while others competed for it.
+    double cpu = percent(used.get("server_cpu_pct")) + percent(used.get("storage_cpu_pct"));
+    if (cpu > 0) {
+      row.put("delivered_per_cpu_s", Numbers.round(counts.delivered() / seconds / (cpu / 100), 0));
+    }
     return row;
+  }
+
+  private static double percent(Object column) {
+    return column instanceof Number n ? n.doubleValue() : 0;
   }
 
   private static List<String> notesOf(int rate, int members, Tally.Counts counts, long lagMillis) {

@@ -54,21 +54,45 @@ final class ProcessProbe {
   }
 
   /**
-   * Heap in use by a JVM after a full collection ({@code jcmd GC.run}, then {@code
-   * GC.heap_info}): the live data, not garbage waiting for the next cycle. Empty for a process
-   * that is not a JVM.
+   * Runs a full garbage collection in the process, so memory read next is live data rather
+   * than garbage waiting for the next cycle: through {@code jcmd GC.run} for a JVM, else by
+   * sending {@code signal} (the Node.js peers collect on SIGUSR2) and giving it a second. False
+   * when neither applies: a process that does not expect the signal could die of it.
    */
-  OptionalLong liveHeapBytes() {
-    // jcmd attaches by sending SIGQUIT, which ends a process that is not a JVM (Node.js).
-    if (!read("maps").contains("/libjvm.so") || jcmd("GC.run") == null) {
-      return OptionalLong.empty();
+  boolean collectGarbage(String signal) {
+    if (isJvm()) {
+      return jcmd("GC.run") != null;
     }
-    String info = jcmd("GC.heap_info");
+    if (signal.isEmpty()) {
+      return false;
+    }
+    try {
+      if (new ProcessBuilder("kill", "-" + signal, Long.toString(pid)).start().waitFor() != 0) {
+        return false;
+      }
+      TimeUnit.SECONDS.sleep(1);
+      return true;
+    } catch (IOException e) {
+      return false;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
+  }
+
+  /** A JVM's heap in use ({@code jcmd GC.heap_info}); empty for any other process. */
+  OptionalLong heapUsedBytes() {
+    String info = isJvm() ? jcmd("GC.heap_info") : null;
     if (info == null) {
       return OptionalLong.empty();
     }
     Matcher used = HEAP_USED.matcher(info);
     return used.find() ? OptionalLong.of(Long.parseLong(used.group(2)) * 1024) : OptionalLong.empty();
+  }
+
+  /** jcmd attaches by sending SIGQUIT, which ends a process that is not a JVM: check first. */
+  private boolean isJvm() {
+    return read("maps").contains("/libjvm.so");
   }
 
   private long statusKb(String field) {
