@@ -191,6 +191,9 @@ final class DurableWrites implements Scenario {
             DriverConfigLoader.programmaticBuilder()
                 .withDuration(DefaultDriverOption.REQUEST_TIMEOUT, Duration.ofSeconds(10))
                 .withDuration(DefaultDriverOption.CONTROL_CONNECTION_AGREEMENT_TIMEOUT, Duration.ofSeconds(20))
+                // rooms × in-flight requests are outstanding at once; the default of 1024 per
+                // connection would refuse the rest at once rather than queue them.
+                .withInt(DefaultDriverOption.CONNECTION_MAX_REQUESTS, 32768)
                 .build())
         .addContactPoint(
             new InetSocketAddress(contactPoint.substring(0, colon), Integer.parseInt(contactPoint.substring(colon + 1))))
@@ -302,10 +305,12 @@ final class DurableWrites implements Scenario {
               (rs, failure) -> {
                 if (failure == null) {
                   tally.acked(stamp);
+                  next(partition);
                 } else {
+                  // A refusal can complete at once, on this thread: retrying at once would spin.
                   tally.failed(failure.getClass().getSimpleName());
+                  CompletableFuture.delayedExecutor(10, TimeUnit.MILLISECONDS).execute(() -> next(partition));
                 }
-                next(partition);
               });
     }
   }

@@ -123,6 +123,7 @@ public final class DocumentClient implements AutoCloseable {
   private final TreeMap<Long, Step> ahead = new TreeMap<>();
   private boolean fetchingMissing;
   private String owner;
+  private String room;
   private List<String> editors = List.of();
   private final Map<String, RemoteCursor> cursors = new LinkedHashMap<>();
   private int[] unsentCursor;
@@ -166,9 +167,22 @@ public final class DocumentClient implements AutoCloseable {
    */
   public static CompletableFuture<Long> create(
       ParleyClient connection, String docId, String text, List<String> editors) {
+    return create(connection, docId, text, editors, null);
+  }
+
+  /**
+   * As {@link #create(ParleyClient, String, String, List)}, in {@code room} (null for none):
+   * the room's members may edit the document too. Fails with {@code not_a_member} unless the
+   * connection's user is a member of the room, {@code room_not_found} if there is no such room.
+   */
+  public static CompletableFuture<Long> create(
+      ParleyClient connection, String docId, String text, List<String> editors, String room) {
     ObjectNode frame = MAPPER.createObjectNode().put("type", "doc_create").put("doc", docId);
     if (text != null) {
       frame.put("text", text);
+    }
+    if (room != null) {
+      frame.put("room", room);
     }
     editors.forEach(frame.putArray("editors")::add);
     return connection.request(frame).thenApply(reply -> reply.path("revision").asLong());
@@ -284,6 +298,7 @@ public final class DocumentClient implements AutoCloseable {
       if (failure == null) {
         first = !opened.isDone();
         owner = reply.path("owner").asText(null);
+        room = reply.path("room").asText(null);
         editors = strings(reply.path("editors"));
         cursors.clear();
         for (JsonNode cursor : reply.path("cursors")) {
@@ -428,6 +443,11 @@ public final class DocumentClient implements AutoCloseable {
 
   public synchronized String owner() {
     return owner;
+  }
+
+  /** The room whose members may edit the document too, or null. */
+  public synchronized String room() {
+    return room;
   }
 
   public synchronized List<String> editors() {

@@ -106,10 +106,14 @@ final class DocumentRequests {
   private void create(String id, String doc, JsonNode f) {
     String text = Session.optionalText(f, "text");
     List<String> editors = editors(f);
-    session.ask(entity(doc), r -> new DocumentEntity.Create(session.userId(), text, editors, r), DocumentEntity.CreateReply.class, id, reply -> {
+    String room = room(f);
+    session.ask(entity(doc), r -> new DocumentEntity.Create(session.userId(), text, editors, room, r), DocumentEntity.CreateReply.class, id, reply -> {
       if (reply instanceof DocumentEntity.Created created) {
         ObjectNode ok = withDoc(Frames.ok(id), doc);
         ok.put("revision", created.revision());
+        if (room != null) {
+          ok.put("room", room);
+        }
         session.send(Frames.write(ok));
       } else {
         reject(id, (DocumentEntity.Rejected) reply);
@@ -408,7 +412,9 @@ final class DocumentRequests {
         if (!paused && state.delivered < state.head && !state.fetching) {
           fetch(doc, state);
         }
-      } else {
+      } else if (!DocumentEntity.UNAVAILABLE.equals(((DocumentEntity.Rejected) reply).code())) {
+        // No longer allowed (left the document's room) or gone; unavailable is tried again
+        // at the next renewal.
         giveUp(doc, state, (DocumentEntity.Rejected) reply);
       }
     });
@@ -444,6 +450,9 @@ final class DocumentRequests {
     ok.put("text", opened.text());
     ok.put("revision", opened.revision());
     ok.put("owner", opened.owner());
+    if (opened.room() != null) {
+      ok.put("room", opened.room());
+    }
     opened.editors().forEach(ok.putArray("editors")::add);
     ArrayNode cursors = ok.putArray("cursors");
     for (DocumentEntity.Cursor cursor : opened.cursors()) {
@@ -537,6 +546,11 @@ final class DocumentRequests {
       editors.add(editor.asText());
     }
     return editors;
+  }
+
+  /** The owning room of a new document, if it names one. */
+  private static String room(JsonNode f) {
+    return f.hasNonNull("room") ? Session.roomId(f) : null;
   }
 
   private static String userField(JsonNode f, String field) {

@@ -988,7 +988,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     return value.asLong();
   }
 
-  private static String roomId(JsonNode f) {
+  static String roomId(JsonNode f) {
     String room = text(f, "room");
     if (!Ids.isRoomId(room)) {
       throw new BadRequest("bad_room_id", "room ids are 1 to 64 characters of A-Z a-z 0-9 _ . -");

@@ -42,6 +42,7 @@ export class Documents {
       waiting: new Map(),
       cursors: new Map(),
       owner: null,
+      room: null,
       editors: [],
     };
     $('doc-title').textContent = id;
@@ -87,6 +88,7 @@ export class Documents {
     }
     if (doc !== this.doc) return;
     doc.owner = opened.owner;
+    doc.room = opened.room ?? null;
     doc.editors = opened.editors ?? [];
     if (!doc.loaded) {
       this.reset(doc, opened);
@@ -173,7 +175,7 @@ export class Documents {
       };
       create.focus();
     } else if (error.code === 'forbidden') {
-      $('doc-missing-text').textContent = `You cannot open “${doc.id}”: ask its owner to add you as an editor.`;
+      $('doc-missing-text').textContent = `You cannot open “${doc.id}”: ask its owner to add you as an editor, or join its room.`;
       create.hidden = true;
     } else {
       $('doc-missing-text').textContent = error.message;
@@ -415,7 +417,9 @@ export class Documents {
     if (!doc || !doc.loaded) return;
     const others = doc.editors.filter((editor) => editor !== doc.owner);
     $('doc-meta').textContent =
-      `Owner ${doc.owner === this.me ? 'you' : doc.owner}` + (others.length ? ` · editors: ${names(others)}` : '');
+      `Owner ${doc.owner === this.me ? 'you' : doc.owner}` +
+      (doc.room ? ` · members of #${doc.room}` : '') +
+      (others.length ? ` · editors: ${names(others)}` : '');
     const sync = $('doc-sync');
     sync.dataset.revision = doc.revision;
     sync.dataset.pending = doc.state.outstanding ? 'yes' : 'no';

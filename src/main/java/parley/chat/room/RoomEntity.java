@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.Function;
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
@@ -34,6 +35,12 @@ import parley.chat.Ids;
 import parley.cluster.ConsistentHashingShardAllocationStrategy;
 import parley.ops.ParleyMetrics;
 import parley.serialization.CborSerializable;
+import org.pcollections.HashTreePMap;
+import org.pcollections.HashTreePSet;
+import org.pcollections.PMap;
+import org.pcollections.PSet;
+import org.pcollections.PVector;
+import org.pcollections.TreePVector;
 
 /**
  * A chat room (or a direct-message room): its members and roles, topic and timeline. The
@@ -157,6 +164,12 @@ public final class RoomEntity
 
   public record GetInfo(String user, ActorRef<InfoReply> replyTo) implements Command {}
 
+  /**
+   * Whether {@code user} is a member now: what a document owned by the room asks before it
+   * lets a user in (the room is the one writer of its membership, so nobody keeps a copy).
+   */
+  public record IsMember(String user, ActorRef<MembershipReply> replyTo) implements Command {}
+
   /** Typing notice from a member; pushed, never journaled. */
   public record Typing(String user) implements Command {}
 
@@ -183,12 +196,14 @@ public final class RoomEntity
 
   public sealed interface InfoReply extends CborSerializable {}
 
+  public sealed interface MembershipReply extends CborSerializable {}
+
   /** The write is in the journal at {@code seq} (or was, for a recognised retry). */
   public record Written(String room, long seq, long ts, String clientMsgId, boolean duplicate)
       implements WriteReply {}
 
   public record Rejected(String code, String message)
-      implements WriteReply, EventsReply, InfoReply {}
+      implements WriteReply, EventsReply, InfoReply, MembershipReply {}
 
   public record Subscribed(String room, long lastSeq) implements CborSerializable {}
 
@@ -208,6 +223,8 @@ public final class RoomEntity
       long lastSeq,
       boolean direct)
       implements InfoReply {}
+
+  public record Membership(String room, String user, boolean member) implements MembershipReply {}
 
   // ---------------------------------------------------------------------------------------
   // Events: each is one timeline position.
@@ -284,8 +301,14 @@ public final class RoomEntity
 
   /**
    * The room as of {@code seq}. {@code recent} is the newest part of the timeline (bounded by
-   * the recent window) and doubles as the retry-recognition window; {@code redactions} holds
-   * the latest content of edited and deleted messages, applied whenever history is served.
+   * the recent window) and doubles as the retry-recognition window, indexed by {@code writes}
+   * ((user, clientMsgId) to seq, derived from {@code recent} and not stored in snapshots);
+   * {@code redactions} holds the latest content of edited and deleted messages, applied
+   * whenever history is served.
+   *
+   * <p>Every collection is a persistent one (pcollections), whatever a constructor is given:
+   * applying an event shares all but O(log n) of the previous state instead of copying a
+   * window of a thousand events, which is what made each message cost O(window).
    */
   public record State(
       boolean exists,
@@ -298,11 +321,20 @@ public final class RoomEntity
       long seq,
       List<TimelineEvent> recent,
       Map<Long, Redaction> redactions,
-      long createdAt)
+      long createdAt,
+      @JsonIgnore Map<String, Long> writes)
       implements CborSerializable {
 
+    public State {
+      members = persistent(members);
+      invited = invited instanceof PSet<String> set ? set : HashTreePSet.from(invited);
+      recent = recent instanceof PVector<TimelineEvent> vector ? vector : TreePVector.from(recent);
+      redactions = persistent(redactions);
+      writes = writes == null ? writesOf(recent) : persistent(writes);
+    }
+
     public static State empty() {
-      return new State(false, false, null, null, null, Map.of(), Set.of(), 0, List.of(), Map.of(), 0);
+      return new State(false, false, null, null, null, Map.of(), Set.of(), 0, List.of(), Map.of(), 0, Map.of());
     }
 
     public boolean isMember(String user) {
@@ -315,13 +347,22 @@ public final class RoomEntity
 
     /** The earlier write of {@code user} named {@code clientMsgId}, if still in the window. */
     Optional<TimelineEvent> findWrite(String user, String clientMsgId) {
-      for (int i = recent.size() - 1; i >= 0; i--) {
-        TimelineEvent e = recent.get(i);
-        if (clientMsgId.equals(e.clientMsgId()) && user.equals(e.user())) {
-          return Optional.of(e);
+      Long position = writes.get(writeKey(user, clientMsgId));
+      return position == null ? Optional.empty() : recentAt(position);
+    }
+
+    private static Map<String, Long> writesOf(List<TimelineEvent> recent) {
+      PMap<String, Long> index = HashTreePMap.empty();
+      for (TimelineEvent e : recent) {
+        if (e.clientMsgId() != null) {
+          index = index.plus(writeKey(e.user(), e.clientMsgId()), e.seq());
         }
       }
-      return Optional.empty();
+      return index;
+    }
+
+    private static String writeKey(String user, String clientMsgId) {
+      return user + '\n' + clientMsgId;
     }
 
     Optional<TimelineEvent> recentAt(long position) {
@@ -353,33 +394,46 @@ public final class RoomEntity
     State apply(Event event, int window) {
       long next = seq + 1;
       TimelineEvent entry = timelineEvent(event, next);
-      List<TimelineEvent> nextRecent = appendBounded(recent, entry, window);
+      PVector<TimelineEvent> nextRecent = (PVector<TimelineEvent>) recent;
+      PMap<String, Long> nextWrites = (PMap<String, Long>) writes;
+      while (nextRecent.size() >= window) {
+        TimelineEvent dropped = nextRecent.get(0);
+        nextRecent = nextRecent.minus(0);
+        String droppedKey = dropped.clientMsgId() == null ? null : writeKey(dropped.user(), dropped.clientMsgId());
+        if (droppedKey != null && Long.valueOf(dropped.seq()).equals(nextWrites.get(droppedKey))) {
+          nextWrites = nextWrites.minus(droppedKey);
+        }
+      }
+      nextRecent = nextRecent.plus(entry);
+      if (entry.clientMsgId() != null) {
+        nextWrites = nextWrites.plus(writeKey(entry.user(), entry.clientMsgId()), next);
+      }
         if (event instanceof RoomCreated e) {
-          return new State(true, e.direct(), e.owner(), e.visibility(), e.topic(), Map.of(e.owner(), OWNER), Set.of(), next, nextRecent, redactions, e.ts());
+          return new State(true, e.direct(), e.owner(), e.visibility(), e.topic(), Map.of(e.owner(), OWNER), Set.of(), next, nextRecent, redactions, e.ts(), nextWrites);
         }
         if (event instanceof MemberInvited e) {
-          return new State(exists, direct, owner, visibility, topic, members, plus(invited, e.user()), next, nextRecent, redactions, createdAt);
+          return new State(exists, direct, owner, visibility, topic, members, plus(invited, e.user()), next, nextRecent, redactions, createdAt, nextWrites);
         }
         if (event instanceof MemberJoined e) {
-          return new State(exists, direct, owner, visibility, topic, put(members, e.user(), e.user().equals(owner) ? OWNER : MEMBER), minus(invited, e.user()), next, nextRecent, redactions, createdAt);
+          return new State(exists, direct, owner, visibility, topic, put(members, e.user(), e.user().equals(owner) ? OWNER : MEMBER), minus(invited, e.user()), next, nextRecent, redactions, createdAt, nextWrites);
         }
         if (event instanceof MemberLeft e) {
-          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), invited, next, nextRecent, redactions, createdAt);
+          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), invited, next, nextRecent, redactions, createdAt, nextWrites);
         }
         if (event instanceof MemberRemoved e) {
-          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), minus(invited, e.user()), next, nextRecent, redactions, createdAt);
+          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), minus(invited, e.user()), next, nextRecent, redactions, createdAt, nextWrites);
         }
         if (event instanceof TopicChanged e) {
-          return new State(exists, direct, owner, visibility, e.topic(), members, invited, next, nextRecent, redactions, createdAt);
+          return new State(exists, direct, owner, visibility, e.topic(), members, invited, next, nextRecent, redactions, createdAt, nextWrites);
         }
         if (event instanceof MessagePosted e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, redactions, createdAt);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, redactions, createdAt, nextWrites);
         }
         if (event instanceof MessageEdited e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(e.body(), false)), createdAt);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(e.body(), false)), createdAt, nextWrites);
         }
         if (event instanceof MessageDeleted e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(null, true)), createdAt);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(null, true)), createdAt, nextWrites);
         }
       throw new IllegalArgumentException("unknown event " + event);
     }
@@ -441,6 +495,7 @@ public final class RoomEntity
         .onCommand(GetEvents.class, this::onGetEvents)
         .onCommand(EventsLoaded.class, this::onEventsLoaded)
         .onCommand(GetInfo.class, this::onGetInfo)
+        .onCommand(IsMember.class, this::onIsMember)
         .onCommand(Typing.class, (state, c) -> {
           if (state.isMember(c.user())) {
             push(new RoomPush.Ephemeral(roomId, "typing", c.user(), state.seq(), null, clock.millis()));
@@ -709,6 +764,13 @@ public final class RoomEntity
             new Info(roomId, state.visibility(), state.topic(), state.owner(), state.members(), state.seq(), state.direct()));
   }
 
+  private Effect<Event, State> onIsMember(State state, IsMember ask) {
+    if (!state.exists()) {
+      return Effect().reply(ask.replyTo(), new Rejected("room_not_found", "room " + roomId + " does not exist"));
+    }
+    return Effect().reply(ask.replyTo(), new Membership(roomId, ask.user(), state.isMember(ask.user())));
+  }
+
   /**
    * Serves a range from the recent window when it holds it, otherwise from the journal
    * (one partition range read); either way with the latest edits and deletions applied.
@@ -837,37 +899,26 @@ public final class RoomEntity
   }
 
   // ---------------------------------------------------------------------------------------
-  // Immutable collection helpers: small maps copy on change; the timeline window is bounded.
+  // Persistent collection helpers: State's constructor makes every collection a persistent
+  // one, so these add or remove in O(log n) and leave the previous state as it was.
 
-  private static List<TimelineEvent> appendBounded(List<TimelineEvent> list, TimelineEvent e, int max) {
-    int keep = Math.min(list.size(), max - 1);
-    List<TimelineEvent> next = new ArrayList<>(keep + 1);
-    next.addAll(list.subList(list.size() - keep, list.size()));
-    next.add(e);
-    return Collections.unmodifiableList(next);
+  private static <K, V> PMap<K, V> persistent(Map<K, V> map) {
+    return map instanceof PMap<K, V> persistent ? persistent : HashTreePMap.from(map);
   }
 
   private static <K, V> Map<K, V> put(Map<K, V> map, K key, V value) {
-    Map<K, V> next = new HashMap<>(map);
-    next.put(key, value);
-    return Collections.unmodifiableMap(next);
+    return ((PMap<K, V>) map).plus(key, value);
   }
 
   private static <K, V> Map<K, V> remove(Map<K, V> map, K key) {
-    Map<K, V> next = new HashMap<>(map);
-    next.remove(key);
-    return Collections.unmodifiableMap(next);
+    return ((PMap<K, V>) map).minus(key);
   }
 
   private static Set<String> plus(Set<String> set, String value) {
-    Set<String> next = new HashSet<>(set);
-    next.add(value);
-    return Collections.unmodifiableSet(next);
+    return ((PSet<String>) set).plus(value);
   }
 
   private static Set<String> minus(Set<String> set, String value) {
-    Set<String> next = new HashSet<>(set);
-    next.remove(value);
-    return Collections.unmodifiableSet(next);
+    return ((PSet<String>) set).minus(value);
   }
 }

@@ -1,15 +1,19 @@
 package parley.collab.document;
 
+import java.time.Clock;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeSet;
+import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.RecipientRef;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
@@ -26,6 +30,7 @@ import org.apache.pekko.persistence.typed.javadsl.EventHandler;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehavior;
 import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
 import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
+import parley.chat.room.RoomEntity;
 import parley.cluster.ConsistentHashingShardAllocationStrategy;
 import parley.collab.ot.InvalidOperationException;
 import parley.collab.ot.TextOperation;
@@ -58,6 +63,17 @@ import parley.serialization.CborSerializable;
  * {@link OpApplied} carries the author and client operation id), and a revision that jumps is
  * healed with {@link GetOps}. A submission that timed out or got {@code unavailable} is sent
  * again with the same client operation id; the dedup window makes that safe.
+ *
+ * <p><b>Documents owned by a room.</b> Who may open, read and edit a document: its owner, its
+ * editors and, if it was created in a room, the room's members. The RoomEntity is the one
+ * writer of its membership, so the document asks it ({@link RoomEntity.IsMember}) instead of
+ * keeping a copy, and trusts a "member" answer for {@link DocumentSettings#roomMembershipTtl()}:
+ * one ask per user and TTL, never one per operation, and a member who leaves loses access
+ * within the TTL. While the room is being asked, that user's commands wait in arrival order
+ * (others' go on); then they are served, or all refused ({@code forbidden}, or
+ * {@code unavailable} if the room did not answer in time). A user found to be no longer a
+ * member also loses the subscriptions: each gets {@link DocumentClosed}, and subscribing again
+ * is refused. The answers are a cache in this behavior instance, never journaled.
  */
 public final class DocumentEntity
     extends EventSourcedBehavior<DocumentEntity.Command, DocumentEntity.Event, DocumentEntity.State> {
@@ -75,21 +91,38 @@ public final class DocumentEntity
   public static final String BAD_REVISION = "bad_revision";
   public static final String RESYNC_REQUIRED = "resync_required";
   public static final String DOCUMENT_TOO_LARGE = "document_too_large";
-  /** The journal write failed; nothing was applied unless a retry says otherwise: retry. */
+  /** The chat codes, for a document created in a room: the same contract as a room's. */
+  public static final String NOT_A_MEMBER = "not_a_member";
+  public static final String ROOM_NOT_FOUND = "room_not_found";
+  /**
+   * The journal write failed (nothing was applied unless a retry says otherwise), or the owning
+   * room did not answer in time: retry.
+   */
   public static final String UNAVAILABLE = "unavailable";
 
-  /** Starts the document shard region on this node. */
-  public static void init(ActorSystem<?> system, DocumentSettings settings) {
-    ClusterSharding.get(system)
-        .init(
-            Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId(), settings))
-                .withStopMessage(new Stop())
-                .withAllocationStrategy(
-                    ConsistentHashingShardAllocationStrategy.configured(system)));
+  /** How a document reaches the room that owns it: the room's shard region, or a test's stand-in. */
+  @FunctionalInterface
+  public interface Rooms {
+    RecipientRef<RoomEntity.Command> room(String roomId);
   }
 
-  public static Behavior<Command> create(String docId, DocumentSettings settings) {
-    return Behaviors.setup(context -> new DocumentEntity(docId, settings, context));
+  /** Starts the document shard region on this node; the room shard region must run too. */
+  public static void init(ActorSystem<?> system, DocumentSettings settings) {
+    ClusterSharding sharding = ClusterSharding.get(system);
+    Rooms rooms = roomId -> sharding.entityRefFor(RoomEntity.ENTITY_KEY, roomId);
+    sharding.init(
+        Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId(), settings, rooms))
+            .withStopMessage(new Stop())
+            .withAllocationStrategy(ConsistentHashingShardAllocationStrategy.configured(system)));
+  }
+
+  public static Behavior<Command> create(String docId, DocumentSettings settings, Rooms rooms) {
+    return create(docId, settings, rooms, Clock.systemUTC());
+  }
+
+  /** As {@link #create(String, DocumentSettings, Rooms)}, on {@code clock} (tests move time). */
+  static Behavior<Command> create(String docId, DocumentSettings settings, Rooms rooms, Clock clock) {
+    return Behaviors.setup(context -> new DocumentEntity(docId, settings, rooms, clock, context));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -99,9 +132,11 @@ public final class DocumentEntity
 
   /**
    * Creates the document, owned by {@code ownerId}, with {@code initialText} (null or empty for
-   * none) and the users in {@code editors} allowed to edit it besides the owner.
+   * none) and the users in {@code editors} allowed to edit it besides the owner. With a
+   * {@code room} (null for none), the owner must be a member of it, and its members may edit too.
    */
-  public record Create(String ownerId, String initialText, List<String> editors, ActorRef<CreateReply> replyTo)
+  public record Create(
+      String ownerId, String initialText, List<String> editors, String room, ActorRef<CreateReply> replyTo)
       implements Command {
     public Create {
       initialText = initialText == null ? "" : initialText;
@@ -152,6 +187,30 @@ public final class DocumentEntity
 
   private record SubscriberTerminated(ActorRef<Push> subscriber) implements Command {}
 
+  /** The owning room answered (or not) whether the creator of {@code create} is a member. */
+  private record CreateChecked(Create create, RoomAnswer answer) implements Command {}
+
+  /** The owning room answered (or not) whether {@code userId} is a member. */
+  private record MembershipChecked(String userId, RoomAnswer answer) implements Command {}
+
+  /** What asking the owning room came to. */
+  private enum RoomAnswer {
+    MEMBER,
+    NOT_A_MEMBER,
+    NO_SUCH_ROOM,
+    NO_ANSWER;
+
+    static RoomAnswer of(RoomEntity.MembershipReply reply, Throwable failure) {
+      if (reply instanceof RoomEntity.Membership membership) {
+        return membership.member() ? MEMBER : NOT_A_MEMBER;
+      }
+      if (reply instanceof RoomEntity.Rejected rejected && ROOM_NOT_FOUND.equals(rejected.code())) {
+        return NO_SUCH_ROOM;
+      }
+      return NO_ANSWER;
+    }
+  }
+
   // ---------------------------------------------------------------------------------------
   // Replies
 
@@ -171,8 +230,9 @@ public final class DocumentEntity
 
   public record Created(String docId, long revision) implements CreateReply {}
 
+  /** {@code room} is the owning room, null for a document without one. */
   public record Opened(
-      String docId, String text, long revision, String owner, List<String> editors, List<Cursor> cursors)
+      String docId, String text, long revision, String owner, String room, List<String> editors, List<Cursor> cursors)
       implements OpenReply {}
 
   /** The submission is revision {@code revision} of the document, in the journal. */
@@ -202,7 +262,11 @@ public final class DocumentEntity
 
   public record EditorsChanged(String docId, String owner, List<String> editors) implements Push {}
 
-  /** The entity stopped (idle, moved to another node, or failed): subscribe again. */
+  /**
+   * The subscription ended: the entity stopped (idle, moved to another node, or failed), or the
+   * user is no longer a member of the owning room. Subscribe again; that is refused if the user
+   * may no longer read the document.
+   */
   public record DocumentClosed(String docId) implements Push {}
 
   // ---------------------------------------------------------------------------------------
@@ -212,7 +276,9 @@ public final class DocumentEntity
     String docId();
   }
 
-  public record DocumentCreated(String docId, String owner, String text, List<String> editors) implements Event {}
+  /** {@code room} is the owning room, null for none (and in events written before rooms owned documents). */
+  public record DocumentCreated(String docId, String owner, String text, List<String> editors, String room)
+      implements Event {}
 
   /** {@code op} is the operation as applied: transformed to the text at revision - 1. */
   public record OperationApplied(String docId, long revision, TextOperation op, String author, String clientOpId)
@@ -235,12 +301,14 @@ public final class DocumentEntity
       implements CborSerializable {}
 
   /**
-   * The document as the journal has it. {@code owner} is null until it is created;
+   * The document as the journal has it. {@code owner} is null until it is created; {@code room}
+   * is the owning room, null for none;
    * {@code history} holds the operations of revisions {@code revision - history.size() + 1} to
    * {@code revision}; {@code recentClientOps} the newest client operation ids, oldest first.
    */
   public record State(
       String owner,
+      String room,
       List<String> editors,
       String text,
       long revision,
@@ -255,7 +323,7 @@ public final class DocumentEntity
     }
 
     static State empty() {
-      return new State(null, List.of(), "", 0, List.of(), List.of());
+      return new State(null, null, List.of(), "", 0, List.of(), List.of());
     }
 
     public boolean exists() {
@@ -263,11 +331,15 @@ public final class DocumentEntity
     }
 
     /**
-     * Who may open, subscribe to, read and edit the document: its owner and editors. This is
-     * the one permission check; documents owned by a room will add the room's members here.
+     * Whether the document itself names {@code userId}: its owner and editors may always open,
+     * read and edit it. The members of an owning room may too, but that the room knows.
      */
-    public boolean mayEdit(String userId) {
+    public boolean isOwnerOrEditor(String userId) {
       return exists() && userId != null && (owner.equals(userId) || editors.contains(userId));
+    }
+
+    public boolean ownedByRoom() {
+      return room != null;
     }
 
     /** The oldest base revision whose later operations are all retained. */
@@ -292,7 +364,7 @@ public final class DocumentEntity
     }
 
     State created(DocumentCreated event) {
-      return new State(event.owner(), event.editors(), event.text(), 0, List.of(), List.of());
+      return new State(event.owner(), event.room(), event.editors(), event.text(), 0, List.of(), List.of());
     }
 
     State applied(OperationApplied event, DocumentSettings limits) {
@@ -305,6 +377,7 @@ public final class DocumentEntity
       DedupEntry id = new DedupEntry(event.author(), event.clientOpId(), event.revision());
       return new State(
           owner,
+          room,
           editors,
           newText,
           event.revision(),
@@ -315,7 +388,7 @@ public final class DocumentEntity
     State withEditor(String editorId) {
       TreeSet<String> more = new TreeSet<>(editors);
       more.add(editorId);
-      return new State(owner, List.copyOf(more), text, revision, history, recentClientOps);
+      return new State(owner, room, List.copyOf(more), text, revision, history, recentClientOps);
     }
 
     private static <T> List<T> appendBounded(List<T> list, T element, int bound) {
@@ -332,6 +405,8 @@ public final class DocumentEntity
 
   private final String docId;
   private final DocumentSettings settings;
+  private final Rooms rooms;
+  private final Clock clock;
   private final ActorContext<Command> context;
 
   // Ephemeral, per incarnation (see the class comment): live subscriptions and their cursors.
@@ -344,12 +419,29 @@ public final class DocumentEntity
   private boolean flushScheduled;
   private List<Submit> inFlight = List.of();
 
+  // The owning room's answers (see the class comment): until when (clock millis) each member
+  // was found to be one; the commands of the users whose answer is awaited, in arrival order;
+  // and the creations waiting for the room. All of it is a cache: a new incarnation asks again.
+  private final Map<String, Long> memberUntil = new HashMap<>();
+  private final Map<String, List<Command>> awaitingRoom = new HashMap<>();
+  private final List<Create> creating = new ArrayList<>();
+
   private record SessionKey(String userId, String sessionId) {}
 
-  private DocumentEntity(String docId, DocumentSettings settings, ActorContext<Command> context) {
+  /** Whether a user may use the document now, or the owning room must be asked first. */
+  private enum Access {
+    GRANTED,
+    DENIED,
+    ASK_ROOM
+  }
+
+  private DocumentEntity(
+      String docId, DocumentSettings settings, Rooms rooms, Clock clock, ActorContext<Command> context) {
     super(PersistenceId.of(ENTITY_KEY.name(), docId));
     this.docId = docId;
     this.settings = settings;
+    this.rooms = rooms;
+    this.clock = clock;
     this.context = context;
   }
 
@@ -381,13 +473,15 @@ public final class DocumentEntity
             Create.class,
             (state, create) ->
                 Effect().reply(create.replyTo(), new Rejected(ALREADY_EXISTS, "document " + docId + " exists")))
-        .onCommand(Open.class, this::onOpen)
-        .onCommand(Subscribe.class, this::onSubscribe)
-        .onCommand(Submit.class, this::onSubmit)
-        .onCommand(GetOps.class, this::onGetOps)
+        .onCommand(Open.class, (state, open) -> guarded(state, open.userId(), open))
+        .onCommand(Subscribe.class, (state, subscribe) -> guarded(state, subscribe.userId(), subscribe))
+        .onCommand(Submit.class, (state, submit) -> guarded(state, submit.userId(), submit))
+        .onCommand(GetOps.class, (state, get) -> guarded(state, get.userId(), get))
         .onCommand(AddEditor.class, this::onAddEditor);
     builder
         .forAnyState()
+        .onCommand(CreateChecked.class, this::onCreateChecked)
+        .onCommand(MembershipChecked.class, this::onMembershipChecked)
         .onCommand(Flush.class, this::onFlush)
         .onCommand(Unsubscribe.class, (state, unsubscribe) -> removeSubscriber(unsubscribe.subscriber()))
         .onCommand(SubscriberTerminated.class, (state, terminated) -> removeSubscriber(terminated.subscriber()))
@@ -409,51 +503,200 @@ public final class DocumentEntity
     } catch (InvalidOperationException e) {
       return Effect().reply(create.replyTo(), new Rejected(BAD_TEXT, e.getMessage()));
     }
-    TreeSet<String> editors = new TreeSet<>(create.editors());
-    editors.remove(create.ownerId());
-    return Effect()
-        .persist(new DocumentCreated(docId, create.ownerId(), create.initialText(), List.copyOf(editors)))
-        .thenReply(create.replyTo(), created -> new Created(docId, created.revision()));
-  }
-
-  private Effect<Event, State> onOpen(State state, Open open) {
-    if (!state.mayEdit(open.userId())) {
-      return Effect().reply(open.replyTo(), forbidden(open.userId()));
+    if (create.room() == null) {
+      return persistCreated(create);
     }
-    return Effect().reply(open.replyTo(), opened(state));
-  }
-
-  private Effect<Event, State> onSubscribe(State state, Subscribe subscribe) {
-    if (!state.mayEdit(subscribe.userId())) {
-      return Effect().reply(subscribe.replyTo(), forbidden(subscribe.userId()));
+    if (create.room().isBlank()) {
+      return Effect().reply(create.replyTo(), new Rejected(BAD_REQUEST, "a room id must not be blank"));
     }
     return Effect()
         .none()
         .thenRun(
             unchanged -> {
-              ActorRef<Push> subscriber = subscribe.subscriber();
-              if (subscribers.put(subscriber, new SessionKey(subscribe.userId(), subscribe.sessionId())) == null) {
-                context.watchWith(subscriber, new SubscriberTerminated(subscriber));
+              creating.add(create);
+              askRoom(create.room(), create.ownerId(), answer -> new CreateChecked(create, answer));
+            });
+  }
+
+  private Effect<Event, State> onCreateChecked(State state, CreateChecked checked) {
+    Create create = checked.create();
+    Rejected refusal =
+        state.exists()
+            ? new Rejected(ALREADY_EXISTS, "document " + docId + " exists")
+            : switch (checked.answer()) {
+              case MEMBER -> null;
+              case NOT_A_MEMBER -> new Rejected(
+                  NOT_A_MEMBER, create.ownerId() + " is not a member of room " + create.room());
+              case NO_SUCH_ROOM -> new Rejected(ROOM_NOT_FOUND, "room " + create.room() + " does not exist");
+              case NO_ANSWER -> roomSilent(create.room());
+            };
+    if (refusal != null) {
+      return Effect()
+          .none()
+          .thenRun(unchanged -> creating.remove(create))
+          .thenReply(create.replyTo(), unchanged -> refusal);
+    }
+    // Removed only once written: should the write fail, the stopping entity answers unavailable.
+    return persistCreated(create).thenRun(created -> creating.remove(create));
+  }
+
+  private EffectBuilder<Event, State> persistCreated(Create create) {
+    TreeSet<String> editors = new TreeSet<>(create.editors());
+    editors.remove(create.ownerId());
+    return Effect()
+        .persist(new DocumentCreated(docId, create.ownerId(), create.initialText(), List.copyOf(editors), create.room()))
+        .thenRun(created -> create.replyTo().tell(new Created(docId, created.revision())));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Who may use the document
+
+  /** Serves {@code command} of {@code userId} if the user may use the document, once known. */
+  private Effect<Event, State> guarded(State state, String userId, Command command) {
+    return switch (access(state, userId)) {
+      case GRANTED -> command instanceof Submit submit
+          ? onSubmit(state, submit)
+          : Effect().none().thenRun(now -> serve(now, command));
+      case DENIED -> Effect().none().thenRun(unchanged -> refuse(command, forbidden(userId)));
+      case ASK_ROOM -> Effect().none().thenRun(unchanged -> awaitRoom(state.room(), userId, command));
+    };
+  }
+
+  private Access access(State state, String userId) {
+    if (state.isOwnerOrEditor(userId)) {
+      return Access.GRANTED;
+    }
+    if (!state.ownedByRoom() || userId == null) {
+      return Access.DENIED;
+    }
+    Long until = memberUntil.get(userId);
+    return until != null && clock.millis() < until ? Access.GRANTED : Access.ASK_ROOM;
+  }
+
+  /** Holds {@code command} until the room answers for {@code userId}; asks it unless asked already. */
+  private void awaitRoom(String roomId, String userId, Command command) {
+    List<Command> waiting = awaitingRoom.get(userId);
+    if (waiting != null) {
+      waiting.add(command);
+      return;
+    }
+    awaitingRoom.put(userId, new ArrayList<>(List.of(command)));
+    askRoom(roomId, userId, answer -> new MembershipChecked(userId, answer));
+  }
+
+  private void askRoom(String roomId, String userId, Function<RoomAnswer, Command> then) {
+    context.ask(
+        RoomEntity.MembershipReply.class,
+        rooms.room(roomId),
+        settings.roomAskTimeout(),
+        replyTo -> new RoomEntity.IsMember(userId, replyTo),
+        (reply, failure) -> then.apply(RoomAnswer.of(reply, failure)));
+  }
+
+  /**
+   * Serves the user's waiting commands in their order, or refuses them all. Submissions join
+   * the next write, behind any gathered already, so one user's operations keep their order.
+   */
+  private Effect<Event, State> onMembershipChecked(State state, MembershipChecked checked) {
+    String userId = checked.userId();
+    RoomAnswer answer = checked.answer();
+    if (answer == RoomAnswer.MEMBER || state.isOwnerOrEditor(userId)) {
+      return Effect()
+          .none()
+          .thenRun(
+              now -> {
+                if (answer == RoomAnswer.MEMBER) {
+                  memberUntil.put(userId, clock.millis() + settings.roomMembershipTtl().toMillis());
+                }
+                for (Command command : awaitingRoom.getOrDefault(userId, List.of())) {
+                  if (command instanceof Submit submit) {
+                    pending.add(submit);
+                  } else {
+                    serve(now, command);
+                  }
+                }
+                awaitingRoom.remove(userId);
+                if (!pending.isEmpty() && !flushScheduled) {
+                  flushScheduled = true;
+                  context.getSelf().tell(new Flush());
+                }
+              });
+    }
+    Rejected refusal = answer == RoomAnswer.NO_ANSWER ? roomSilent(state.room()) : forbidden(userId);
+    return Effect()
+        .none()
+        .thenRun(
+            unchanged -> {
+              memberUntil.remove(userId);
+              awaitingRoom.getOrDefault(userId, List.of()).forEach(command -> refuse(command, refusal));
+              awaitingRoom.remove(userId);
+              if (answer != RoomAnswer.NO_ANSWER) {
+                endSubscriptions(userId);
               }
-            })
-        .thenReply(subscribe.replyTo(), this::opened);
+            });
+  }
+
+  /** Answers a read or a subscription of a user who may use the document. */
+  private void serve(State state, Command command) {
+    if (command instanceof Open open) {
+      open.replyTo().tell(opened(state));
+    } else if (command instanceof Subscribe subscribe) {
+      ActorRef<Push> subscriber = subscribe.subscriber();
+      if (subscribers.put(subscriber, new SessionKey(subscribe.userId(), subscribe.sessionId())) == null) {
+        context.watchWith(subscriber, new SubscriberTerminated(subscriber));
+      }
+      subscribe.replyTo().tell(opened(state));
+    } else if (command instanceof GetOps get) {
+      get.replyTo().tell(ops(state, get));
+    } else {
+      throw new IllegalArgumentException("not a read: " + command);
+    }
+  }
+
+  private static void refuse(Command command, Rejected refusal) {
+    if (command instanceof Open open) {
+      open.replyTo().tell(refusal);
+    } else if (command instanceof Subscribe subscribe) {
+      subscribe.replyTo().tell(refusal);
+    } else if (command instanceof Submit submit) {
+      submit.replyTo().tell(refusal);
+    } else if (command instanceof GetOps get) {
+      get.replyTo().tell(refusal);
+    } else {
+      throw new IllegalArgumentException("not a guarded command: " + command);
+    }
+  }
+
+  /** The user left the owning room: their sessions stop hearing of the document. */
+  private void endSubscriptions(String userId) {
+    List<ActorRef<Push>> theirs =
+        subscribers.entrySet().stream()
+            .filter(subscription -> subscription.getValue().userId().equals(userId))
+            .map(Map.Entry::getKey)
+            .toList();
+    for (ActorRef<Push> subscriber : theirs) {
+      drop(subscriber);
+      subscriber.tell(new DocumentClosed(docId));
+    }
   }
 
   private Effect<Event, State> removeSubscriber(ActorRef<Push> subscriber) {
     if (!subscribers.containsKey(subscriber)) {
       return Effect().none();
     }
-    return Effect()
-        .none()
-        .thenRun(
-            unchanged -> {
-              SessionKey session = subscribers.remove(subscriber);
-              context.unwatch(subscriber);
-              if (!subscribers.containsValue(session) && cursors.remove(session) != null) {
-                push(new CursorRemoved(docId, session.userId(), session.sessionId()));
-              }
-            });
+    return Effect().none().thenRun(unchanged -> drop(subscriber));
   }
+
+  private void drop(ActorRef<Push> subscriber) {
+    SessionKey session = subscribers.remove(subscriber);
+    context.unwatch(subscriber);
+    if (!subscribers.containsValue(session) && cursors.remove(session) != null) {
+      push(new CursorRemoved(docId, session.userId(), session.sessionId()));
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Operations
 
   private Effect<Event, State> onSubmit(State state, Submit submit) {
     if (flushScheduled) {
@@ -522,10 +765,8 @@ public final class DocumentEntity
             });
   }
 
+  /** Decides a submission of a user already let in (see {@link #guarded}). */
   private Outcome decide(State state, Submit submit) {
-    if (!state.mayEdit(submit.userId())) {
-      return new Refused(submit, forbidden(submit.userId()));
-    }
     if (submit.clientOpId() == null || submit.clientOpId().isEmpty()) {
       return new Refused(submit, new Rejected(BAD_REQUEST, "a submission needs a clientOpId"));
     }
@@ -597,18 +838,12 @@ public final class DocumentEntity
     push(new OpApplied(docId, event.revision(), event.op(), event.author(), event.clientOpId()));
   }
 
-  private Effect<Event, State> onGetOps(State state, GetOps get) {
-    if (!state.mayEdit(get.userId())) {
-      return Effect().reply(get.replyTo(), forbidden(get.userId()));
-    }
+  private GetOpsReply ops(State state, GetOps get) {
     Rejected badBase = checkBase(state, get.fromRevision());
     if (badBase != null) {
-      return Effect().reply(get.replyTo(), badBase);
+      return badBase;
     }
-    return Effect()
-        .reply(
-            get.replyTo(),
-            new Ops(docId, get.fromRevision(), state.revision(), state.historyAfter(get.fromRevision())));
+    return new Ops(docId, get.fromRevision(), state.revision(), state.historyAfter(get.fromRevision()));
   }
 
   private Effect<Event, State> onAddEditor(State state, AddEditor add) {
@@ -618,7 +853,7 @@ public final class DocumentEntity
     if (add.editorId() == null || add.editorId().isBlank()) {
       return Effect().reply(add.replyTo(), new Rejected(BAD_REQUEST, "an editor needs a user id"));
     }
-    if (state.mayEdit(add.editorId())) {
+    if (state.isOwnerOrEditor(add.editorId())) {
       return Effect().reply(add.replyTo(), new Editors(docId, state.owner(), state.editors()));
     }
     return Effect()
@@ -694,7 +929,13 @@ public final class DocumentEntity
 
   private Opened opened(State state) {
     return new Opened(
-        docId, state.text(), state.revision(), state.owner(), state.editors(), List.copyOf(cursors.values()));
+        docId,
+        state.text(),
+        state.revision(),
+        state.owner(),
+        state.room(),
+        state.editors(),
+        List.copyOf(cursors.values()));
   }
 
   private Rejected notFound() {
@@ -703,6 +944,10 @@ public final class DocumentEntity
 
   private Rejected forbidden(String userId) {
     return new Rejected(FORBIDDEN, "user " + userId + " may not edit document " + docId);
+  }
+
+  private static Rejected roomSilent(String roomId) {
+    return new Rejected(UNAVAILABLE, "room " + roomId + " did not answer in time; retry");
   }
 
   private Rejected tooLarge(int chars) {
@@ -737,8 +982,16 @@ public final class DocumentEntity
             JournalPersistRejected.class,
             (state, rejected) ->
                 refuseInFlight("the journal refused the write: " + rejected.failure().getMessage()))
-        .onSignal(PostStop.instance(), state -> push(new DocumentClosed(docId)))
+        .onSignal(PostStop.instance(), state -> onStopped())
         .build();
+  }
+
+  /** Subscribers subscribe again; whoever waits for the room's answer retries. */
+  private void onStopped() {
+    push(new DocumentClosed(docId));
+    Rejected moving = new Rejected(UNAVAILABLE, "the document stopped before the room answered; retry");
+    awaitingRoom.values().forEach(waiting -> waiting.forEach(command -> refuse(command, moving)));
+    creating.forEach(create -> create.replyTo().tell(moving));
   }
 
   /** The write failed, so the entity stops; its senders may retry (the dedup window keeps that safe). */

@@ -1,6 +1,7 @@
 package parley.collab.document;
 
 import com.typesafe.config.Config;
+import java.time.Duration;
 
 /**
  * Limits of collaborative documents, read once at start-up from {@code parley.documents}
@@ -12,14 +13,26 @@ import com.typesafe.config.Config;
  * @param maxBytes largest document size, in UTF-16 bytes: two per {@code char}, i.e. per
  *     JavaScript code unit, so {@code text.length() * 2}
  * @param dedupWindow client operation ids a document remembers to answer retries
+ * @param roomMembershipTtl how long a document owned by a room trusts a "member" answer of the
+ *     room for a user before it asks the room again
+ * @param roomAskTimeout how long a document waits for the room's answer before it refuses the
+ *     request as {@code unavailable}
  */
-public record DocumentSettings(int snapshotEvery, int retainedOps, int maxBytes, int dedupWindow) {
+public record DocumentSettings(
+    int snapshotEvery,
+    int retainedOps,
+    int maxBytes,
+    int dedupWindow,
+    Duration roomMembershipTtl,
+    Duration roomAskTimeout) {
 
   public DocumentSettings {
     requirePositive("snapshot-every", snapshotEvery);
     requirePositive("retained-ops", retainedOps);
     requirePositive("max-size", maxBytes);
     requirePositive("dedup-window", dedupWindow);
+    requirePositive("room-membership-ttl", roomMembershipTtl);
+    requirePositive("room-ask-timeout", roomAskTimeout);
   }
 
   /** Reads {@code parley.documents} from the node's root config. */
@@ -31,7 +44,12 @@ public record DocumentSettings(int snapshotEvery, int retainedOps, int maxBytes,
           "parley.documents.max-size must be below 2 GiB, was " + maxBytes + " bytes");
     }
     return new DocumentSettings(
-        c.getInt("snapshot-every"), c.getInt("retained-ops"), (int) maxBytes, c.getInt("dedup-window"));
+        c.getInt("snapshot-every"),
+        c.getInt("retained-ops"),
+        (int) maxBytes,
+        c.getInt("dedup-window"),
+        c.getDuration("room-membership-ttl"),
+        c.getDuration("room-ask-timeout"));
   }
 
   /** Whether a text of this many UTF-16 code units is over {@link #maxBytes()}. */
@@ -41,6 +59,12 @@ public record DocumentSettings(int snapshotEvery, int retainedOps, int maxBytes,
 
   private static void requirePositive(String key, int value) {
     if (value < 1) {
+      throw new IllegalArgumentException("parley.documents." + key + " must be positive, was " + value);
+    }
+  }
+
+  private static void requirePositive(String key, Duration value) {
+    if (value == null || value.isZero() || value.isNegative()) {
       throw new IllegalArgumentException("parley.documents." + key + " must be positive, was " + value);
     }
   }

@@ -16,6 +16,7 @@ import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
@@ -53,12 +54,15 @@ import parley.chat.room.RoomEntity.GetInfo;
 import parley.chat.room.RoomEntity.Info;
 import parley.chat.room.RoomEntity.InfoReply;
 import parley.chat.room.RoomEntity.Invite;
+import parley.chat.room.RoomEntity.IsMember;
 import parley.chat.room.RoomEntity.Join;
 import parley.chat.room.RoomEntity.Leave;
 import parley.chat.room.RoomEntity.MemberInvited;
 import parley.chat.room.RoomEntity.MemberJoined;
 import parley.chat.room.RoomEntity.MemberLeft;
 import parley.chat.room.RoomEntity.MemberRemoved;
+import parley.chat.room.RoomEntity.Membership;
+import parley.chat.room.RoomEntity.MembershipReply;
 import parley.chat.room.RoomEntity.MessageDeleted;
 import parley.chat.room.RoomEntity.MessageEdited;
 import parley.chat.room.RoomEntity.MessagePosted;
@@ -646,6 +650,24 @@ class RoomEntityTest {
   }
 
   @Test
+  void isMemberAnswersFromTheCurrentMembersWithoutWriting() {
+    assertRejected("room_not_found", isMember("alice"), "no room yet");
+    create("alice", "private", null);
+    write(r -> new Invite("alice", "bob", r));
+    join("bob");
+
+    assertEquals(new Membership(ROOM, "alice", true), isMember("alice"));
+    assertEquals(new Membership(ROOM, "bob", true), isMember("bob"));
+    assertEquals(new Membership(ROOM, "carol", false), isMember("carol"));
+
+    write(r -> new Leave("bob", r));
+    assertEquals(new Membership(ROOM, "bob", false), isMember("bob"), "a member who left is not one");
+    CommandResultWithReply<Command, Event, State, MembershipReply> asked =
+        room.runCommand(r -> new IsMember("alice", r));
+    assertTrue(asked.hasNoEvents());
+  }
+
+  @Test
   void publicRoomInfoIsForAnyone() {
     create("alice", "public", null);
     join("bob");
@@ -820,6 +842,22 @@ class RoomEntityTest {
   // Wire messages
 
   @Test
+  void snapshotStateRoundTripsThroughCborAndStillRecognisesRetries() {
+    create("alice", "public", "Logo");
+    join("bob");
+    write(r -> new Post("bob", "c1", "hi", false, r));
+    write(r -> new Edit("bob", 3, "c2", "hi!", r));
+    State state = room.getState();
+
+    State copy = new SerializationTestKit(testKit.system()).verifySerialization(state, true);
+
+    assertEquals(state, copy, "the retry index is rebuilt from the window, not stored");
+    assertEquals(Optional.of(3L), copy.findWrite("bob", "c1").map(TimelineEvent::seq));
+    assertEquals(Optional.of(4L), copy.findWrite("bob", "c2").map(TimelineEvent::seq));
+    assertEquals(Optional.empty(), copy.findWrite("alice", "c1"), "retries are recognised per user");
+  }
+
+  @Test
   void wireMessagesRoundTripThroughCbor() {
     SerializationTestKit serialization = new SerializationTestKit(testKit.system());
     ActorRef<WriteReply> replyTo = testKit.<WriteReply>createTestProbe().ref();
@@ -846,6 +884,8 @@ class RoomEntityTest {
         new Subscribe(hub, testKit.<Subscribed>createTestProbe().ref()),
         new GetEvents("alice", 1, Long.MAX_VALUE, 50, testKit.<EventsReply>createTestProbe().ref()),
         new GetInfo("alice", testKit.<InfoReply>createTestProbe().ref()),
+        new IsMember("bob", testKit.<MembershipReply>createTestProbe().ref()),
+        new Membership(ROOM, "bob", true),
         new Typing("alice"),
         new Relay(new RoomPush.Ephemeral(ROOM, "receipt", "bob", 7, "delivered", T0)),
         new Written(ROOM, 2, T0, "c1", true),
@@ -906,6 +946,10 @@ class RoomEntityTest {
 
   private CommandResultWithReply<Command, Event, State, EventsReply> getEvents(String user, long from, long to) {
     return room.runCommand(r -> new GetEvents(user, from, to, 200, r));
+  }
+
+  private MembershipReply isMember(String user) {
+    return room.<MembershipReply>runCommand(r -> new IsMember(user, r)).reply();
   }
 
   private List<TimelineEvent> events(String user, long from, long to) {

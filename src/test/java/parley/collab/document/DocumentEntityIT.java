@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
 import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -42,7 +43,7 @@ import parley.testing.TestNodes;
  */
 class DocumentEntityIT {
 
-  private static final DocumentSettings SETTINGS = new DocumentSettings(100, 1000, 1024 * 1024, 1000);
+  private static final DocumentSettings SETTINGS = DocumentSettings.from(ConfigFactory.load());
 
   private static Config config;
   private static String snapshotKeyspace;
@@ -186,7 +187,7 @@ class DocumentEntityIT {
     for (int i = 0; i < 50; i++) {
       editors.add("u" + i);
     }
-    ref(docId).tell(new Create("owner", "", editors, probe.ref()));
+    ref(docId).tell(new Create("owner", "", editors, null, probe.ref()));
     assertEquals(new Created(docId, 0), probe.receiveMessage());
   }
 

@@ -65,7 +65,14 @@ import parley.collab.ot.TextOperation;
 class DocumentEntityTest {
 
   /** Small limits, so that windows, snapshots and the size limit are reached in a few steps. */
-  private static final DocumentSettings SETTINGS = new DocumentSettings(5, 4, 200, 8);
+  private static final DocumentSettings SETTINGS =
+      new DocumentSettings(5, 4, 200, 8, Duration.ofSeconds(10), Duration.ofSeconds(3));
+
+  /** These documents belong to no room, so they never ask one (DocumentRoomAccessTest does). */
+  private static final DocumentEntity.Rooms NO_ROOMS =
+      roomId -> {
+        throw new AssertionError("a document without a room asked room " + roomId);
+      };
 
   private static final String DOC = "d1";
   private static final String PID = "doc|" + DOC;
@@ -86,7 +93,7 @@ class DocumentEntityTest {
                 .withFallback(EventSourcedBehaviorTestKit.config())
                 .withFallback(PersistenceTestKitSnapshotPlugin.config())
                 .withFallback(ConfigFactory.load()));
-    doc = EventSourcedBehaviorTestKit.create(testKit.system(), DocumentEntity.create(DOC, SETTINGS));
+    doc = EventSourcedBehaviorTestKit.create(testKit.system(), DocumentEntity.create(DOC, SETTINGS, NO_ROOMS));
   }
 
   @AfterAll
@@ -104,11 +111,11 @@ class DocumentEntityTest {
     CommandResultWithReply<Command, Event, State, CreateReply> created = create("hello", "bob");
 
     assertEquals(new Created(DOC, 0), created.reply());
-    assertEquals(new DocumentCreated(DOC, "alice", "hello", List.of("bob")), created.event());
+    assertEquals(new DocumentCreated(DOC, "alice", "hello", List.of("bob"), null), created.event());
 
     CommandResultWithReply<Command, Event, State, OpenReply> opened =
         doc.runCommand(replyTo -> new Open("bob", replyTo));
-    assertEquals(new Opened(DOC, "hello", 0, "alice", List.of("bob"), List.of()), opened.reply());
+    assertEquals(new Opened(DOC, "hello", 0, "alice", null, List.of("bob"), List.of()), opened.reply());
     assertTrue(opened.hasNoEvents());
   }
 
@@ -134,10 +141,10 @@ class DocumentEntityTest {
   @Test
   void refusesInitialTextWithALoneSurrogate() {
     // Sent locally: CBOR could not carry this command between nodes, so the testkit cannot either.
-    ActorRef<Command> entity = testKit.spawn(DocumentEntity.create("d-surrogate", SETTINGS));
+    ActorRef<Command> entity = testKit.spawn(DocumentEntity.create("d-surrogate", SETTINGS, NO_ROOMS));
     TestProbe<CreateReply> replies = testKit.createTestProbe();
 
-    entity.tell(new Create("alice", "a\uD800b", List.of(), replies.ref()));
+    entity.tell(new Create("alice", "a\uD800b", List.of(), null, replies.ref()));
 
     assertRejected(DocumentEntity.BAD_TEXT, replies.receiveMessage());
     assertEquals(List.of(), PersistenceTestKit.create(testKit.system()).persistedInStorage("doc|d-surrogate"));
@@ -330,9 +337,9 @@ class DocumentEntityTest {
   @Test
   void failedWriteIsRefusedAsUnavailableAndNeverPushed() {
     String docId = "d-fails";
-    ActorRef<Command> entity = testKit.spawn(DocumentEntity.create(docId, SETTINGS));
+    ActorRef<Command> entity = testKit.spawn(DocumentEntity.create(docId, SETTINGS, NO_ROOMS));
     TestProbe<CreateReply> createReply = testKit.createTestProbe();
-    entity.tell(new Create("alice", "abc", List.of(), createReply.ref()));
+    entity.tell(new Create("alice", "abc", List.of(), null, createReply.ref()));
     createReply.expectMessage(new Created(docId, 0));
     TestProbe<Push> pushes = testKit.createTestProbe();
     TestProbe<OpenReply> subscribed = testKit.createTestProbe();
@@ -348,18 +355,18 @@ class DocumentEntityTest {
     pushes.expectMessage(new DocumentClosed(docId));
     pushes.expectNoMessage(Duration.ofMillis(200));
 
-    ActorRef<Command> recovered = testKit.spawn(DocumentEntity.create(docId, SETTINGS));
+    ActorRef<Command> recovered = testKit.spawn(DocumentEntity.create(docId, SETTINGS, NO_ROOMS));
     TestProbe<OpenReply> reader = testKit.createTestProbe();
     recovered.tell(new Open("alice", reader.ref()));
-    assertEquals(new Opened(docId, "abc", 0, "alice", List.of(), List.of()), reader.receiveMessage());
+    assertEquals(new Opened(docId, "abc", 0, "alice", null, List.of(), List.of()), reader.receiveMessage());
   }
 
   @Test
   void submissionsArrivingDuringAWriteAreWrittenTogether() throws InterruptedException {
     String docId = "d-batch";
-    ActorRef<Command> entity = testKit.spawn(DocumentEntity.create(docId, SETTINGS));
+    ActorRef<Command> entity = testKit.spawn(DocumentEntity.create(docId, SETTINGS, NO_ROOMS));
     TestProbe<CreateReply> createReply = testKit.createTestProbe();
-    entity.tell(new Create("alice", "", List.of(), createReply.ref()));
+    entity.tell(new Create("alice", "", List.of(), null, createReply.ref()));
     createReply.expectMessageClass(Created.class);
 
     PersistenceTestKit journal = PersistenceTestKit.create(testKit.system());
@@ -489,7 +496,7 @@ class DocumentEntityTest {
   }
 
   private static CommandResultWithReply<Command, Event, State, CreateReply> create(String text, String... editors) {
-    return doc.runCommand(replyTo -> new Create("alice", text, List.of(editors), replyTo));
+    return doc.runCommand(replyTo -> new Create("alice", text, List.of(editors), null, replyTo));
   }
 
   private static CommandResultWithReply<Command, Event, State, SubmitReply> submit(

@@ -4,13 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.typesafe.config.ConfigFactory;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
 class DocumentSettingsTest {
 
   @Test
   void defaultsComeFromDocumentsConf() {
-    assertEquals(new DocumentSettings(100, 1000, 1024 * 1024, 1000), DocumentSettings.from(ConfigFactory.load()));
+    assertEquals(
+        new DocumentSettings(100, 1000, 1024 * 1024, 1000, Duration.ofSeconds(10), Duration.ofSeconds(3)),
+        DocumentSettings.from(ConfigFactory.load()));
   }
 
   @Test
@@ -26,6 +29,11 @@ class DocumentSettingsTest {
 
   @Test
   void refusesNonPositiveLimits() {
-    assertThrows(IllegalArgumentException.class, () -> new DocumentSettings(0, 1000, 1024, 1000));
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> new DocumentSettings(0, 1000, 1024, 1000, Duration.ofSeconds(10), Duration.ofSeconds(3)));
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> new DocumentSettings(100, 1000, 1024, 1000, Duration.ZERO, Duration.ofSeconds(3)));
   }
 }
