@@ -1,5 +1,10 @@
 package parley.collab.document;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import org.pcollections.HashTreePMap;
+import org.pcollections.PMap;
+import org.pcollections.PVector;
+import org.pcollections.TreePVector;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -313,17 +318,24 @@ public final class DocumentEntity
       String text,
       long revision,
       List<HistoryEntry> history,
-      List<DedupEntry> recentClientOps)
+      List<DedupEntry> recentClientOps,
+      @JsonIgnore Map<String, Long> clientOpIndex)
       implements CborSerializable {
 
+    /**
+     * The two windows are persistent vectors (pcollections) and the retry index a persistent
+     * map derived from the dedup window (not stored in snapshots): an operation adds to each in
+     * O(log n) instead of copying a thousand entries.
+     */
     public State {
       editors = List.copyOf(editors);
-      history = List.copyOf(history);
-      recentClientOps = List.copyOf(recentClientOps);
+      history = history instanceof PVector<HistoryEntry> vector ? vector : TreePVector.from(history);
+      recentClientOps = recentClientOps instanceof PVector<DedupEntry> vector ? vector : TreePVector.from(recentClientOps);
+      clientOpIndex = clientOpIndex instanceof PMap<String, Long> index ? index : indexOf(recentClientOps);
     }
 
     static State empty() {
-      return new State(null, null, List.of(), "", 0, List.of(), List.of());
+      return new State(null, null, List.of(), "", 0, List.of(), List.of(), null);
     }
 
     public boolean exists() {
@@ -354,17 +366,11 @@ public final class DocumentEntity
 
     /** The revision an earlier submission of {@code clientOpId} by {@code userId} became. */
     public Optional<Long> revisionOf(String userId, String clientOpId) {
-      for (int i = recentClientOps.size() - 1; i >= 0; i--) {
-        DedupEntry entry = recentClientOps.get(i);
-        if (entry.clientOpId().equals(clientOpId) && entry.userId().equals(userId)) {
-          return Optional.of(entry.revision());
-        }
-      }
-      return Optional.empty();
+      return Optional.ofNullable(clientOpIndex.get(key(userId, clientOpId)));
     }
 
     State created(DocumentCreated event) {
-      return new State(event.owner(), event.room(), event.editors(), event.text(), 0, List.of(), List.of());
+      return new State(event.owner(), event.room(), event.editors(), event.text(), 0, List.of(), List.of(), null);
     }
 
     State applied(OperationApplied event, DocumentSettings limits) {
@@ -374,29 +380,47 @@ public final class DocumentEntity
     /** As {@link #applied(OperationApplied, DocumentSettings)}, with the new text computed. */
     State applied(OperationApplied event, String newText, DocumentSettings limits) {
       HistoryEntry entry = new HistoryEntry(event.revision(), event.op(), event.author(), event.clientOpId());
-      DedupEntry id = new DedupEntry(event.author(), event.clientOpId(), event.revision());
+      PVector<HistoryEntry> nextHistory = (PVector<HistoryEntry>) history;
+      while (!nextHistory.isEmpty() && nextHistory.size() >= limits.retainedOps()) {
+        nextHistory = nextHistory.minus(0);
+      }
+      PVector<DedupEntry> nextIds = (PVector<DedupEntry>) recentClientOps;
+      PMap<String, Long> nextIndex = (PMap<String, Long>) clientOpIndex;
+      while (!nextIds.isEmpty() && nextIds.size() >= limits.dedupWindow()) {
+        DedupEntry dropped = nextIds.get(0);
+        nextIds = nextIds.minus(0);
+        String droppedKey = key(dropped.userId(), dropped.clientOpId());
+        if (Long.valueOf(dropped.revision()).equals(nextIndex.get(droppedKey))) {
+          nextIndex = nextIndex.minus(droppedKey);
+        }
+      }
       return new State(
           owner,
           room,
           editors,
           newText,
           event.revision(),
-          appendBounded(history, entry, limits.retainedOps()),
-          appendBounded(recentClientOps, id, limits.dedupWindow()));
+          nextHistory.plus(entry),
+          nextIds.plus(new DedupEntry(event.author(), event.clientOpId(), event.revision())),
+          nextIndex.plus(key(event.author(), event.clientOpId()), event.revision()));
     }
 
     State withEditor(String editorId) {
       TreeSet<String> more = new TreeSet<>(editors);
       more.add(editorId);
-      return new State(owner, room, List.copyOf(more), text, revision, history, recentClientOps);
+      return new State(owner, room, List.copyOf(more), text, revision, history, recentClientOps, clientOpIndex);
     }
 
-    private static <T> List<T> appendBounded(List<T> list, T element, int bound) {
-      int from = Math.max(0, list.size() + 1 - bound);
-      List<T> result = new ArrayList<>(list.size() + 1 - from);
-      result.addAll(list.subList(from, list.size()));
-      result.add(element);
-      return result;
+    private static PMap<String, Long> indexOf(List<DedupEntry> ids) {
+      PMap<String, Long> index = HashTreePMap.empty();
+      for (DedupEntry id : ids) {
+        index = index.plus(key(id.userId(), id.clientOpId()), id.revision());
+      }
+      return index;
+    }
+
+    private static String key(String userId, String clientOpId) {
+      return userId + '\n' + clientOpId;
     }
   }
 

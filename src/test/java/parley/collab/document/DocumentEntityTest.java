@@ -8,10 +8,12 @@ import com.typesafe.config.ConfigFactory;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.SerializationTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.persistence.testkit.JournalOperation;
@@ -240,6 +242,34 @@ class DocumentEntityTest {
     assertEquals(SETTINGS.dedupWindow(), remembered.size());
     assertEquals("c3", remembered.get(0).clientOpId());
     assertEquals("c10", remembered.get(remembered.size() - 1).clientOpId());
+  }
+
+  @Test
+  void dedupWindowForgetsOnlyWhatLeftIt() {
+    create("");
+    for (int i = 1; i <= 10; i++) {
+      submit("alice", "c" + i, i - 1, i == 1 ? op("a") : op(i - 1, "a"));
+    }
+    State state = doc.getState();
+
+    assertEquals(Optional.empty(), state.revisionOf("alice", "c2"), "c2 has left the window");
+    assertEquals(Optional.of(3L), state.revisionOf("alice", "c3"));
+    assertEquals(Optional.of(10L), state.revisionOf("alice", "c10"));
+    assertEquals(Optional.empty(), state.revisionOf("bob", "c10"), "ids are per user");
+  }
+
+  @Test
+  void snapshotStateRoundTripsThroughCborWithItsRetryIndex() {
+    create("");
+    submit("alice", "c1", 0, op("a"));
+    submit("alice", "c2", 1, op(1, "b"));
+    State state = doc.getState();
+
+    State copy = new SerializationTestKit(testKit.system()).verifySerialization(state, true);
+
+    assertEquals(state, copy, "the retry index is rebuilt from the dedup window, not stored");
+    assertEquals(Optional.of(2L), copy.revisionOf("alice", "c2"));
+    assertEquals("ab", copy.text());
   }
 
   @Test
