@@ -85,6 +85,11 @@ public final class DocumentEntity
 
   public static final EntityTypeKey<Command> ENTITY_KEY = EntityTypeKey.create(Command.class, "doc");
 
+  /** Bounds of one journal write of gathered submissions (as a room's, see ChatSettings). */
+  static final int MAX_BATCH = 64;
+
+  static final int MAX_BATCH_BYTES = 32 * 1024;
+
   /** Error codes of {@link Rejected}; the code is the contract, the message is for humans. */
   public static final String NOT_FOUND = "not_found";
   public static final String ALREADY_EXISTS = "already_exists";
@@ -744,10 +749,38 @@ public final class DocumentEntity
     return commit(state, drainPending()).thenStop();
   }
 
+  /**
+   * The next write's submissions, oldest first: at most {@link #MAX_BATCH}, and no more than
+   * {@link #MAX_BATCH_BYTES} of operations (always at least one), so a burst of large pastes
+   * never makes a journal batch Cassandra refuses (its batch_size_fail_threshold, 50 KiB by
+   * default). What is left waits for the next write.
+   */
   private List<Submit> drainPending() {
-    List<Submit> batch = List.copyOf(pending);
-    pending.clear();
+    int count = 0;
+    long bytes = 0;
+    while (count < pending.size() && count < MAX_BATCH) {
+      bytes += sizeBound(pending.get(count).op());
+      if (count > 0 && bytes > MAX_BATCH_BYTES) {
+        break;
+      }
+      count++;
+    }
+    List<Submit> taken = pending.subList(0, count);
+    List<Submit> batch = List.copyOf(taken);
+    taken.clear();
     return batch;
+  }
+
+  /** An upper bound of an operation's journaled size: 3 UTF-8 bytes per code unit inserted. */
+  private static long sizeBound(TextOperation op) {
+    if (op == null) {
+      return 0;
+    }
+    long bytes = 0;
+    for (TextOperation.Component c : op.components()) {
+      bytes += 8 + (c instanceof TextOperation.Insert insert ? 3L * insert.s().length() : 0);
+    }
+    return bytes;
   }
 
   /**
@@ -768,7 +801,13 @@ public final class DocumentEntity
       outcomes.add(outcome);
     }
     if (events.isEmpty()) {
-      return Effect().none().thenRun(unchanged -> replyAll(outcomes));
+      return Effect()
+          .none()
+          .thenRun(
+              unchanged -> {
+                replyAll(outcomes);
+                flushRest();
+              });
     }
     // Remembered before the write so the failure signal can tell these senders to retry.
     inFlight = batch;
@@ -787,6 +826,14 @@ public final class DocumentEntity
               flushScheduled = true;
               context.getSelf().tell(new Flush());
             });
+  }
+
+  /** A batch that wrote nothing may have left submissions behind (see drainPending). */
+  private void flushRest() {
+    if (!pending.isEmpty() && !flushScheduled) {
+      flushScheduled = true;
+      context.getSelf().tell(new Flush());
+    }
   }
 
   /** Decides a submission of a user already let in (see {@link #guarded}). */

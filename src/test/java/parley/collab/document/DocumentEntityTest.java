@@ -424,6 +424,40 @@ class DocumentEntityTest {
   }
 
   @Test
+  void largeSubmissionsGatheredDuringAWriteStayUnderTheBatchByteBound() throws InterruptedException {
+    String docId = "d-big-batch";
+    DocumentSettings roomy = new DocumentSettings(100, 100, 1 << 20, 100, Duration.ofSeconds(10), Duration.ofSeconds(3));
+    ActorRef<Command> entity = testKit.spawn(DocumentEntity.create(docId, roomy, NO_ROOMS));
+    TestProbe<CreateReply> createReply = testKit.createTestProbe();
+    entity.tell(new Create("alice", "", List.of(), null, createReply.ref()));
+    createReply.expectMessageClass(Created.class);
+
+    PersistenceTestKit journal = PersistenceTestKit.create(testKit.system());
+    HeldWrites writes = new HeldWrites("doc|" + docId);
+    journal.withPolicy(writes);
+    try {
+      TestProbe<SubmitReply> acks = testKit.createTestProbe();
+      entity.tell(new Submit("alice", "c1", 0, op("a"), acks.ref()));
+      assertTrue(writes.firstWriteStarted.await(5, TimeUnit.SECONDS));
+      // Five 8,000-character pastes (24 KB each as UTF-8 at worst) arrive during the write:
+      // one journal batch of them would pass Cassandra's 50 KiB batch limit.
+      String paste = "x".repeat(8000);
+      for (int i = 2; i <= 6; i++) {
+        entity.tell(new Submit("alice", "c" + i, 0, op(paste), acks.ref()));
+      }
+      writes.release.countDown();
+
+      List<SubmitReply> replies = acks.receiveSeveralMessages(6, Duration.ofSeconds(10));
+      assertEquals(List.of(1L, 2L, 3L, 4L, 5L, 6L),
+          replies.stream().map(r -> ((Acked) r).revision()).toList());
+      assertEquals(List.of(1, 1, 1, 1, 1, 1), writes.batchSizes,
+          "each paste alone is under the bound, two together are over it");
+    } finally {
+      journal.resetPolicy();
+    }
+  }
+
+  @Test
   void cursorsMoveWithOperationsAndLeaveWithTheirSession() {
     create("hello world", "bob");
     TestProbe<Push> alices = testKit.createTestProbe();
