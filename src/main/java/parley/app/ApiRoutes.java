@@ -37,7 +37,7 @@ public final class ApiRoutes {
             concat(
                 AuthRoutes.create(settings.auth(), tokens),
                 WebSocketRoute.create(system, chat, tokens, hub),
-                SseRoute.create(system, chat, tokens, hub, heartbeat(system)),
+                SseRoute.create(system, chat, tokens, hub),
                 PollRoute.create(system, chat, tokens, hub),
                 RestRoutes.create(system, chat, tokens, hub, ServerCredential.from(settings.auth())),
                 path(
@@ -51,10 +51,5 @@ public final class ApiRoutes {
                                         "{\"name\":\"parley\",\"protocol\":\"v1\",\"node\":\""
                                             + address
                                             + "\"}")))))), WebRoutes.create());
-  }
-
-  /** SSE comment pings follow the WebSocket keep-alive interval. */
-  private static java.time.Duration heartbeat(ActorSystem<?> system) {
-    return system.settings().config().getDuration("pekko.http.server.websocket.periodic-keep-alive-max-idle");
   }
 }

@@ -10,8 +10,9 @@ import parley.client.ParleyClient;
 /**
  * A connection speaking Parley's protocol v1 (docs/protocol.md): authenticated with a dev
  * token, resumed (so room events flow), then {@code create_room}/{@code join} and {@code
- * send}. Frames are recognised by their first bytes, which the server always writes in the
- * same order ({@code {"type":"event"…}), rather than parsed into a tree.
+ * send}; the server's heartbeat pings are answered. Frames are recognised by their first
+ * bytes, which the server always writes in the same order ({@code {"type":"event"…}), rather
+ * than parsed into a tree.
  */
 final class ParleyLink extends Link {
 
@@ -19,6 +20,9 @@ final class ParleyLink extends Link {
   private static final String OK = "{\"type\":\"ok\",\"id\":\"";
   private static final String ERROR = "{\"type\":\"error\"";
   private static final String WELCOME = "{\"type\":\"welcome\"";
+  /** The server's heartbeat; unanswered, it closes an otherwise idle connection. */
+  private static final String PING = "{\"type\":\"ping\"}";
+  private static final String PONG = "{\"type\":\"pong\"}";
 
   private final String user;
   private final AtomicLong messages = new AtomicLong();
@@ -78,6 +82,8 @@ final class ParleyLink extends Link {
       } else {
         answered(number(text, id + 6), code);
       }
+    } else if (text.equals(PING)) {
+      socket.send(PONG);
     } else if (text.startsWith(WELCOME)) {
       ready.complete(this);
     }

@@ -18,7 +18,9 @@ public record ChatSettings(
     int floodDisconnectAfter,
     Duration typingInterval,
     int outboundBuffer,
-    Duration askTimeout) {
+    Duration askTimeout,
+    Duration heartbeatInterval,
+    Duration heartbeatTimeout) {
 
   public static ChatSettings from(Config root) {
     Config c = root.getConfig("parley.chat");
@@ -36,6 +38,8 @@ public record ChatSettings(
         c.getInt("flood-disconnect-after"),
         c.getDuration("typing-interval"),
         c.getInt("outbound-buffer"),
-        c.getDuration("ask-timeout"));
+        c.getDuration("ask-timeout"),
+        c.getDuration("heartbeat-interval"),
+        c.getDuration("heartbeat-timeout"));
   }
 }

@@ -3,9 +3,11 @@ package parley.client;
 /**
  * How a connection ended: the WebSocket close code and reason.
  *
- * <p>The server uses 1000 for a normal close, 1008 when it drops a client (repeated
- * {@code rate_limited}) and 1012 when the node restarts. When the connection broke without a
- * close frame, the code is 1006 (as browsers report it) and the reason describes the failure.
+ * <p>A Parley server always closes with 1000 (Pekko HTTP lets it send no other status); why
+ * it closed comes just before, as a {@code close} push whose {@code code} is 1008 when it drops
+ * a client (repeated {@code rate_limited}), 1012 when the node restarts, or 4408 when the client
+ * answered no heartbeat in time. When the connection broke without a close frame, the code is
+ * 1006 (as browsers report it) and the reason describes the failure.
  */
 public record CloseStatus(int code, String reason) {
 

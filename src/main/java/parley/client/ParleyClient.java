@@ -52,7 +52,10 @@ import java.util.function.Predicate;
  *
  * <p>Every other frame is a push: room events, {@code typing}, {@code read}, {@code receipt},
  * {@code presence}, types this client does not know, an {@code error} without an id, and a
- * reply whose request already timed out. Pushes go, in arrival order, to the {@link
+ * reply whose request already timed out. The server's heartbeat {@code ping} is no push: the
+ * client answers it with {@code pong} at once, which is what keeps the connection open
+ * (a client silent for the welcome's {@code pingInterval} + {@code pingTimeout} is closed).
+ * Pushes go, in arrival order, to the {@link
  * #onPush listeners} and into a bounded buffer that tests read with {@link #awaitPush} and
  * {@link #pushes}. The client remembers the highest event {@code seq} seen per room so that a
  * caller can {@link #resume} from {@link #positions()} after reconnecting.
@@ -107,6 +110,7 @@ public final class ParleyClient implements AutoCloseable {
 
   private static final System.Logger LOG = System.getLogger(ParleyClient.class.getName());
   private static final ObjectMapper MAPPER = new ObjectMapper();
+  private static final String PONG = "{\"type\":\"pong\"}";
 
   // Shared by all connections: one selector thread serves thousands of sockets in the load tool.
   private static final HttpClient HTTP = HttpClient.newHttpClient();
@@ -594,6 +598,11 @@ public final class ParleyClient implements AutoCloseable {
       return;
     }
     String type = frame.path("type").asText("");
+    if (type.equals("ping") && !frame.has("id")) {
+      // The server's heartbeat. A failed send means the socket is closing, which onClose reports.
+      enqueue(ws -> ws.sendText(PONG, true));
+      return;
+    }
     if (type.equals("welcome") && !welcomed.isDone()) {
       onWelcome(frame);
       return;

@@ -31,6 +31,8 @@ import org.apache.pekko.stream.javadsl.Source;
  *   <li>{@code parley_persist_seconds{entity}}: journal write latency per batch (histogram)
  *   <li>{@code parley_outbound_overflows_total}: connections closed because the client read
  *       too slowly (its outbound buffer filled up)
+ *   <li>{@code parley_heartbeat_timeouts_total}: WebSocket connections closed because the
+ *       client answered no heartbeat in time (it vanished without closing)
  *   <li>{@code parley_entities{type}}, {@code parley_shards{type}}: active entities and shards
  *       on this node (refreshed every {@code parley.ops.poll-interval})
  *   <li>{@code parley_shards_handed_off_total{type}}: shards this node handed to another node
@@ -58,6 +60,10 @@ public final class ParleyMetrics implements Extension {
   private final Counter outboundOverflows =
       Counter.builder("parley.outbound.overflows")
           .description("Connections closed because the client read too slowly")
+          .register(registry);
+  private final Counter heartbeatTimeouts =
+      Counter.builder("parley.heartbeat.timeouts")
+          .description("WebSocket connections closed because the client answered no heartbeat in time")
           .register(registry);
   private final Map<String, AtomicInteger> connections = new ConcurrentHashMap<>();
   private final Map<String, Timer> persistTimers = new ConcurrentHashMap<>();
@@ -121,6 +127,10 @@ public final class ParleyMetrics implements Extension {
 
   public void outboundOverflow() {
     outboundOverflows.increment();
+  }
+
+  public void heartbeatTimeout() {
+    heartbeatTimeouts.increment();
   }
 
   /** What {@link ShardPoller} found in this node's region of {@code type}. */

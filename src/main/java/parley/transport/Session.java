@@ -82,25 +82,27 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private record Continue(Runnable work) implements Command {}
 
   /**
-   * How a transport uses the session. A WebSocket client is interactive: it is welcomed and
-   * sends {@code resume} itself. SSE and long-poll clients start from a cursor (or their read
-   * markers) at once. A poll or a REST call is too short-lived to count as being online.
+   * How a transport uses the session. A WebSocket client is interactive: it is welcomed, sends
+   * {@code resume} itself, and must answer heartbeats. SSE and long-poll clients start from a
+   * cursor (or their read markers) at once; they cannot answer pings. A poll or a REST call is
+   * too short-lived to count as being online.
    */
-  public record Options(boolean welcome, boolean presence, boolean startNow, ResumeCursor startAt) {
+  public record Options(
+      boolean welcome, boolean presence, boolean heartbeat, boolean startNow, ResumeCursor startAt) {
     public static Options interactive() {
-      return new Options(true, true, false, null);
+      return new Options(true, true, true, false, null);
     }
 
     public static Options stream(ResumeCursor startAt) {
-      return new Options(true, true, true, startAt);
+      return new Options(true, true, false, true, startAt);
     }
 
     public static Options poll(ResumeCursor startAt) {
-      return new Options(false, false, true, startAt);
+      return new Options(false, false, false, true, startAt);
     }
 
     public static Options oneShot() {
-      return new Options(false, false, false, null);
+      return new Options(false, false, false, false, null);
     }
   }
 
@@ -108,6 +110,20 @@ public final class Session extends AbstractBehavior<Session.Command> {
   public record Drain() implements Command {}
 
   private record LagCheck() implements Command {}
+
+  /** Time to ping the client (interactive sessions). */
+  private record SendPing() implements Command {}
+
+  /** Time to check whether the client was heard from within the heartbeat deadline. */
+  private record CheckHeartbeat() implements Command {}
+
+  /**
+   * The close code of a client that stopped answering heartbeats: 4000-4999 is left to
+   * applications (RFC 6455), and 408 is HTTP's Request Timeout.
+   */
+  private static final int HEARTBEAT_TIMEOUT_CODE = 4408;
+
+  private static final String PING = "{\"type\":\"ping\"}";
 
   public static Behavior<Command> create(
       String userId,
@@ -121,6 +137,11 @@ public final class Session extends AbstractBehavior<Session.Command> {
                 timers -> {
                   if (options.presence()) {
                     timers.startTimerWithFixedDelay(new RenewPresence(), settings.hubRenewInterval());
+                  }
+                  if (options.heartbeat()) {
+                    timers.startTimerAtFixedRate(new SendPing(), settings.heartbeatInterval());
+                    timers.startSingleTimer(
+                        new CheckHeartbeat(), settings.heartbeatInterval().plus(settings.heartbeatTimeout()));
                   }
                   return new Session(context, timers, userId, out, settings, hub, options);
                 }));
@@ -181,6 +202,8 @@ public final class Session extends AbstractBehavior<Session.Command> {
   /** Rooms a starting SSE or poll session has not yet read a first page of. */
   private final java.util.Set<String> awaitingFirstPage = new java.util.HashSet<>();
   private boolean startReported;
+  /** When the client was last heard from; null for sessions whose client cannot answer pings. */
+  private final Heartbeat heartbeat;
 
   private Session(
       ActorContext<Command> context,
@@ -204,6 +227,10 @@ public final class Session extends AbstractBehavior<Session.Command> {
     this.documents = new DocumentRequests(this);
     this.metrics = ParleyMetrics.get(context.getSystem());
     this.tokens = settings.rateBurst();
+    this.heartbeat =
+        options.heartbeat()
+            ? new Heartbeat(settings.heartbeatInterval(), settings.heartbeatTimeout(), System.nanoTime())
+            : null;
     SessionRegistry.get(context.getSystem()).register(context.getSelf());
     if (options.welcome()) {
       ObjectNode welcome = Frames.JSON.createObjectNode();
@@ -212,6 +239,10 @@ public final class Session extends AbstractBehavior<Session.Command> {
       welcome.put("session", sessionId);
       welcome.put("node", context.getSystem().address().toString());
       welcome.put("protocol", 1);
+      if (options.heartbeat()) {
+        welcome.put("pingInterval", settings.heartbeatInterval().toMillis());
+        welcome.put("pingTimeout", settings.heartbeatTimeout().toMillis());
+      }
       send(Frames.write(welcome));
     }
     if (options.presence()) {
@@ -231,6 +262,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
         })
         .onMessage(Inbound.class, this::onInbound)
         .onMessage(InboundTooLarge.class, m -> {
+          heard();
           Matcher id = REQUEST_ID.matcher(m.prefix());
           send(Frames.error(id.find() ? id.group(1) : null, "frame_too_large", "frames are limited to " + settings.maxFrameBytes() + " bytes"));
           m.ackTo().tell(Ack.INSTANCE);
@@ -269,6 +301,18 @@ public final class Session extends AbstractBehavior<Session.Command> {
           onLagCheck();
           return this;
         })
+        .onMessage(SendPing.class, p -> {
+          // Past the lagged flag: a client that reads slowly is still alive, and the ping
+          // (behind what it has yet to read) lets it prove so.
+          if (!closed) {
+            out.offer(PING);
+          }
+          return this;
+        })
+        .onMessage(CheckHeartbeat.class, c -> {
+          onCheckHeartbeat();
+          return this;
+        })
         .onSignal(PostStop.class, s -> {
           SessionRegistry.get(getContext().getSystem()).unregister(getContext().getSelf());
           if (options.presence()) {
@@ -284,6 +328,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
 
   private Behavior<Command> onInbound(Inbound inbound) {
     inbound.ackTo().tell(Ack.INSTANCE);
+    heard();
     if (closed) {
       // Closing: the socket drains what was queued, then the stream ends and so do we.
       return this;
@@ -291,6 +336,11 @@ public final class Session extends AbstractBehavior<Session.Command> {
     String id = null;
     try {
       JsonNode frame = parse(inbound.text());
+      if ("pong".equals(frame.path("type").textValue())) {
+        // The answer to our ping: its arrival was the point, and it costs less than the
+        // rate_limited error it would otherwise risk, so it is not counted against the rate.
+        return this;
+      }
       id = optionalText(frame, "id");
       if (id != null && !Ids.isClientId(id)) {
         throw new BadRequest("bad_field", "id must be 1-64 printable characters");
@@ -744,7 +794,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     if (lagged || closed) {
       return;
     }
-    if (!out.offerEvent(Frames.write(Frames.event(e)), () -> position(e.room(), e.seq()))) {
+    if (!out.offerEvent(Frames.eventFrame(e), () -> position(e.room(), e.seq()))) {
       enterLagged();
       return;
     }
@@ -908,6 +958,32 @@ public final class Session extends AbstractBehavior<Session.Command> {
     java.util.Map<String, ResumeCursor.Position> positions = new java.util.TreeMap<>();
     rooms.forEach((r, c) -> positions.put(r, new ResumeCursor.Position(c.delivered, c.epoch != 0 ? c.epoch : c.expectedEpoch)));
     return new ResumeCursor(positions).encode();
+  }
+
+  private void heard() {
+    if (heartbeat != null) {
+      heartbeat.heard(System.nanoTime());
+    }
+  }
+
+  /**
+   * The deadline timer is set once for the whole allowed silence and, when it fires, again for
+   * what is left since the client was last heard: no timer work per inbound frame.
+   */
+  private void onCheckHeartbeat() {
+    if (closed) {
+      return;
+    }
+    long now = System.nanoTime();
+    if (heartbeat.expired(now)) {
+      getContext().getLog().info(
+          "Session {} of {} closed: nothing heard for {} ms (heartbeat interval + timeout)",
+          sessionId, userId, settings.heartbeatInterval().plus(settings.heartbeatTimeout()).toMillis());
+      metrics.heartbeatTimeout();
+      closeWith(HEARTBEAT_TIMEOUT_CODE, "heartbeat_timeout");
+    } else {
+      timers.startSingleTimer(new CheckHeartbeat(), heartbeat.remaining(now));
+    }
   }
 
   private void closeWith(int code, String reason) {

@@ -1,10 +1,11 @@
 // One WebSocket speaking protocol v1 (docs/protocol.md), kept alive: it reconnects by itself
 // with backoff, runs the caller's handshake (resume) before anything queued, and keeps the
-// requests made while offline to send them once the handshake is done.
+// requests made while offline to send them once the handshake is done. It answers the server's
+// heartbeat pings, and takes a server it hears nothing from for the welcome's pingInterval +
+// pingTimeout for gone (a half-open socket after sleep or a network change): it reconnects.
 
 const PROTOCOL = 'parley.v1';
-const PING_EVERY_MS = 15000;
-const SILENCE_LIMIT_MS = 10000;
+const SILENCE_CHECK_MS = 1000;
 const MAX_BACKOFF_MS = 15000;
 const RETRY_CODES = new Set(['timeout', 'unavailable']);
 
@@ -39,7 +40,8 @@ export class Connection extends EventTarget {
     this.queue = [];
     this.attempt = 0;
     this.retryTimer = null;
-    this.pingTimer = null;
+    this.silenceTimer = null;
+    this.silenceLimit = 0;
     this.lastHeard = 0;
     this.stopped = true;
     this.networkUp = true;
@@ -137,6 +139,10 @@ export class Connection extends EventTarget {
     } catch (error) {
       return;
     }
+    if (frame.type === 'ping' && frame.id === undefined) {
+      this.write('{"type":"pong"}');
+      return;
+    }
     if (frame.type === 'welcome') {
       this.onWelcome(frame);
       return;
@@ -171,6 +177,8 @@ export class Connection extends EventTarget {
     const socket = this.socket;
     this.attempt = 0;
     this.session = frame.session;
+    this.silenceLimit = frame.pingInterval + frame.pingTimeout;
+    this.watchSilence(socket);
     this.dispatchEvent(new CustomEvent('welcome', { detail: frame }));
     try {
       await this.handshake(this);
@@ -185,20 +193,20 @@ export class Connection extends EventTarget {
     const queued = this.queue;
     this.queue = [];
     for (const entry of queued) this.requeue(entry);
-    this.startPings(socket);
   }
 
-  startPings(socket) {
-    clearInterval(this.pingTimer);
-    this.pingTimer = setInterval(() => {
+  /** The server pings every pingInterval: silence past interval + timeout means a dead socket. */
+  watchSilence(socket) {
+    clearInterval(this.silenceTimer);
+    // A node older than the heartbeat (during a rolling upgrade) advertises none and never pings.
+    if (!(this.silenceLimit > 0)) return;
+    this.silenceTimer = setInterval(() => {
       if (socket !== this.socket) return;
-      if (Date.now() - this.lastHeard > PING_EVERY_MS + SILENCE_LIMIT_MS) {
-        // No pong: the socket is half-open; a fresh one will tell.
+      if (Date.now() - this.lastHeard > this.silenceLimit) {
+        // The socket is half-open; a fresh one will tell.
         this.drop('silent');
-        return;
       }
-      this.notify('ping');
-    }, PING_EVERY_MS);
+    }, SILENCE_CHECK_MS);
   }
 
   /** Forgets the socket, requeues what may be repeated, fails the rest, and plans a reconnect. */
@@ -207,7 +215,7 @@ export class Connection extends EventTarget {
     this.record('×', reason);
     this.socket = null;
     this.ready = false;
-    clearInterval(this.pingTimer);
+    clearInterval(this.silenceTimer);
     if (socket) {
       socket.onmessage = socket.onclose = socket.onerror = null;
       if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {

@@ -236,6 +236,17 @@ class ParleyClientTest {
   }
 
   @Test
+  void answersTheServersHeartbeatPingWithAPongAndKeepsItOutOfThePushes() throws Exception {
+    ParleyClient client = connect("tok-alice");
+
+    client.request("push", Map.of("frames", List.of(frame("ping")))).get(5, TimeUnit.SECONDS);
+
+    // The fake node answers a pong with a pong_heard push.
+    client.awaitPush(type("pong_heard"), WAIT);
+    assertEquals(List.of(frame("pong_heard")), client.pushes(), "the ping itself is no push");
+  }
+
+  @Test
   void lastSeqFollowsTheHighestEventPerRoom() throws Exception {
     ParleyClient client = connect("tok-alice");
     ObjectNode stale = frame("event").put("room", "design").put("seq", 1).put("kind", "joined");
@@ -475,6 +486,7 @@ class ParleyClientTest {
             out.add(
                 text(frame("typing").put("room", request.get("room").asText()).put("user", user)));
         case "ping" -> out.add(text(frame("pong").put("id", id)));
+        case "pong" -> out.add(text(frame("pong_heard")));
         case "crash" -> {
           return CompletableFuture.failedFuture(new IllegalStateException("node crashed"));
         }

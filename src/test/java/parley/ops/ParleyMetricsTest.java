@@ -54,11 +54,13 @@ class ParleyMetricsTest {
     metrics.persisted("room", TimeUnit.MILLISECONDS.toNanos(300), 0);
     metrics.delivered();
     metrics.outboundOverflow();
+    metrics.heartbeatTimeout();
     metrics.shardsCounted("room", 4, 17, 2);
 
     assertEquals(sent + 3, value(metrics, "parley_messages_sent_total"));
     assertTrue(value(metrics, "parley_messages_delivered_total") >= 1);
     assertTrue(value(metrics, "parley_outbound_overflows_total") >= 1);
+    assertTrue(value(metrics, "parley_heartbeat_timeouts_total") >= 1);
     assertEquals(2.0, value(metrics, "parley_persist_seconds_count{entity=\"room\"}"));
     assertEquals(1.0, value(metrics, "parley_persist_seconds_bucket{entity=\"room\",le=\"0.01\"}"), "7 ms falls in the 10 ms bucket");
     assertEquals(4.0, value(metrics, "parley_shards{type=\"room\"}"));

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.typesafe.config.ConfigFactory;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -47,6 +48,33 @@ class WebClientIT {
     if (node != null) {
       node.close();
     }
+  }
+
+  @Test
+  void thePageAnswersHeartbeatsAndKeepsItsSocket() throws Exception {
+    // A node that pings every 500 ms and drops a client silent for 1.5 s.
+    InJvmNode fast =
+        InJvmNode.start(
+            TestCassandra.keyspacesFor("WebClientITHeartbeat"),
+            0,
+            0,
+            ConfigFactory.parseString(
+                "parley.chat.heartbeat-interval = 500ms\nparley.chat.heartbeat-timeout = 1s"));
+    try (Browser erin = Browser.signIn(fast.http(), "erin")) {
+      erin.awaitOnline();
+      // Five pongs: more than 1.5 s on one socket, so it is kept because the page answers.
+      erin.until(d -> frames(erin).split("→ \\{\"type\":\"pong\"}", -1).length > 5 ? true : null);
+      String frames = frames(erin);
+      assertFalse(frames.contains("heartbeat_timeout"), frames);
+      assertFalse(frames.contains("× "), "the socket was never dropped:\n" + frames);
+      assertEquals("online", erin.js("return window.parley.state();"));
+    } finally {
+      fast.close();
+    }
+  }
+
+  private static String frames(Browser browser) {
+    return (String) browser.js("return window.parley.frames();");
   }
 
   @Test

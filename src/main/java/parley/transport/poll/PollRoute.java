@@ -111,13 +111,15 @@ public final class PollRoute {
             "poll-" + UUID.randomUUID(),
             Props.empty());
     system.scheduler().scheduleOnce(timeout, out::timeUp, system.executionContext());
+    // At the poll's timeout a session still placing itself in its rooms gets to finish, but
+    // an entity that never answers must not keep it forever (nor the request, nor its count
+    // in /metrics): one ask-timeout later the poll answers with what it has, and the session
+    // ends. Its cursor is then still the one given, so the next poll loses nothing.
+    system.scheduler().scheduleOnce(timeout.plus(settings.askTimeout()), out::finish, system.executionContext());
     ParleyMetrics.get(system).countConnection("long-poll", out.result);
-    return onSuccess(
-        out.result,
-        answer -> {
-          session.tell(new Session.InboundClosed());
-          return complete(answer);
-        });
+    // The session ends with the answer, whether or not the client is still there to get it.
+    out.result.whenComplete((answer, failure) -> session.tell(new Session.InboundClosed()));
+    return onSuccess(out.result, answer -> complete(answer));
   }
 
   /**

@@ -6,7 +6,6 @@ import static org.apache.pekko.http.javadsl.server.Directives.optionalHeaderValu
 import static org.apache.pekko.http.javadsl.server.Directives.parameterOptional;
 import static org.apache.pekko.http.javadsl.server.Directives.path;
 
-import java.time.Duration;
 import java.util.UUID;
 import java.util.function.Supplier;
 import org.apache.pekko.NotUsed;
@@ -46,8 +45,7 @@ public final class SseRoute {
       ActorSystem<?> system,
       ChatSettings settings,
       TokenService tokens,
-      ActorRef<NodeHub.Command> hub,
-      Duration heartbeat) {
+      ActorRef<NodeHub.Command> hub) {
     Materializer materializer = Materializer.matFromSystem(system);
     return path(
         "events",
@@ -80,7 +78,9 @@ public final class SseRoute {
                                           Source<ServerSentEvent, NotUsed> events =
                                               queue
                                                   .second()
-                                                  .keepAlive(heartbeat, ServerSentEvent::heartbeat)
+                                                  // An SSE client cannot answer: the comment line only keeps
+                                                  // proxies from cutting an idle stream (docs/transports.md).
+                                                  .keepAlive(settings.heartbeatInterval(), ServerSentEvent::heartbeat)
                                                   .watchTermination(
                                                       (notUsed, done) -> {
                                                         done.whenComplete((d, e) -> session.tell(new Session.InboundClosed()));

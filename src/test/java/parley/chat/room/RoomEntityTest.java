@@ -915,7 +915,8 @@ class RoomEntityTest {
     ChatSettings s = settings;
     return new ChatSettings(s.maxFrameBytes(), s.maxBodyBytes(), window, s.maxBatch(), s.maxBatchBytes(),
         s.hubLease(), s.hubRenewInterval(), s.pageSize(), s.ratePerSecond(), s.rateBurst(),
-        s.floodDisconnectAfter(), s.typingInterval(), s.outboundBuffer(), s.askTimeout());
+        s.floodDisconnectAfter(), s.typingInterval(), s.outboundBuffer(), s.askTimeout(),
+        s.heartbeatInterval(), s.heartbeatTimeout());
   }
 
   private CommandResultWithReply<Command, Event, State, WriteReply> write(Function<ActorRef<WriteReply>, Write> write) {

@@ -263,7 +263,8 @@ class RoomGroupCommitTest {
     ChatSettings s = settings;
     return new ChatSettings(s.maxFrameBytes(), s.maxBodyBytes(), s.recentWindow(), maxBatch, maxBatchBytes,
         s.hubLease(), s.hubRenewInterval(), s.pageSize(), s.ratePerSecond(), s.rateBurst(),
-        s.floodDisconnectAfter(), s.typingInterval(), s.outboundBuffer(), s.askTimeout());
+        s.floodDisconnectAfter(), s.typingInterval(), s.outboundBuffer(), s.askTimeout(),
+        s.heartbeatInterval(), s.heartbeatTimeout());
   }
 
   /**
