@@ -21,6 +21,8 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import parley.chat.ChatSettings;
+import parley.collab.document.DocumentSettings;
 import parley.persistence.CassandraConnection;
 import parley.persistence.CassandraSchema;
 import parley.persistence.EmbeddedCassandra;
@@ -61,8 +63,13 @@ public final class Main {
           "PARLEY_PROFILE is '" + profile + "'; it must be 'dev' or 'production'.");
     }
     try {
-      return ConfigFactory.load(profile);
-    } catch (ConfigException e) {
+      Config config = ConfigFactory.load(profile);
+      // Read here, before anything starts, so a bad value stops the node with one clear line
+      // instead of failing each entity or connection that reads it later.
+      ChatSettings.from(config);
+      DocumentSettings.from(config);
+      return config;
+    } catch (ConfigException | IllegalArgumentException e) {
       throw new StartupFailure("The configuration is invalid: " + e.getMessage());
     }
   }

@@ -22,6 +22,38 @@ public record ChatSettings(
     Duration heartbeatInterval,
     Duration heartbeatTimeout) {
 
+  public ChatSettings {
+    requirePositive("max-frame-bytes", maxFrameBytes);
+    requirePositive("max-body-bytes", maxBodyBytes);
+    requirePositive("recent-window", recentWindow);
+    requirePositive("max-batch", maxBatch);
+    requirePositive("max-batch-bytes", maxBatchBytes);
+    requirePositive("page-size", pageSize);
+    requirePositive("rate-per-second", ratePerSecond);
+    requirePositive("rate-burst", rateBurst);
+    requirePositive("outbound-buffer", outboundBuffer);
+    requirePositive("hub-lease", hubLease);
+    requirePositive("hub-renew-interval", hubRenewInterval);
+    requirePositive("typing-interval", typingInterval);
+    requirePositive("ask-timeout", askTimeout);
+    requirePositive("heartbeat-interval", heartbeatInterval);
+    if (heartbeatTimeout.isNegative()) {
+      throw new IllegalArgumentException("parley.chat.heartbeat-timeout must not be negative, was " + heartbeatTimeout);
+    }
+  }
+
+  private static void requirePositive(String key, int value) {
+    if (value < 1) {
+      throw new IllegalArgumentException("parley.chat." + key + " must be positive, was " + value);
+    }
+  }
+
+  private static void requirePositive(String key, Duration value) {
+    if (value.isNegative() || value.isZero()) {
+      throw new IllegalArgumentException("parley.chat." + key + " must be positive, was " + value);
+    }
+  }
+
   public static ChatSettings from(Config root) {
     Config c = root.getConfig("parley.chat");
     return new ChatSettings(

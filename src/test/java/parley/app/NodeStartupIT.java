@@ -70,6 +70,15 @@ class NodeStartupIT {
   }
 
   @Test
+  void refusesAnInvalidSetting() throws Exception {
+    Map<String, String> env = NodeProcess.defaultEnv(null);
+    env.put("PARLEY_HEARTBEAT_INTERVAL", "0s");
+    try (NodeProcess node = NodeProcess.start("startup-setting", env)) {
+      assertFailsWith(node, "The configuration is invalid: parley.chat.heartbeat-interval must be positive");
+    }
+  }
+
+  @Test
   void refusesAnUnusableDataFolder() throws Exception {
     Path notAFolder = Files.createTempFile("parley-data", ".txt");
     Map<String, String> env = NodeProcess.defaultEnv(null);
