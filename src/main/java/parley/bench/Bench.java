@@ -3,7 +3,6 @@ package parley.bench;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
-import java.lang.reflect.InvocationTargetException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -70,38 +69,18 @@ public final class Bench {
     System.exit(0);
   }
 
-  private static Scenario scenario(String name) throws ReflectiveOperationException {
+  private static Scenario scenario(String name) {
     return switch (name) {
       case "fanout" -> new Fanout();
       case "connections" -> new Connections();
       case "durable-writes" -> new DurableWrites();
       case "catchup" -> new Catchup();
-      case "docs" -> documentBench();
+      case "docs" -> new DocumentsScenario();
       default -> {
         usage();
         throw new IllegalArgumentException("unknown scenario '" + name + "'");
       }
     };
-  }
-
-  /** The collaborative-editing scenario is contributed separately; see {@link Scenario}. */
-  private static Scenario documentBench() throws ReflectiveOperationException {
-    Class<?> type;
-    try {
-      type = Class.forName("parley.bench.DocumentBench");
-    } catch (ClassNotFoundException e) {
-      throw new IllegalStateException("this build has no document benchmark (parley.bench.DocumentBench)", e);
-    }
-    if (!Scenario.class.isAssignableFrom(type)) {
-      throw new IllegalStateException(
-          "parley.bench.DocumentBench is not a parley.bench.Scenario yet; run it on its own with"
-              + " java -cp 'target/parley.jar:target/lib/*' parley.bench.DocumentBench");
-    }
-    try {
-      return (Scenario) type.getDeclaredConstructor().newInstance();
-    } catch (InvocationTargetException e) {
-      throw new IllegalStateException("DocumentBench failed to start", e.getCause());
-    }
   }
 
   /** A plain-text table: one line per row, one column per key any row has. */
@@ -147,7 +126,9 @@ public final class Bench {
           durable-writes  --url --rooms 100 --in-flight 8 --size 100 --warmup 5 --duration 20
                           --cassandra 127.0.0.1:39142 --server-pid --storage-pid
           catchup         --url --missed 10000 --repeats 5 --size 100
-          docs            parley.bench.DocumentBench, when present
+          docs            --target parley|sharedb --url http://127.0.0.1:18280 (sharedb: 18303)
+                          --docs 1 --editors 20 --rates 5,10,20,40,80 (edits/s per editor)
+                          --warmup 3 --seconds 15 --tail 5 --server-pid --storage-pid
         """);
   }
 

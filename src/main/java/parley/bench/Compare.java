@@ -16,7 +16,10 @@ import java.util.TreeMap;
  */
 final class Compare {
 
-  /** The p99 a fan-out step may have and still count towards capacity. */
+  /**
+   * The p99 a step may have and still count towards capacity: a fan-out step's send-to-receive
+   * p99, a docs step's submit-to-ack p99 ({@link DocumentsScenario#capacity}).
+   */
   static final double CAPACITY_P99_MS = 50;
 
   private Compare() {}
@@ -126,7 +129,7 @@ final class Compare {
     return best;
   }
 
-  private static double number(Object value, double fallback) {
+  static double number(Object value, double fallback) {
     return value instanceof Number n ? n.doubleValue() : fallback;
   }
 

@@ -64,6 +64,9 @@ import parley.collab.ot.TextOperation;
  * editor. An edit made while the editor's previous operation is unacknowledged joins the
  * buffer (OT composes it), so under load fewer operations than edits reach the server; both
  * rates are printed. The tool shares the machine with the node, so it measures both.
+ *
+ * <p>The same editing load against Parley and ShareDB side by side, with the load tool's
+ * result files, is {@code bench docs} ({@link DocumentsScenario}).
  */
 public final class DocumentBench {
 
@@ -305,8 +308,11 @@ public final class DocumentBench {
     return true;
   }
 
-  /** One character typed at a random place, or deleted once the text is long. */
-  private static TextOperation oneCharacter(String text, Random random) {
+  /**
+   * One character typed at a random place, or deleted once the text is long: the edit of the
+   * {@code latency} and {@code ramp} modes and of the {@code docs} scenario.
+   */
+  static TextOperation oneCharacter(String text, Random random) {
     int at = random.nextInt(text.length() + 1);
     if (text.length() > 2000 && at < text.length()) {
       return TextOperation.builder().retain(at).delete(1).retain(text.length() - at - 1).build();

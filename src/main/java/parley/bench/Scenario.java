@@ -7,15 +7,10 @@ import java.util.List;
  * recorded), drives a running server through its public protocol, and returns what it
  * measured; {@link Bench} prints the result as a table and writes it as JSON.
  *
- * <p>Implementations have a public no-argument constructor. Most are listed in {@link Bench};
- * {@code docs} is {@code parley.bench.DocumentBench}, which the collaborative-editing work
- * provides, and is looked up by name so the tool builds without it. bench/run calls it twice,
- * with {@code --target parley --url http://…:18280} and with {@code --target sharedb --url
- * http://…:18303} (bench/peers/sharedb-server.js, whose protocol its header describes), both
- * with {@code --server-pid} (and {@code --storage-pid} for Parley); {@link Usage#from} reads
- * those. For {@code bench compare} to set the two side by side, both results name their
- * scenario {@code docs}, their target {@code parley} or {@code sharedb}, and use the same
- * first column (the step) and metric names.
+ * <p>Implementations have a public no-argument constructor and are listed in {@link Bench}.
+ * Scenarios that several servers run (fanout, connections, docs) name the server in their
+ * result's target and use the same first column (the step) and metric names for all of them,
+ * so {@code bench compare} can set them side by side.
  */
 public interface Scenario {
 
