@@ -31,25 +31,27 @@ public final class ApiRoutes {
       ActorSystem<?> system, Settings settings, ChatSettings chat, ActorRef<NodeHub.Command> hub) {
     String address = system.address().toString();
     TokenService tokens = new TokenService(settings.auth());
-    return concat(pathPrefix(
-        "v1",
-        () ->
-            concat(
-                AuthRoutes.create(settings.auth(), tokens),
-                WebSocketRoute.create(system, chat, tokens, hub),
-                SseRoute.create(system, chat, tokens, hub),
-                PollRoute.create(system, chat, tokens, hub),
-                RestRoutes.create(system, chat, tokens, hub, ServerCredential.from(settings.auth())),
-                path(
-                    "info",
-                    () ->
-                        get(
-                            () ->
-                                complete(
-                                    HttpEntities.create(
-                                        ContentTypes.APPLICATION_JSON,
-                                        "{\"name\":\"parley\",\"protocol\":\"v1\",\"node\":\""
-                                            + address
-                                            + "\"}")))))), WebRoutes.create());
+    // Built once: a route given as a Supplier is built again for every request, and these hold
+    // node-wide state (REST's per-user request rates) that must outlive one request.
+    Route v1 =
+        concat(
+            AuthRoutes.create(settings.auth(), tokens),
+            WebSocketRoute.create(system, chat, tokens, hub),
+            SseRoute.create(system, chat, tokens, hub),
+            PollRoute.create(system, chat, tokens, hub),
+            RestRoutes.create(system, chat, tokens, hub, ServerCredential.from(settings.auth())),
+            path(
+                "info",
+                () ->
+                    get(
+                        () ->
+                            complete(
+                                HttpEntities.create(
+                                    ContentTypes.APPLICATION_JSON,
+                                    "{\"name\":\"parley\",\"protocol\":\"v1\",\"node\":\""
+                                        + address
+                                        + "\"}")))));
+    Route web = WebRoutes.create();
+    return concat(pathPrefix("v1", () -> v1), web);
   }
 }

@@ -265,6 +265,37 @@ class TransportsIT {
 
   // ---------------------------------------------------------------------------------------
 
+  @Test
+  void restCallsOfOneUserAreRateLimitedWithRetryAfter() throws Exception {
+    String flooder = token(node, "rest-flooder");
+    String bystander = token(node, "rest-bystander");
+    // The node's default rate: 20 per second, bursts of 40. A hundred calls at once go past it.
+    List<CompletableFuture<HttpResponse<String>>> calls = new ArrayList<>();
+    for (int i = 0; i < 100; i++) {
+      calls.add(CompletableFuture.supplyAsync(() -> rest(node, "GET", "/v1/rooms", flooder, null, null)));
+    }
+    List<HttpResponse<String>> responses = new ArrayList<>();
+    for (CompletableFuture<HttpResponse<String>> call : calls) {
+      responses.add(call.get(WAIT.toSeconds(), TimeUnit.SECONDS));
+    }
+
+    List<HttpResponse<String>> limited = responses.stream().filter(r -> r.statusCode() == 429).toList();
+    assertTrue(
+        limited.size() >= 30,
+        limited.size() + " of 100 calls were limited; statuses "
+            + responses.stream().collect(java.util.stream.Collectors.groupingBy(HttpResponse::statusCode, java.util.stream.Collectors.counting())));
+    assertTrue(responses.stream().allMatch(r -> r.statusCode() == 200 || r.statusCode() == 429), "only answers or refusals");
+    HttpResponse<String> refusal = limited.get(0);
+    assertError(429, "rate_limited", refusal);
+    long retryAfter = Long.parseLong(refusal.headers().firstValue("Retry-After").orElseThrow());
+    assertTrue(retryAfter >= 1, "Retry-After in whole seconds");
+    assertEquals(200, rest(node, "GET", "/v1/rooms", bystander, null, null).statusCode(), "other users are not limited");
+
+    // Waiting as told is enough to be served again.
+    Thread.sleep(TimeUnit.SECONDS.toMillis(retryAfter));
+    assertEquals(200, rest(node, "GET", "/v1/rooms", flooder, null, null).statusCode());
+  }
+
   private static long usedHeapAfterGc() {
     Runtime runtime = Runtime.getRuntime();
     System.gc();

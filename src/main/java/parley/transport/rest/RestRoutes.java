@@ -19,6 +19,7 @@ import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Duration;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.UUID;
@@ -35,6 +36,7 @@ import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCode;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 import parley.auth.AuthRoutes;
@@ -64,7 +66,8 @@ public final class RestRoutes {
       TokenService tokens,
       ActorRef<NodeHub.Command> hub,
       ServerCredential credential) {
-    Calls calls = new Calls(system, settings, hub);
+    Calls calls =
+        new Calls(system, settings, hub, new UserRateLimit(settings.ratePerSecond(), settings.rateBurst(), System::nanoTime));
     ClusterSharding sharding = ClusterSharding.get(system);
     return concat(
         pathPrefix(
@@ -193,9 +196,14 @@ public final class RestRoutes {
   }
 
   /** Runs requests through one-shot sessions. */
-  private record Calls(ActorSystem<?> system, ChatSettings settings, ActorRef<NodeHub.Command> hub) {
+  private record Calls(
+      ActorSystem<?> system, ChatSettings settings, ActorRef<NodeHub.Command> hub, UserRateLimit limit) {
 
     Route run(String userId, String type, Map<String, ?> fields) {
+      Duration wait = limit.admit(userId);
+      if (!wait.isZero()) {
+        return rateLimited(wait);
+      }
       CompletableFuture<String> reply = new CompletableFuture<>();
       ActorRef<Session.Command> session = start(userId, reply, type, fields);
       CompletionStage<HttpResponse> response =
@@ -210,6 +218,10 @@ public final class RestRoutes {
     }
 
     Route fireAndForget(String userId, String type, Map<String, ?> fields) {
+      Duration wait = limit.admit(userId);
+      if (!wait.isZero()) {
+        return rateLimited(wait);
+      }
       ActorRef<Session.Command> session = start(userId, new CompletableFuture<>(), type, fields);
       session.tell(new Session.InboundClosed());
       return complete(StatusCodes.ACCEPTED);
@@ -228,6 +240,19 @@ public final class RestRoutes {
       session.tell(new Session.Inbound(Frames.write(frame), system.ignoreRef()));
       return session;
     }
+  }
+
+  /** 429 with {@code Retry-After} in whole seconds, at least one, as HTTP clients expect. */
+  private static Route rateLimited(Duration wait) {
+    long seconds = Math.max(1, (wait.toMillis() + 999) / 1000);
+    return complete(
+        HttpResponse.create()
+            .withStatus(StatusCodes.TOO_MANY_REQUESTS)
+            .addHeader(RawHeader.create("Retry-After", Long.toString(seconds)))
+            .withEntity(
+                HttpEntities.create(
+                    ContentTypes.APPLICATION_JSON,
+                    Frames.error(null, "rate_limited", "too many requests; retry after " + seconds + " s"))));
   }
 
   /** Takes the one reply a REST call waits for. */
