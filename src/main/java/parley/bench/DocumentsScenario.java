@@ -11,7 +11,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 
 /**
  * Collaborative editing, side by side: {@code --docs} documents with {@code --editors} editors
@@ -76,7 +75,14 @@ final class DocumentsScenario implements Scenario {
 
     List<Map<String, Object>> rows = new ArrayList<>();
     List<String> notes = new ArrayList<>();
-    Schedule schedule = new Schedule(typists, meter);
+    Schedule schedule =
+        new Schedule(
+            typists.size(),
+            (due, i) -> {
+              if (typists.get(i).edit(text -> DocumentBench.oneCharacter(text, ThreadLocalRandom.current()))) {
+                meter.edited();
+              }
+            });
     Thread typing = new Thread(schedule, "bench-docs-typist");
     typing.start();
     try {
@@ -233,67 +239,5 @@ final class DocumentsScenario implements Scenario {
       texts.add(editor.text());
     }
     return texts.size() == 1;
-  }
-
-  /** Edits on a fixed schedule at the current total rate, round-robin over the editors. */
-  private static final class Schedule implements Runnable {
-    private final List<DocEditor> editors;
-    private final EditMeter meter;
-    private volatile int rate;
-    private volatile boolean stopped;
-    private volatile long worstLagNanos;
-
-    Schedule(List<DocEditor> editors, EditMeter meter) {
-      this.editors = editors;
-      this.meter = meter;
-    }
-
-    void rate(int perSecond) {
-      worstLagNanos = 0;
-      rate = perSecond;
-    }
-
-    long worstLagMillis() {
-      long lag = worstLagNanos / 1_000_000;
-      worstLagNanos = 0;
-      return lag;
-    }
-
-    void stop() {
-      stopped = true;
-    }
-
-    @Override
-    public void run() {
-      ThreadLocalRandom random = ThreadLocalRandom.current();
-      int current = 0;
-      long start = 0;
-      long count = 0;
-      int next = 0;
-      while (!stopped) {
-        if (rate != current) {
-          current = rate;
-          start = System.nanoTime();
-          count = 0;
-        }
-        if (current == 0) {
-          LockSupport.parkNanos(1_000_000);
-          continue;
-        }
-        long due = start + count * 1_000_000_000L / current;
-        long now = System.nanoTime();
-        if (due > now) {
-          LockSupport.parkNanos(Math.min(due - now, 1_000_000));
-          continue;
-        }
-        worstLagNanos = Math.max(worstLagNanos, now - due);
-        DocEditor editor = editors.get(next);
-        next = (next + 1) % editors.size();
-        if (editor.edit(text -> DocumentBench.oneCharacter(text, random))) {
-          meter.edited();
-        }
-        count++;
-      }
-    }
   }
 }

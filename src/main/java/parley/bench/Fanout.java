@@ -7,7 +7,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 
 /**
  * Room fan-out: R rooms of M members each; members publish at a total rate P (spread evenly
@@ -69,7 +68,15 @@ final class Fanout implements Scenario {
 
     List<Map<String, Object>> rows = new ArrayList<>();
     List<String> notes = new ArrayList<>();
-    Schedule schedule = new Schedule(publishers, size, tally);
+    Schedule schedule =
+        new Schedule(
+            publishers.size(),
+            (due, i) -> {
+              Publisher publisher = publishers.get(i);
+              long stamp = Payload.stampAt(due);
+              tally.sent(stamp);
+              publisher.link().publish(publisher.room(), stamp, Payload.body(stamp, size));
+            });
     Thread sender = new Thread(schedule, "bench-fanout-sender");
     sender.start();
     try {
@@ -141,68 +148,5 @@ final class Fanout implements Scenario {
           + " ms behind its schedule (the delay is in the latencies)");
     }
     return notes;
-  }
-
-  /** Sends on a fixed schedule at the current rate, round-robin over the publishers. */
-  private static final class Schedule implements Runnable {
-    private final List<Publisher> publishers;
-    private final int size;
-    private final Tally tally;
-    private volatile int rate;
-    private volatile boolean stopped;
-    private volatile long worstLagNanos;
-
-    Schedule(List<Publisher> publishers, int size, Tally tally) {
-      this.publishers = publishers;
-      this.size = size;
-      this.tally = tally;
-    }
-
-    void rate(int perSecond) {
-      worstLagNanos = 0;
-      rate = perSecond;
-    }
-
-    long worstLagMillis() {
-      long lag = worstLagNanos / 1_000_000;
-      worstLagNanos = 0;
-      return lag;
-    }
-
-    void stop() {
-      stopped = true;
-    }
-
-    @Override
-    public void run() {
-      int current = 0;
-      long start = 0;
-      long count = 0;
-      int next = 0;
-      while (!stopped) {
-        if (rate != current) {
-          current = rate;
-          start = System.nanoTime();
-          count = 0;
-        }
-        if (current == 0) {
-          LockSupport.parkNanos(1_000_000);
-          continue;
-        }
-        long due = start + count * 1_000_000_000L / current;
-        long now = System.nanoTime();
-        if (due > now) {
-          LockSupport.parkNanos(Math.min(due - now, 1_000_000));
-          continue;
-        }
-        worstLagNanos = Math.max(worstLagNanos, now - due);
-        Publisher publisher = publishers.get(next);
-        next = (next + 1) % publishers.size();
-        long stamp = Payload.stampAt(due);
-        tally.sent(stamp);
-        publisher.link().publish(publisher.room(), stamp, Payload.body(stamp, size));
-        count++;
-      }
-    }
   }
 }

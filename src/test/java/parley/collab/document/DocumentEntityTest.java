@@ -394,18 +394,12 @@ class DocumentEntityTest {
   @Test
   void submissionsArrivingDuringAWriteAreWrittenTogether() throws InterruptedException {
     String docId = "d-batch";
-    ActorRef<Command> entity = testKit.spawn(DocumentEntity.create(docId, SETTINGS, NO_ROOMS));
-    TestProbe<CreateReply> createReply = testKit.createTestProbe();
-    entity.tell(new Create("alice", "", List.of(), null, createReply.ref()));
-    createReply.expectMessageClass(Created.class);
-
+    ActorRef<Command> entity = createdEntity(docId, SETTINGS);
     PersistenceTestKit journal = PersistenceTestKit.create(testKit.system());
     HeldWrites writes = new HeldWrites("doc|" + docId);
     journal.withPolicy(writes);
     try {
-      TestProbe<SubmitReply> acks = testKit.createTestProbe();
-      entity.tell(new Submit("alice", "c1", 0, op("a"), acks.ref()));
-      assertTrue(writes.firstWriteStarted.await(5, TimeUnit.SECONDS));
+      TestProbe<SubmitReply> acks = firstWriteHeld(entity, writes);
       // The first write is in flight: these wait for it, then go out as one write.
       for (int i = 2; i <= 5; i++) {
         entity.tell(new Submit("alice", "c" + i, 0, op("b"), acks.ref()));
@@ -427,18 +421,12 @@ class DocumentEntityTest {
   void largeSubmissionsGatheredDuringAWriteStayUnderTheBatchByteBound() throws InterruptedException {
     String docId = "d-big-batch";
     DocumentSettings roomy = new DocumentSettings(100, 100, 1 << 20, 100, Duration.ofSeconds(10), Duration.ofSeconds(3));
-    ActorRef<Command> entity = testKit.spawn(DocumentEntity.create(docId, roomy, NO_ROOMS));
-    TestProbe<CreateReply> createReply = testKit.createTestProbe();
-    entity.tell(new Create("alice", "", List.of(), null, createReply.ref()));
-    createReply.expectMessageClass(Created.class);
-
+    ActorRef<Command> entity = createdEntity(docId, roomy);
     PersistenceTestKit journal = PersistenceTestKit.create(testKit.system());
     HeldWrites writes = new HeldWrites("doc|" + docId);
     journal.withPolicy(writes);
     try {
-      TestProbe<SubmitReply> acks = testKit.createTestProbe();
-      entity.tell(new Submit("alice", "c1", 0, op("a"), acks.ref()));
-      assertTrue(writes.firstWriteStarted.await(5, TimeUnit.SECONDS));
+      TestProbe<SubmitReply> acks = firstWriteHeld(entity, writes);
       // Five 8,000-character pastes (24 KB each as UTF-8 at worst) arrive during the write:
       // one journal batch of them would pass Cassandra's 50 KiB batch limit.
       String paste = "x".repeat(8000);
@@ -553,6 +541,24 @@ class DocumentEntityTest {
       }
       return ProcessingSuccess.getInstance();
     }
+  }
+
+  /** A spawned document entity with an empty document created by alice. */
+  private static ActorRef<Command> createdEntity(String docId, DocumentSettings settings) {
+    ActorRef<Command> entity = testKit.spawn(DocumentEntity.create(docId, settings, NO_ROOMS));
+    TestProbe<CreateReply> createReply = testKit.createTestProbe();
+    entity.tell(new Create("alice", "", List.of(), null, createReply.ref()));
+    createReply.expectMessageClass(Created.class);
+    return entity;
+  }
+
+  /** Submits alice's first operation and waits until its write is in flight, held by {@code writes}. */
+  private static TestProbe<SubmitReply> firstWriteHeld(ActorRef<Command> entity, HeldWrites writes)
+      throws InterruptedException {
+    TestProbe<SubmitReply> acks = testKit.createTestProbe();
+    entity.tell(new Submit("alice", "c1", 0, op("a"), acks.ref()));
+    assertTrue(writes.firstWriteStarted.await(5, TimeUnit.SECONDS));
+    return acks;
   }
 
   private static TextOperation op(Object... wire) {
