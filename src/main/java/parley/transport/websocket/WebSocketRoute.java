@@ -17,7 +17,6 @@ import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.http.javadsl.model.ws.Message;
 import org.apache.pekko.http.javadsl.model.ws.TextMessage;
 import org.apache.pekko.http.javadsl.server.Route;
-import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.BoundedSourceQueue;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.QueueOfferResult;
@@ -71,29 +70,41 @@ public final class WebSocketRoute {
   static Flow<Message, Message, NotUsed> sessionFlow(
       ActorSystem<?> system, ChatSettings settings, ActorRef<NodeHub.Command> hub, String userId) {
     Materializer materializer = Materializer.matFromSystem(system);
-    Pair<BoundedSourceQueue<Message>, Source<Message, NotUsed>> outbound =
-        Source.<Message>queue(settings.outboundBuffer()).preMaterialize(materializer);
-    ActorRef<Session.Command> session =
-        system.systemActorOf(
-            Session.create(userId, new QueueOutbound(outbound.first()), settings, hub, Session.Options.interactive()),
-            "session-" + UUID.randomUUID(),
-            Props.empty());
+    // The outbound queue is materialized inside the connection's own stream, and the session
+    // starts once it exists: a queue materialized ahead as a stream of its own would cost every
+    // socket a second stream actor and every outgoing frame an extra asynchronous hop.
+    CompletableFuture<ActorRef<Session.Command>> session = new CompletableFuture<>();
+    Source<Message, NotUsed> outbound =
+        Source.<Message>queue(settings.outboundBuffer())
+            .mapMaterializedValue(
+                queue -> {
+                  session.complete(
+                      system.systemActorOf(
+                          Session.create(userId, new QueueOutbound(queue), settings, hub, Session.Options.interactive()),
+                          "session-" + UUID.randomUUID(),
+                          Props.empty()));
+                  return NotUsed.notUsed();
+                });
     Sink<Message, NotUsed> inbound =
         Flow.<Message>create()
             .mapAsync(1, message -> strictText(message, settings.maxFrameBytes(), materializer))
             .to(
-                ActorSink.actorRefWithBackpressure(
-                    session,
-                    (ackTo, frame) ->
-                        frame.tooLarge()
-                            ? new Session.InboundTooLarge(frame.text(), ackTo)
-                            : new Session.Inbound(frame.text(), ackTo),
-                    Session.InboundStarted::new,
-                    Session.Ack.INSTANCE,
-                    new Session.InboundClosed(),
-                    Session.InboundFailed::new));
+                Sink.<Frame, NotUsed>completionStageSink(
+                        session.thenApply(
+                            ref ->
+                                ActorSink.<Frame, Session.Command, Session.Ack>actorRefWithBackpressure(
+                                    ref,
+                                    (ackTo, frame) ->
+                                        frame.tooLarge()
+                                            ? new Session.InboundTooLarge(frame.text(), ackTo)
+                                            : new Session.Inbound(frame.text(), ackTo),
+                                    Session.InboundStarted::new,
+                                    Session.Ack.INSTANCE,
+                                    new Session.InboundClosed(),
+                                    Session.InboundFailed::new)))
+                    .mapMaterializedValue(ignored -> NotUsed.notUsed()));
     return ParleyMetrics.get(system)
-        .countConnection("websocket", Flow.fromSinkAndSourceCoupled(inbound, outbound.second()));
+        .countConnection("websocket", Flow.fromSinkAndSourceCoupled(inbound, outbound));
   }
 
   /**
