@@ -4,19 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.ConfigFactory;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.WebSocket;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import parley.client.ParleyClient;
 import parley.testing.InJvmNode;
+import parley.testing.PausableSocket;
 import parley.testing.TestCassandra;
 
 /**
@@ -26,7 +23,6 @@ import parley.testing.TestCassandra;
  */
 class DocumentLagIT {
 
-  private static final ObjectMapper JSON = new ObjectMapper();
   /** Revisions written while the reader does not read; fewer than the node retains. */
   private static final int REVISIONS = 1_000;
   /** Each revision replaces the text with this many new characters: about 8 KB per frame. */
@@ -64,11 +60,9 @@ class DocumentLagIT {
     }
   }
 
-  /** A raw WebSocket client that can stop reading, so the node's buffer for it fills. */
-  private static final class PausingReader implements WebSocket.Listener, AutoCloseable {
-    private final StringBuilder partial = new StringBuilder();
-    private WebSocket socket;
-    private volatile boolean paused;
+  /** What a {@link PausableSocket} editor saw: revisions in order, and whether it lagged. */
+  private static final class PausingReader implements AutoCloseable {
+    private PausableSocket socket;
     private boolean opened;
     long lastRevision;
     boolean sawLagged;
@@ -76,27 +70,20 @@ class DocumentLagIT {
 
     static PausingReader connect(URI ws, String token) throws Exception {
       PausingReader reader = new PausingReader();
-      reader.socket =
-          HttpClient.newHttpClient()
-              .newWebSocketBuilder()
-              .header("Authorization", "Bearer " + token)
-              .subprotocols(ParleyClient.SUBPROTOCOL)
-              .buildAsync(ws, reader)
-              .get(20, TimeUnit.SECONDS);
+      reader.socket = PausableSocket.connect(ws, token, reader::onFrame);
       return reader;
     }
 
     void send(String frame) {
-      socket.sendText(frame, true).join();
+      socket.send(frame);
     }
 
     void pause() {
-      paused = true;
+      socket.pause();
     }
 
     void resume() {
-      paused = false;
-      socket.request(1);
+      socket.resume();
     }
 
     synchronized void awaitOpened(Duration timeout) throws InterruptedException {
@@ -121,27 +108,7 @@ class DocumentLagIT {
       }
     }
 
-    @Override
-    public CompletionStage<?> onText(WebSocket ws, CharSequence data, boolean last) {
-      partial.append(data);
-      if (last) {
-        onFrame(partial.toString());
-        partial.setLength(0);
-      }
-      if (!paused) {
-        ws.request(1);
-      }
-      return null;
-    }
-
-    private synchronized void onFrame(String text) {
-      JsonNode frame;
-      try {
-        frame = JSON.readTree(text);
-      } catch (Exception e) {
-        problem += "not JSON: " + text + "; ";
-        return;
-      }
+    private synchronized void onFrame(JsonNode frame) {
       switch (frame.path("type").asText()) {
         case "ok" -> opened = opened || "o".equals(frame.path("id").asText());
         case "lagged" -> sawLagged = true;
@@ -159,7 +126,7 @@ class DocumentLagIT {
 
     @Override
     public void close() {
-      socket.abort();
+      socket.close();
     }
   }
 }

@@ -26,6 +26,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import parley.client.ParleyClient;
 import parley.testing.InJvmNode;
+import parley.testing.PausableSocket;
 import parley.testing.SseClient;
 import parley.testing.TestCassandra;
 
@@ -345,14 +346,9 @@ class TransportsIT {
     assertEquals(code, Frames.read(response.body()).path("code").asText());
   }
 
-  /**
-   * A WebSocket client that can stop reading: it stops asking for frames, so TCP and then the
-   * node's outbound buffer fill up, as with a phone that went into a tunnel.
-   */
-  private static final class SlowReader implements java.net.http.WebSocket.Listener, AutoCloseable {
-    private final StringBuilder partial = new StringBuilder();
-    private java.net.http.WebSocket socket;
-    private volatile boolean paused;
+  /** What a {@link PausableSocket} reader saw: every room event once and in order, or not. */
+  private static final class SlowReader implements AutoCloseable {
+    private PausableSocket socket;
     volatile long lastSeq;
     volatile boolean sawLagged;
     volatile boolean inOrderWithoutDuplicates = true;
@@ -360,27 +356,20 @@ class TransportsIT {
 
     static SlowReader connect(URI ws, String token) throws Exception {
       SlowReader reader = new SlowReader();
-      reader.socket =
-          HttpClient.newHttpClient()
-              .newWebSocketBuilder()
-              .header("Authorization", "Bearer " + token)
-              .subprotocols("parley.v1")
-              .buildAsync(ws, reader)
-              .get(20, TimeUnit.SECONDS);
+      reader.socket = PausableSocket.connect(ws, token, reader::onFrame);
       return reader;
     }
 
     void request(String frame) {
-      socket.sendText(frame, true).join();
+      socket.send(frame);
     }
 
     void pause() {
-      paused = true;
+      socket.pause();
     }
 
     void resume() {
-      paused = false;
-      socket.request(1);
+      socket.resume();
     }
 
     synchronized void awaitSeq(long seq, Duration timeout) throws InterruptedException {
@@ -394,41 +383,26 @@ class TransportsIT {
       }
     }
 
-    @Override
-    public void onOpen(java.net.http.WebSocket webSocket) {
-      webSocket.request(1);
-    }
-
-    @Override
-    public java.util.concurrent.CompletionStage<?> onText(java.net.http.WebSocket webSocket, CharSequence data, boolean last) {
-      partial.append(data);
-      if (last) {
-        JsonNode frame = Frames.read(partial.toString());
-        partial.setLength(0);
-        String type = frame.path("type").asText();
-        if ("lagged".equals(type)) {
-          sawLagged = true;
-        } else if ("event".equals(type)) {
-          long seq = frame.path("seq").asLong();
-          if (seq != lastSeq + 1 && lastSeq != 0) {
-            inOrderWithoutDuplicates = false;
-            problem = "got " + seq + " after " + lastSeq;
-          }
-          synchronized (this) {
-            lastSeq = seq;
-            notifyAll();
-          }
+    private void onFrame(JsonNode frame) {
+      String type = frame.path("type").asText();
+      if ("lagged".equals(type)) {
+        sawLagged = true;
+      } else if ("event".equals(type)) {
+        long seq = frame.path("seq").asLong();
+        if (seq != lastSeq + 1 && lastSeq != 0) {
+          inOrderWithoutDuplicates = false;
+          problem = "got " + seq + " after " + lastSeq;
+        }
+        synchronized (this) {
+          lastSeq = seq;
+          notifyAll();
         }
       }
-      if (!paused) {
-        webSocket.request(1);
-      }
-      return null;
     }
 
     @Override
     public void close() {
-      socket.abort();
+      socket.close();
     }
   }
 }
