@@ -190,8 +190,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private final ParleyMetrics metrics;
   private final Map<String, Cursor> rooms = new HashMap<>();
   private final Map<String, Long> typingSentAt = new HashMap<>();
-  private double tokens;
-  private long tokensAt = System.nanoTime();
+  private final TokenBucket requests;
   private int overLimit;
   private boolean closed;
   /** The client reads too slowly: live events are dropped until its buffer drains. */
@@ -226,7 +225,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     this.documentPushes = context.messageAdapter(DocumentEntity.Push.class, FromDocument::new);
     this.documents = new DocumentRequests(this);
     this.metrics = ParleyMetrics.get(context.getSystem());
-    this.tokens = settings.rateBurst();
+    this.requests = new TokenBucket(settings.ratePerSecond(), settings.rateBurst(), System.nanoTime());
     this.heartbeat =
         options.heartbeat()
             ? new Heartbeat(settings.heartbeatInterval(), settings.heartbeatTimeout(), System.nanoTime())
@@ -993,21 +992,17 @@ public final class Session extends AbstractBehavior<Session.Command> {
     }
   }
 
-  /** Token bucket: {@code rate} per second, bursts up to {@code burst}. */
+  /** One request against the connection's rate; refusals count towards the flood rule. */
   private boolean admit() {
-    long now = System.nanoTime();
-    tokens = Math.min(settings.rateBurst(), tokens + (now - tokensAt) * settings.ratePerSecond() / 1e9);
-    tokensAt = now;
-    if (tokens >= settings.rateBurst()) {
+    boolean admitted = requests.take(System.nanoTime()).isZero();
+    if (requests.wasFull()) {
       // Quiet long enough to refill the whole burst: earlier flooding is forgiven.
       overLimit = 0;
     }
-    if (tokens >= 1) {
-      tokens -= 1;
-      return true;
+    if (!admitted) {
+      overLimit++;
     }
-    overLimit++;
-    return false;
+    return admitted;
   }
 
   private EntityRef<RoomEntity.Command> room(String room) {

@@ -4,6 +4,7 @@ import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import java.time.Duration;
 import java.util.function.LongSupplier;
+import parley.transport.TokenBucket;
 
 /**
  * The request rate of REST clients, per user and per node: the WebSocket's per-connection token
@@ -18,7 +19,7 @@ final class UserRateLimit {
   private final double perSecond;
   private final double burst;
   private final LongSupplier nanoTime;
-  private final Cache<String, Bucket> buckets;
+  private final Cache<String, TokenBucket> buckets;
 
   UserRateLimit(int perSecond, int burst, LongSupplier nanoTime) {
     this.perSecond = perSecond;
@@ -33,26 +34,6 @@ final class UserRateLimit {
 
   /** Takes a token for one call of {@code userId}: zero if admitted, else how long until one is there. */
   Duration admit(String userId) {
-    return buckets.get(userId, u -> new Bucket(burst, nanoTime.getAsLong())).take(nanoTime.getAsLong());
-  }
-
-  private final class Bucket {
-    private double tokens;
-    private long at;
-
-    Bucket(double tokens, long at) {
-      this.tokens = tokens;
-      this.at = at;
-    }
-
-    synchronized Duration take(long now) {
-      tokens = Math.min(burst, tokens + (now - at) * perSecond / 1e9);
-      at = now;
-      if (tokens >= 1) {
-        tokens -= 1;
-        return Duration.ZERO;
-      }
-      return Duration.ofNanos((long) Math.ceil((1 - tokens) / perSecond * 1e9));
-    }
+    return buckets.get(userId, u -> new TokenBucket(perSecond, burst, nanoTime.getAsLong())).take(nanoTime.getAsLong());
   }
 }
