@@ -112,6 +112,11 @@ public final class InJvmNode implements AutoCloseable {
 
   private static final java.net.http.HttpClient HTTP = java.net.http.HttpClient.newHttpClient();
 
+  /** Pekko Management ({@code /ready}, {@code /alive}) on the port the node was started with. */
+  public URI management() {
+    return URI.create("http://127.0.0.1:" + system.settings().config().getInt("pekko.management.http.port"));
+  }
+
   public URI ws() {
     return URI.create("ws://127.0.0.1:" + httpPort + "/v1/ws");
   }
