@@ -17,11 +17,13 @@ import org.openqa.selenium.Dimension;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.Keys;
 import org.openqa.selenium.OutputType;
+import org.openqa.selenium.StaleElementReferenceException;
 import org.openqa.selenium.TimeoutException;
 import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.interactions.Actions;
 import org.openqa.selenium.logging.LogType;
 import org.openqa.selenium.support.ui.ExpectedConditions;
 import org.openqa.selenium.support.ui.WebDriverWait;
@@ -142,6 +144,24 @@ final class Browser implements AutoCloseable {
     driver.findElement(By.id(create ? "room-create" : "room-join")).click();
     until(d -> d.getCurrentUrl().endsWith("#room/" + room));
     visible(By.id("room-view"));
+  }
+
+  /**
+   * Clicks a button of the message {@code text} (shown on hover). A push can render the
+   * message anew between finding the button and clicking it: then it is found again.
+   */
+  void clickInMessage(String text, String button) {
+    until(
+        d -> {
+          try {
+            WebElement message = message(text);
+            new Actions(driver).moveToElement(message).perform();
+            message.findElement(By.xpath(".//button[normalize-space(.)=" + literal(button) + "]")).click();
+            return true;
+          } catch (StaleElementReferenceException e) {
+            return null;
+          }
+        });
   }
 
   void send(String text) {

@@ -21,7 +21,6 @@ import org.junit.jupiter.api.Test;
 import org.openqa.selenium.By;
 import org.openqa.selenium.Keys;
 import org.openqa.selenium.WebElement;
-import org.openqa.selenium.interactions.Actions;
 import parley.client.ParleyClient;
 import parley.testing.InJvmNode;
 import parley.testing.TestCassandra;
@@ -108,9 +107,7 @@ class WebClientIT {
       bob.visible(By.xpath("//li[contains(@class,'msg')][.//div[@class='body'][contains(., 'hello bob, welcome')][.//span[@class='edited']]]"));
 
       // Bob deletes his own message; Alice sees it go.
-      WebElement own = bob.message("hi alice");
-      new Actions(bob.driver).moveToElement(own).perform();
-      own.findElement(By.xpath(".//button[normalize-space(.)='Delete']")).click();
+      bob.clickInMessage("hi alice", "Delete");
       alice.visible(By.xpath("//li[contains(@class,'msg') and contains(@class,'deleted')][@data-user='bob']"));
       assertTrue(alice.messages("hi alice").isEmpty(), "the deleted message's text is gone at alice");
 
