@@ -108,7 +108,8 @@ function start(initialToken) {
     location.reload();
   });
   $('retry-now').addEventListener('click', () => connection.retryNow());
-  window.addEventListener('online', () => connection.retryNow());
+  window.addEventListener('offline', () => connection.browserOffline());
+  window.addEventListener('online', () => connection.browserOnline());
 
   bindDialogs(chat, docs, me);
   bindNavigation(chat, docs);
@@ -119,6 +120,8 @@ function start(initialToken) {
     debugDropSocket: () => connection.debugDropSocket(),
     debugSetNetwork: (up) => connection.debugSetNetwork(up),
     state: () => connection.state,
+    // Milliseconds until the next attempt the backoff timer would make (while offline).
+    nextAttemptIn: () => (connection.socket || connection.opening ? 0 : connection.retryAt - Date.now()),
     frames: () => connection.trace.join('\n'),
     documentState: () => docs.debugState(),
   };
@@ -151,7 +154,9 @@ function showStatus(connection, { state, retryAt }) {
     $('offline-text').textContent =
       connection.state === 'connecting'
         ? `Reconnecting…${queued()}`
-        : `You are offline. Trying again in ${seconds} s; what you send now goes out when the connection is back.${queued()}`;
+        : navigator.onLine === false
+          ? `You are offline: this device has no network. Parley reconnects as soon as it is back; what you send now goes out then.${queued()}`
+          : `You are offline. Trying again in ${seconds} s; what you send now goes out when the connection is back.${queued()}`;
   };
   update();
   countdown = setInterval(update, 1000);

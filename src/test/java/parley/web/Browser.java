@@ -23,6 +23,7 @@ import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.chromium.ChromiumNetworkConditions;
 import org.openqa.selenium.interactions.Actions;
 import org.openqa.selenium.logging.LogType;
 import org.openqa.selenium.support.ui.ExpectedConditions;
@@ -96,8 +97,13 @@ final class Browser implements AutoCloseable {
   // Waiting and finding
 
   <T> T until(Function<ChromeDriver, T> condition) {
+    return until(WAIT, condition);
+  }
+
+  /** Waits at most {@code timeout}: for what must happen sooner than the usual wait allows. */
+  <T> T until(Duration timeout, Function<ChromeDriver, T> condition) {
     try {
-      return wait.until(d -> condition.apply(driver));
+      return new WebDriverWait(driver, timeout).until(d -> condition.apply(driver));
     } catch (TimeoutException e) {
       saveEvidence();
       throw e;
@@ -132,6 +138,24 @@ final class Browser implements AutoCloseable {
 
   Object js(String script, Object... args) {
     return ((JavascriptExecutor) driver).executeScript(script, args);
+  }
+
+  /** The page's last WebSocket frames each way, and its drops ("× reason"). */
+  String frames() {
+    return (String) js("return window.parley.frames();");
+  }
+
+  /**
+   * Chromium's own network emulation, as DevTools' "Offline": the page gets the real
+   * {@code offline}/{@code online} events and new connections fail, while a socket already open
+   * stays open (as one does when a network really goes away, until TCP gives up).
+   */
+  void setNetwork(boolean up) {
+    if (up) {
+      driver.deleteNetworkConditions();
+    } else {
+      driver.setNetworkConditions(new ChromiumNetworkConditions().setOffline(true).setLatency(Duration.ZERO));
+    }
   }
 
   // ---------------------------------------------------------------------------------------

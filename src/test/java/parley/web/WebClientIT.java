@@ -9,6 +9,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -62,18 +63,14 @@ class WebClientIT {
     try (Browser erin = Browser.signIn(fast.http(), "erin")) {
       erin.awaitOnline();
       // Five pongs: more than 1.5 s on one socket, so it is kept because the page answers.
-      erin.until(d -> frames(erin).split("→ \\{\"type\":\"pong\"}", -1).length > 5 ? true : null);
-      String frames = frames(erin);
+      erin.until(d -> erin.frames().split("→ \\{\"type\":\"pong\"}", -1).length > 5 ? true : null);
+      String frames = erin.frames();
       assertFalse(frames.contains("heartbeat_timeout"), frames);
       assertFalse(frames.contains("× "), "the socket was never dropped:\n" + frames);
       assertEquals("online", erin.js("return window.parley.state();"));
     } finally {
       fast.close();
     }
-  }
-
-  private static String frames(Browser browser) {
-    return (String) browser.js("return window.parley.frames();");
   }
 
   @Test
@@ -294,5 +291,52 @@ class WebClientIT {
       grace.screenshot("reconnect-grace");
       frank.screenshot("reconnect-frank");
     }
+  }
+
+  @Test
+  void thePageIsOfflineTheMomentTheBrowserIsAndReconnectsTheMomentItIsBack() throws Exception {
+    try (Browser rita = Browser.signIn(base, "rita")) {
+      rita.createOrJoin("field", true);
+      rita.send("before the outage");
+      rita.awaitStatus("before the outage", "sent");
+
+      // The socket stays open under the emulation, as it would on a real network that went
+      // away; the heartbeat would notice after 50 s. The page must not wait for it.
+      rita.setNetwork(false);
+      rita.until(Duration.ofSeconds(5), d -> "offline".equals(d.findElement(By.id("conn-status")).getDomAttribute("data-state")) ? true : null);
+      assertEquals("Offline", rita.driver.findElement(By.id("conn-text")).getText());
+      assertTrue(rita.driver.findElement(By.id("offline-banner")).isDisplayed());
+      assertTrue(rita.frames().contains("× browser offline"), rita.frames());
+
+      rita.send("written offline");
+      assertEquals("pending", rita.message("written offline").getDomAttribute("data-status"));
+      publish("field", "missed-1", "sent while rita was away");
+
+      // Let the backoff grow until its next attempt is far off, then bring the network back:
+      // the page must not wait for that attempt.
+      rita.until(Duration.ofSeconds(40), d -> ((Number) rita.js("return window.parley.nextAttemptIn();")).longValue() > 6000 ? true : null);
+      rita.setNetwork(true);
+      rita.until(Duration.ofSeconds(5), d -> "online".equals(rita.js("return window.parley.state();")) ? true : null);
+
+      // And it resumes: what was missed comes, what was written goes.
+      rita.message("sent while rita was away");
+      rita.awaitStatus("written offline", "sent");
+      assertEquals(List.of("before the outage", "sent while rita was away", "written offline"), rita.bodies());
+      rita.screenshot("offline-rita-back");
+    }
+  }
+
+  /** Posts into {@code room} as the application backend would (the server publish API). */
+  private static void publish(String room, String key, String body) throws Exception {
+    HttpResponse<String> posted =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(base.resolve("/v1/rooms/" + room + "/messages"))
+                    .header("Authorization", "Bearer " + InJvmNode.SERVER_KEY)
+                    .header("Idempotency-Key", key)
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"user\":\"system\",\"body\":\"" + body + "\"}"))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, posted.statusCode(), posted.body());
   }
 }
