@@ -99,6 +99,7 @@ function start(initialToken) {
   connection.addEventListener('status', (event) => showStatus(connection, event.detail));
   connection.addEventListener('status', (event) => {
     if (event.detail.state === 'online') chat.onReady();
+    else if (event.detail.state === 'offline') chat.onOffline();
   });
 
   $('sign-out').addEventListener('click', () => {

@@ -294,6 +294,68 @@ class WebClientIT {
   }
 
   @Test
+  void openingARoomOrADirectMessageShowsWhoIsOnlineWithoutWaitingForAChange() throws Exception {
+    // pia is online before ada's page exists, and does nothing after: no push will say so.
+    try (ParleyClient pia = ParleyClient.connect(node.ws(), ParleyClient.devToken(base, "pia")).get(20, TimeUnit.SECONDS)) {
+      pia.createRoom("studio", "public", null).get(20, TimeUnit.SECONDS);
+      pia.sendDm("ada", "dm-1", "are you around?").get(20, TimeUnit.SECONDS);
+      // quinn is a member who never connected: joined by REST, no session ever.
+      HttpClient http = HttpClient.newHttpClient();
+      for (String user : List.of("quinn", "ada")) {
+        HttpResponse<String> joined =
+            http.send(
+                HttpRequest.newBuilder(base.resolve("/v1/rooms/studio/join"))
+                    .header("Authorization", "Bearer " + ParleyClient.devToken(base, user))
+                    .POST(HttpRequest.BodyPublishers.noBody())
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, joined.statusCode(), joined.body());
+      }
+
+      try (Browser ada = Browser.signIn(base, "ada")) {
+        ada.openConversation("pia");
+        ada.until(d -> d.findElement(By.id("room-members")).getText().equals("pia is online") ? true : null);
+
+        ada.openConversation("studio");
+        ada.visible(By.cssSelector("#room-members .member[data-user='pia'] .dot[data-presence='online']"));
+        WebElement quinn = ada.visible(By.cssSelector("#room-members .member[data-user='quinn'] .dot"));
+        assertEquals("offline", quinn.getDomAttribute("data-presence"), "never connected is offline, not online");
+        assertEquals("offline", quinn.getDomAttribute("aria-label"), "and never seen: no last-seen time");
+        ada.screenshot("presence-ada");
+
+        // Changes still come as pushes: pia leaves, and ada sees when she was last there.
+        pia.close();
+        WebElement gone =
+            ada.visible(By.cssSelector("#room-members .member[data-user='pia'] .dot[data-presence='offline']"));
+        assertTrue(gone.getDomAttribute("aria-label").startsWith("offline, last seen "), gone.getDomAttribute("aria-label"));
+      }
+    }
+  }
+
+  @Test
+  void membersOfARoomTooBigToListPresenceAreUnknownNotOffline() throws Exception {
+    // Presence is listed only for rooms of up to presence-list-limit members: here, none.
+    InJvmNode big =
+        InJvmNode.start(
+            TestCassandra.keyspacesFor("WebClientITBigRoom"), 0, 0, ConfigFactory.parseString("parley.chat.presence-list-limit = 0"));
+    try (ParleyClient uma = ParleyClient.connect(big.ws(), ParleyClient.devToken(big.http(), "uma")).get(20, TimeUnit.SECONDS);
+        Browser vic = Browser.signIn(big.http(), "vic")) {
+      uma.createRoom("hall", "public", null).get(20, TimeUnit.SECONDS);
+      vic.createOrJoin("hall", false);
+      WebElement dot = vic.visible(By.cssSelector("#room-members .member[data-user='uma'] .dot"));
+      // The members list has come (uma is in it) and says nothing of presence: unknown.
+      assertEquals("unknown", dot.getDomAttribute("data-presence"));
+      assertEquals("presence unknown", dot.getDomAttribute("aria-label"));
+      // Drawn as nothing, unlike an offline member's ring.
+      assertEquals("rgba(0, 0, 0, 0)", dot.getCssValue("background-color"));
+      assertEquals("none", dot.getCssValue("border-top-style"));
+      vic.screenshot("presence-unknown-vic");
+    } finally {
+      big.close();
+    }
+  }
+
+  @Test
   void thePageIsOfflineTheMomentTheBrowserIsAndReconnectsTheMomentItIsBack() throws Exception {
     try (Browser rita = Browser.signIn(base, "rita")) {
       rita.createOrJoin("field", true);
