@@ -188,6 +188,9 @@ export class Chat {
         break;
       }
       default:
+        // A direct conversation's creation and joins are send_dm's bookkeeping, nothing either
+        // person did: shown, they would only be noise above the first message.
+        if (room.direct && (e.kind === 'created' || e.kind === 'joined')) break;
         this.addSystem(room, e);
     }
   }

@@ -388,6 +388,34 @@ class WebClientIT {
     }
   }
 
+  @Test
+  void aDirectConversationShowsItsMessagesButNoCreatedOrJoinedLines() throws Exception {
+    try (Browser sam = Browser.signIn(base, "sam");
+        Browser tess = Browser.signIn(base, "tess")) {
+      sam.driver.findElement(By.cssSelector("[data-open='dm-dialog']")).click();
+      sam.visible(By.id("dm-user")).sendKeys("tess", Keys.ENTER);
+      sam.until(d -> d.getCurrentUrl().endsWith("#room/dm:sam:tess") ? true : null);
+      sam.send("hi tess");
+      sam.awaitStatus("hi tess", "delivered");
+      tess.openConversation("sam");
+      tess.message("hi tess");
+      tess.send("hi sam");
+      sam.message("hi sam");
+
+      // Live at both ends, and from history after a reload: the room's creation and joins
+      // reached the page, and only the messages are shown.
+      tess.driver.navigate().refresh();
+      tess.awaitOnline();
+      tess.message("hi sam");
+      for (Browser at : List.of(sam, tess)) {
+        at.until(d -> at.frames().contains("\"room\":\"dm:sam:tess\"") && at.frames().contains("\"kind\":\"joined\"") ? true : null);
+        assertEquals(List.of("hi tess", "hi sam"), at.bodies(), at.user);
+        assertTrue(at.driver.findElements(By.cssSelector("#timeline li.sys")).isEmpty(), at.user + " shows no created/joined line");
+      }
+      sam.screenshot("dm-sam-no-system-lines");
+    }
+  }
+
   /** Posts into {@code room} as the application backend would (the server publish API). */
   private static void publish(String room, String key, String body) throws Exception {
     HttpResponse<String> posted =
