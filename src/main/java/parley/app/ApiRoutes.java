@@ -10,17 +10,18 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.actor.typed.ActorRef;
 import parley.auth.AuthRoutes;
+import parley.chat.fanout.NodeHub;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
-import parley.chat.fanout.NodeHub;
 import parley.transport.poll.PollRoute;
+import parley.transport.Handlers;
 import parley.transport.rest.RestRoutes;
 import parley.transport.sse.SseRoute;
 import parley.transport.web.WebRoutes;
 import parley.transport.websocket.WebSocketRoute;
 import parley.auth.ServerCredential;
-import org.apache.pekko.actor.typed.ActorRef;
 
 /** The client API's route tree, versioned under /v1, and the web client at /. */
 public final class ApiRoutes {
@@ -31,15 +32,16 @@ public final class ApiRoutes {
       ActorSystem<?> system, Settings settings, ChatSettings chat, ActorRef<NodeHub.Command> hub) {
     String address = system.address().toString();
     TokenService tokens = new TokenService(settings.auth());
+    Handlers handlers = Handlers.create(system, chat, hub);
     // Built once: a route given as a Supplier is built again for every request, and these hold
     // node-wide state (REST's per-user request rates) that must outlive one request.
     Route v1 =
         concat(
             AuthRoutes.create(settings.auth(), tokens),
-            WebSocketRoute.create(system, chat, tokens, hub),
-            SseRoute.create(system, chat, tokens, hub),
-            PollRoute.create(system, chat, tokens, hub),
-            RestRoutes.create(system, chat, tokens, hub, ServerCredential.from(settings.auth())),
+            WebSocketRoute.create(system, handlers, tokens),
+            SseRoute.create(system, handlers, tokens),
+            PollRoute.create(system, handlers, tokens),
+            RestRoutes.create(system, handlers, tokens, ServerCredential.from(settings.auth())),
             path(
                 "info",
                 () ->

@@ -20,7 +20,9 @@ public record ChatSettings(
     int outboundBuffer,
     Duration askTimeout,
     Duration heartbeatInterval,
-    Duration heartbeatTimeout) {
+    Duration heartbeatTimeout,
+    int maxTopicBytes,
+    int presenceListLimit) {
 
   public ChatSettings {
     requirePositive("max-frame-bytes", maxFrameBytes);
@@ -37,6 +39,10 @@ public record ChatSettings(
     requirePositive("typing-interval", typingInterval);
     requirePositive("ask-timeout", askTimeout);
     requirePositive("heartbeat-interval", heartbeatInterval);
+    requirePositive("max-topic-bytes", maxTopicBytes);
+    if (presenceListLimit < 0) {
+      throw new IllegalArgumentException("parley.chat.presence-list-limit must not be negative, was " + presenceListLimit);
+    }
     if (heartbeatTimeout.isNegative()) {
       throw new IllegalArgumentException("parley.chat.heartbeat-timeout must not be negative, was " + heartbeatTimeout);
     }
@@ -72,6 +78,8 @@ public record ChatSettings(
         c.getInt("outbound-buffer"),
         c.getDuration("ask-timeout"),
         c.getDuration("heartbeat-interval"),
-        c.getDuration("heartbeat-timeout"));
+        c.getDuration("heartbeat-timeout"),
+        c.getInt("max-topic-bytes"),
+        c.getInt("presence-list-limit"));
   }
 }

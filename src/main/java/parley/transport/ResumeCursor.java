@@ -8,6 +8,7 @@ import java.util.Iterator;
 import java.util.Map;
 import java.util.TreeMap;
 import parley.chat.Ids;
+import parley.protocol.Codec;
 
 /**
  * A client's position across all of its rooms: for each room the last seq it has and the
@@ -33,17 +34,17 @@ public record ResumeCursor(Map<String, Position> rooms) {
   private static final int VERSION = 1;
 
   public String encode() {
-    ObjectNode node = Frames.JSON.createObjectNode();
+    ObjectNode node = Codec.JSON.createObjectNode();
     node.put("v", VERSION);
     ObjectNode positions = node.putObject("r");
     new TreeMap<>(rooms).forEach((room, p) -> positions.putArray(room).add(p.seq()).add(p.epoch()));
-    return Base64.getUrlEncoder().withoutPadding().encodeToString(Frames.write(node).getBytes(StandardCharsets.UTF_8));
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(node.toString().getBytes(StandardCharsets.UTF_8));
   }
 
   public static ResumeCursor decode(String text) {
     JsonNode node;
     try {
-      node = Frames.JSON.readTree(new String(Base64.getUrlDecoder().decode(text), StandardCharsets.UTF_8));
+      node = Codec.JSON.readTree(new String(Base64.getUrlDecoder().decode(text), StandardCharsets.UTF_8));
     } catch (Exception e) {
       throw new Invalid("the cursor is not one this server issued");
     }

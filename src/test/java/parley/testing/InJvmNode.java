@@ -83,6 +83,35 @@ public final class InJvmNode implements AutoCloseable {
     return URI.create("http://127.0.0.1:" + httpPort);
   }
 
+  /** A dev token for {@code user}, from the node's dev token endpoint. */
+  public String token(String user) {
+    return parley.client.ParleyClient.devToken(http(), user);
+  }
+
+  /** A REST call as a client makes it: bearer token, JSON body, optional Idempotency-Key. */
+  public java.net.http.HttpResponse<String> rest(
+      String method, String path, String token, String body, String idempotencyKey) {
+    java.net.http.HttpRequest.Builder request =
+        java.net.http.HttpRequest.newBuilder(http().resolve(path))
+            .header("Authorization", "Bearer " + token)
+            .header("Content-Type", "application/json")
+            .method(
+                method,
+                body == null
+                    ? java.net.http.HttpRequest.BodyPublishers.noBody()
+                    : java.net.http.HttpRequest.BodyPublishers.ofString(body));
+    if (idempotencyKey != null) {
+      request.header("Idempotency-Key", idempotencyKey);
+    }
+    try {
+      return HTTP.send(request.build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static final java.net.http.HttpClient HTTP = java.net.http.HttpClient.newHttpClient();
+
   public URI ws() {
     return URI.create("ws://127.0.0.1:" + httpPort + "/v1/ws");
   }

@@ -301,17 +301,17 @@ class ChatIT {
       };
       var first = publish.apply(InJvmNode.SERVER_KEY);
       assertEquals(200, first.statusCode(), first.body());
-      JsonNode written = parley.transport.Frames.JSON.readTree(first.body());
+      JsonNode written = parley.protocol.Codec.JSON.readTree(first.body());
       assertEquals(2, written.path("seq").asLong());
       JsonNode pushed = awaitEvent(nia, "deploys", 2);
       assertEquals("ci-bot", pushed.path("user").asText());
       var again = publish.apply(InJvmNode.SERVER_KEY);
-      assertEquals(2, parley.transport.Frames.JSON.readTree(again.body()).path("seq").asLong());
-      assertTrue(parley.transport.Frames.JSON.readTree(again.body()).path("duplicate").asBoolean());
+      assertEquals(2, parley.protocol.Codec.JSON.readTree(again.body()).path("seq").asLong());
+      assertTrue(parley.protocol.Codec.JSON.readTree(again.body()).path("duplicate").asBoolean());
       var forged = publish.apply("not-the-key");
       assertEquals(401, forged.statusCode());
       // Neither the server key nor a user token: refused, and nothing is published.
-      assertEquals("token_malformed", parley.transport.Frames.JSON.readTree(forged.body()).path("code").asText());
+      assertEquals("token_malformed", parley.protocol.Codec.JSON.readTree(forged.body()).path("code").asText());
       assertEquals(2, await(nia.history("deploys", null, 50)).path("events").size());
     }
   }

@@ -309,19 +309,7 @@ class TransportsIT {
 
   private static HttpResponse<String> rest(
       InJvmNode on, String method, String path, String token, String body, String idempotencyKey) {
-    HttpRequest.Builder request =
-        HttpRequest.newBuilder(on.http().resolve(path))
-            .header("Authorization", "Bearer " + token)
-            .header("Content-Type", "application/json")
-            .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
-    if (idempotencyKey != null) {
-      request.header("Idempotency-Key", idempotencyKey);
-    }
-    try {
-      return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
-    }
+    return on.rest(method, path, token, body, idempotencyKey);
   }
 
   private static HttpResponse<String> pollResponse(InJvmNode on, String token, String cursor, String timeout) {

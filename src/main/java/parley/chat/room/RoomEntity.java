@@ -35,6 +35,7 @@ import parley.chat.Ids;
 import parley.cluster.ConsistentHashingShardAllocationStrategy;
 import parley.ops.ParleyMetrics;
 import parley.serialization.CborSerializable;
+import parley.serialization.Text;
 import org.pcollections.HashTreePMap;
 import org.pcollections.HashTreePSet;
 import org.pcollections.PMap;
@@ -584,16 +585,27 @@ public final class RoomEntity
   }
 
   private Decision decide(State s, Write write, long now) {
+      if (!wellFormed(write)) {
+        // The edge refuses such text; this guard keeps any other path (a new caller, an old
+        // node during an upgrade) from handing the journal a string CBOR cannot encode,
+        // which would fail the whole batch's write for everyone in it.
+        return Decision.reject("bad_text", "the text holds a lone surrogate (not a Unicode string)");
+      }
       if (write instanceof Create c) {
         if (Ids.isDirectRoom(roomId)) {
           return Decision.reject("bad_room_id", "direct message rooms are created by send_dm");
         }
+        String visibility = PRIVATE.equals(c.visibility()) ? PRIVATE : PUBLIC;
         if (s.exists()) {
-          return s.owner().equals(c.user())
+          // Only an exact repeat by the owner is the same request again; anything else would
+          // let the client believe it made a room it did not make.
+          boolean repeat = s.owner().equals(c.user())
+              && visibility.equals(s.visibility())
+              && java.util.Objects.equals(c.topic(), s.topic());
+          return repeat
               ? Decision.unchanged(s, roomId)
               : Decision.reject("room_exists", "room " + roomId + " already exists");
         }
-        String visibility = PRIVATE.equals(c.visibility()) ? PRIVATE : PUBLIC;
         return Decision.written(List.of(new RoomCreated(roomId, c.user(), visibility, c.topic(), false, now)), null);
       }
       if (write instanceof Join j) {
@@ -725,6 +737,17 @@ public final class RoomEntity
       return Decision.reject("forbidden", "only the author can change the message at seq " + target);
     }
     return null;
+  }
+
+  private static boolean wellFormed(Write write) {
+    String text =
+        write instanceof Post p ? p.body()
+            : write instanceof PostDirect d ? d.body()
+            : write instanceof Edit e ? e.body()
+            : write instanceof SetTopic t ? t.topic()
+            : write instanceof Create c ? c.topic()
+            : null;
+    return text == null || Text.isWellFormed(text);
   }
 
   private boolean tooLarge(String body) {

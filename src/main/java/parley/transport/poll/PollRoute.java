@@ -28,9 +28,12 @@ import org.apache.pekko.http.javadsl.server.Route;
 import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
-import parley.chat.fanout.NodeHub;
 import parley.ops.ParleyMetrics;
+import parley.protocol.Codec;
+import parley.protocol.ErrorCode;
+import parley.protocol.Push;
 import parley.transport.Frames;
+import parley.transport.Handlers;
 import parley.transport.Outbound;
 import parley.transport.ResumeCursor;
 import parley.transport.Session;
@@ -54,8 +57,7 @@ public final class PollRoute {
 
   private PollRoute() {}
 
-  public static Route create(
-      ActorSystem<?> system, ChatSettings settings, TokenService tokens, ActorRef<NodeHub.Command> hub) {
+  public static Route create(ActorSystem<?> system, Handlers handlers, TokenService tokens) {
     return path(
         "poll",
         () ->
@@ -76,11 +78,18 @@ public final class PollRoute {
                                             timeout = parseTimeout(timeoutParameter);
                                             cursor = cursorParameter.filter(c -> !c.isBlank()).map(ResumeCursor::decode).orElse(null);
                                           } catch (ResumeCursor.Invalid e) {
-                                            return RestRoutes.error(e.code, e.getMessage());
+                                            return RestRoutes.error(ErrorCode.BAD_CURSOR, e.getMessage());
                                           } catch (IllegalArgumentException e) {
-                                            return RestRoutes.error("bad_timeout", e.getMessage());
+                                            return RestRoutes.error(ErrorCode.BAD_TIMEOUT, e.getMessage());
                                           }
-                                          return poll(system, settings, hub, user.userId(), cursor, timeout);
+                                          if (cursor == null || cursor.rooms().isEmpty()) {
+                                            return poll(system, handlers, user.userId(), cursor, timeout);
+                                          }
+                                          return onSuccess(
+                                              handlers.chat().refuseRoomsNotJoined(user.userId(), cursor.rooms().keySet()),
+                                              refused -> refused.isPresent()
+                                                  ? complete(RestRoutes.response(refused.get()))
+                                                  : poll(system, handlers, user.userId(), cursor, timeout));
                                         })))));
   }
 
@@ -99,15 +108,15 @@ public final class PollRoute {
 
   private static Route poll(
       ActorSystem<?> system,
-      ChatSettings settings,
-      ActorRef<NodeHub.Command> hub,
+      Handlers handlers,
       String userId,
       ResumeCursor cursor,
       Duration timeout) {
+    ChatSettings settings = handlers.settings();
     PollOutbound out = new PollOutbound(settings.pageSize(), cursor == null ? null : cursor.encode(), system);
     ActorRef<Session.Command> session =
         system.systemActorOf(
-            Session.create(userId, out, settings, hub, Session.Options.poll(cursor)),
+            Session.create(userId, out, handlers, Session.Options.poll(cursor)),
             "poll-" + UUID.randomUUID(),
             Props.empty());
     system.scheduler().scheduleOnce(timeout, out::timeUp, system.executionContext());
@@ -136,7 +145,6 @@ public final class PollRoute {
     private boolean lingering;
     private boolean started;
     private boolean timedOut;
-    private String error;
 
     PollOutbound(int maxFrames, String cursor, ActorSystem<?> system) {
       this.maxFrames = maxFrames;
@@ -149,14 +157,8 @@ public final class PollRoute {
       if (result.isDone() || frames.size() >= maxFrames) {
         return false;
       }
-      String type = Frames.typeOf(frame);
-      if ("error".equals(type)) {
-        error = frame;
-        finish();
-        return true;
-      }
       frames.add(frame);
-      if ("close".equals(type)) {
+      if ("close".equals(Frames.typeOf(frame))) {
         finish();
       } else {
         linger();
@@ -205,11 +207,7 @@ public final class PollRoute {
 
     @Override
     public synchronized void close(int code, String reason) {
-      var close = Frames.JSON.createObjectNode();
-      close.put("type", "close");
-      close.put("code", code);
-      close.put("reason", reason);
-      frames.add(Frames.write(close));
+      frames.add(Codec.push(new Push.Close(code, reason)));
       finish();
     }
 
@@ -224,14 +222,7 @@ public final class PollRoute {
       if (result.isDone()) {
         return;
       }
-      if (error != null) {
-        result.complete(
-            HttpResponse.create()
-                .withStatus(RestRoutes.status(Frames.read(error).path("code").asText()))
-                .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, error)));
-        return;
-      }
-      ObjectNode body = Frames.JSON.createObjectNode();
+      ObjectNode body = Codec.JSON.createObjectNode();
       if (cursor != null) {
         body.put("cursor", cursor);
       }
@@ -242,7 +233,7 @@ public final class PollRoute {
       result.complete(
           HttpResponse.create()
               .withStatus(StatusCodes.OK)
-              .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Frames.write(body))));
+              .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, body.toString())));
     }
   }
 }

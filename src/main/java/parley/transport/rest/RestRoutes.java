@@ -17,24 +17,15 @@ import static org.apache.pekko.http.javadsl.server.Directives.put;
 import static org.apache.pekko.http.javadsl.server.PathMatchers.longSegment;
 import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.time.Duration;
-import java.util.Iterator;
-import java.util.Map;
-import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
+import java.util.Optional;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
-import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.Props;
-import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
-import org.apache.pekko.http.javadsl.model.StatusCode;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.http.javadsl.server.Route;
@@ -42,33 +33,28 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 import parley.auth.AuthRoutes;
 import parley.auth.ServerCredential;
 import parley.auth.TokenService;
-import parley.chat.ChatSettings;
-import parley.chat.fanout.NodeHub;
-import parley.transport.Frames;
-import parley.transport.Outbound;
-import parley.transport.Session;
+import parley.protocol.Codec;
+import parley.protocol.ErrorCode;
+import parley.protocol.ProtocolException;
+import parley.protocol.Reply;
+import parley.protocol.Request;
+import parley.transport.Handlers;
 
 /**
  * REST for everything a client can do over the socket, for clients that receive over SSE or
- * long-polling. Each call is one request of protocol v1 run through a short-lived {@link
- * Session}, so the rules, error codes and idempotency are the WebSocket's own; the
- * {@code Idempotency-Key} header is the clientMsgId.
+ * long-polling. A call's path and body are decoded into the same request record a WebSocket
+ * frame becomes, by the same {@link Codec}, and answered by the same handler, so the rules,
+ * error codes and idempotency are the WebSocket's own; the {@code Idempotency-Key} header is
+ * the clientMsgId. The answer is the reply's fields, or the error with its code's status.
  */
 public final class RestRoutes {
-
-  private static final String REQUEST_ID = "rest";
 
   private RestRoutes() {}
 
   public static Route create(
-      ActorSystem<?> system,
-      ChatSettings settings,
-      TokenService tokens,
-      ActorRef<NodeHub.Command> hub,
-      ServerCredential credential) {
+      ActorSystem<?> system, Handlers handlers, TokenService tokens, ServerCredential credential) {
     Calls calls =
-        new Calls(system, settings, hub, new UserRateLimit(settings.ratePerSecond(), settings.rateBurst(), System::nanoTime));
-    ClusterSharding sharding = ClusterSharding.get(system);
+        new Calls(handlers, new UserRateLimit(handlers.settings().ratePerSecond(), handlers.settings().rateBurst(), System::nanoTime));
     return concat(
         pathPrefix(
             "rooms",
@@ -80,8 +66,8 @@ public final class RestRoutes {
                                 tokens,
                                 user ->
                                     concat(
-                                        get(() -> calls.run(user.userId(), "list_rooms", Map.of())),
-                                        post(() -> body(json -> calls.run(user.userId(), "create_room", fields(json))))))),
+                                        get(() -> calls.run(user.userId(), "list_rooms", fields())),
+                                        post(() -> body(json -> calls.run(user.userId(), "create_room", json)))))),
                     pathPrefix(
                         segment(),
                         room ->
@@ -100,7 +86,7 @@ public final class RestRoutes {
                                                                 key ->
                                                                     entity(
                                                                         Unmarshaller.entityToString(),
-                                                                        text -> PublishRoute.publish(sharding, settings, room, key.orElse(null), text)))
+                                                                        text -> PublishRoute.publish(system, handlers, room, key.orElse(null), text)))
                                                             : userRoomRoutes(tokens, calls, room)))),
                                 userRoomRoutes(tokens, calls, room))))),
         path(
@@ -118,7 +104,7 @@ public final class RestRoutes {
                                                 calls.run(
                                                     user.userId(),
                                                     "send_dm",
-                                                    with(fields(json), "to", to, "clientMsgId", key))))))),
+                                                    with(json, "to", to).put("clientMsgId", key))))))),
         pathPrefix(
             "docs",
             () ->
@@ -126,12 +112,12 @@ public final class RestRoutes {
                     tokens,
                     user ->
                         concat(
-                            pathEnd(() -> post(() -> body(json -> calls.run(user.userId(), "doc_create", fields(json))))),
+                            pathEnd(() -> post(() -> body(json -> calls.run(user.userId(), "doc_create", json)))),
                             pathPrefix(
                                 segment(),
                                 doc ->
                                     concat(
-                                        pathEnd(() -> get(() -> calls.run(user.userId(), "doc_open", Map.of("doc", doc)))),
+                                        pathEnd(() -> get(() -> calls.run(user.userId(), "doc_open", fields("doc", doc)))),
                                         path(
                                             "ops",
                                             () ->
@@ -142,7 +128,7 @@ public final class RestRoutes {
                                                                 calls.run(
                                                                     user.userId(),
                                                                     "doc_submit",
-                                                                    with(fields(json), "doc", doc)))))))))));
+                                                                    with(json, "doc", doc)))))))))));
   }
 
   /** The room routes a user calls with their token. */
@@ -152,18 +138,18 @@ public final class RestRoutes {
         user -> {
           String me = user.userId();
           return concat(
-              path("join", () -> post(() -> calls.run(me, "join", Map.of("room", room)))),
-              path("leave", () -> post(() -> calls.run(me, "leave", Map.of("room", room)))),
-              path("invite", () -> post(() -> body(json -> calls.run(me, "invite", with(fields(json), "room", room))))),
-              path("topic", () -> put(() -> body(json -> calls.run(me, "set_topic", with(fields(json), "room", room))))),
-              path("read", () -> post(() -> body(json -> calls.run(me, "mark_read", with(fields(json), "room", room))))),
-              path("typing", () -> post(() -> calls.fireAndForget(me, "typing", Map.of("room", room)))),
+              path("join", () -> post(() -> calls.run(me, "join", fields("room", room)))),
+              path("leave", () -> post(() -> calls.run(me, "leave", fields("room", room)))),
+              path("invite", () -> post(() -> body(json -> calls.run(me, "invite", with(json, "room", room))))),
+              path("topic", () -> put(() -> body(json -> calls.run(me, "set_topic", with(json, "room", room))))),
+              path("read", () -> post(() -> body(json -> calls.run(me, "mark_read", with(json, "room", room))))),
+              path("typing", () -> post(() -> calls.run(me, "typing", fields("room", room)))),
               pathPrefix(
                   "members",
                   () ->
                       concat(
-                          pathEnd(() -> get(() -> calls.run(me, "list_members", Map.of("room", room)))),
-                          path(segment(), member -> delete(() -> calls.run(me, "remove_member", Map.of("room", room, "user", member)))))),
+                          pathEnd(() -> get(() -> calls.run(me, "list_members", fields("room", room)))),
+                          path(segment(), member -> delete(() -> calls.run(me, "remove_member", fields("room", room).put("user", member)))))),
               pathPrefix(
                   "messages",
                   () ->
@@ -179,133 +165,65 @@ public final class RestRoutes {
                                                       parameterOptional(
                                                           "limit",
                                                           limit -> {
-                                                            Map<String, Object> request = new java.util.HashMap<>();
-                                                            request.put("room", room);
-                                                            before.ifPresent(b -> request.put("before", number(b)));
-                                                            limit.ifPresent(l -> request.put("limit", number(l)));
+                                                            ObjectNode request = fields("room", room);
+                                                            number(request, "before", before);
+                                                            number(request, "limit", limit);
                                                             return calls.run(me, "history", request);
                                                           }))),
-                                      post(() -> idempotent(key -> body(json -> calls.run(me, "send", with(fields(json), "room", room, "clientMsgId", key))))))),
+                                      post(() -> idempotent(key -> body(json -> calls.run(me, "send", with(json, "room", room).put("clientMsgId", key))))))),
                           path(
                               longSegment(),
                               seq ->
                                   concat(
-                                      patch(() -> idempotent(key -> body(json -> calls.run(me, "edit", with(fields(json), "room", room, "target", seq, "clientMsgId", key))))),
-                                      delete(() -> idempotent(key -> calls.run(me, "delete", Map.of("room", room, "target", seq, "clientMsgId", key)))))))));
+                                      patch(() -> idempotent(key -> body(json -> calls.run(me, "edit", with(json, "room", room).put("target", seq).put("clientMsgId", key))))),
+                                      delete(() -> idempotent(key -> calls.run(me, "delete", fields("room", room).put("target", seq).put("clientMsgId", key)))))))));
         });
   }
 
-  /** Runs requests through one-shot sessions. */
-  private record Calls(
-      ActorSystem<?> system, ChatSettings settings, ActorRef<NodeHub.Command> hub, UserRateLimit limit) {
+  /** Decodes a call into its request and runs it through the feature's handler. */
+  private record Calls(Handlers handlers, UserRateLimit limit) {
 
-    Route run(String userId, String type, Map<String, ?> fields) {
+    Route run(String userId, String type, ObjectNode fields) {
       Duration wait = limit.admit(userId);
       if (!wait.isZero()) {
         return rateLimited(wait);
       }
-      CompletableFuture<String> reply = new CompletableFuture<>();
-      ActorRef<Session.Command> session = start(userId, reply, type, fields);
-      CompletionStage<HttpResponse> response =
-          reply
-              .completeOnTimeout(Frames.error(REQUEST_ID, "timeout", "no answer in time; retry (with the same Idempotency-Key for writes)"), settings.askTimeout().toMillis() + 1000, TimeUnit.MILLISECONDS)
-              .thenApply(
-                  frame -> {
-                    session.tell(new Session.InboundClosed());
-                    return response(frame);
-                  });
-      return onSuccess(response, r -> complete(r));
-    }
-
-    Route fireAndForget(String userId, String type, Map<String, ?> fields) {
-      Duration wait = limit.admit(userId);
-      if (!wait.isZero()) {
-        return rateLimited(wait);
+      Request request;
+      try {
+        request = handlers.codec().decode(type, fields);
+      } catch (ProtocolException bad) {
+        return complete(response(bad.toFailure()));
       }
-      ActorRef<Session.Command> session = start(userId, new CompletableFuture<>(), type, fields);
-      session.tell(new Session.InboundClosed());
-      return complete(StatusCodes.ACCEPTED);
+      CompletionStage<Reply> reply =
+          request instanceof Request.Chat chat
+              ? handlers.chat().handle(userId, chat)
+              : handlers.documents().handle(userId, null, (Request.Doc) request);
+      return onSuccess(reply, r -> complete(response(r)));
     }
+  }
 
-    private ActorRef<Session.Command> start(
-        String userId, CompletableFuture<String> reply, String type, Map<String, ?> fields) {
-      ObjectNode frame = Frames.JSON.valueToTree(fields);
-      frame.put("type", type);
-      frame.put("id", REQUEST_ID);
-      ActorRef<Session.Command> session =
-          system.systemActorOf(
-              Session.create(userId, new ReplyOutbound(reply), settings, hub, Session.Options.oneShot()),
-              "rest-" + UUID.randomUUID(),
-              Props.empty());
-      session.tell(new Session.Inbound(Frames.write(frame), system.ignoreRef()));
-      return session;
+  /** The HTTP answer of a reply: its fields with 200, 204 when there are none, or the error. */
+  public static HttpResponse response(Reply reply) {
+    if (reply instanceof Reply.Accepted) {
+      return HttpResponse.create().withStatus(StatusCodes.NO_CONTENT);
     }
+    int status = reply instanceof Reply.Failure failure ? failure.code().httpStatus() : 200;
+    return HttpResponse.create()
+        .withStatus(status)
+        .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Codec.restBody(reply)));
+  }
+
+  /** An error answer: {@code {"type":"error","code":…,"message":…}} with the code's status. */
+  public static Route error(ErrorCode code, String message) {
+    return complete(response(Reply.Failure.of(code, message)));
   }
 
   /** 429 with {@code Retry-After} in whole seconds, at least one, as HTTP clients expect. */
   private static Route rateLimited(Duration wait) {
     long seconds = Math.max(1, (wait.toMillis() + 999) / 1000);
     return complete(
-        HttpResponse.create()
-            .withStatus(StatusCodes.TOO_MANY_REQUESTS)
-            .addHeader(RawHeader.create("Retry-After", Long.toString(seconds)))
-            .withEntity(
-                HttpEntities.create(
-                    ContentTypes.APPLICATION_JSON,
-                    Frames.error(null, "rate_limited", "too many requests; retry after " + seconds + " s"))));
-  }
-
-  /** Takes the one reply a REST call waits for. */
-  private record ReplyOutbound(CompletableFuture<String> reply) implements Outbound {
-    @Override
-    public boolean offer(String frame) {
-      if (frame.contains("\"id\":\"" + REQUEST_ID + "\"")) {
-        reply.complete(frame);
-      }
-      return true;
-    }
-
-    @Override
-    public void close(int code, String reason) {
-      reply.complete(Frames.error(REQUEST_ID, "rate_limited", reason));
-    }
-  }
-
-  private static HttpResponse response(String frame) {
-    ObjectNode node = (ObjectNode) Frames.read(frame);
-    String type = node.path("type").asText();
-    node.remove("id");
-    if ("error".equals(type)) {
-      return HttpResponse.create()
-          .withStatus(status(node.path("code").asText()))
-          .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Frames.write(node)));
-    }
-    node.remove("type");
-    return HttpResponse.create()
-        .withStatus(StatusCodes.OK)
-        .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Frames.write(node)));
-  }
-
-  /** HTTP status for an error code of the protocol. */
-  public static StatusCode status(String code) {
-    return switch (code) {
-      case "room_not_found", "message_not_found", "not_found" -> StatusCodes.NOT_FOUND;
-      case "not_a_member", "forbidden", "not_invited" -> StatusCodes.FORBIDDEN;
-      case "room_exists", "already_exists", "cursor_stale" -> StatusCodes.CONFLICT;
-      case "body_too_large", "frame_too_large", "document_too_large" -> StatusCodes.PAYLOAD_TOO_LARGE;
-      case "rate_limited" -> StatusCodes.TOO_MANY_REQUESTS;
-      case "unavailable" -> StatusCodes.SERVICE_UNAVAILABLE;
-      case "timeout" -> StatusCodes.GATEWAY_TIMEOUT;
-      default -> StatusCodes.BAD_REQUEST;
-    };
-  }
-
-  /** An error answer: {@code {"type":"error","code":…,"message":…}} with the code's status. */
-  public static Route error(String code, String message) {
-    return complete(
-        HttpResponse.create()
-            .withStatus(status(code))
-            .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Frames.error(null, code, message))));
+        response(Reply.Failure.of(ErrorCode.RATE_LIMITED, "too many requests; retry after " + seconds + " s"))
+            .addHeader(RawHeader.create("Retry-After", Long.toString(seconds))));
   }
 
   private static Route idempotent(Function<String, Route> inner) {
@@ -314,51 +232,46 @@ public final class RestRoutes {
         key ->
             key.isPresent()
                 ? inner.apply(key.get())
-                : error("missing_field", "an Idempotency-Key header (the clientMsgId) is required"));
+                : error(ErrorCode.MISSING_FIELD, "an Idempotency-Key header (the clientMsgId) is required"));
   }
 
-  private static Route body(Function<JsonNode, Route> inner) {
+  private static Route body(Function<ObjectNode, Route> inner) {
     return entity(
         Unmarshaller.entityToString(),
         text -> {
-          JsonNode json;
+          ObjectNode json;
           try {
-            json = text.isBlank() ? Frames.JSON.createObjectNode() : Frames.JSON.readTree(text);
-          } catch (Exception e) {
-            return error("bad_frame", "the body is not valid JSON");
+            json = Codec.parseObject(text);
+          } catch (ProtocolException bad) {
+            return complete(response(bad.toFailure()));
           }
-          if (json == null || !json.isObject()) {
-            return error("bad_frame", "the body must be a JSON object");
-          }
+          json.remove("type");
+          json.remove("id");
           return inner.apply(json);
         });
   }
 
-  private static Map<String, Object> fields(JsonNode json) {
-    Map<String, Object> fields = new java.util.HashMap<>();
-    Iterator<Map.Entry<String, JsonNode>> it = json.fields();
-    while (it.hasNext()) {
-      Map.Entry<String, JsonNode> field = it.next();
-      if (!"type".equals(field.getKey()) && !"id".equals(field.getKey())) {
-        fields.put(field.getKey(), field.getValue());
-      }
-    }
-    return fields;
+  private static ObjectNode fields() {
+    return Codec.JSON.createObjectNode();
   }
 
-  private static Map<String, Object> with(Map<String, Object> fields, Object... pairs) {
-    for (int i = 0; i < pairs.length; i += 2) {
-      fields.put((String) pairs[i], pairs[i + 1]);
-    }
-    return fields;
+  private static ObjectNode fields(String name, String value) {
+    return fields().put(name, value);
+  }
+
+  /** The path names the room (or document): it wins over the body. */
+  private static ObjectNode with(ObjectNode body, String name, String value) {
+    return body.put(name, value);
   }
 
   /** Query numbers pass through as numbers, so a bad one gets the protocol's bad_field. */
-  private static Object number(String value) {
-    try {
-      return Long.parseLong(value);
-    } catch (NumberFormatException e) {
-      return value;
-    }
+  private static void number(ObjectNode fields, String name, Optional<String> value) {
+    value.ifPresent(v -> {
+      try {
+        fields.put(name, Long.parseLong(v));
+      } catch (NumberFormatException e) {
+        fields.put(name, v);
+      }
+    });
   }
 }

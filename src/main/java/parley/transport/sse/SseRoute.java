@@ -1,7 +1,8 @@
 package parley.transport.sse;
 
-import static org.apache.pekko.http.javadsl.server.Directives.completeOK;
+import static org.apache.pekko.http.javadsl.server.Directives.complete;
 import static org.apache.pekko.http.javadsl.server.Directives.get;
+import static org.apache.pekko.http.javadsl.server.Directives.onSuccess;
 import static org.apache.pekko.http.javadsl.server.Directives.optionalHeaderValueByName;
 import static org.apache.pekko.http.javadsl.server.Directives.parameterOptional;
 import static org.apache.pekko.http.javadsl.server.Directives.path;
@@ -12,20 +13,24 @@ import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Props;
-import org.apache.pekko.http.javadsl.marshalling.sse.EventStreamMarshalling;
-import org.apache.pekko.http.javadsl.model.sse.ServerSentEvent;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.MediaTypes;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.BoundedSourceQueue;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.QueueOfferResult;
 import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.util.ByteString;
 import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
-import parley.chat.ChatSettings;
-import parley.chat.fanout.NodeHub;
 import parley.ops.ParleyMetrics;
+import parley.protocol.Codec;
+import parley.protocol.ErrorCode;
+import parley.protocol.Push;
 import parley.transport.Frames;
+import parley.transport.Handlers;
 import parley.transport.Outbound;
 import parley.transport.ResumeCursor;
 import parley.transport.Session;
@@ -36,16 +41,19 @@ import parley.transport.rest.RestRoutes;
  * Events. Each event's {@code event:} is the frame type and a timeline event's {@code id:} is
  * the resume cursor just after it, so a browser's EventSource reconnecting with
  * {@code Last-Event-ID} resumes exactly there. Client actions go over REST.
+ *
+ * <p>Everything that can be refused is refused before the stream starts, with an HTTP status
+ * (a bad cursor, one naming a room the user is not in): an EventSource treats a 200 as a
+ * connection to keep, and would reconnect to the same refusal forever.
  */
 public final class SseRoute {
 
+  /** A comment line: keeps proxies from cutting an idle stream, and no client sees an event. */
+  private static final ByteString KEEP_ALIVE = ByteString.fromString(":\n\n");
+
   private SseRoute() {}
 
-  public static Route create(
-      ActorSystem<?> system,
-      ChatSettings settings,
-      TokenService tokens,
-      ActorRef<NodeHub.Command> hub) {
+  public static Route create(ActorSystem<?> system, Handlers handlers, TokenService tokens) {
     Materializer materializer = Materializer.matFromSystem(system);
     return path(
         "events",
@@ -66,41 +74,66 @@ public final class SseRoute {
                                             String given = lastEventId.or(() -> cursorParameter).orElse(null);
                                             cursor = given == null || given.isBlank() ? null : ResumeCursor.decode(given);
                                           } catch (ResumeCursor.Invalid e) {
-                                            return RestRoutes.error(e.code, e.getMessage());
+                                            return RestRoutes.error(ErrorCode.BAD_CURSOR, e.getMessage());
                                           }
-                                          Pair<BoundedSourceQueue<ServerSentEvent>, Source<ServerSentEvent, NotUsed>> queue =
-                                              Source.<ServerSentEvent>queue(settings.outboundBuffer()).preMaterialize(materializer);
-                                          ActorRef<Session.Command> session =
-                                              system.systemActorOf(
-                                                  Session.create(user.userId(), new SseOutbound(queue.first()), settings, hub, Session.Options.stream(cursor)),
-                                                  "sse-" + UUID.randomUUID(),
-                                                  Props.empty());
-                                          Source<ServerSentEvent, NotUsed> events =
-                                              queue
-                                                  .second()
-                                                  // An SSE client cannot answer: the comment line only keeps
-                                                  // proxies from cutting an idle stream (docs/transports.md).
-                                                  .keepAlive(settings.heartbeatInterval(), ServerSentEvent::heartbeat)
-                                                  .watchTermination(
-                                                      (notUsed, done) -> {
-                                                        done.whenComplete((d, e) -> session.tell(new Session.InboundClosed()));
-                                                        return notUsed;
-                                                      });
-                                          return completeOK(
-                                              ParleyMetrics.get(system).countConnection("sse", events),
-                                              EventStreamMarshalling.toEventStream());
+                                          if (cursor == null || cursor.rooms().isEmpty()) {
+                                            return stream(system, materializer, handlers, user.userId(), cursor);
+                                          }
+                                          return onSuccess(
+                                              handlers.chat().refuseRoomsNotJoined(user.userId(), cursor.rooms().keySet()),
+                                              refused -> refused.isPresent()
+                                                  ? complete(RestRoutes.response(refused.get()))
+                                                  : stream(system, materializer, handlers, user.userId(), cursor));
                                         })))));
   }
 
-  private record SseOutbound(BoundedSourceQueue<ServerSentEvent> queue) implements Outbound {
+  private static Route stream(
+      ActorSystem<?> system, Materializer materializer, Handlers handlers, String userId, ResumeCursor cursor) {
+    Pair<BoundedSourceQueue<ByteString>, Source<ByteString, NotUsed>> queue =
+        Source.<ByteString>queue(handlers.settings().outboundBuffer()).preMaterialize(materializer);
+    ActorRef<Session.Command> session =
+        system.systemActorOf(
+            Session.create(userId, new SseOutbound(queue.first()), handlers, Session.Options.stream(cursor)),
+            "sse-" + UUID.randomUUID(),
+            Props.empty());
+    Source<ByteString, NotUsed> events =
+        queue
+            .second()
+            // An SSE client cannot answer: the comment line only keeps proxies from cutting an
+            // idle stream (docs/transports.md).
+            .keepAlive(handlers.settings().heartbeatInterval(), () -> KEEP_ALIVE)
+            .watchTermination(
+                (notUsed, done) -> {
+                  done.whenComplete((d, e) -> session.tell(new Session.InboundClosed()));
+                  return notUsed;
+                });
+    return complete(
+        HttpResponse.create()
+            .withEntity(
+                HttpEntities.createChunked(
+                    MediaTypes.TEXT_EVENT_STREAM.toContentType(),
+                    ParleyMetrics.get(system).countConnection("sse", events))));
+  }
+
+  /** One SSE event: {@code event:} the frame's type, {@code id:} a cursor, {@code data:} the frame. */
+  static ByteString event(String type, String id, String frame) {
+    StringBuilder text = new StringBuilder(frame.length() + 64).append("event: ").append(type).append('\n');
+    if (id != null) {
+      text.append("id: ").append(id).append('\n');
+    }
+    // Frames are compact JSON, one line: data needs no splitting.
+    return ByteString.fromString(text.append("data: ").append(frame).append("\n\n").toString());
+  }
+
+  private record SseOutbound(BoundedSourceQueue<ByteString> queue) implements Outbound {
     @Override
     public boolean offer(String frame) {
-      return queue.offer(ServerSentEvent.create(frame, Frames.typeOf(frame))) == QueueOfferResult.enqueued();
+      return queue.offer(event(Frames.typeOf(frame), null, frame)) == QueueOfferResult.enqueued();
     }
 
     @Override
     public boolean offerEvent(String frame, Supplier<String> cursor) {
-      return queue.offer(ServerSentEvent.create(frame, "event", cursor.get())) == QueueOfferResult.enqueued();
+      return queue.offer(event("event", cursor.get(), frame)) == QueueOfferResult.enqueued();
     }
 
     @Override
@@ -110,11 +143,7 @@ public final class SseRoute {
 
     @Override
     public void close(int code, String reason) {
-      var close = Frames.JSON.createObjectNode();
-      close.put("type", "close");
-      close.put("code", code);
-      close.put("reason", reason);
-      queue.offer(ServerSentEvent.create(Frames.write(close), "close"));
+      queue.offer(event("close", null, Codec.push(new Push.Close(code, reason))));
       queue.complete();
     }
   }

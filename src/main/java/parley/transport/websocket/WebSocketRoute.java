@@ -4,7 +4,6 @@ import static org.apache.pekko.http.javadsl.server.Directives.complete;
 import static org.apache.pekko.http.javadsl.server.Directives.extractWebSocketUpgrade;
 import static org.apache.pekko.http.javadsl.server.Directives.path;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.charset.StandardCharsets;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -27,9 +26,10 @@ import org.apache.pekko.stream.typed.javadsl.ActorSink;
 import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
-import parley.chat.fanout.NodeHub;
 import parley.ops.ParleyMetrics;
-import parley.transport.Frames;
+import parley.protocol.Codec;
+import parley.protocol.Push;
+import parley.transport.Handlers;
 import parley.transport.Outbound;
 import parley.transport.Session;
 
@@ -45,8 +45,7 @@ public final class WebSocketRoute {
 
   private WebSocketRoute() {}
 
-  public static Route create(
-      ActorSystem<?> system, ChatSettings settings, TokenService tokens, ActorRef<NodeHub.Command> hub) {
+  public static Route create(ActorSystem<?> system, Handlers handlers, TokenService tokens) {
     return path(
         "ws",
         () ->
@@ -56,7 +55,7 @@ public final class WebSocketRoute {
                     extractWebSocketUpgrade(
                         upgrade -> {
                           Flow<Message, Message, NotUsed> flow =
-                              sessionFlow(system, settings, hub, user.userId());
+                              sessionFlow(system, handlers, user.userId());
                           boolean offered =
                               StreamSupport.stream(upgrade.getRequestedProtocols().spliterator(), false)
                                   .anyMatch(SUBPROTOCOL::equals);
@@ -67,8 +66,8 @@ public final class WebSocketRoute {
                         })));
   }
 
-  static Flow<Message, Message, NotUsed> sessionFlow(
-      ActorSystem<?> system, ChatSettings settings, ActorRef<NodeHub.Command> hub, String userId) {
+  static Flow<Message, Message, NotUsed> sessionFlow(ActorSystem<?> system, Handlers handlers, String userId) {
+    ChatSettings settings = handlers.settings();
     Materializer materializer = Materializer.matFromSystem(system);
     // The outbound queue is materialized inside the connection's own stream, and the session
     // starts once it exists: a queue materialized ahead as a stream of its own would cost every
@@ -80,7 +79,7 @@ public final class WebSocketRoute {
                 queue -> {
                   session.complete(
                       system.systemActorOf(
-                          Session.create(userId, new QueueOutbound(queue), settings, hub, Session.Options.interactive()),
+                          Session.create(userId, new QueueOutbound(queue), handlers, Session.Options.interactive()),
                           "session-" + UUID.randomUUID(),
                           Props.empty()));
                   return NotUsed.notUsed();
@@ -156,11 +155,7 @@ public final class WebSocketRoute {
      */
     @Override
     public void close(int code, String reason) {
-      ObjectNode close = Frames.JSON.createObjectNode();
-      close.put("type", "close");
-      close.put("code", code);
-      close.put("reason", reason);
-      queue.offer(TextMessage.create(Frames.write(close)));
+      queue.offer(TextMessage.create(Codec.push(new Push.Close(code, reason))));
       queue.complete();
     }
   }

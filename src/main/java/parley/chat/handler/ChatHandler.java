@@ -1,0 +1,310 @@
+package parley.chat.handler;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Function;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
+import parley.chat.ChatSettings;
+import parley.chat.Ids;
+import parley.chat.room.RoomEntity;
+import parley.chat.room.RoomPush;
+import parley.chat.user.UserEntity;
+import parley.protocol.ErrorCode;
+import parley.protocol.Reply;
+import parley.protocol.Request;
+
+/**
+ * Chat requests, whatever transport they came by: each becomes the commands of the room and
+ * user entities it concerns, and their answers one {@link Reply}. It keeps no connection
+ * state: what a connection follows is the session's business, which acts on the reply.
+ */
+public final class ChatHandler {
+
+  private final ClusterSharding sharding;
+  private final ChatSettings settings;
+  private final ActorRef<Object> ignore;
+
+  /**
+   * Typing notices sent lately, by user and room, for the whole node: one notice per interval
+   * however many connections or REST calls the user makes.
+   */
+  private final Cache<String, Boolean> typingSent;
+
+  public ChatHandler(ActorSystem<?> system, ChatSettings settings) {
+    this.sharding = ClusterSharding.get(system);
+    this.settings = settings;
+    this.ignore = system.ignoreRef();
+    this.typingSent = Caffeine.newBuilder().expireAfterWrite(settings.typingInterval()).maximumSize(100_000).build();
+  }
+
+  /** Runs {@code request} for {@code user}; the stage always completes, with a failure reply if need be. */
+  public CompletionStage<Reply> handle(String user, Request.Chat request) {
+    return request.accept(new Calls(user)).exceptionally(ChatHandler::failed);
+  }
+
+  /**
+   * Whether {@code user} is in every one of {@code rooms}: empty if so, else the refusal (a
+   * resume cursor naming a room the user is not in, checked before a stream starts).
+   */
+  public CompletionStage<java.util.Optional<Reply>> refuseRoomsNotJoined(String user, java.util.Set<String> rooms) {
+    return ask(userEntity(user), UserEntity.GetRooms::new)
+        .thenApply(list -> {
+          java.util.Set<String> mine = new java.util.HashSet<>();
+          list.rooms().forEach(marker -> mine.add(marker.room()));
+          return rooms.stream()
+              .filter(room -> !mine.contains(room))
+              .findFirst()
+              .<Reply>map(room -> Reply.Failure.of(ErrorCode.NOT_A_MEMBER, "the cursor names room " + room + ", which " + user + " is not in"));
+        })
+        .exceptionally(failure -> java.util.Optional.of(failed(failure)));
+  }
+
+  /** An ask that got no answer, or broke: retryable, and the client is told so. */
+  public static Reply failed(Throwable failure) {
+    Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+    if (cause instanceof TimeoutException) {
+      return Reply.Failure.of(ErrorCode.TIMEOUT, "no answer in time; retry (with the same clientMsgId for writes)");
+    }
+    return Reply.Failure.of(ErrorCode.UNAVAILABLE, "the request could not be completed; retry");
+  }
+
+  private final class Calls implements Request.ChatVisitor<CompletionStage<Reply>> {
+    private final String user;
+
+    Calls(String user) {
+      this.user = user;
+    }
+
+    @Override
+    public CompletionStage<Reply> createRoom(Request.CreateRoom r) {
+      return write(r.room(), to -> new RoomEntity.Create(user, r.visibility(), r.topic(), to))
+          .thenApply(reply -> joined(r.room(), reply));
+    }
+
+    @Override
+    public CompletionStage<Reply> join(Request.Join r) {
+      return write(r.room(), to -> new RoomEntity.Join(user, to)).thenApply(reply -> joined(r.room(), reply));
+    }
+
+    /** The user's room list learns of the room; the join event is where the user's timeline starts. */
+    private Reply joined(String room, Reply reply) {
+      if (reply instanceof Reply.Written written) {
+        userEntity(user).tell(new UserEntity.RoomJoined(room, written.seq(), ignore.unsafeUpcast()));
+      }
+      return reply;
+    }
+
+    @Override
+    public CompletionStage<Reply> leave(Request.Leave r) {
+      return write(r.room(), to -> new RoomEntity.Leave(user, to)).thenApply(reply -> {
+        if (reply instanceof Reply.Written) {
+          userEntity(user).tell(new UserEntity.RoomLeft(r.room(), ignore.unsafeUpcast()));
+        }
+        return reply;
+      });
+    }
+
+    @Override
+    public CompletionStage<Reply> invite(Request.Invite r) {
+      return write(r.room(), to -> new RoomEntity.Invite(user, r.user(), to));
+    }
+
+    @Override
+    public CompletionStage<Reply> removeMember(Request.RemoveMember r) {
+      return write(r.room(), to -> new RoomEntity.RemoveMember(user, r.user(), to));
+    }
+
+    @Override
+    public CompletionStage<Reply> setTopic(Request.SetTopic r) {
+      return write(r.room(), to -> new RoomEntity.SetTopic(user, r.topic(), to));
+    }
+
+    @Override
+    public CompletionStage<Reply> send(Request.Send r) {
+      return write(r.room(), to -> new RoomEntity.Post(user, r.clientMsgId(), r.body(), false, to));
+    }
+
+    @Override
+    public CompletionStage<Reply> edit(Request.Edit r) {
+      return write(r.room(), to -> new RoomEntity.Edit(user, r.target(), r.clientMsgId(), r.body(), to));
+    }
+
+    @Override
+    public CompletionStage<Reply> delete(Request.Delete r) {
+      return write(r.room(), to -> new RoomEntity.Delete(user, r.target(), r.clientMsgId(), to));
+    }
+
+    @Override
+    public CompletionStage<Reply> sendDm(Request.SendDm r) {
+      if (r.to().equals(user)) {
+        return done(Reply.Failure.of(ErrorCode.BAD_FIELD, "a direct message needs another user"));
+      }
+      String room = Ids.directRoom(user, r.to());
+      return ask(room(room), (ActorRef<RoomEntity.WriteReply> to) -> new RoomEntity.PostDirect(user, r.to(), r.clientMsgId(), r.body(), to))
+          .thenCompose(reply -> {
+            if (reply instanceof RoomEntity.Rejected rejected) {
+              return done(rejection(rejected.code(), rejected.message()));
+            }
+            RoomEntity.Written written = (RoomEntity.Written) reply;
+            // Both users' room lists learn of the room; the position before the message
+            // keeps it unread and starts the other connections' timeline there.
+            for (String member : List.of(user, r.to())) {
+              userEntity(member).tell(new UserEntity.RoomJoined(room, written.seq() - 1, ignore.unsafeUpcast()));
+            }
+            return ask(userEntity(r.to()), UserEntity.GetPresence::new)
+                .thenApply(presence -> (Reply) new Reply.DirectWritten(
+                    room, written.seq(), Instant.ofEpochMilli(written.ts()).toString(), written.clientMsgId(),
+                    presence.online(), written.duplicate()));
+          });
+    }
+
+    @Override
+    public CompletionStage<Reply> history(Request.History r) {
+      long to = r.before() == null ? Long.MAX_VALUE : r.before() - 1;
+      return ask(room(r.room()), (ActorRef<RoomEntity.EventsReply> replyTo) -> new RoomEntity.GetEvents(user, 0, to, r.limit(), replyTo))
+          .thenApply(reply -> {
+            if (reply instanceof RoomEntity.Rejected rejected) {
+              return rejection(rejected.code(), rejected.message());
+            }
+            RoomEntity.Events events = (RoomEntity.Events) reply;
+            return new Reply.History(
+                r.room(),
+                events.events().stream().map(ChatPushes::event).toList(),
+                !events.events().isEmpty() && events.events().get(0).seq() > 1);
+          });
+    }
+
+    @Override
+    public CompletionStage<Reply> listMembers(Request.ListMembers r) {
+      return info(r.room()).thenCompose(reply -> {
+        if (reply instanceof RoomEntity.Rejected rejected) {
+          return done(rejection(rejected.code(), rejected.message()));
+        }
+        RoomEntity.Info info = (RoomEntity.Info) reply;
+        Map<String, String> members = new TreeMap<>(info.members());
+        boolean withPresence = members.size() <= settings.presenceListLimit();
+        List<CompletableFuture<Reply.Member>> entries = new ArrayList<>();
+        members.forEach((member, role) -> entries.add(
+            withPresence
+                ? ask(userEntity(member), UserEntity.GetPresence::new)
+                    .thenApply(p -> new Reply.Member(member, role, p.online(), p.lastSeen() == null ? null : p.lastSeen().toString()))
+                    .exceptionally(failure -> new Reply.Member(member, role, null, null))
+                    .toCompletableFuture()
+                : CompletableFuture.completedFuture(new Reply.Member(member, role, null, null))));
+        return CompletableFuture.allOf(entries.toArray(CompletableFuture[]::new))
+            .thenApply(all -> (Reply) new Reply.Members(
+                r.room(), info.visibility(), info.topic(), info.lastSeq(),
+                entries.stream().map(CompletableFuture::join).toList()));
+      });
+    }
+
+    @Override
+    public CompletionStage<Reply> listRooms(Request.ListRooms r) {
+      return ask(userEntity(user), UserEntity.GetRooms::new).thenCompose(list -> {
+        List<CompletableFuture<Reply.RoomEntry>> entries = new ArrayList<>();
+        list.rooms().stream()
+            .sorted((a, b) -> a.room().compareTo(b.room()))
+            .forEach(marker -> entries.add(info(marker.room())
+                .thenApply(reply -> reply instanceof RoomEntity.Info info
+                    ? new Reply.RoomEntry(marker.room(), marker.readSeq(), info.lastSeq(),
+                        Math.max(0, info.lastSeq() - marker.readSeq()), info.direct(), info.topic())
+                    : new Reply.RoomEntry(marker.room(), marker.readSeq(), null, null, null, null))
+                .exceptionally(failure -> new Reply.RoomEntry(marker.room(), marker.readSeq(), null, null, null, null))
+                .toCompletableFuture()));
+        return CompletableFuture.allOf(entries.toArray(CompletableFuture[]::new))
+            .thenApply(all -> (Reply) new Reply.RoomList(entries.stream().map(CompletableFuture::join).toList()));
+      });
+    }
+
+    /**
+     * The room says whether the user is a member and how far its timeline goes: a marker is
+     * kept within the timeline, and only members move theirs.
+     */
+    @Override
+    public CompletionStage<Reply> markRead(Request.MarkRead r) {
+      return info(r.room()).thenCompose(reply -> {
+        if (reply instanceof RoomEntity.Rejected rejected) {
+          return done(rejection(rejected.code(), rejected.message()));
+        }
+        RoomEntity.Info info = (RoomEntity.Info) reply;
+        if (!info.members().containsKey(user)) {
+          return done(Reply.Failure.of(ErrorCode.NOT_A_MEMBER, user + " is not a member of room " + r.room()));
+        }
+        long seq = Math.min(r.seq(), info.lastSeq());
+        return ask(userEntity(user), (ActorRef<UserEntity.ReadReply> to) -> new UserEntity.MarkRead(r.room(), seq, to))
+            .thenApply(read -> {
+              if (read instanceof UserEntity.Rejected rejected) {
+                return rejection(rejected.code(), rejected.message());
+              }
+              UserEntity.MarkedRead marked = (UserEntity.MarkedRead) read;
+              long now = System.currentTimeMillis();
+              room(r.room()).tell(new RoomEntity.Relay(new RoomPush.Ephemeral(r.room(), "read", user, marked.readSeq(), null, now)));
+              if (Ids.isDirectRoom(r.room())) {
+                room(r.room()).tell(new RoomEntity.Relay(new RoomPush.Ephemeral(r.room(), "receipt", user, marked.readSeq(), "read", now)));
+              }
+              return new Reply.MarkedRead(r.room(), marked.readSeq(), Math.max(0, info.lastSeq() - marked.readSeq()));
+            });
+      });
+    }
+
+    @Override
+    public CompletionStage<Reply> typing(Request.Typing r) {
+      if (typingSent.asMap().putIfAbsent(user + '\n' + r.room(), Boolean.TRUE) == null) {
+        room(r.room()).tell(new RoomEntity.Typing(user));
+      }
+      return done(new Reply.Accepted());
+    }
+
+    private CompletionStage<Reply> write(
+        String room, Function<ActorRef<RoomEntity.WriteReply>, RoomEntity.Command> command) {
+      return ask(room(room), command).thenApply(reply -> {
+        if (reply instanceof RoomEntity.Rejected rejected) {
+          return rejection(rejected.code(), rejected.message());
+        }
+        RoomEntity.Written w = (RoomEntity.Written) reply;
+        return new Reply.Written(
+            w.room(),
+            w.seq(),
+            w.ts() > 0 ? Instant.ofEpochMilli(w.ts()).toString() : null,
+            w.clientMsgId(),
+            w.clientMsgId() != null ? w.duplicate() : null);
+      });
+    }
+
+    private CompletionStage<RoomEntity.InfoReply> info(String room) {
+      return ask(room(room), (ActorRef<RoomEntity.InfoReply> to) -> new RoomEntity.GetInfo(user, to));
+    }
+  }
+
+  private <Q, R> CompletionStage<R> ask(EntityRef<Q> target, Function<ActorRef<R>, Q> command) {
+    return target.ask(command::apply, settings.askTimeout());
+  }
+
+  private static CompletionStage<Reply> done(Reply reply) {
+    return CompletableFuture.completedFuture(reply);
+  }
+
+  private static Reply rejection(String code, String message) {
+    return Reply.Failure.of(ErrorCode.ofEntity(code), message);
+  }
+
+  private EntityRef<RoomEntity.Command> room(String room) {
+    return sharding.entityRefFor(RoomEntity.ENTITY_KEY, room);
+  }
+
+  private EntityRef<UserEntity.Command> userEntity(String user) {
+    return sharding.entityRefFor(UserEntity.ENTITY_KEY, user);
+  }
+}

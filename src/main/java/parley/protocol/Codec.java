@@ -1,0 +1,265 @@
+package parley.protocol;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The one place frames become records and records become frames. Decoding is strict: a frame
+ * is one JSON object and nothing after it, with no key twice; every way a request can be bad
+ * ends in one {@link ProtocolException} with its code.
+ */
+public final class Codec {
+
+  /** Reads what clients send: strict JSON. */
+  static final ObjectMapper STRICT =
+      JsonMapper.builder()
+          .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+          .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+          .build();
+
+  /** Writes frames; null fields are left out. Also reads server frames back (tests, specs). */
+  public static final ObjectMapper JSON =
+      JsonMapper.builder()
+          .serializationInclusion(JsonInclude.Include.NON_NULL)
+          .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+          .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+          .build();
+
+  /** Request {@code type} → record, in the order docs/protocol.md lists them. */
+  public static final Map<String, Class<? extends Request>> REQUESTS;
+
+  /** Push {@code type} → record. */
+  public static final Map<String, Class<? extends Push>> PUSHES;
+
+  static {
+    Map<String, Class<? extends Request>> requests = new LinkedHashMap<>();
+    requests.put("ping", Request.Ping.class);
+    requests.put("pong", Request.Pong.class);
+    requests.put("resume", Request.Resume.class);
+    requests.put("create_room", Request.CreateRoom.class);
+    requests.put("join", Request.Join.class);
+    requests.put("leave", Request.Leave.class);
+    requests.put("invite", Request.Invite.class);
+    requests.put("remove_member", Request.RemoveMember.class);
+    requests.put("set_topic", Request.SetTopic.class);
+    requests.put("list_rooms", Request.ListRooms.class);
+    requests.put("list_members", Request.ListMembers.class);
+    requests.put("send", Request.Send.class);
+    requests.put("send_dm", Request.SendDm.class);
+    requests.put("edit", Request.Edit.class);
+    requests.put("delete", Request.Delete.class);
+    requests.put("history", Request.History.class);
+    requests.put("mark_read", Request.MarkRead.class);
+    requests.put("typing", Request.Typing.class);
+    requests.put("doc_create", Request.DocCreate.class);
+    requests.put("doc_open", Request.DocOpen.class);
+    requests.put("doc_submit", Request.DocSubmit.class);
+    requests.put("doc_ops", Request.DocOps.class);
+    requests.put("doc_cursor", Request.DocCursor.class);
+    requests.put("doc_add_editor", Request.DocAddEditor.class);
+    requests.put("doc_close", Request.DocClose.class);
+    REQUESTS = Collections.unmodifiableMap(requests);
+
+    Map<String, Class<? extends Push>> pushes = new LinkedHashMap<>();
+    pushes.put("welcome", Push.Welcome.class);
+    pushes.put("ping", Push.Ping.class);
+    pushes.put("event", Push.Event.class);
+    pushes.put("typing", Push.Typing.class);
+    pushes.put("read", Push.Read.class);
+    pushes.put("receipt", Push.Receipt.class);
+    pushes.put("presence", Push.Presence.class);
+    pushes.put("lagged", Push.Lagged.class);
+    pushes.put("reload", Push.Reload.class);
+    pushes.put("close", Push.Close.class);
+    pushes.put("doc_op", Push.DocOp.class);
+    pushes.put("doc_cursor", Push.DocCursor.class);
+    pushes.put("doc_cursor_removed", Push.DocCursorRemoved.class);
+    pushes.put("doc_editors", Push.DocEditors.class);
+    pushes.put("doc_resync", Push.DocResync.class);
+    PUSHES = Collections.unmodifiableMap(pushes);
+  }
+
+  private static final Map<Class<?>, String> PUSH_TYPES = new LinkedHashMap<>();
+
+  static {
+    PUSHES.forEach((type, record) -> PUSH_TYPES.put(record, type));
+  }
+
+  /** A decoded request; {@code id} is null when the client sent none. */
+  public record Decoded(String id, Request request) {}
+
+  private final Limits limits;
+
+  /** What the node's settings bound. */
+  public record Limits(int maxBodyBytes, int maxTopicBytes) {}
+
+  public Codec(Limits limits) {
+    this.limits = limits;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Client → server
+
+  /** One client frame; throws {@link ProtocolException} (with the id, if readable) when bad. */
+  public Decoded decode(String frame) {
+    JsonNode node;
+    try {
+      node = STRICT.readTree(frame);
+    } catch (JsonProcessingException e) {
+      throw new ProtocolException(ErrorCode.BAD_FRAME, "the frame is not one valid JSON object: " + reason(e));
+    }
+    if (node == null || !node.isObject()) {
+      throw new ProtocolException(ErrorCode.BAD_FRAME, "a frame must be a JSON object");
+    }
+    Fields fields = new Fields((ObjectNode) node, limits);
+    String id = fields.requestId();
+    try {
+      return new Decoded(id, request(fields.text("type"), fields));
+    } catch (ProtocolException e) {
+      throw e.withId(id);
+    }
+  }
+
+  /** A REST body: one strict JSON object (an empty body is an empty object). */
+  public static ObjectNode parseObject(String text) {
+    if (text == null || text.isBlank()) {
+      return JSON.createObjectNode();
+    }
+    JsonNode node;
+    try {
+      node = STRICT.readTree(text);
+    } catch (JsonProcessingException e) {
+      throw new ProtocolException(ErrorCode.BAD_FRAME, "the body is not one valid JSON object: " + reason(e));
+    }
+    if (node == null || !node.isObject()) {
+      throw new ProtocolException(ErrorCode.BAD_FRAME, "the body must be a JSON object");
+    }
+    return (ObjectNode) node;
+  }
+
+  /** The fields of a request given as an object (REST bodies and paths), {@code type} apart. */
+  public Request decode(String type, ObjectNode fields) {
+    return request(type, new Fields(fields, limits));
+  }
+
+  private static Request request(String type, Fields f) {
+    return switch (type) {
+      case "ping" -> new Request.Ping();
+      case "pong" -> new Request.Pong();
+      case "resume" -> new Request.Resume(f.positions("rooms"));
+      case "create_room" -> new Request.CreateRoom(f.room(), f.visibility(), f.topic(false));
+      case "join" -> new Request.Join(f.room());
+      case "leave" -> new Request.Leave(f.room());
+      case "invite" -> new Request.Invite(f.room(), f.user("user"));
+      case "remove_member" -> new Request.RemoveMember(f.room(), f.user("user"));
+      case "set_topic" -> new Request.SetTopic(f.room(), f.topic(true));
+      case "list_rooms" -> new Request.ListRooms();
+      case "list_members" -> new Request.ListMembers(f.room());
+      case "send" -> new Request.Send(f.room(), f.clientId("clientMsgId"), f.body());
+      case "send_dm" -> new Request.SendDm(f.user("to"), f.clientId("clientMsgId"), f.body());
+      case "edit" -> new Request.Edit(f.room(), f.seq("target"), f.clientId("clientMsgId"), f.body());
+      case "delete" -> new Request.Delete(f.room(), f.seq("target"), f.clientId("clientMsgId"));
+      case "history" -> new Request.History(f.room(), f.optionalSeq("before"), f.limit("limit", 1, 200, 50));
+      case "mark_read" -> new Request.MarkRead(f.room(), f.seq("seq"));
+      case "typing" -> new Request.Typing(f.room());
+      case "doc_create" -> new Request.DocCreate(f.doc(), f.documentText(), f.editors(), f.optionalRoom());
+      case "doc_open" -> new Request.DocOpen(f.doc());
+      case "doc_submit" -> new Request.DocSubmit(f.doc(), f.clientId("clientOpId"), f.revision("revision"), f.operation());
+      case "doc_ops" -> new Request.DocOps(f.doc(), f.revision("revision"));
+      case "doc_cursor" -> {
+        String doc = f.doc();
+        long revision = f.revision("revision");
+        int position = f.index("position");
+        yield new Request.DocCursor(doc, revision, position, f.has("selectionEnd") ? f.index("selectionEnd") : position);
+      }
+      case "doc_add_editor" -> new Request.DocAddEditor(f.doc(), f.user("user"));
+      case "doc_close" -> new Request.DocClose(f.doc());
+      default -> throw new ProtocolException(ErrorCode.UNKNOWN_TYPE, "unknown request type '" + type + "'");
+    };
+  }
+
+  private static String reason(JsonProcessingException e) {
+    String message = e.getOriginalMessage();
+    return message == null ? "unreadable" : message.lines().findFirst().orElse("unreadable");
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Server → client
+
+  /** The frame of a reply to request {@code id} (null: the client gave none, and none is echoed). */
+  public static String reply(String id, Reply reply) {
+    ObjectNode node = JSON.createObjectNode();
+    if (reply instanceof Reply.Failure failure) {
+      node.put("type", "error");
+      putId(node, id);
+      node.put("code", failure.code().wire());
+      node.put("message", failure.message());
+      return write(node);
+    }
+    node.put("type", reply instanceof Reply.Pong ? "pong" : "ok");
+    putId(node, id);
+    node.setAll((ObjectNode) JSON.valueToTree(reply));
+    return write(node);
+  }
+
+  /** A REST answer: the reply's fields alone, or the error without an id. */
+  public static String restBody(Reply reply) {
+    if (reply instanceof Reply.Failure) {
+      return reply(null, reply);
+    }
+    return write(JSON.valueToTree(reply));
+  }
+
+  public static String error(String id, ErrorCode code, String message) {
+    return reply(id, new Reply.Failure(code, message));
+  }
+
+  public static String push(Push push) {
+    ObjectNode node = JSON.createObjectNode();
+    node.put("type", typeOf(push));
+    node.setAll((ObjectNode) JSON.valueToTree(push));
+    return write(node);
+  }
+
+  public static String typeOf(Push push) {
+    return PUSH_TYPES.get(push.getClass());
+  }
+
+  /** Reads a push this server wrote (tests, the spec check). */
+  public static Push readPush(String frame) {
+    try {
+      ObjectNode node = (ObjectNode) JSON.readTree(frame);
+      Class<? extends Push> type = PUSHES.get(node.path("type").asText());
+      if (type == null) {
+        throw new IllegalArgumentException("not a push: " + frame);
+      }
+      node.remove("type");
+      return JSON.treeToValue(node, type);
+    } catch (JsonProcessingException e) {
+      throw new IllegalArgumentException(e);
+    }
+  }
+
+  private static void putId(ObjectNode node, String id) {
+    if (id != null) {
+      node.put("id", id);
+    }
+  }
+
+  static String write(JsonNode node) {
+    try {
+      return JSON.writeValueAsString(node);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

@@ -1,0 +1,82 @@
+package parley.protocol;
+
+import java.util.List;
+import java.util.Map;
+import parley.collab.ot.TextOperation;
+
+/**
+ * The answer to one request. Over the WebSocket, SSE's and long-poll's REST side alike: a
+ * success is {@code {"type":"ok","id":…}} plus the record's fields (REST answers the fields
+ * alone), a {@link Failure} is {@code {"type":"error","id":…,"code":…,"message":…}} (REST: the
+ * code's HTTP status). Null fields are left out.
+ */
+public sealed interface Reply {
+
+  /** A refused request. */
+  record Failure(ErrorCode code, String message) implements Reply {
+    public static Failure of(ErrorCode code, String message) {
+      return new Failure(code, message);
+    }
+  }
+
+  /** The answer to {@code ping}, typed {@code pong}. */
+  record Pong() implements Reply {}
+
+  /** Accepted, nothing to say: {@code typing} (no frame on the WebSocket; 204 over REST). */
+  record Accepted() implements Reply {}
+
+  /**
+   * A write to a room: {@code seq} is its timeline position. {@code ts}, {@code clientMsgId}
+   * and {@code duplicate} come with messages, edits and deletions.
+   */
+  record Written(String room, long seq, String ts, String clientMsgId, Boolean duplicate) implements Reply {}
+
+  /** {@code send_dm}: {@code delivered} says whether the recipient had a live session. */
+  record DirectWritten(String room, long seq, String ts, String clientMsgId, boolean delivered, boolean duplicate)
+      implements Reply {}
+
+  record RoomList(List<RoomEntry> rooms) implements Reply {}
+
+  /** {@code lastSeq}, {@code unread}, {@code direct} are absent if the room did not answer. */
+  record RoomEntry(String room, long readSeq, Long lastSeq, Long unread, Boolean direct, String topic) {}
+
+  record Members(String room, String visibility, String topic, long lastSeq, List<Member> members) implements Reply {}
+
+  /**
+   * {@code online} and {@code lastSeen} (null for a user never connected) are there for rooms
+   * of up to {@code parley.chat.presence-list-limit} members.
+   */
+  record Member(String user, String role, Boolean online, String lastSeen) {}
+
+  record History(String room, List<Push.Event> events, boolean hasMore) implements Reply {}
+
+  /** The position each room resumes after. */
+  record Resumed(Map<String, Long> rooms) implements Reply {}
+
+  record MarkedRead(String room, long readSeq, long unread) implements Reply {}
+
+  record DocCreated(String doc, long revision, String room) implements Reply {}
+
+  record DocOpened(
+      String doc,
+      String text,
+      long revision,
+      String owner,
+      String room,
+      List<String> editors,
+      List<CursorEntry> cursors)
+      implements Reply {}
+
+  record CursorEntry(String user, String session, int position, int selectionEnd) {}
+
+  record DocSubmitted(String doc, long revision, String clientOpId) implements Reply {}
+
+  record DocOpsPage(String doc, long fromRevision, long revision, List<OpEntry> ops) implements Reply {}
+
+  record OpEntry(long revision, TextOperation op, String author, String clientOpId) {}
+
+  record DocEditors(String doc, String owner, List<String> editors) implements Reply {}
+
+  /** {@code doc_cursor} and {@code doc_close}: the frame was taken. */
+  record DocDone(String doc) implements Reply {}
+}

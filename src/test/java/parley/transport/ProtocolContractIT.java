@@ -1,0 +1,352 @@
+package parley.transport;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.typesafe.config.ConfigFactory;
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import parley.testing.InJvmNode;
+import parley.testing.PausableSocket;
+import parley.testing.TestCassandra;
+
+/**
+ * The protocol as docs/protocol.md and docs/transports.md promise it, checked through the wire
+ * with a raw client that does only what the docs say (no reference client smoothing over
+ * anything): each test pins a defect that a client written from the docs ran into.
+ */
+class ProtocolContractIT {
+
+  private static final Duration WAIT = Duration.ofSeconds(20);
+  private static InJvmNode node;
+
+  @BeforeAll
+  static void startNode() throws Exception {
+    node =
+        InJvmNode.start(
+            TestCassandra.keyspacesFor("ProtocolContractIT"),
+            0,
+            0,
+            // Short heartbeats, so the SSE keep-alive shows within the test.
+            ConfigFactory.parseString("parley.chat.heartbeat-interval = 300ms\nparley.chat.heartbeat-timeout = 30s"));
+  }
+
+  @AfterAll
+  static void stopNode() throws Exception {
+    if (node != null) {
+      node.close();
+    }
+  }
+
+  @Test
+  void aConnectionThatHasNotResumedIsSentNoRoomEventsAndThenEachExactlyOnce() throws Exception {
+    String token = node.token("unresumed");
+    try (Wire late = Wire.connect(token); Wire active = Wire.connect(token)) {
+      active.request("{\"type\":\"resume\",\"id\":\"r\"}");
+      active.request("{\"type\":\"create_room\",\"id\":\"c\",\"room\":\"early\"}");
+      active.request("{\"type\":\"send\",\"id\":\"s\",\"room\":\"early\",\"clientMsgId\":\"m1\",\"body\":\"one\"}");
+      // The user entity has the room (it tells the user's connections right after this).
+      active.awaitReply("{\"type\":\"list_rooms\",\"id\":\"l\"}", ok -> ok.path("rooms").size() == 1);
+      late.request("{\"type\":\"ping\",\"id\":\"p1\"}");
+      late.request("{\"type\":\"ping\",\"id\":\"p2\"}");
+      assertTrue(late.events("early").isEmpty(), "room events before resume: " + late.events("early"));
+
+      JsonNode resumed = late.request("{\"type\":\"resume\",\"id\":\"r2\",\"rooms\":{\"early\":0}}");
+      assertEquals(0, resumed.path("rooms").path("early").asLong());
+      late.awaitEvent("early", 2);
+      late.request("{\"type\":\"ping\",\"id\":\"p3\"}");
+      assertEquals(List.of(1L, 2L), late.events("early"), "each event once, in order");
+    }
+  }
+
+  @Test
+  void theUsersOtherConnectionsFollowARoomFromItsStart() throws Exception {
+    String token = node.token("twodevices");
+    try (Wire phone = Wire.connect(token); Wire laptop = Wire.connect(token)) {
+      phone.request("{\"type\":\"resume\",\"id\":\"r\"}");
+      laptop.request("{\"type\":\"resume\",\"id\":\"r\"}");
+      laptop.request("{\"type\":\"create_room\",\"id\":\"c\",\"room\":\"started\"}");
+      JsonNode created = phone.awaitEvent("started", 1);
+      assertEquals("created", created.path("kind").asText());
+
+      // Joining over REST reaches the live connections from the join event on too.
+      node.rest("POST", "/v1/rooms", node.token("owner2"), "{\"room\":\"joinedlater\"}", null);
+      assertEquals(200, node.rest("POST", "/v1/rooms/joinedlater/join", token, null, null).statusCode());
+      assertEquals("joined", phone.awaitEvent("joinedlater", 2).path("kind").asText());
+      assertEquals("joined", laptop.awaitEvent("joinedlater", 2).path("kind").asText());
+    }
+  }
+
+  @Test
+  void aCreateRoomThatDiffersFromTheRoomIsRefusedAndAnExactRepeatIsNot() throws Exception {
+    try (Wire owner = Wire.connect(node.token("creator"))) {
+      assertEquals("ok", owner.request("{\"type\":\"create_room\",\"id\":\"1\",\"room\":\"plaza\",\"topic\":\"hi\"}").path("type").asText());
+      assertEquals("ok", owner.request("{\"type\":\"create_room\",\"id\":\"2\",\"room\":\"plaza\",\"topic\":\"hi\"}").path("type").asText());
+      JsonNode conflict = owner.request("{\"type\":\"create_room\",\"id\":\"3\",\"room\":\"plaza\",\"visibility\":\"private\",\"topic\":\"hi\"}");
+      assertEquals("room_exists", conflict.path("code").asText());
+      assertEquals("room_exists", owner.request("{\"type\":\"create_room\",\"id\":\"4\",\"room\":\"plaza\"}").path("code").asText());
+      assertEquals("public", owner.request("{\"type\":\"list_members\",\"id\":\"5\",\"room\":\"plaza\"}").path("visibility").asText());
+    }
+  }
+
+  @Test
+  void sseRefusesACursorForSomeoneElsesRoomWithAStatusBeforeTheStream() throws Exception {
+    node.rest("POST", "/v1/rooms", node.token("keeper"), "{\"room\":\"vault\",\"visibility\":\"private\"}", null);
+    String cursor = new ResumeCursor(Map.of("vault", new ResumeCursor.Position(0, 0))).encode();
+    HttpResponse<String> response =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(node.http().resolve("/v1/events?cursor=" + URLEncoder.encode(cursor, StandardCharsets.UTF_8)))
+                    .header("Authorization", "Bearer " + node.token("outsider"))
+                    .timeout(WAIT)
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+    assertEquals(403, response.statusCode(), response.body());
+    assertEquals("not_a_member", Frames.read(response.body()).path("code").asText());
+  }
+
+  @Test
+  void sseKeepsAnIdleStreamOpenWithCommentLinesNotEmptyEvents() throws Exception {
+    HttpResponse<InputStream> response =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(node.http().resolve("/v1/events"))
+                    .header("Authorization", "Bearer " + node.token("idler"))
+                    .build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+    assertEquals(200, response.statusCode());
+    try (BufferedReader lines = new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8))) {
+      List<String> seen = new ArrayList<>();
+      String line;
+      int comments = 0;
+      while (comments < 2 && (line = lines.readLine()) != null) {
+        seen.add(line);
+        if (line.startsWith(":")) {
+          comments++;
+        }
+        assertFalse(line.equals("data:") || line.equals("data: "), "an empty event: " + seen);
+      }
+      assertEquals(2, comments, "two idle intervals, two comment lines: " + seen);
+      assertEquals(List.of("event: welcome"), seen.stream().filter(l -> l.startsWith("event:")).toList());
+    }
+  }
+
+  @Test
+  void restAnswersAreTheWebSocketsOkRepliesWithTheCodesStatus() throws Exception {
+    String token = node.token("resty");
+    node.rest("POST", "/v1/rooms", token, "{\"room\":\"restroom\"}", null);
+    node.rest("POST", "/v1/rooms/restroom/messages", token, "{\"body\":\"a\"}", "k1");
+    node.rest("POST", "/v1/rooms/restroom/messages", token, "{\"body\":\"b\"}", "k2");
+
+    HttpResponse<String> read = node.rest("POST", "/v1/rooms/restroom/read", token, "{\"seq\":2}", null);
+    assertEquals(200, read.statusCode(), read.body());
+    JsonNode marked = Frames.read(read.body());
+    assertEquals(2, marked.path("readSeq").asLong());
+    assertEquals(1, marked.path("unread").asLong(), read.body());
+    assertFalse(marked.has("type") || marked.has("id"));
+
+    HttpResponse<String> typing = node.rest("POST", "/v1/rooms/restroom/typing", token, null, null);
+    assertEquals(204, typing.statusCode());
+    assertEquals("", typing.body());
+
+    assertError(404, "doc_not_found", node.rest("GET", "/v1/docs/nosuchdoc", token, null, null));
+    assertEquals(200, node.rest("POST", "/v1/docs", token, "{\"doc\":\"restdoc\",\"text\":\"abc\"}", null).statusCode());
+    assertError(409, "doc_exists", node.rest("POST", "/v1/docs", token, "{\"doc\":\"restdoc\"}", null));
+    assertError(400, "base_length_mismatch", node.rest("POST", "/v1/docs/restdoc/ops", token, "{\"revision\":0,\"op\":[9,\"x\"],\"clientOpId\":\"o1\"}", null));
+    assertError(400, "bad_frame", node.rest("POST", "/v1/rooms/restroom/read", token, "{\"seq\":1} trailing", null));
+  }
+
+  @Test
+  void listMembersSaysWhoIsOnlineNow() throws Exception {
+    String owner = node.token("host");
+    node.rest("POST", "/v1/rooms", owner, "{\"room\":\"lounge\"}", null);
+    node.rest("POST", "/v1/rooms/lounge/join", node.token("neveron"), null, null);
+    String guest = node.token("guest");
+    node.rest("POST", "/v1/rooms/lounge/join", guest, null, null);
+    try (Wire online = Wire.connect(guest)) {
+      online.request("{\"type\":\"resume\",\"id\":\"r\"}");
+      JsonNode members = awaitMembers(owner, m -> member(m, "guest").path("online").asBoolean());
+      assertTrue(member(members, "guest").path("lastSeen").isTextual());
+      assertFalse(member(members, "neveron").path("online").asBoolean(true), members.toString());
+      assertFalse(member(members, "neveron").has("lastSeen"), members.toString());
+    }
+    JsonNode after = awaitMembers(owner, m -> !member(m, "guest").path("online").asBoolean(true));
+    assertTrue(member(after, "guest").path("lastSeen").isTextual());
+  }
+
+  @Test
+  void aRequestWithoutIdIsAnsweredWithoutOne() throws Exception {
+    try (Wire wire = Wire.connect(node.token("anonymous"))) {
+      wire.send("{\"type\":\"list_rooms\"}");
+      JsonNode reply = wire.await(f -> "ok".equals(f.path("type").asText()));
+      assertFalse(reply.has("id"), reply.toString());
+      assertTrue(reply.path("rooms").isArray());
+    }
+  }
+
+  @Test
+  void strictJsonTrailingTextAndDuplicateKeysAreBadFrames() throws Exception {
+    try (Wire wire = Wire.connect(node.token("strict"))) {
+      assertEquals("bad_frame", wire.request("{\"type\":\"ping\",\"id\":\"1\"} {}").path("code").asText());
+      assertEquals("bad_frame", wire.request("{\"type\":\"ping\",\"id\":\"2\",\"id\":\"3\"}").path("code").asText());
+      assertEquals("pong", wire.request("{\"type\":\"ping\",\"id\":\"4\"}").path("type").asText());
+    }
+  }
+
+  @Test
+  void aLoneSurrogateIsRefusedAtTheEdgeAndTheRoomGoesOn() throws Exception {
+    String attacker = node.token("mallory");
+    String member = node.token("member");
+    node.rest("POST", "/v1/rooms", member, "{\"room\":\"target\"}", null);
+    node.rest("POST", "/v1/rooms/target/join", attacker, null, null);
+    try (Wire mallory = Wire.connect(attacker); Wire victim = Wire.connect(member)) {
+      victim.request("{\"type\":\"resume\",\"id\":\"r\"}");
+      String lone = "\\ud800";
+      assertEquals("bad_text", mallory.request("{\"type\":\"send\",\"id\":\"1\",\"room\":\"target\",\"clientMsgId\":\"p\",\"body\":\"" + lone + "\"}").path("code").asText());
+      assertEquals("bad_text", mallory.request("{\"type\":\"send\",\"id\":\"2\",\"room\":\"target\",\"clientMsgId\":\"q\",\"body\":\"ok " + "\\udc00" + " x\"}").path("code").asText());
+      assertEquals("bad_text", mallory.request("{\"type\":\"send_dm\",\"id\":\"3\",\"to\":\"member\",\"clientMsgId\":\"r\",\"body\":\"" + lone + "\"}").path("code").asText());
+      assertEquals("bad_text", mallory.request("{\"type\":\"create_room\",\"id\":\"4\",\"room\":\"t2\",\"topic\":\"" + lone + "\"}").path("code").asText());
+      assertError(400, "bad_text", node.rest("POST", "/v1/rooms/target/messages", attacker, "{\"body\":\"" + lone + "\"}", "rest-lone"));
+      // A surrogate pair is text like any other.
+      assertEquals("ok", mallory.request("{\"type\":\"send\",\"id\":\"5\",\"room\":\"target\",\"clientMsgId\":\"s\",\"body\":\"\\ud83d\\ude00\"}").path("type").asText());
+      JsonNode sent = victim.request("{\"type\":\"send\",\"id\":\"6\",\"room\":\"target\",\"clientMsgId\":\"v\",\"body\":\"still here\"}");
+      assertEquals("ok", sent.path("type").asText(), sent.toString());
+      assertEquals("\ud83d\ude00", victim.awaitEvent("target", sent.path("seq").asLong() - 1).path("body").asText());
+      assertEquals("still here", victim.awaitEvent("target", sent.path("seq").asLong()).path("body").asText());
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private static JsonNode awaitMembers(String token, Predicate<JsonNode> until) throws Exception {
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    JsonNode members;
+    do {
+      HttpResponse<String> response = node.rest("GET", "/v1/rooms/lounge/members", token, null, null);
+      assertEquals(200, response.statusCode(), response.body());
+      members = Frames.read(response.body());
+      if (until.test(members)) {
+        return members;
+      }
+      Thread.sleep(100); // polling a condition, within the user's REST rate
+    } while (System.nanoTime() < deadline);
+    throw new AssertionError("members never became as expected: " + members);
+  }
+
+  private static JsonNode member(JsonNode members, String user) {
+    for (JsonNode m : members.path("members")) {
+      if (user.equals(m.path("user").asText())) {
+        return m;
+      }
+    }
+    throw new AssertionError(user + " is not listed: " + members);
+  }
+
+  private static void assertError(int status, String code, HttpResponse<String> response) {
+    assertEquals(status, response.statusCode(), response.body());
+    assertEquals(code, Frames.read(response.body()).path("code").asText(), response.body());
+  }
+
+  /** A raw WebSocket client: frames as they come, requests matched to replies by id. */
+  private static final class Wire implements AutoCloseable {
+    private final LinkedBlockingQueue<JsonNode> frames = new LinkedBlockingQueue<>();
+    private final List<JsonNode> seen = new ArrayList<>();
+    private PausableSocket socket;
+
+    static Wire connect(String token) throws Exception {
+      Wire wire = new Wire();
+      wire.socket = PausableSocket.connect(node.ws(), token, frame -> {
+        if (!"ping".equals(frame.path("type").asText())) {
+          wire.frames.add(frame);
+        } else {
+          wire.socket.send("{\"type\":\"pong\"}");
+        }
+      });
+      assertEquals("welcome", wire.await(f -> true).path("type").asText());
+      return wire;
+    }
+
+    void send(String frame) {
+      socket.send(frame);
+    }
+
+    /** Sends a request with an id and waits for the reply with that id. */
+    JsonNode request(String frame) throws Exception {
+      String id = Frames.read(frame.endsWith("} {}") ? frame.substring(0, frame.length() - 3) : frame).path("id").asText();
+      send(frame);
+      return await(f -> id.equals(f.path("id").asText()) && !"event".equals(f.path("type").asText()));
+    }
+
+    JsonNode awaitReply(String frame, Predicate<JsonNode> until) throws Exception {
+      long deadline = System.nanoTime() + WAIT.toNanos();
+      while (System.nanoTime() < deadline) {
+        JsonNode reply = request(frame);
+        if (until.test(reply)) {
+          return reply;
+        }
+      }
+      throw new AssertionError("no reply as expected to " + frame);
+    }
+
+    JsonNode awaitEvent(String room, long seq) throws Exception {
+      for (JsonNode e : seen) {
+        if (isEvent(e, room, seq)) {
+          return e;
+        }
+      }
+      return await(f -> isEvent(f, room, seq));
+    }
+
+    private static boolean isEvent(JsonNode f, String room, long seq) {
+      return "event".equals(f.path("type").asText()) && room.equals(f.path("room").asText()) && f.path("seq").asLong() == seq;
+    }
+
+    /** The seqs of every event of {@code room} received so far, in arrival order. */
+    List<Long> events(String room) {
+      JsonNode f;
+      while ((f = frames.poll()) != null) {
+        seen.add(f);
+      }
+      return seen.stream()
+          .filter(e -> "event".equals(e.path("type").asText()) && room.equals(e.path("room").asText()))
+          .map(e -> e.path("seq").asLong())
+          .toList();
+    }
+
+    JsonNode await(Predicate<JsonNode> wanted) throws Exception {
+      long deadline = System.nanoTime() + WAIT.toNanos();
+      while (true) {
+        JsonNode f = frames.poll(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        assertNotNull(f, "no such frame in time; seen " + seen);
+        seen.add(f);
+        if (wanted.test(f)) {
+          return f;
+        }
+      }
+    }
+
+    @Override
+    public void close() {
+      socket.close();
+    }
+  }
+}
