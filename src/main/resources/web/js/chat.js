@@ -147,8 +147,11 @@ export class Chat {
     const room = this.room(e.room);
     room.exists = true;
     if (!known || room.liveSeq === null) {
-      // A room that reached us by a push (a DM, a join from another tab) starts here.
-      room.readSeq = Math.max(room.readSeq, e.seq - 1);
+      // A room that reached us by a push (a DM, a join from another tab) starts here. When
+      // what starts it is our own joining (or creating) it, nothing up to it is unread: the
+      // server's read marker starts at the join too.
+      const ours = (e.kind === 'joined' || e.kind === 'created') && e.user === this.me;
+      room.readSeq = Math.max(room.readSeq, ours ? e.seq : e.seq - 1);
     }
     if (room.liveSeq !== null && e.seq <= room.liveSeq) return;
     room.liveSeq = e.seq;
