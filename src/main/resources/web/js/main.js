@@ -122,7 +122,7 @@ function start(initialToken) {
     debugSetNetwork: (up) => connection.debugSetNetwork(up),
     state: () => connection.state,
     // Milliseconds until the next attempt the backoff timer would make (while offline).
-    nextAttemptIn: () => (connection.socket || connection.opening ? 0 : connection.retryAt - Date.now()),
+    nextAttemptIn: () => (connection.socket || connection.opening ? 0 : Math.max(0, (connection.retryAt ?? 0) - Date.now())),
     frames: () => connection.trace.join('\n'),
     documentState: () => docs.debugState(),
   };

@@ -369,6 +369,7 @@ class WebClientIT {
       assertEquals("Offline", rita.driver.findElement(By.id("conn-text")).getText());
       assertTrue(rita.driver.findElement(By.id("offline-banner")).isDisplayed());
       assertTrue(rita.frames().contains("× browser offline"), rita.frames());
+      rita.screenshot("offline-rita");
 
       rita.send("written offline");
       assertEquals("pending", rita.message("written offline").getDomAttribute("data-status"));
