@@ -223,9 +223,25 @@ final class Browser implements AutoCloseable {
         js("return [...document.querySelectorAll('#timeline li.msg')].map(m => Number(m.dataset.seq || 0));");
   }
 
+  /** Clicks the conversation in the sidebar, which is drawn anew on every change: found again if it was. */
   void openConversation(String label) {
-    until(d -> d.findElements(By.xpath("//nav[@id='sidebar']//a[.//span[@class='nav-label'][normalize-space(.)=" + literal(label) + "]]")).stream().findFirst().orElse(null))
-        .click();
+    until(
+        d -> {
+          try {
+            WebElement link =
+                d.findElements(By.xpath("//nav[@id='sidebar']//a[.//span[@class='nav-label'][normalize-space(.)=" + literal(label) + "]]"))
+                    .stream()
+                    .findFirst()
+                    .orElse(null);
+            if (link == null) {
+              return null;
+            }
+            link.click();
+            return true;
+          } catch (StaleElementReferenceException e) {
+            return null;
+          }
+        });
   }
 
   // ---------------------------------------------------------------------------------------
