@@ -119,8 +119,9 @@ export class Chat {
         break;
       case 'presence':
         this.presencePushes += 1;
-        this.setPresence(frame.user, { online: frame.status === 'online', lastSeen: frame.lastSeen, told: this.presencePushes });
-        this.renderPresence();
+        if (this.setPresence(frame.user, { online: frame.status === 'online', lastSeen: frame.lastSeen, told: this.presencePushes })) {
+          this.renderPresence();
+        }
         break;
       default:
     }
@@ -321,9 +322,15 @@ export class Chat {
     if (room.id === this.activeId) this.renderRoom();
   }
 
-  /** Records what is known of a user's presence; the caller renders. */
+  /**
+   * Records what is known of a user's presence, and says whether what is shown changes: the
+   * caller renders only then, since the sidebar is drawn anew (and loses keyboard focus).
+   */
   setPresence(user, known) {
-    if (user !== this.me) this.presence.set(user, known);
+    if (user === this.me) return false;
+    const before = this.presence.get(user);
+    this.presence.set(user, known);
+    return before?.online !== known.online || before?.lastSeen !== known.lastSeen;
   }
 
   /**
@@ -438,13 +445,14 @@ export class Chat {
     room.membersPending = false;
     room.members = reply ? reply.members : room.members ?? [];
     if (reply?.topic !== undefined && room.topicSeq === 0) room.topic = reply.topic;
+    let changed = false;
     for (const member of reply?.members ?? []) {
       if (typeof member.online !== 'boolean') continue;
       // A push that came after we asked is newer than this answer.
       if ((this.presence.get(member.user)?.told ?? 0) > pushesBefore) continue;
-      this.setPresence(member.user, { online: member.online, lastSeen: member.lastSeen, told: pushesBefore });
+      changed = this.setPresence(member.user, { online: member.online, lastSeen: member.lastSeen, told: pushesBefore }) || changed;
     }
-    this.renderSidebar();
+    if (changed) this.renderSidebar();
     if (room.id === this.activeId) this.renderRoom();
   }
 
