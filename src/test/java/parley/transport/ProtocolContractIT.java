@@ -340,6 +340,29 @@ class ProtocolContractIT {
   }
 
   @Test
+  void aRemovedMemberLosesTheRoomAndCannotMarkItRead() throws Exception {
+    String owner = node.token("warden");
+    String member = node.token("exile");
+    node.rest("POST", "/v1/rooms", owner, "{\"room\":\"cell\",\"visibility\":\"private\"}", null);
+    node.rest("POST", "/v1/rooms/cell/invite", owner, "{\"user\":\"exile\"}", null);
+    assertEquals(200, node.rest("POST", "/v1/rooms/cell/join", member, null, null).statusCode());
+    node.rest("POST", "/v1/rooms/cell/messages", owner, "{\"body\":\"hi\"}", "w1");
+    assertEquals(200, node.rest("DELETE", "/v1/rooms/cell/members/exile", owner, null, null).statusCode());
+
+    assertError(403, "not_a_member", node.rest("POST", "/v1/rooms/cell/read", member, "{\"seq\":999999999}", null));
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    JsonNode rooms;
+    do {
+      rooms = Frames.read(node.rest("GET", "/v1/rooms", member, null, null).body()).path("rooms");
+      if (rooms.isArray() && rooms.isEmpty()) {
+        break;
+      }
+      Thread.sleep(100); // polling a condition: the user entity learning of the removal
+    } while (System.nanoTime() < deadline);
+    assertEquals(0, rooms.size(), "the removed room is still listed: " + rooms);
+  }
+
+  @Test
   void aRequestWithoutIdIsAnsweredWithoutOne() throws Exception {
     try (Wire wire = Wire.connect(node.token("anonymous"))) {
       wire.send("{\"type\":\"list_rooms\"}");

@@ -35,7 +35,7 @@ public final class ChatHandler {
 
   private final ClusterSharding sharding;
   private final ChatSettings settings;
-  private final ActorRef<Object> ignore;
+  private final ActorSystem<?> system;
 
   /**
    * Typing notices sent lately, by user and room, for the whole node: one notice per interval
@@ -49,7 +49,7 @@ public final class ChatHandler {
   public ChatHandler(ActorSystem<?> system, ChatSettings settings) {
     this.sharding = ClusterSharding.get(system);
     this.settings = settings;
-    this.ignore = system.ignoreRef();
+    this.system = system;
     this.typingSent = Caffeine.newBuilder().expireAfterWrite(settings.typingInterval()).maximumSize(100_000).build();
     this.roomCreations = new RateByKey(settings.roomsPerMinute() / 60.0, settings.roomsPerMinute(), System::nanoTime);
   }
@@ -112,7 +112,7 @@ public final class ChatHandler {
     /** The user's room list learns of the room; the join event is where the user's timeline starts. */
     private Reply joined(String room, Reply reply) {
       if (reply instanceof Reply.Written written) {
-        userEntity(user).tell(new UserEntity.RoomJoined(room, written.seq(), ignore.unsafeUpcast()));
+        userEntity(user).tell(new UserEntity.RoomJoined(room, written.seq(), system.ignoreRef()));
       }
       return reply;
     }
@@ -121,7 +121,7 @@ public final class ChatHandler {
     public CompletionStage<Reply> leave(Request.Leave r) {
       return write(r.room(), to -> new RoomEntity.Leave(user, to)).thenApply(reply -> {
         if (reply instanceof Reply.Written) {
-          userEntity(user).tell(new UserEntity.RoomLeft(r.room(), ignore.unsafeUpcast()));
+          userEntity(user).tell(new UserEntity.RoomLeft(r.room(), system.ignoreRef()));
         }
         return reply;
       });
@@ -134,7 +134,13 @@ public final class ChatHandler {
 
     @Override
     public CompletionStage<Reply> removeMember(Request.RemoveMember r) {
-      return write(r.room(), to -> new RoomEntity.RemoveMember(user, r.user(), to));
+      return write(r.room(), to -> new RoomEntity.RemoveMember(user, r.user(), to)).thenApply(reply -> {
+        if (reply instanceof Reply.Written) {
+          // The removed user's room list forgets the room, as their own leave would.
+          userEntity(r.user()).tell(new UserEntity.RoomLeft(r.room(), system.ignoreRef()));
+        }
+        return reply;
+      });
     }
 
     @Override
@@ -172,7 +178,7 @@ public final class ChatHandler {
             // Both users' room lists learn of the room; the position before the message
             // keeps it unread and starts the other connections' timeline there.
             for (String member : List.of(user, r.to())) {
-              userEntity(member).tell(new UserEntity.RoomJoined(room, written.seq() - 1, ignore.unsafeUpcast()));
+              userEntity(member).tell(new UserEntity.RoomJoined(room, written.seq() - 1, system.ignoreRef()));
             }
             return ask(userEntity(r.to()), UserEntity.GetPresence::new)
                 .thenApply(presence -> (Reply) new Reply.DirectWritten(
