@@ -21,6 +21,7 @@ import parley.chat.Ids;
 import parley.chat.room.RoomEntity;
 import parley.chat.room.RoomPush;
 import parley.chat.user.UserEntity;
+import parley.limits.RateByKey;
 import parley.protocol.ErrorCode;
 import parley.protocol.Reply;
 import parley.protocol.Request;
@@ -42,11 +43,15 @@ public final class ChatHandler {
    */
   private final Cache<String, Boolean> typingSent;
 
+  /** Rooms each user may create, per minute on this node ({@code parley.chat.rooms-per-minute}). */
+  private final RateByKey roomCreations;
+
   public ChatHandler(ActorSystem<?> system, ChatSettings settings) {
     this.sharding = ClusterSharding.get(system);
     this.settings = settings;
     this.ignore = system.ignoreRef();
     this.typingSent = Caffeine.newBuilder().expireAfterWrite(settings.typingInterval()).maximumSize(100_000).build();
+    this.roomCreations = new RateByKey(settings.roomsPerMinute() / 60.0, settings.roomsPerMinute(), System::nanoTime);
   }
 
   /** Runs {@code request} for {@code user}; the stage always completes, with a failure reply if need be. */
@@ -89,6 +94,12 @@ public final class ChatHandler {
 
     @Override
     public CompletionStage<Reply> createRoom(Request.CreateRoom r) {
+      java.time.Duration wait = roomCreations.admit(user);
+      if (!wait.isZero()) {
+        return done(Reply.Failure.of(
+            ErrorCode.RATE_LIMITED,
+            "at most " + settings.roomsPerMinute() + " rooms a minute; retry in " + Math.max(1, wait.toSeconds()) + " s"));
+      }
       return write(r.room(), to -> new RoomEntity.Create(user, r.visibility(), r.topic(), to))
           .thenApply(reply -> joined(r.room(), reply));
     }
@@ -203,10 +214,7 @@ public final class ChatHandler {
                     .exceptionally(failure -> new Reply.Member(member, role, null, null))
                     .toCompletableFuture()
                 : CompletableFuture.completedFuture(new Reply.Member(member, role, null, null))));
-        return CompletableFuture.allOf(entries.toArray(CompletableFuture[]::new))
-            .thenApply(all -> (Reply) new Reply.Members(
-                r.room(), info.visibility(), info.topic(), info.lastSeq(),
-                entries.stream().map(CompletableFuture::join).toList()));
+        return all(entries).thenApply(list -> (Reply) new Reply.Members(r.room(), info.visibility(), info.topic(), info.lastSeq(), list));
       });
     }
 
@@ -223,8 +231,7 @@ public final class ChatHandler {
                     : new Reply.RoomEntry(marker.room(), marker.readSeq(), null, null, null, null))
                 .exceptionally(failure -> new Reply.RoomEntry(marker.room(), marker.readSeq(), null, null, null, null))
                 .toCompletableFuture()));
-        return CompletableFuture.allOf(entries.toArray(CompletableFuture[]::new))
-            .thenApply(all -> (Reply) new Reply.RoomList(entries.stream().map(CompletableFuture::join).toList()));
+        return all(entries).thenApply(rooms -> (Reply) new Reply.RoomList(rooms));
       });
     }
 
@@ -290,6 +297,12 @@ public final class ChatHandler {
 
   private <Q, R> CompletionStage<R> ask(EntityRef<Q> target, Function<ActorRef<R>, Q> command) {
     return target.ask(command::apply, settings.askTimeout());
+  }
+
+  /** Every answer, in the order asked (each stage already turns its own failure into a value). */
+  private static <T> CompletionStage<List<T>> all(List<CompletableFuture<T>> stages) {
+    return CompletableFuture.allOf(stages.toArray(CompletableFuture[]::new))
+        .thenApply(done -> stages.stream().map(CompletableFuture::join).toList());
   }
 
   private static CompletionStage<Reply> done(Reply reply) {

@@ -643,6 +643,9 @@ public final class RoomEntity
       if (write instanceof RemoveMember r) {
         if (!s.exists()) {
           return notFound();
+        } else if (s.direct()) {
+          // Nobody owns a conversation between two people: neither may shut the other out.
+          return Decision.reject("forbidden", "nobody can be removed from a direct message room");
         } else if (!s.isOwner(r.by())) {
           return Decision.reject("forbidden", "only the owner of " + roomId + " can remove members");
         } else if (!s.isMember(r.user())) {
@@ -653,6 +656,8 @@ public final class RoomEntity
       if (write instanceof SetTopic t) {
         if (!s.exists()) {
           return notFound();
+        } else if (s.direct()) {
+          return Decision.reject("forbidden", "a direct message room has no topic");
         } else if (!s.isOwner(t.by())) {
           return Decision.reject("forbidden", "only the owner of " + roomId + " can change the topic");
         }

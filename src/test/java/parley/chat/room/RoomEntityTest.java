@@ -293,6 +293,37 @@ class RoomEntityTest {
   }
 
   @Test
+  void textWithALoneSurrogateIsRefusedBadTextAndNeverReachesTheJournal() {
+    create("alice", "public", null);
+    String lone = "half \ud800 a pair";
+
+    CommandResultWithReply<Command, Event, State, WriteReply> posted = post("alice", "c1", lone);
+    assertRejected("bad_text", posted.reply());
+    assertTrue(posted.hasNoEvents());
+    assertRejected("bad_text", write(r -> new SetTopic("alice", "\udc00", r)).reply());
+    EventSourcedBehaviorTestKit<Command, Event, State> dm = kit(DM, settings);
+    assertRejected("bad_text", dmWrite(dm, r -> new PostDirect("alice", "bob", "c2", lone, r)).reply());
+    // The room goes on as before, and a surrogate pair is ordinary text.
+    assertEquals(new Written(ROOM, 2, T0, "c3", false), post("alice", "c3", "smile \ud83d\ude00").reply());
+  }
+
+  @Test
+  void neitherPartyOfADirectMessageRoomHasOwnerActions() {
+    EventSourcedBehaviorTestKit<Command, Event, State> dm = kit(DM, settings);
+    dmWrite(dm, r -> new PostDirect("alice", "bob", "c1", "hi", r));
+
+    for (String by : List.of("alice", "bob")) {
+      String other = by.equals("alice") ? "bob" : "alice";
+      CommandResultWithReply<Command, Event, State, WriteReply> removed =
+          dmWrite(dm, r -> new RemoveMember(by, other, r));
+      assertRejected("forbidden", removed.reply());
+      assertTrue(removed.hasNoEvents());
+      assertRejected("forbidden", dmWrite(dm, r -> new SetTopic(by, "ours", r)).reply());
+    }
+    assertEquals(Set.of("alice", "bob"), dm.getState().members().keySet());
+  }
+
+  @Test
   void bodyOverTheLimitIsBodyTooLarge() {
     create("alice", "public", null);
     int max = settings.maxBodyBytes();
@@ -916,7 +947,8 @@ class RoomEntityTest {
     return new ChatSettings(s.maxFrameBytes(), s.maxBodyBytes(), window, s.maxBatch(), s.maxBatchBytes(),
         s.hubLease(), s.hubRenewInterval(), s.pageSize(), s.ratePerSecond(), s.rateBurst(),
         s.floodDisconnectAfter(), s.typingInterval(), s.outboundBuffer(), s.askTimeout(),
-        s.heartbeatInterval(), s.heartbeatTimeout(), s.maxTopicBytes(), s.presenceListLimit());
+        s.heartbeatInterval(), s.heartbeatTimeout(), s.maxTopicBytes(), s.presenceListLimit(),
+        s.userRatePerSecond(), s.userRateBurst(), s.maxConnectionsPerUser(), s.roomsPerMinute());
   }
 
   private CommandResultWithReply<Command, Event, State, WriteReply> write(Function<ActorRef<WriteReply>, Write> write) {

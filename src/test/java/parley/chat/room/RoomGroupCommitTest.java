@@ -112,6 +112,29 @@ class RoomGroupCommitTest {
   }
 
   @Test
+  void aLoneSurrogateInABatchIsRefusedAloneAndItsBatchIsWritten() {
+    String roomId = "mixed";
+    String pid = RoomEntity.persistenceId(roomId).id();
+    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings));
+    createRoom(room, roomId);
+    journal.withPolicy(new Writes(pid).withLatency(Duration.ofMillis(5)));
+    TestProbe<WriteReply> replies = testKit.createTestProbe();
+    for (int i = 0; i < 10; i++) {
+      room.tell(new Post("alice", "m" + i, i == 4 ? "bad \ud800" : "good " + i, false, replies.ref()));
+    }
+    List<WriteReply> received = replies.receiveSeveralMessages(10, Duration.ofSeconds(10));
+    journal.resetPolicy();
+
+    assertEquals("bad_text", assertInstanceOf(RoomEntity.Rejected.class, received.get(4)).code());
+    for (int i = 0; i < 10; i++) {
+      if (i != 4) {
+        assertInstanceOf(Written.class, received.get(i), "message " + i + " is written with its batch");
+      }
+    }
+    assertEquals(10, journal.persistedInStorage(pid).size(), "created + nine messages");
+  }
+
+  @Test
   void writesWaitingForAWriteAreBatchedUpToMaxBatch() {
     ChatSettings ten = withBatch(10, settings.maxBatchBytes());
     String roomId = "bounded-count";
@@ -264,7 +287,8 @@ class RoomGroupCommitTest {
     return new ChatSettings(s.maxFrameBytes(), s.maxBodyBytes(), s.recentWindow(), maxBatch, maxBatchBytes,
         s.hubLease(), s.hubRenewInterval(), s.pageSize(), s.ratePerSecond(), s.rateBurst(),
         s.floodDisconnectAfter(), s.typingInterval(), s.outboundBuffer(), s.askTimeout(),
-        s.heartbeatInterval(), s.heartbeatTimeout(), s.maxTopicBytes(), s.presenceListLimit());
+        s.heartbeatInterval(), s.heartbeatTimeout(), s.maxTopicBytes(), s.presenceListLimit(),
+        s.userRatePerSecond(), s.userRateBurst(), s.maxConnectionsPerUser(), s.roomsPerMinute());
   }
 
   /**

@@ -1,0 +1,102 @@
+package parley.protocol;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class CodecTest {
+
+  private final Codec codec = new Codec(new Codec.Limits(16, 8));
+
+  private ProtocolException refused(String frame) {
+    return assertThrows(ProtocolException.class, () -> codec.decode(frame));
+  }
+
+  @Test
+  void aRequestDecodesToItsRecordWithItsId() {
+    Codec.Decoded decoded = codec.decode("{\"type\":\"send\",\"id\":\"7\",\"room\":\"r\",\"clientMsgId\":\"c\",\"body\":\"hi\"}");
+    assertEquals("7", decoded.id());
+    assertEquals(new Request.Send("r", "c", "hi"), decoded.request());
+    assertNull(codec.decode("{\"type\":\"ping\"}").id());
+  }
+
+  @Test
+  void framesAreStrictJson() {
+    assertEquals(ErrorCode.BAD_FRAME, refused("{\"type\":\"ping\"} {\"type\":\"ping\"}").code());
+    assertEquals(ErrorCode.BAD_FRAME, refused("{\"type\":\"ping\",\"type\":\"pong\"}").code());
+    assertEquals(ErrorCode.BAD_FRAME, refused("[1]").code());
+    assertEquals(ErrorCode.BAD_FRAME, refused("not json").code());
+    assertEquals(ErrorCode.UNKNOWN_TYPE, refused("{\"type\":\"launch\",\"id\":\"1\"}").code());
+    assertEquals(ErrorCode.MISSING_FIELD, refused("{\"id\":\"1\"}").code());
+  }
+
+  @Test
+  void aRefusalCarriesTheRequestIdWhenItCouldBeRead() {
+    assertEquals("9", refused("{\"type\":\"join\",\"id\":\"9\"}").id());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"ping\",\"id\":9}").code());
+  }
+
+  @Test
+  void textWithALoneSurrogateIsBadTextAndAPairIsText() {
+    assertEquals(ErrorCode.BAD_TEXT, refused("{\"type\":\"send\",\"room\":\"r\",\"clientMsgId\":\"c\",\"body\":\"\\ud800\"}").code());
+    assertEquals(ErrorCode.BAD_TEXT, refused("{\"type\":\"send\",\"room\":\"r\",\"clientMsgId\":\"c\",\"body\":\"a\\udc00\"}").code());
+    assertEquals(ErrorCode.BAD_TEXT, refused("{\"type\":\"set_topic\",\"room\":\"r\",\"topic\":\"\\ud800x\"}").code());
+    assertEquals(ErrorCode.BAD_TEXT, refused("{\"type\":\"doc_create\",\"doc\":\"d\",\"text\":\"\\udbff\"}").code());
+    assertEquals(
+        new Request.Send("r", "c", "\ud83d\ude00"),
+        codec.decode("{\"type\":\"send\",\"room\":\"r\",\"clientMsgId\":\"c\",\"body\":\"\\ud83d\\ude00\"}").request());
+  }
+
+  @Test
+  void numbersAreCheckedBeforeTheyAreNarrowed() {
+    // 4294967346 is 50 once cast to an int.
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"history\",\"room\":\"r\",\"limit\":4294967346}").code());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"history\",\"room\":\"r\",\"limit\":0}").code());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"history\",\"room\":\"r\",\"limit\":1.5}").code());
+    assertEquals(new Request.History("r", null, 50), codec.decode("{\"type\":\"history\",\"room\":\"r\"}").request());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"doc_cursor\",\"doc\":\"d\",\"revision\":0,\"position\":4294967296}").code());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"mark_read\",\"room\":\"r\",\"seq\":-1}").code());
+  }
+
+  @Test
+  void limitsAndEnumerationsAreEnforced() {
+    assertEquals(ErrorCode.BODY_TOO_LARGE, refused("{\"type\":\"send\",\"room\":\"r\",\"clientMsgId\":\"c\",\"body\":\"" + "é".repeat(9) + "\"}").code());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"send\",\"room\":\"r\",\"clientMsgId\":\"c\",\"body\":\"  \"}").code());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"create_room\",\"room\":\"r\",\"topic\":\"123456789\"}").code());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"create_room\",\"room\":\"r\",\"visibility\":\"secret\"}").code());
+    assertEquals(new Request.CreateRoom("r", "public", null), codec.decode("{\"type\":\"create_room\",\"room\":\"r\"}").request());
+    assertEquals(ErrorCode.BAD_ROOM_ID, refused("{\"type\":\"join\",\"room\":\"no spaces\"}").code());
+    assertEquals(ErrorCode.BAD_USER_ID, refused("{\"type\":\"invite\",\"room\":\"r\",\"user\":\"a b\"}").code());
+    assertEquals(ErrorCode.BAD_DOC_ID, refused("{\"type\":\"doc_open\",\"doc\":\"dm:a:b\"}").code());
+    assertEquals(ErrorCode.BAD_ROOM_ID, refused("{\"type\":\"resume\",\"rooms\":{\"bad room\":1}}").code());
+    assertEquals(new Request.Resume(Map.of("r", 3L)), codec.decode("{\"type\":\"resume\",\"rooms\":{\"r\":3}}").request());
+  }
+
+  @Test
+  void repliesAndPushesAreFramesWithTheirType() {
+    assertEquals("{\"type\":\"ok\",\"id\":\"1\",\"room\":\"r\",\"seq\":2}", Codec.reply("1", new Reply.Written("r", 2, null, null, null)));
+    assertEquals("{\"type\":\"ok\",\"room\":\"r\",\"seq\":2}", Codec.reply(null, new Reply.Written("r", 2, null, null, null)));
+    assertEquals("{\"type\":\"pong\",\"id\":\"p\"}", Codec.reply("p", new Reply.Pong()));
+    assertEquals(
+        "{\"type\":\"error\",\"id\":\"3\",\"code\":\"room_not_found\",\"message\":\"no\"}",
+        Codec.reply("3", Reply.Failure.of(ErrorCode.ROOM_NOT_FOUND, "no")));
+    assertEquals("{\"room\":\"r\",\"seq\":2}", Codec.restBody(new Reply.Written("r", 2, null, null, null)));
+    String close = Codec.push(new Push.Close(1012, "bye"));
+    assertEquals("{\"type\":\"close\",\"code\":1012,\"reason\":\"bye\"}", close);
+    assertInstanceOf(Push.Close.class, Codec.readPush(close));
+  }
+
+  @Test
+  void everyErrorCodeHasAWireNameAndAStatus() {
+    for (ErrorCode code : ErrorCode.values()) {
+      assertEquals(code, ErrorCode.fromWire(code.wire()).orElseThrow());
+    }
+    assertEquals(ErrorCode.DOC_NOT_FOUND, ErrorCode.ofEntity("not_found"));
+    assertEquals(409, ErrorCode.DOC_EXISTS.httpStatus());
+    assertEquals(404, ErrorCode.DOC_NOT_FOUND.httpStatus());
+  }
+}
