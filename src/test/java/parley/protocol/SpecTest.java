@@ -409,6 +409,27 @@ class SpecTest {
     assertTrue(frames > 0);
   }
 
+  @Test
+  void closeCodesAreTheOnesTheSessionCloses() throws IOException {
+    String session = Files.readString(BASE.resolve("src/main/java/parley/transport/Session.java"));
+    Set<Integer> used = new TreeSet<>();
+    Matcher closes = Pattern.compile("closeWith\\(\\s*([A-Z_0-9]+)\\s*,").matcher(session);
+    while (closes.find()) {
+      String code = closes.group(1);
+      if (code.chars().allMatch(Character::isDigit)) {
+        used.add(Integer.parseInt(code));
+      } else {
+        Matcher constant = Pattern.compile("int " + code + " = (\\d+);").matcher(session);
+        assertTrue(constant.find(), "Session." + code);
+        used.add(Integer.parseInt(constant.group(1)));
+      }
+    }
+    assertFalse(used.isEmpty());
+    Set<Integer> documented = new TreeSet<>();
+    asyncapi.at("/components/schemas/Close/properties/code/enum").forEach(code -> documented.add(code.asInt()));
+    assertEquals(used, documented, "the close codes of the close push");
+  }
+
   // ---------------------------------------------------------------------------------------
   // (e) the prose docs' frames
 
