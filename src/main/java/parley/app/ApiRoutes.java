@@ -19,6 +19,7 @@ import parley.transport.poll.PollRoute;
 import parley.transport.Handlers;
 import parley.transport.rest.RestRoutes;
 import parley.transport.sse.SseRoute;
+import parley.transport.web.SpecRoutes;
 import parley.transport.web.WebRoutes;
 import parley.transport.websocket.WebSocketRoute;
 import parley.auth.ServerCredential;
@@ -42,6 +43,7 @@ public final class ApiRoutes {
             SseRoute.create(system, handlers, tokens),
             PollRoute.create(system, handlers, tokens),
             RestRoutes.create(system, handlers, tokens, ServerCredential.from(settings.auth())),
+            SpecRoutes.create(),
             path(
                 "info",
                 () ->
