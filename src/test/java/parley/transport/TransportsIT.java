@@ -217,7 +217,7 @@ class TransportsIT {
     Config ks = TestCassandra.keyspacesFor("TransportsITSlow");
     // A paused reader answers no heartbeat; on a busy machine the writes can outlast the
     // heartbeat deadline, which would close it for the wrong reason (DeadPeerIT tests that).
-    Config fast = ConfigFactory.parseString("parley.chat.rate-per-second = 100000\nparley.chat.rate-burst = 100000\nparley.chat.outbound-buffer = 256\nparley.chat.heartbeat-timeout = 10m");
+    Config fast = ConfigFactory.parseString("parley.chat.rate-per-second = 100000\nparley.chat.rate-burst = 100000\nparley.chat.user-rate-per-second = 100000\nparley.chat.user-rate-burst = 100000\nparley.chat.outbound-buffer = 256\nparley.chat.heartbeat-timeout = 10m");
     int total = Integer.getInteger("parley.test.slow.messages", 50_000);
     try (InJvmNode slowNode = InJvmNode.start(ks, 0, 0, fast);
         ParleyClient writer = ParleyClient.connect(slowNode.ws(), token(slowNode, "hana")).get(20, TimeUnit.SECONDS)) {
