@@ -19,6 +19,7 @@ import parley.transport.poll.PollRoute;
 import parley.transport.Handlers;
 import parley.transport.rest.RestRoutes;
 import parley.transport.sse.SseRoute;
+import parley.transport.web.SpecRoutes;
 import parley.transport.web.WebRoutes;
 import parley.transport.websocket.WebSocketRoute;
 import parley.auth.ServerCredential;
@@ -32,7 +33,7 @@ public final class ApiRoutes {
       ActorSystem<?> system, Settings settings, ChatSettings chat, ActorRef<NodeHub.Command> hub) {
     String address = system.address().toString();
     TokenService tokens = new TokenService(settings.auth());
-    Handlers handlers = Handlers.create(system, chat, hub);
+    Handlers handlers = Handlers.create(system, chat, hub, settings.http().allowedOrigins());
     // Built once: a route given as a Supplier is built again for every request, and these hold
     // node-wide state (REST's per-user request rates) that must outlive one request.
     Route v1 =
@@ -42,6 +43,7 @@ public final class ApiRoutes {
             SseRoute.create(system, handlers, tokens),
             PollRoute.create(system, handlers, tokens),
             RestRoutes.create(system, handlers, tokens, ServerCredential.from(settings.auth())),
+            SpecRoutes.create(),
             path(
                 "info",
                 () ->

@@ -12,7 +12,11 @@ import parley.auth.AuthSettings;
 public record Settings(
     String profile, Http http, Cassandra cassandra, ClusterSettings cluster, AuthSettings auth) {
 
-  public record Http(String iface, int port) {}
+  /**
+   * {@code allowedOrigins}: browser origins (scheme://host[:port]) besides the node's own that
+   * may open a WebSocket or an SSE stream; {@code *} allows any.
+   */
+  public record Http(String iface, int port, java.util.List<String> allowedOrigins) {}
 
   public record Cassandra(
       List<InetSocketAddress> contactPoints,
@@ -76,7 +80,13 @@ public record Settings(
     Config cl = c.getConfig("cluster");
     return new Settings(
         c.getString("profile"),
-        new Http(c.getString("http.interface"), c.getInt("http.port")),
+        new Http(
+            c.getString("http.interface"),
+            c.getInt("http.port"),
+            java.util.Arrays.stream(c.getString("http.allowed-origins").split(","))
+                .map(String::strip)
+                .filter(o -> !o.isEmpty())
+                .toList()),
         Cassandra.from(root),
         new ClusterSettings(
             splitList(cl.getString("seed-nodes")),

@@ -50,11 +50,13 @@ import parley.auth.TokenService.IssuedToken;
  *       second because URLs do get logged.
  *   <li>An entry {@code bearer.<token>} in {@code Sec-WebSocket-Protocol}, the one value a
  *       browser's {@code new WebSocket(url, protocols)} lets a page send. It is last because it
- *       only exists on WebSocket upgrades and abuses a header meant for protocol names.
+ *       abuses a header meant for protocol names, and it counts only on a WebSocket upgrade.
  * </ol>
  *
  * A source that is present decides: a bad token in the header is refused, not rescued by a second
- * token in the query, so a client gets the same answer however many copies it sends. An {@code
+ * token in the query, so a client gets the same answer however many copies it sends. Two
+ * {@code Authorization} headers are refused outright ({@code token_malformed}): which of them a
+ * proxy or a server would take differs, so neither is. An {@code
  * Authorization} header with another scheme (a proxy's Basic, say) counts as absent.
  *
  * <p>A WebSocket route that accepts a subprotocol token must still select a real subprotocol the
@@ -104,6 +106,10 @@ public final class AuthRoutes {
   public static Route authenticated(TokenService tokens, Function<Authenticated, Route> inner) {
     return extractRequest(
         request -> {
+          if (authorizationHeaders(request) > 1) {
+            return complete(unauthorized(new AuthFailure(
+                AuthFailure.TOKEN_MALFORMED, "More than one Authorization header: send exactly one")));
+          }
           AuthResult result = tokens.verify(presentedToken(request).orElse(null));
           if (result instanceof Authenticated user) {
             return inner.apply(user);
@@ -153,7 +159,23 @@ public final class AuthRoutes {
     return unauthorized(failure.code(), failure.message());
   }
 
+  private static int authorizationHeaders(HttpRequest request) {
+    int count = 0;
+    for (HttpHeader header : request.getHeaders()) {
+      if (header.is("authorization")) {
+        count++;
+      }
+    }
+    return count;
+  }
+
+  /** Only a WebSocket upgrade may carry its token there: nothing else has a subprotocol. */
   private static Optional<String> subprotocolToken(HttpRequest request) {
+    boolean upgrade =
+        request.getHeader("Upgrade").map(h -> h.value().toLowerCase(java.util.Locale.ROOT).contains("websocket")).orElse(false);
+    if (!upgrade) {
+      return Optional.empty();
+    }
     for (HttpHeader header : request.getHeaders()) {
       if (!header.is("sec-websocket-protocol")) {
         continue;

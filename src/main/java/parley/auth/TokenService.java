@@ -136,8 +136,11 @@ public final class TokenService {
     } catch (BadJWTException e) {
       return invalid("The token's claims are not acceptable: " + e.getMessage());
     }
+    // The claims parser turns a numeric sub into text; a user id is a string, and a token
+    // that says otherwise was not made for this service.
+    Object rawSubject = jwt.getPayload().toJSONObject().get("sub");
     String subject = claims.getSubject();
-    if (!UserIds.isValid(subject)) {
+    if (!(rawSubject instanceof String) || !UserIds.isValid(subject)) {
       return new AuthFailure(
           AuthFailure.BAD_USER_ID, "The token's sub must be a user id: " + UserIds.RULE);
     }

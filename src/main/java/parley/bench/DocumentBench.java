@@ -50,8 +50,9 @@ import parley.collab.ot.TextOperation;
  *             editor's text must equal the server's (exit status 1 if not).
  *   fill      --revisions 100000 --connections 8 --window 32
  *             writes that many one-character revisions into a new document as fast as the
- *             node takes them. Needs a node whose per-connection rate limit is raised, e.g.
- *             -Dparley.chat.rate-per-second=1000000 -Dparley.chat.rate-burst=1000000.
+ *             node takes them. Needs a node whose request limits are raised, e.g.
+ *             -Dparley.chat.rate-per-second=1000000 -Dparley.chat.rate-burst=1000000
+ *             -Dparley.chat.user-rate-per-second=1000000 -Dparley.chat.user-rate-burst=1000000.
  *   open      --doc ID --times 5
  *             times doc_open of an existing document, each on a new connection; run it first
  *             after a node restart to see a cold open (recovery from snapshot and journal).

@@ -22,7 +22,11 @@ public record ChatSettings(
     Duration heartbeatInterval,
     Duration heartbeatTimeout,
     int maxTopicBytes,
-    int presenceListLimit) {
+    int presenceListLimit,
+    int userRatePerSecond,
+    int userRateBurst,
+    int maxConnectionsPerUser,
+    int roomsPerMinute) {
 
   public ChatSettings {
     requirePositive("max-frame-bytes", maxFrameBytes);
@@ -40,6 +44,10 @@ public record ChatSettings(
     requirePositive("ask-timeout", askTimeout);
     requirePositive("heartbeat-interval", heartbeatInterval);
     requirePositive("max-topic-bytes", maxTopicBytes);
+    requirePositive("user-rate-per-second", userRatePerSecond);
+    requirePositive("user-rate-burst", userRateBurst);
+    requirePositive("max-connections-per-user", maxConnectionsPerUser);
+    requirePositive("rooms-per-minute", roomsPerMinute);
     if (presenceListLimit < 0) {
       throw new IllegalArgumentException("parley.chat.presence-list-limit must not be negative, was " + presenceListLimit);
     }
@@ -80,6 +88,10 @@ public record ChatSettings(
         c.getDuration("heartbeat-interval"),
         c.getDuration("heartbeat-timeout"),
         c.getInt("max-topic-bytes"),
-        c.getInt("presence-list-limit"));
+        c.getInt("presence-list-limit"),
+        c.getInt("user-rate-per-second"),
+        c.getInt("user-rate-burst"),
+        c.getInt("max-connections-per-user"),
+        c.getInt("rooms-per-minute"));
   }
 }

@@ -11,6 +11,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The one place frames become records and records become frames. Decoding is strict: a frame
@@ -115,7 +117,7 @@ public final class Codec {
     try {
       node = STRICT.readTree(frame);
     } catch (JsonProcessingException e) {
-      throw new ProtocolException(ErrorCode.BAD_FRAME, "the frame is not one valid JSON object: " + reason(e));
+      throw new ProtocolException(ErrorCode.BAD_FRAME, "the frame is not one valid JSON object: " + reason(e)).withId(idIn(frame));
     }
     if (node == null || !node.isObject()) {
       throw new ProtocolException(ErrorCode.BAD_FRAME, "a frame must be a JSON object");
@@ -189,7 +191,20 @@ public final class Codec {
 
   private static String reason(JsonProcessingException e) {
     String message = e.getOriginalMessage();
-    return message == null ? "unreadable" : message.lines().findFirst().orElse("unreadable");
+    String line = message == null ? "unreadable" : message.lines().findFirst().orElse("unreadable");
+    int detail = line.indexOf(" (");
+    return detail > 0 ? line.substring(0, detail) : line;
+  }
+
+  private static final Pattern REQUEST_ID = Pattern.compile("\"id\"\\s*:\\s*\"([!-~&&[^\"]]{1,64})\"");
+
+  /**
+   * The request id in the text of a frame that could not be read whole (too large, or not
+   * strict JSON), so its error still answers the request: the first {@code "id":"…"} found.
+   */
+  public static String idIn(String text) {
+    Matcher id = REQUEST_ID.matcher(text);
+    return id.find() ? id.group(1) : null;
   }
 
   // ---------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ public enum ErrorCode {
   TOKEN_MALFORMED(401, false),
   TOKEN_INVALID(401, false),
   TOKEN_EXPIRED(401, false),
+  /** A browser page from an origin the node does not allow opened a WebSocket or SSE stream. */
+  ORIGIN_NOT_ALLOWED(403, false),
   // Rooms and messages.
   ROOM_NOT_FOUND(404, false),
   ROOM_EXISTS(409, false),

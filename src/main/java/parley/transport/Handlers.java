@@ -1,5 +1,6 @@
 package parley.transport;
 
+import java.util.List;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import parley.chat.ChatSettings;
@@ -9,18 +10,28 @@ import parley.collab.handler.DocumentHandler;
 import parley.protocol.Codec;
 
 /**
- * What every transport of a node shares: the settings, the node's fan-out hub, the codec and
- * one handler per feature. Built once per node.
+ * What every transport of a node shares: the settings, the node's fan-out hub, the codec, one
+ * handler per feature, the origins browsers may connect from, and each user's limits. Built
+ * once per node.
  */
 public record Handlers(
-    ChatSettings settings, ActorRef<NodeHub.Command> hub, Codec codec, ChatHandler chat, DocumentHandler documents) {
+    ChatSettings settings,
+    ActorRef<NodeHub.Command> hub,
+    Codec codec,
+    ChatHandler chat,
+    DocumentHandler documents,
+    AllowedOrigins origins,
+    UserLimits limits) {
 
-  public static Handlers create(ActorSystem<?> system, ChatSettings settings, ActorRef<NodeHub.Command> hub) {
+  public static Handlers create(
+      ActorSystem<?> system, ChatSettings settings, ActorRef<NodeHub.Command> hub, List<String> allowedOrigins) {
     return new Handlers(
         settings,
         hub,
         new Codec(new Codec.Limits(settings.maxBodyBytes(), settings.maxTopicBytes())),
         new ChatHandler(system, settings),
-        new DocumentHandler(system, settings.askTimeout()));
+        new DocumentHandler(system, settings.askTimeout()),
+        new AllowedOrigins(allowedOrigins),
+        new UserLimits(settings, System::nanoTime));
   }
 }

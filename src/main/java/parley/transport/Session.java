@@ -1,18 +1,12 @@
 package parley.transport;
 
 import java.time.Duration;
-import java.util.HashMap;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Set;
-import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
 import java.util.function.Function;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import java.util.function.Supplier;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
@@ -25,15 +19,10 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 import parley.chat.ChatSettings;
-import parley.chat.Ids;
-import parley.chat.fanout.NodeHub;
-import parley.chat.handler.ChatHandler;
-import parley.chat.handler.ChatPushes;
-import parley.chat.room.RoomEntity;
 import parley.chat.room.RoomPush;
-import parley.chat.room.TimelineEvent;
 import parley.chat.user.UserEntity;
 import parley.collab.document.DocumentEntity;
+import parley.limits.TokenBucket;
 import parley.ops.ParleyMetrics;
 import parley.protocol.Codec;
 import parley.protocol.ErrorCode;
@@ -44,9 +33,9 @@ import parley.protocol.Request;
 
 /**
  * One client connection, whatever its transport. It owns the connection's lifecycle (welcome,
- * request rate, heartbeats, the outbound buffer, closing) and what the connection follows:
- * each room's timeline in seq order, exactly once ({@link OrderedDelivery}), and the documents
- * it opened ({@link DocumentStreams}). Requests are decoded by the {@link Codec} and answered
+ * request rate, heartbeats, the outbound buffer, lagging, closing); what the connection
+ * follows is delivered by {@link RoomStreams} and {@link DocumentStreams}, each position once
+ * and in order ({@link OrderedDelivery}). Requests are decoded by the {@link Codec} and answered
  * by the feature's handler; the session only acts on what a reply means for delivery.
  */
 public final class Session extends AbstractBehavior<Session.Command> {
@@ -125,9 +114,10 @@ public final class Session extends AbstractBehavior<Session.Command> {
    */
   private static final int HEARTBEAT_TIMEOUT_CODE = 4408;
 
-  private static final String PING = Codec.push(new Push.Ping());
+  /** The close code of a connection over the user's limit: 4000 + HTTP's 429 Too Many Requests. */
+  private static final int TOO_MANY_CONNECTIONS_CODE = 4429;
 
-  private static final Pattern REQUEST_ID = Pattern.compile("\"id\"\\s*:\\s*\"([!-~&&[^\"]]{1,64})\"");
+  private static final String PING = Codec.push(new Push.Ping());
 
   public static Behavior<Command> create(String userId, Outbound out, Handlers handlers, Options options) {
     ChatSettings settings = handlers.settings();
@@ -147,50 +137,28 @@ public final class Session extends AbstractBehavior<Session.Command> {
                 }));
   }
 
-  /** A followed room: its delivery, and the epoch that tells a stale cursor. */
-  private static final class RoomStream {
-    final OrderedDelivery<TimelineEvent> order;
-    /** The room's epoch as the room reported it (0 until the first fetch answers). */
-    long epoch;
-    /** The epoch the client's cursor was saved against, checked at the first fetch. */
-    long expectedEpoch;
-
-    RoomStream(long delivered, long expectedEpoch, int maxWaiting) {
-      this.order = OrderedDelivery.after(delivered, maxWaiting, TimelineEvent::seq);
-      this.expectedEpoch = expectedEpoch;
-    }
-  }
-
   private final String userId;
   private final String sessionId = UUID.randomUUID().toString();
   private final Outbound out;
   private final Handlers handlers;
   private final ChatSettings settings;
   private final ClusterSharding sharding;
-  private final ActorRef<RoomPush> pushes;
   private final ActorRef<UserEntity.Notice> notices;
   private final DocumentStreams documents;
   private final ParleyMetrics metrics;
-  private final Map<String, RoomStream> rooms = new HashMap<>();
+  private final RoomStreams rooms;
   private final TokenBucket requests;
   private final TimerScheduler<Command> timers;
   private final Options options;
   /** When the client was last heard from; null for sessions whose client cannot answer pings. */
   private final Heartbeat heartbeat;
-  /** Rooms a starting SSE or poll session has not yet read a first page of. */
-  private final Set<String> awaitingFirstPage = new HashSet<>();
   private int overLimit;
   private boolean closed;
-  /**
-   * Whether room events flow: after {@code resume} (WebSocket), at once for SSE and polls.
-   * Until then the session follows no room, so nothing is sent twice when resume names a
-   * position (docs/protocol.md, Catch-up).
-   */
-  private boolean resumed;
   /** The client reads too slowly: nothing is delivered until its buffer drains. */
   private boolean lagged;
   private boolean lagNoticePending;
-  private boolean startReported;
+  /** Counted against the user's connection limit (WebSocket and SSE sessions that got in). */
+  private final boolean counted;
 
   private Session(
       ActorContext<Command> context,
@@ -207,7 +175,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     this.handlers = handlers;
     this.settings = handlers.settings();
     this.sharding = ClusterSharding.get(context.getSystem());
-    this.pushes = context.messageAdapter(RoomPush.class, FromRoom::new);
+    this.rooms = new RoomStreams(this, context.messageAdapter(RoomPush.class, FromRoom::new));
     this.notices = context.messageAdapter(UserEntity.Notice.class, FromUser::new);
     this.documents =
         new DocumentStreams(this, context.messageAdapter(DocumentEntity.Push.class, FromDocument::new));
@@ -218,6 +186,12 @@ public final class Session extends AbstractBehavior<Session.Command> {
             ? new Heartbeat(settings.heartbeatInterval(), settings.heartbeatTimeout(), System.nanoTime())
             : null;
     SessionRegistry.get(context.getSystem()).register(context.getSelf());
+    this.counted = options.presence() && handlers.limits().openConnection(userId);
+    if (options.presence() && !counted) {
+      getContext().getLog().info("Session of {} refused: {} connections already open", userId, settings.maxConnectionsPerUser());
+      closeWith(TOO_MANY_CONNECTIONS_CODE, "too_many_connections");
+      return;
+    }
     if (options.welcome()) {
       send(Codec.push(new Push.Welcome(
           userId,
@@ -231,8 +205,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
       user().tell(new UserEntity.SessionOpened(sessionId, notices, context.getSystem().ignoreRef()));
     }
     if (options.startNow()) {
-      resumed = true;
-      startFrom(options.startAt());
+      rooms.startFrom(options.startAt());
     }
   }
 
@@ -246,21 +219,19 @@ public final class Session extends AbstractBehavior<Session.Command> {
         .onMessage(Inbound.class, this::onInbound)
         .onMessage(InboundTooLarge.class, m -> {
           heard();
-          Matcher id = REQUEST_ID.matcher(m.prefix());
-          send(Codec.error(id.find() ? id.group(1) : null, ErrorCode.FRAME_TOO_LARGE, "frames are limited to " + settings.maxFrameBytes() + " bytes"));
+          send(Codec.error(Codec.idIn(m.prefix()), ErrorCode.FRAME_TOO_LARGE, "frames are limited to " + settings.maxFrameBytes() + " bytes"));
           m.ackTo().tell(Ack.INSTANCE);
           return this;
         })
         .onMessage(InboundClosed.class, c -> Behaviors.stopped())
         .onMessage(InboundFailed.class, f -> Behaviors.stopped())
         .onMessage(FromRoom.class, m -> {
-          onRoomPush(m.push());
+          rooms.onRoomPush(m.push());
           return this;
         })
         .onMessage(FromUser.class, m -> {
-          // Another connection (or REST) joined a room: followed from its join event on.
-          if (m.notice() instanceof UserEntity.RoomAdded added && resumed && !rooms.containsKey(added.room())) {
-            follow(added.room(), added.seq() - 1, 0);
+          if (m.notice() instanceof UserEntity.RoomAdded added) {
+            rooms.onRoomAdded(added.room(), added.seq());
           }
           return this;
         })
@@ -269,7 +240,9 @@ public final class Session extends AbstractBehavior<Session.Command> {
           return this;
         })
         .onMessage(RenewPresence.class, r -> {
-          user().tell(new UserEntity.SessionOpened(sessionId, notices, getContext().getSystem().ignoreRef()));
+          if (counted) {
+            user().tell(new UserEntity.SessionOpened(sessionId, notices, getContext().getSystem().ignoreRef()));
+          }
           documents.renew();
           return this;
         })
@@ -299,7 +272,8 @@ public final class Session extends AbstractBehavior<Session.Command> {
         })
         .onSignal(PostStop.class, s -> {
           SessionRegistry.get(getContext().getSystem()).unregister(getContext().getSelf());
-          if (options.presence()) {
+          if (counted) {
+            handlers.limits().closeConnection(userId);
             user().tell(new UserEntity.SessionClosed(sessionId));
           }
           return this;
@@ -342,7 +316,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
       connection.accept(new ConnectionRequests(id));
     } else if (request instanceof Request.Chat chat) {
       whenDone(handlers.chat().handle(userId, chat), reply -> {
-        followAfter(chat, reply);
+        rooms.followAfter(chat, reply);
         if (!(reply instanceof Reply.Accepted)) {
           send(Codec.reply(id, reply));
         }
@@ -372,227 +346,36 @@ public final class Session extends AbstractBehavior<Session.Command> {
 
     @Override
     public Void resume(Request.Resume request) {
-      Session.this.resume(id, request.rooms() == null ? Map.of() : request.rooms());
+      rooms.resume(id, request.rooms() == null ? Map.of() : request.rooms());
       return null;
     }
   }
 
-  /** What a chat reply means for what this connection follows. */
-  private void followAfter(Request.Chat request, Reply reply) {
-    if (reply instanceof Reply.Written written) {
-      if (request instanceof Request.CreateRoom || request instanceof Request.Join) {
-        if (resumed && !rooms.containsKey(written.room())) {
-          follow(written.room(), written.seq() - 1, 0);
-        }
-      } else if (request instanceof Request.Leave) {
-        unfollow(written.room());
-      }
-    } else if (reply instanceof Reply.DirectWritten written && resumed && !rooms.containsKey(written.room())) {
-      follow(written.room(), 0, 0);
-    }
-  }
-
-  /**
-   * Follows every room of the user from the client's positions (or its read markers) and
-   * sends what it missed; live pushes join seamlessly because delivery is by seq.
-   */
-  private void resume(String id, Map<String, Long> positions) {
-    resumed = true;
-    ask(user(), UserEntity.GetRooms::new, UserEntity.Rooms.class, list -> {
-      Map<String, Long> from = new LinkedHashMap<>();
-      for (UserEntity.RoomMarker marker : list.rooms()) {
-        long after = positions.getOrDefault(marker.room(), marker.readSeq());
-        from.put(marker.room(), after);
-        RoomStream stream = rooms.get(marker.room());
-        if (stream == null) {
-          follow(marker.room(), after, 0);
-        } else if (positions.containsKey(marker.room()) && after < stream.order.delivered()) {
-          // The client says it lacks what this session sent: deliver again from its position.
-          stream.order.restart(after);
-          fetchIfNeeded(marker.room(), stream);
-        }
-      }
-      send(Codec.reply(id, new Reply.Resumed(from)));
-    }, failure -> send(Codec.reply(id, ChatHandler.failed(failure))));
-  }
-
-  /**
-   * SSE and long-poll sessions start at once: from the client's cursor, or from the read
-   * markers for rooms it does not name. (Their routes refused a cursor naming a room the
-   * user is not in before the stream started; a room left since is simply not followed.)
-   */
-  private void startFrom(ResumeCursor cursor) {
-    ask(user(), UserEntity.GetRooms::new, UserEntity.Rooms.class, list -> {
-      for (UserEntity.RoomMarker marker : list.rooms()) {
-        ResumeCursor.Position p = cursor == null ? null : cursor.rooms().get(marker.room());
-        if (!rooms.containsKey(marker.room())) {
-          awaitingFirstPage.add(marker.room());
-          follow(marker.room(), p == null ? marker.readSeq() : p.seq(), p == null ? 0 : p.epoch());
-        }
-      }
-      reportStartedOnceCaughtUp();
-    }, failure -> reportStartedOnceCaughtUp());
-  }
-
-  /**
-   * Tells the transport the starting cursor once every room's first page has been read, so a
-   * short poll answers with what was already there rather than with nothing.
-   */
-  private void reportStartedOnceCaughtUp() {
-    if (awaitingFirstPage.isEmpty() && !startReported) {
-      startReported = true;
-      out.started(cursor());
-    }
-  }
-
   // ---------------------------------------------------------------------------------------
-  // Delivery of rooms
+  // The outbound buffer
 
-  private void follow(String room, long deliveredUpTo, long expectedEpoch) {
-    RoomStream stream = new RoomStream(deliveredUpTo, expectedEpoch, settings.pageSize() * 4);
-    rooms.put(room, stream);
-    handlers.hub().tell(new NodeHub.Follow(room, pushes));
-    fetch(room, stream);
+  /** Whether frames can go out now: neither closing nor waiting for a lagging client. */
+  boolean open() {
+    return !closed && !lagged;
   }
 
-  private void unfollow(String room) {
-    if (rooms.remove(room) != null) {
-      handlers.hub().tell(new NodeHub.Unfollow(room, pushes));
-    }
-  }
-
-  private void onRoomPush(RoomPush push) {
-    RoomStream stream = rooms.get(push.room());
-    if (stream == null) {
-      return;
-    }
-    if (push instanceof RoomPush.Published published) {
-      boolean gap = false;
-      for (TimelineEvent e : published.events()) {
-        gap = stream.order.offer(e, this::deliver) || gap;
-      }
-      if (gap || stream.order.needsFetch()) {
-        fetchIfNeeded(push.room(), stream);
-      }
-    } else if (push instanceof RoomPush.Head head) {
-      stream.order.knowHead(head.lastSeq());
-      fetchIfNeeded(push.room(), stream);
-    } else if (push instanceof RoomPush.Ephemeral ephemeral) {
-      send(Codec.push(ChatPushes.ephemeral(ephemeral)));
-    }
-  }
-
-  private void fetchIfNeeded(String room, RoomStream stream) {
-    if (stream.order.needsFetch() && !lagged && !closed) {
-      fetch(room, stream);
-    }
-  }
-
-  /** Reads the next page after what was delivered, from the room's memory or the journal. */
-  private void fetch(String room, RoomStream stream) {
-    stream.order.startFetch();
-    long from = stream.order.delivered() + 1;
-    ask(room(room), (ActorRef<RoomEntity.EventsReply> r) -> new RoomEntity.GetEvents(userId, from, Long.MAX_VALUE, settings.pageSize(), r), RoomEntity.EventsReply.class, reply -> {
-      if (rooms.get(room) != stream) {
-        return;
-      }
-      if (reply instanceof RoomEntity.Rejected rejected) {
-        stream.order.fetchFailed();
-        if (!ErrorCode.UNAVAILABLE.wire().equals(rejected.code())) {
-          unfollow(room);
-        }
-        firstPageRead(room);
-        return;
-      }
-      RoomEntity.Events events = (RoomEntity.Events) reply;
-      stream.epoch = events.epoch();
-      if (stream.expectedEpoch != 0 && stream.expectedEpoch != events.epoch()) {
-        stream.order.fetchFailed();
-        reload(room, stream, ErrorCode.CURSOR_STALE, "the cursor predates this room's history (the store was reset); reload the room");
-        return;
-      }
-      stream.expectedEpoch = 0;
-      if (events.lastSeq() < stream.order.delivered()) {
-        stream.order.fetchFailed();
-        reload(room, stream, ErrorCode.CURSOR_AHEAD, "the cursor is ahead of room " + room + " (last seq " + events.lastSeq() + "); reload the room");
-        return;
-      }
-      if (lagged) {
-        stream.order.fetchFailed();
-        return;
-      }
-      if (stream.order.fetched(events.events(), events.lastSeq(), this::deliver) && !closed) {
-        fetch(room, stream);
-      }
-      firstPageRead(room);
-    }, failure -> {
-      // The room did not answer (moving, or storage slow): the next push or lease renewal
-      // of the room (its Head) starts the fetch again.
-      if (rooms.get(room) == stream) {
-        stream.order.fetchFailed();
-      }
-    });
-  }
-
-  private void firstPageRead(String room) {
-    if (awaitingFirstPage.remove(room)) {
-      reportStartedOnceCaughtUp();
-    }
-  }
-
-  /** Hands one event to the client; false (and the session lags) if its buffer is full. */
-  private boolean deliver(TimelineEvent e) {
-    if (lagged || closed) {
+  /** Queues a timeline event (with the cursor after it); false if the client lags or the session closes. */
+  boolean offerEvent(String frame, Supplier<String> cursor) {
+    if (!open()) {
       return false;
     }
-    if (!out.offerEvent(Frames.eventFrame(e), () -> position(e.room(), e.seq()))) {
+    if (!out.offerEvent(frame, cursor)) {
       enterLagged();
       return false;
     }
     metrics.delivered();
-    if (Ids.isDirectRoom(e.room()) && e.isMessage() && !userId.equals(e.user())) {
-      acknowledgeDelivery(e);
-    }
-    if ((TimelineEvent.LEFT.equals(e.kind()) || TimelineEvent.REMOVED.equals(e.kind()))
-        && userId.equals(e.user())) {
-      unfollow(e.room());
-    }
     return true;
   }
 
-  /** The recipient's client has the direct message: its sender hears "delivered", once. */
-  private void acknowledgeDelivery(TimelineEvent e) {
-    ask(user(), (ActorRef<UserEntity.DeliveryReply> r) -> new UserEntity.MarkDelivered(e.room(), e.seq(), r), UserEntity.DeliveryReply.class, reply -> {
-      if (reply instanceof UserEntity.MarkedDelivered marked && marked.advanced()) {
-        room(e.room()).tell(new RoomEntity.Relay(new RoomPush.Ephemeral(e.room(), "receipt", userId, e.seq(), "delivered", System.currentTimeMillis())));
-      }
-    }, failure -> {});
+  /** The starting cursor, once every followed room's first page is read (SSE, polls). */
+  void started(String cursor) {
+    out.started(cursor);
   }
-
-  /** The client's position for {@code room} was unusable: say so, and start the room over. */
-  private void reload(String room, RoomStream stream, ErrorCode code, String message) {
-    send(Codec.push(new Push.Reload(room, code.wire(), message)));
-    stream.order.reset();
-    stream.expectedEpoch = 0;
-    fetch(room, stream);
-  }
-
-  /** The client's cursor after {@code seq} of {@code room}: every followed room's position. */
-  private String position(String room, long seq) {
-    Map<String, ResumeCursor.Position> positions = new TreeMap<>();
-    rooms.forEach((r, s) -> positions.put(r, new ResumeCursor.Position(r.equals(room) ? seq : s.order.delivered(), s.epoch)));
-    return new ResumeCursor(positions).encode();
-  }
-
-  /** The current cursor of this session (what it has delivered so far). */
-  String cursor() {
-    Map<String, ResumeCursor.Position> positions = new TreeMap<>();
-    rooms.forEach((r, s) -> positions.put(r, new ResumeCursor.Position(s.order.delivered(), s.epoch != 0 ? s.epoch : s.expectedEpoch)));
-    return new ResumeCursor(positions).encode();
-  }
-
-  // ---------------------------------------------------------------------------------------
-  // The outbound buffer
 
   /** False if the frame was not queued: the session is closing, or the client lags. */
   boolean send(String frame) {
@@ -618,7 +401,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     metrics.outboundOverflow();
     lagged = true;
     lagNoticePending = true;
-    rooms.values().forEach(s -> s.order.dropWaiting());
+    rooms.dropWaiting();
     getContext().getLog().debug("Session {} of {} lagged", sessionId, userId);
     timers.startTimerWithFixedDelay(new LagCheck(), Duration.ofMillis(100));
   }
@@ -629,19 +412,13 @@ public final class Session extends AbstractBehavior<Session.Command> {
       return;
     }
     if (lagNoticePending) {
-      Map<String, Long> positions = new TreeMap<>();
-      rooms.forEach((room, s) -> positions.put(room, s.order.delivered()));
-      lagNoticePending = !out.offer(Codec.push(new Push.Lagged(positions)));
+      lagNoticePending = !out.offer(Codec.push(new Push.Lagged(rooms.positions())));
       return;
     }
     if (out.backlog() <= settings.outboundBuffer() / 4) {
       lagged = false;
       timers.cancel(new LagCheck());
-      rooms.forEach((room, s) -> {
-        if (!s.order.fetching()) {
-          fetch(room, s);
-        }
-      });
+      rooms.resumeAfterLag();
       documents.resumeAfterLag();
     }
   }
@@ -683,11 +460,13 @@ public final class Session extends AbstractBehavior<Session.Command> {
   }
 
   /**
-   * One request against the connection's rate; a refusal is answered {@code rate_limited},
-   * and past the flood limit the connection is closed.
+   * One request against the connection's rate and its user's (all their connections and REST
+   * calls on this node); a refusal is answered {@code rate_limited}, and past the flood limit
+   * the connection is closed.
    */
   private boolean admit(String id) {
-    boolean admitted = requests.take(System.nanoTime()).isZero();
+    boolean admitted =
+        requests.take(System.nanoTime()).isZero() && handlers.limits().admitRequest(userId).isZero();
     if (requests.wasFull()) {
       // Quiet long enough to refill the whole burst: earlier flooding is forgiven.
       overLimit = 0;
@@ -749,10 +528,6 @@ public final class Session extends AbstractBehavior<Session.Command> {
             onReply.accept(reply);
           }
         }));
-  }
-
-  private EntityRef<RoomEntity.Command> room(String room) {
-    return sharding.entityRefFor(RoomEntity.ENTITY_KEY, room);
   }
 
   private EntityRef<UserEntity.Command> user() {

@@ -3,7 +3,7 @@
 // pushes and replies; the timeline of a room is kept by seq, so a reply and a push of the same
 // event, or a page of history overlapping live events, merge instead of doubling.
 
-import { h, hue, timeOf, newId, names, ID_PATTERN } from './dom.js';
+import { h, hue, timeOf, dayTimeOf, newId, names, ID_PATTERN } from './dom.js';
 
 const HISTORY_PAGE = 50;
 const TYPING_SHOWN_MS = 5000;
@@ -40,6 +40,8 @@ function newRoom(id, me) {
     typing: new Map(),
     receipts: { delivered: 0, read: 0 },
     members: null,
+    membersAsked: 0,
+    membersPending: false,
     typingSentAt: 0,
     draft: '',
   };
@@ -51,7 +53,10 @@ export class Chat {
     this.me = me;
     this.ui = ui;
     this.rooms = new Map();
+    // user → { online, lastSeen, told }; a user not in it is "unknown", which is not offline.
+    // `told` counts presence pushes: what a push said outranks a list asked for before it.
     this.presence = new Map();
+    this.presencePushes = 0;
     this.activeId = null;
     this.elements = new Map();
     this.localOrder = 0;
@@ -85,8 +90,17 @@ export class Chat {
 
   onReady() {
     const room = this.active();
-    if (room && room.members === null && !room.direct) this.loadMembers(room);
+    // Who came and went while we were away was never pushed to us: ask the open room again
+    // (unless its question is still waiting to go out on this connection).
+    if (room && !room.membersPending) this.loadMembers(room);
     this.scheduleMarkRead();
+  }
+
+  /** With no connection, presence changes pass us by: what we knew is no longer known. */
+  onOffline() {
+    if (this.presence.size === 0) return;
+    this.presence.clear();
+    this.renderPresence();
   }
 
   onPush(frame) {
@@ -104,7 +118,10 @@ export class Chat {
         this.onReceipt(frame);
         break;
       case 'presence':
-        this.setPresence(frame.user, frame.status === 'online');
+        this.presencePushes += 1;
+        if (this.setPresence(frame.user, { online: frame.status === 'online', lastSeen: frame.lastSeen, told: this.presencePushes })) {
+          this.renderPresence();
+        }
         break;
       default:
     }
@@ -131,19 +148,23 @@ export class Chat {
     const room = this.room(e.room);
     room.exists = true;
     if (!known || room.liveSeq === null) {
-      // A room that reached us by a push (a DM, a join from another tab) starts here.
-      room.readSeq = Math.max(room.readSeq, e.seq - 1);
+      // A room that reached us by a push (a DM, a join from another tab) starts here. When
+      // what starts it is our own joining (or creating) it, nothing up to it is unread: the
+      // server's read marker starts at the join too.
+      const ours = (e.kind === 'joined' || e.kind === 'created') && e.user === this.me;
+      room.readSeq = Math.max(room.readSeq, ours ? e.seq : e.seq - 1);
     }
     if (room.liveSeq !== null && e.seq <= room.liveSeq) return;
     room.liveSeq = e.seq;
     this.apply(room, e, e.seq);
     if (e.kind === 'message') this.stopTyping(room, e.user);
-    // Someone who just wrote or joined has a live session; presence pushes only tell changes.
-    if ((e.kind === 'message' || e.kind === 'joined') && Date.now() - Date.parse(e.ts) < 60000) this.setPresence(e.user, true);
-    if (e.kind === 'joined' || e.kind === 'left' || e.kind === 'removed') room.members = null;
+    // Someone who just wrote or joined has a live session, as a rule. Not so the peer a DM's
+    // first message "joins": send_dm adds them.
+    const active = e.kind === 'message' || (e.kind === 'joined' && !room.direct);
+    if (active && Date.now() - Date.parse(e.ts) < 60000) this.guessOnline(e.user);
     if ((e.kind === 'left' || e.kind === 'removed') && e.user === this.me) room.exists = false;
     if (room.id === this.activeId) {
-      if (room.members === null && !room.direct) this.loadMembers(room);
+      if (e.kind === 'joined' || e.kind === 'left' || e.kind === 'removed') this.loadMembers(room);
       this.renderRoom();
       this.scheduleMarkRead();
     }
@@ -171,6 +192,9 @@ export class Chat {
         break;
       }
       default:
+        // A direct conversation's creation and joins are send_dm's bookkeeping, nothing either
+        // person did: shown, they would only be noise above the first message.
+        if (room.direct && (e.kind === 'created' || e.kind === 'joined')) break;
         this.addSystem(room, e);
     }
   }
@@ -259,7 +283,7 @@ export class Chat {
     if (frame.user === this.me) return;
     const room = this.rooms.get(frame.room);
     if (!room) return;
-    this.setPresence(frame.user, true);
+    this.guessOnline(frame.user);
     clearTimeout(room.typing.get(frame.user));
     room.typing.set(frame.user, setTimeout(() => this.stopTyping(room, frame.user), TYPING_SHOWN_MS));
     if (room.id === this.activeId) this.renderTyping();
@@ -280,7 +304,7 @@ export class Chat {
       this.renderSidebar();
       return;
     }
-    this.setPresence(frame.user, true);
+    this.guessOnline(frame.user);
     room.reads.set(frame.user, Math.max(room.reads.get(frame.user) ?? 0, frame.seq));
     if (room.id === this.activeId) this.renderRoom();
   }
@@ -288,7 +312,7 @@ export class Chat {
   onReceipt(frame) {
     const room = this.rooms.get(frame.room);
     if (!room || frame.user === this.me) return;
-    this.setPresence(frame.user, true);
+    this.guessOnline(frame.user);
     const status = frame.status === 'read' ? 'read' : 'delivered';
     room.receipts[status] = Math.max(room.receipts[status], frame.seq);
     if (status === 'read') room.receipts.delivered = Math.max(room.receipts.delivered, frame.seq);
@@ -298,9 +322,29 @@ export class Chat {
     if (room.id === this.activeId) this.renderRoom();
   }
 
-  setPresence(user, online) {
-    if (user === this.me || this.presence.get(user) === online) return;
-    this.presence.set(user, online);
+  /**
+   * Records what is known of a user's presence, and says whether what is shown changes: the
+   * caller renders only then, since the sidebar is drawn anew (and loses keyboard focus).
+   */
+  setPresence(user, known) {
+    if (user === this.me) return false;
+    const before = this.presence.get(user);
+    this.presence.set(user, known);
+    return before?.online !== known.online || before?.lastSeen !== known.lastSeen;
+  }
+
+  /**
+   * Someone active just now (writing, typing, reading) has a live session. Only a guess, so it
+   * fills in an unknown and never overrides what the server said: a message can also come from
+   * REST or the server publish API, with no session at all.
+   */
+  guessOnline(user) {
+    if (user === this.me || this.presence.has(user)) return;
+    this.setPresence(user, { online: true, told: 0 });
+    this.renderPresence();
+  }
+
+  renderPresence() {
     this.renderSidebar();
     if (this.active()) this.renderMembers();
   }
@@ -324,7 +368,7 @@ export class Chat {
       room.loadedOnce = true;
       this.loadOlder(room);
     }
-    if (!room.direct && room.members === null && room.exists) this.loadMembers(room);
+    this.loadMembers(room);
     this.scheduleMarkRead();
   }
 
@@ -378,15 +422,37 @@ export class Chat {
     if (room.hasMore && scroller.scrollHeight <= scroller.clientHeight + 40) this.loadOlder(room);
   }
 
+  /**
+   * Asks a room (or DM) for its members and, unless the room is big (over the server's
+   * parley.chat.presence-list-limit, 200), who of them is online: presence pushes only tell
+   * changes, so this is how a room just opened learns who is there. A member without `online`
+   * (a big room, or their presence did not answer in time) stays unknown.
+   */
   async loadMembers(room) {
-    room.members = [];
+    // A DM nobody has written in yet has no members to ask about.
+    if (!room.exists) return;
+    const asked = (room.membersAsked += 1);
+    const pushesBefore = this.presencePushes;
+    room.membersPending = true;
+    let reply = null;
     try {
-      const reply = await this.conn.request('list_members', { room: room.id }, { retry: true });
-      room.members = reply.members;
-      if (reply.topic !== undefined && room.topicSeq === 0) room.topic = reply.topic;
+      reply = await this.conn.request('list_members', { room: room.id }, { retry: true });
     } catch (error) {
-      room.members = [];
+      // Not (or no longer) a member: there is nobody to show.
     }
+    // Only the newest question's answer counts; an older one may predate a join or a leave.
+    if (asked !== room.membersAsked) return;
+    room.membersPending = false;
+    room.members = reply ? reply.members : room.members ?? [];
+    if (reply?.topic !== undefined && room.topicSeq === 0) room.topic = reply.topic;
+    let changed = false;
+    for (const member of reply?.members ?? []) {
+      if (typeof member.online !== 'boolean') continue;
+      // A push that came after we asked is newer than this answer.
+      if ((this.presence.get(member.user)?.told ?? 0) > pushesBefore) continue;
+      changed = this.setPresence(member.user, { online: member.online, lastSeen: member.lastSeen, told: pushesBefore }) || changed;
+    }
+    if (changed) this.renderSidebar();
     if (room.id === this.activeId) this.renderRoom();
   }
 
@@ -600,10 +666,24 @@ export class Chat {
     this.ui.navUnread.setAttribute('aria-label', `${total} unread`);
   }
 
+  /** 'online', 'offline' or 'unknown' (not told, or not followed while we were offline). */
+  presenceOf(user) {
+    const known = this.presence.get(user);
+    return known === undefined ? 'unknown' : known.online ? 'online' : 'offline';
+  }
+
+  presenceLabel(user) {
+    const state = this.presenceOf(user);
+    const lastSeen = this.presence.get(user)?.lastSeen;
+    if (state === 'offline') return lastSeen ? `offline, last seen ${dayTimeOf(lastSeen)}` : 'offline';
+    return state === 'online' ? 'online' : 'presence unknown';
+  }
+
   presenceDot(user) {
-    const online = this.presence.get(user);
-    const label = online === true ? 'online' : online === false ? 'offline' : 'presence unknown';
-    return h('span', { class: `dot ${online === true ? 'on' : online === false ? 'off' : 'unknown'}`, title: label, role: 'img', 'aria-label': label });
+    const state = this.presenceOf(user);
+    const label = this.presenceLabel(user);
+    const shape = { online: 'on', offline: 'off', unknown: 'unknown' }[state];
+    return h('span', { class: `dot ${shape}`, title: label, role: 'img', 'aria-label': label, dataset: { presence: state } });
   }
 
   renderRoom({ toBottom = false, keepPosition = false } = {}) {
@@ -642,7 +722,7 @@ export class Chat {
       ...members.map((member) =>
         h(
           'span',
-          { class: 'member' },
+          { class: 'member', dataset: { user: member.user } },
           member.user === this.me ? h('span', { class: 'dot on', 'aria-hidden': 'true' }) : this.presenceDot(member.user),
           member.user === this.me ? `${member.user} (you)` : member.user,
         ),
@@ -651,8 +731,14 @@ export class Chat {
   }
 
   presenceText(user) {
-    const online = this.presence.get(user);
-    return h('span', {}, online === true ? `${user} is online` : online === false ? `${user} is offline` : user);
+    const state = this.presenceOf(user);
+    const lastSeen = this.presence.get(user)?.lastSeen;
+    const text = {
+      online: `${user} is online`,
+      offline: `${user} is offline${lastSeen ? ` · last seen ${dayTimeOf(lastSeen)}` : ''}`,
+      unknown: user,
+    }[state];
+    return h('span', {}, text);
   }
 
   renderHistoryStatus() {

@@ -3,6 +3,8 @@
 // requests made while offline to send them once the handshake is done. It answers the server's
 // heartbeat pings, and takes a server it hears nothing from for the welcome's pingInterval +
 // pingTimeout for gone (a half-open socket after sleep or a network change): it reconnects.
+// The browser's own word is quicker than the heartbeat: `offline` drops the socket at once
+// and `online` reconnects at once (see browserOffline, browserOnline).
 
 const PROTOCOL = 'parley.v1';
 const SILENCE_CHECK_MS = 1000;
@@ -45,6 +47,7 @@ export class Connection extends EventTarget {
     this.lastHeard = 0;
     this.stopped = true;
     this.networkUp = true;
+    this.comeBackAtOnce = false;
     this.trace = [];
   }
 
@@ -111,6 +114,7 @@ export class Connection extends EventTarget {
       // After a few failures the token may be what is wrong (expired): ask for a fresh one.
       const token = await this.getToken(this.attempt >= 3);
       if (this.stopped) return;
+      if (!this.networkUp) throw new Error('network down (test hook)');
       socket = new WebSocket(this.url, [PROTOCOL, `bearer.${token}`]);
     } catch (error) {
       this.scheduleReconnect();
@@ -120,6 +124,7 @@ export class Connection extends EventTarget {
     }
     if (!socket) return;
     this.socket = socket;
+    this.comeBackAtOnce = false;
     socket.onmessage = (message) => this.onFrame(socket, message.data);
     socket.onclose = () => {
       if (this.socket === socket) this.drop('closed');
@@ -239,7 +244,10 @@ export class Connection extends EventTarget {
   scheduleReconnect() {
     clearTimeout(this.retryTimer);
     const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);
-    const delay = Math.round(base / 2 + (Math.random() * base) / 2);
+    // An attempt begun while the network was down that failed after it came back is no reason
+    // to wait: the network is there now.
+    const delay = this.comeBackAtOnce ? 0 : Math.round(base / 2 + (Math.random() * base) / 2);
+    this.comeBackAtOnce = false;
     this.attempt += 1;
     this.retryAt = Date.now() + delay;
     this.setState('offline');
@@ -254,6 +262,31 @@ export class Connection extends EventTarget {
     }
   }
 
+  /**
+   * The browser says the network is gone (its `offline` event). A socket that was open stays
+   * "open" for a while, dead (no FIN comes through a network that is not there), and the
+   * heartbeat would take pingInterval + pingTimeout (50 s by default) to notice: drop it now,
+   * so the page says offline at once and what is sent meanwhile waits in the queue. Attempts go
+   * on with backoff; they fail at once while the browser is offline, and they are what brings
+   * the connection back where the browser's word is wrong (it may say offline with only
+   * loopback up, while a server on localhost is still there).
+   */
+  browserOffline() {
+    if (this.stopped) return;
+    this.drop('browser offline');
+  }
+
+  /** The browser has a network again (its `online` event): reconnect now, not at the timer. */
+  browserOnline() {
+    if (this.stopped) return;
+    this.attempt = 0;
+    // A socket still connecting was begun while offline and can only fail: start afresh
+    // rather than wait for its error.
+    if (this.socket && this.socket.readyState === WebSocket.CONNECTING) this.drop('network back');
+    if (this.opening) this.comeBackAtOnce = true;
+    this.retryNow();
+  }
+
   setState(state) {
     this.state = state;
     this.dispatchEvent(new CustomEvent('status', { detail: { state, retryAt: this.retryAt } }));
@@ -264,10 +297,13 @@ export class Connection extends EventTarget {
     this.drop('cut by test');
   }
 
-  /** Test hook: while false, the network is "down": the socket is cut and attempts fail. */
+  /**
+   * Test hook: while false, the network is "down": attempts fail, and the page reacts as it
+   * does to the browser's `offline` and `online` events.
+   */
   debugSetNetwork(up) {
     this.networkUp = up;
-    if (!up) this.drop('network down');
-    else this.retryNow();
+    if (!up) this.browserOffline();
+    else this.browserOnline();
   }
 }

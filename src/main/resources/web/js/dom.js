@@ -27,6 +27,13 @@ export function timeOf(ts) {
   return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
+/** The time alone for today, with the date for an older moment ("last seen"). */
+export function dayTimeOf(ts) {
+  const date = new Date(ts);
+  if (date.toDateString() === new Date().toDateString()) return timeOf(ts);
+  return date.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+}
+
 /** A short random id for clientMsgId / clientOpId (printable, well under 64 characters). */
 export function newId(prefix) {
   const bytes = new Uint8Array(9);

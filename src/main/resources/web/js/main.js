@@ -99,6 +99,7 @@ function start(initialToken) {
   connection.addEventListener('status', (event) => showStatus(connection, event.detail));
   connection.addEventListener('status', (event) => {
     if (event.detail.state === 'online') chat.onReady();
+    else if (event.detail.state === 'offline') chat.onOffline();
   });
 
   $('sign-out').addEventListener('click', () => {
@@ -108,7 +109,8 @@ function start(initialToken) {
     location.reload();
   });
   $('retry-now').addEventListener('click', () => connection.retryNow());
-  window.addEventListener('online', () => connection.retryNow());
+  window.addEventListener('offline', () => connection.browserOffline());
+  window.addEventListener('online', () => connection.browserOnline());
 
   bindDialogs(chat, docs, me);
   bindNavigation(chat, docs);
@@ -119,6 +121,8 @@ function start(initialToken) {
     debugDropSocket: () => connection.debugDropSocket(),
     debugSetNetwork: (up) => connection.debugSetNetwork(up),
     state: () => connection.state,
+    // Milliseconds until the next attempt the backoff timer would make (while offline).
+    nextAttemptIn: () => (connection.socket || connection.opening ? 0 : Math.max(0, (connection.retryAt ?? 0) - Date.now())),
     frames: () => connection.trace.join('\n'),
     documentState: () => docs.debugState(),
   };
@@ -151,7 +155,9 @@ function showStatus(connection, { state, retryAt }) {
     $('offline-text').textContent =
       connection.state === 'connecting'
         ? `Reconnecting…${queued()}`
-        : `You are offline. Trying again in ${seconds} s; what you send now goes out when the connection is back.${queued()}`;
+        : navigator.onLine === false
+          ? `You are offline: this device has no network. Parley reconnects as soon as it is back; what you send now goes out then.${queued()}`
+          : `You are offline. Trying again in ${seconds} s; what you send now goes out when the connection is back.${queued()}`;
   };
   update();
   countdown = setInterval(update, 1000);

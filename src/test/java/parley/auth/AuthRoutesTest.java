@@ -166,12 +166,22 @@ class AuthRoutesTest {
   }
 
   @Test
-  void tokenInSubprotocolHeaderAuthenticatesPlainRequests() throws Exception {
+  void aSubprotocolTokenCountsOnlyOnAWebSocketUpgrade() throws Exception {
     HttpResponse<String> response =
         get(devOn, "/whoami", "Sec-WebSocket-Protocol", "parley.v1, bearer." + token("dave"));
 
-    assertEquals(200, response.statusCode());
-    assertEquals("dave", response.body());
+    assertEquals(401, response.statusCode());
+    assertError("token_missing", response);
+  }
+
+  @Test
+  void twoAuthorizationHeadersAreRefusedEvenIfBothAreGood() throws Exception {
+    String good = token("alice");
+    HttpResponse<String> response =
+        get(devOn, "/whoami", "Authorization", "Bearer " + good, "Authorization", "Bearer " + good);
+
+    assertEquals(401, response.statusCode());
+    assertError("token_malformed", response);
   }
 
   @Test
@@ -189,9 +199,6 @@ class AuthRoutesTest {
 
     assertError("token_invalid", get(devOn, "/whoami", "Authorization", "Bearer " + forged));
     assertError("token_invalid", get(devOn, "/whoami?access_token=" + forged));
-    assertError(
-        "token_invalid",
-        get(devOn, "/whoami", "Sec-WebSocket-Protocol", "parley.v1, bearer." + forged));
   }
 
   @Test

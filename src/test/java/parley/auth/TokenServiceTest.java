@@ -138,6 +138,13 @@ class TokenServiceTest {
             SECRET,
             new JWTClaimsSet.Builder().expirationTime(Date.from(exp)).build());
     assertFailure(AuthFailure.BAD_USER_ID, tokens.verify(noSub));
+    // A numeric sub would pass as the text "12345" through the claims parser: refused.
+    String numericSub =
+        sign(
+            JWSAlgorithm.HS256,
+            SECRET,
+            new JWTClaimsSet.Builder().claim("sub", 12345).expirationTime(Date.from(exp)).build());
+    assertFailure(AuthFailure.BAD_USER_ID, tokens.verify(numericSub));
   }
 
   @Test

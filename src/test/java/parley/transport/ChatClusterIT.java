@@ -38,10 +38,12 @@ class ChatClusterIT {
   @BeforeAll
   static void startCluster() throws Exception {
     Config keyspaces = TestCassandra.keyspacesFor("ChatClusterIT");
-    InJvmNode first = InJvmNode.start(keyspaces);
+    // Alice creates rooms until one lands on the third node: more than a user may a minute.
+    com.typesafe.config.Config rooms = ConfigFactory.parseString("parley.chat.rooms-per-minute = 1000");
+    InJvmNode first = InJvmNode.start(keyspaces, 0, 0, rooms);
     nodes.add(first);
-    nodes.add(InJvmNode.start(keyspaces, 0, first.remotePort, ConfigFactory.empty()));
-    nodes.add(InJvmNode.start(keyspaces, 0, first.remotePort, ConfigFactory.empty()));
+    nodes.add(InJvmNode.start(keyspaces, 0, first.remotePort, rooms));
+    nodes.add(InJvmNode.start(keyspaces, 0, first.remotePort, rooms));
     TestProbe<Object> probe = TestProbe.create(first.system);
     probe.awaitAssert(
         WAIT,

@@ -33,7 +33,7 @@ class DocumentLagIT {
     var limits =
         ConfigFactory.parseString(
             """
-            parley.chat { rate-per-second = 100000, rate-burst = 100000, outbound-buffer = 64 }
+            parley.chat { rate-per-second = 100000, rate-burst = 100000, user-rate-per-second = 100000, user-rate-burst = 100000, outbound-buffer = 64 }
             parley.documents.retained-ops = 2000
             """);
     try (InJvmNode node = InJvmNode.start(TestCassandra.keyspacesFor("DocumentLagIT"), 0, 0, limits);

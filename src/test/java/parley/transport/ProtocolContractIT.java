@@ -47,7 +47,10 @@ class ProtocolContractIT {
             0,
             0,
             // Short heartbeats, so the SSE keep-alive shows within the test.
-            ConfigFactory.parseString("parley.chat.heartbeat-interval = 300ms\nparley.chat.heartbeat-timeout = 30s"));
+            ConfigFactory.parseString(
+                "parley.chat.heartbeat-interval = 300ms\nparley.chat.heartbeat-timeout = 30s\n"
+                    + "parley.http.allowed-origins = \"https://app.example\"\n"
+                    + "parley.chat.max-connections-per-user = 4\nparley.chat.rooms-per-minute = 5"));
   }
 
   @AfterAll
@@ -184,13 +187,179 @@ class ProtocolContractIT {
     node.rest("POST", "/v1/rooms/lounge/join", guest, null, null);
     try (Wire online = Wire.connect(guest)) {
       online.request("{\"type\":\"resume\",\"id\":\"r\"}");
-      JsonNode members = awaitMembers(owner, m -> member(m, "guest").path("online").asBoolean());
+      JsonNode members = awaitMembers("lounge", owner, m -> member(m, "guest").path("online").asBoolean());
       assertTrue(member(members, "guest").path("lastSeen").isTextual());
       assertFalse(member(members, "neveron").path("online").asBoolean(true), members.toString());
       assertFalse(member(members, "neveron").has("lastSeen"), members.toString());
     }
-    JsonNode after = awaitMembers(owner, m -> !member(m, "guest").path("online").asBoolean(true));
+    JsonNode after = awaitMembers("lounge", owner, m -> !member(m, "guest").path("online").asBoolean(true));
     assertTrue(member(after, "guest").path("lastSeen").isTextual());
+  }
+
+  @Test
+  void aSocketClosedBeforeItSaysAnythingEndsItsSessionAtOnce() throws Exception {
+    String owner = node.token("haunt-owner");
+    node.rest("POST", "/v1/rooms", owner, "{\"room\":\"haunted\"}", null);
+    String ghost = node.token("ghost");
+    node.rest("POST", "/v1/rooms/haunted/join", ghost, null, null);
+    // A socket that never sends a frame, not even a pong.
+    PausableSocket silent = PausableSocket.connect(node.ws(), ghost, frame -> {});
+    awaitMembers("haunted", owner, m -> member(m, "ghost").path("online").asBoolean());
+    long closed = System.nanoTime();
+    silent.close();
+    // Well inside the heartbeat deadline (300 ms + 30 s here), which used to end such sessions.
+    awaitMembers("haunted", owner, m -> !member(m, "ghost").path("online").asBoolean(true));
+    long tookMs = (System.nanoTime() - closed) / 1_000_000;
+    assertTrue(tookMs < 10_000, "offline after " + tookMs + " ms");
+  }
+
+  @Test
+  void pagesFromOriginsTheNodeDoesNotAllowAreRefusedBeforeTheUpgrade() throws Exception {
+    String token = node.token("browser");
+    java.util.concurrent.ExecutionException refused =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            java.util.concurrent.ExecutionException.class,
+            () -> webSocketFrom("http://evil.example", token).get(20, TimeUnit.SECONDS));
+    java.net.http.WebSocketHandshakeException handshake =
+        org.junit.jupiter.api.Assertions.assertInstanceOf(java.net.http.WebSocketHandshakeException.class, refused.getCause());
+    assertEquals(403, handshake.getResponse().statusCode());
+
+    webSocketFrom("https://app.example", token).get(20, TimeUnit.SECONDS).abort();
+    webSocketFrom(node.http().toString().replaceAll("/$", ""), token).get(20, TimeUnit.SECONDS).abort();
+
+    HttpResponse<String> sse =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(node.http().resolve("/v1/events"))
+                    .header("Authorization", "Bearer " + token)
+                    .header("Origin", "http://evil.example")
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+    assertError(403, "origin_not_allowed", sse);
+  }
+
+  @Test
+  void theWebClientComesWithSecurityHeadersAndNoServerBanner() throws Exception {
+    HttpResponse<String> page =
+        HttpClient.newHttpClient().send(HttpRequest.newBuilder(node.http().resolve("/")).build(), HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, page.statusCode());
+    String csp = page.headers().firstValue("Content-Security-Policy").orElse("");
+    assertTrue(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), csp);
+    assertEquals("nosniff", page.headers().firstValue("X-Content-Type-Options").orElse(""));
+    assertEquals("no-referrer", page.headers().firstValue("Referrer-Policy").orElse(""));
+    assertTrue(page.headers().firstValue("Server").isEmpty(), "no version banner: " + page.headers().map());
+  }
+
+  private static java.util.concurrent.CompletableFuture<java.net.http.WebSocket> webSocketFrom(String origin, String token) {
+    return HttpClient.newHttpClient()
+        .newWebSocketBuilder()
+        .header("Origin", origin)
+        .header("Authorization", "Bearer " + token)
+        .buildAsync(node.ws(), new java.net.http.WebSocket.Listener() {});
+  }
+
+  @Test
+  void aUsersRequestsShareOneRateAcrossTheirConnections() throws Exception {
+    String token = node.token("spreader");
+    List<Wire> wires = List.of(Wire.connect(token), Wire.connect(token), Wire.connect(token));
+    try {
+      long started = System.nanoTime();
+      for (Wire wire : wires) {
+        for (int i = 0; i < 40; i++) {
+          wire.send("{\"type\":\"ping\",\"id\":\"p" + i + "\"}");
+        }
+      }
+      int answered = 0;
+      int limited = 0;
+      for (Wire wire : wires) {
+        for (int i = 0; i < 40; i++) {
+          JsonNode reply = wire.await(f -> f.path("id").asText().startsWith("p"));
+          if ("pong".equals(reply.path("type").asText())) {
+            answered++;
+          } else {
+            assertEquals("rate_limited", reply.path("code").asText(), reply.toString());
+            limited++;
+          }
+        }
+      }
+      double seconds = (System.nanoTime() - started) / 1e9;
+      // Each connection stayed within its own burst (40); the user's (80, refilled at 40/s) did not hold 120.
+      assertTrue(limited > 0, "120 requests from three connections, none refused");
+      assertTrue(answered <= 80 + Math.ceil(40 * seconds) + 1, answered + " answered in " + seconds + " s");
+    } finally {
+      wires.forEach(Wire::close);
+    }
+  }
+
+  @Test
+  void oneConnectionPastTheUsersLimitIsToldSoAndClosed() throws Exception {
+    String token = node.token("crowd");
+    List<Wire> open = new ArrayList<>();
+    try {
+      for (int i = 0; i < 4; i++) {
+        open.add(Wire.connect(token));
+      }
+      LinkedBlockingQueue<JsonNode> frames = new LinkedBlockingQueue<>();
+      try (PausableSocket fifth = PausableSocket.connect(node.ws(), token, frames::add)) {
+        JsonNode first = frames.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertNotNull(first);
+        assertEquals("close", first.path("type").asText(), first.toString());
+        assertEquals(4429, first.path("code").asInt());
+        assertEquals("too_many_connections", first.path("reason").asText());
+      }
+      open.remove(0).close();
+      // Once that session has ended, there is room again.
+      long deadline = System.nanoTime() + WAIT.toNanos();
+      while (true) {
+        LinkedBlockingQueue<JsonNode> again = new LinkedBlockingQueue<>();
+        try (PausableSocket socket = PausableSocket.connect(node.ws(), token, again::add)) {
+          JsonNode first = again.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
+          assertNotNull(first);
+          if ("welcome".equals(first.path("type").asText())) {
+            break;
+          }
+        }
+        assertTrue(System.nanoTime() < deadline, "no room for a new connection after one closed");
+        Thread.sleep(100); // polling a condition: the closed session's end
+      }
+    } finally {
+      open.forEach(Wire::close);
+    }
+  }
+
+  @Test
+  void aUserCreatesAtMostTheConfiguredRoomsAMinute() throws Exception {
+    try (Wire wire = Wire.connect(node.token("founder"))) {
+      for (int i = 0; i < 5; i++) {
+        assertEquals("ok", wire.request("{\"type\":\"create_room\",\"id\":\"c" + i + "\",\"room\":\"founded-" + i + "\"}").path("type").asText());
+      }
+      JsonNode sixth = wire.request("{\"type\":\"create_room\",\"id\":\"c5\",\"room\":\"founded-5\"}");
+      assertEquals("rate_limited", sixth.path("code").asText(), sixth.toString());
+      assertEquals("room_not_found", wire.request("{\"type\":\"join\",\"id\":\"j\",\"room\":\"founded-5\"}").path("code").asText());
+    }
+  }
+
+  @Test
+  void aRemovedMemberLosesTheRoomAndCannotMarkItRead() throws Exception {
+    String owner = node.token("warden");
+    String member = node.token("exile");
+    node.rest("POST", "/v1/rooms", owner, "{\"room\":\"cell\",\"visibility\":\"private\"}", null);
+    node.rest("POST", "/v1/rooms/cell/invite", owner, "{\"user\":\"exile\"}", null);
+    assertEquals(200, node.rest("POST", "/v1/rooms/cell/join", member, null, null).statusCode());
+    node.rest("POST", "/v1/rooms/cell/messages", owner, "{\"body\":\"hi\"}", "w1");
+    assertEquals(200, node.rest("DELETE", "/v1/rooms/cell/members/exile", owner, null, null).statusCode());
+
+    assertError(403, "not_a_member", node.rest("POST", "/v1/rooms/cell/read", member, "{\"seq\":999999999}", null));
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    JsonNode rooms;
+    do {
+      rooms = Frames.read(node.rest("GET", "/v1/rooms", member, null, null).body()).path("rooms");
+      if (rooms.isArray() && rooms.isEmpty()) {
+        break;
+      }
+      Thread.sleep(100); // polling a condition: the user entity learning of the removal
+    } while (System.nanoTime() < deadline);
+    assertEquals(0, rooms.size(), "the removed room is still listed: " + rooms);
   }
 
   @Test
@@ -237,11 +406,11 @@ class ProtocolContractIT {
 
   // ---------------------------------------------------------------------------------------
 
-  private static JsonNode awaitMembers(String token, Predicate<JsonNode> until) throws Exception {
+  private static JsonNode awaitMembers(String room, String token, Predicate<JsonNode> until) throws Exception {
     long deadline = System.nanoTime() + WAIT.toNanos();
     JsonNode members;
     do {
-      HttpResponse<String> response = node.rest("GET", "/v1/rooms/lounge/members", token, null, null);
+      HttpResponse<String> response = node.rest("GET", "/v1/rooms/" + room + "/members", token, null, null);
       assertEquals(200, response.statusCode(), response.body());
       members = Frames.read(response.body());
       if (until.test(members)) {
@@ -291,7 +460,7 @@ class ProtocolContractIT {
 
     /** Sends a request with an id and waits for the reply with that id. */
     JsonNode request(String frame) throws Exception {
-      String id = Frames.read(frame.endsWith("} {}") ? frame.substring(0, frame.length() - 3) : frame).path("id").asText();
+      String id = parley.protocol.Codec.idIn(frame);
       send(frame);
       return await(f -> id.equals(f.path("id").asText()) && !"event".equals(f.path("type").asText()));
     }

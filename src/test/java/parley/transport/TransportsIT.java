@@ -217,7 +217,7 @@ class TransportsIT {
     Config ks = TestCassandra.keyspacesFor("TransportsITSlow");
     // A paused reader answers no heartbeat; on a busy machine the writes can outlast the
     // heartbeat deadline, which would close it for the wrong reason (DeadPeerIT tests that).
-    Config fast = ConfigFactory.parseString("parley.chat.rate-per-second = 100000\nparley.chat.rate-burst = 100000\nparley.chat.outbound-buffer = 256\nparley.chat.heartbeat-timeout = 10m");
+    Config fast = ConfigFactory.parseString("parley.chat.rate-per-second = 100000\nparley.chat.rate-burst = 100000\nparley.chat.user-rate-per-second = 100000\nparley.chat.user-rate-burst = 100000\nparley.chat.outbound-buffer = 256\nparley.chat.heartbeat-timeout = 10m");
     int total = Integer.getInteger("parley.test.slow.messages", 50_000);
     try (InJvmNode slowNode = InJvmNode.start(ks, 0, 0, fast);
         ParleyClient writer = ParleyClient.connect(slowNode.ws(), token(slowNode, "hana")).get(20, TimeUnit.SECONDS)) {
@@ -272,9 +272,9 @@ class TransportsIT {
   void restCallsOfOneUserAreRateLimitedWithRetryAfter() throws Exception {
     String flooder = token(node, "rest-flooder");
     String bystander = token(node, "rest-bystander");
-    // The node's default rate: 20 per second, bursts of 40. A hundred calls at once go past it.
+    // The node's default rate per user: 40 per second, bursts of 80. 200 calls at once go past it.
     List<CompletableFuture<HttpResponse<String>>> calls = new ArrayList<>();
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 200; i++) {
       calls.add(CompletableFuture.supplyAsync(() -> rest(node, "GET", "/v1/rooms", flooder, null, null)));
     }
     List<HttpResponse<String>> responses = new ArrayList<>();
@@ -285,7 +285,7 @@ class TransportsIT {
     List<HttpResponse<String>> limited = responses.stream().filter(r -> r.statusCode() == 429).toList();
     assertTrue(
         limited.size() >= 30,
-        limited.size() + " of 100 calls were limited; statuses "
+        limited.size() + " of 200 calls were limited; statuses "
             + responses.stream().collect(java.util.stream.Collectors.groupingBy(HttpResponse::statusCode, java.util.stream.Collectors.counting())));
     assertTrue(responses.stream().allMatch(r -> r.statusCode() == 200 || r.statusCode() == 429), "only answers or refusals");
     HttpResponse<String> refusal = limited.get(0);

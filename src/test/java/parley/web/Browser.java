@@ -17,11 +17,14 @@ import org.openqa.selenium.Dimension;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.Keys;
 import org.openqa.selenium.OutputType;
+import org.openqa.selenium.StaleElementReferenceException;
 import org.openqa.selenium.TimeoutException;
 import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.chromium.ChromiumNetworkConditions;
+import org.openqa.selenium.interactions.Actions;
 import org.openqa.selenium.logging.LogType;
 import org.openqa.selenium.support.ui.ExpectedConditions;
 import org.openqa.selenium.support.ui.WebDriverWait;
@@ -94,8 +97,13 @@ final class Browser implements AutoCloseable {
   // Waiting and finding
 
   <T> T until(Function<ChromeDriver, T> condition) {
+    return until(WAIT, condition);
+  }
+
+  /** Waits at most {@code timeout}: for what must happen sooner than the usual wait allows. */
+  <T> T until(Duration timeout, Function<ChromeDriver, T> condition) {
     try {
-      return wait.until(d -> condition.apply(driver));
+      return new WebDriverWait(driver, timeout).until(d -> condition.apply(driver));
     } catch (TimeoutException e) {
       saveEvidence();
       throw e;
@@ -132,6 +140,24 @@ final class Browser implements AutoCloseable {
     return ((JavascriptExecutor) driver).executeScript(script, args);
   }
 
+  /** The page's last WebSocket frames each way, and its drops ("× reason"). */
+  String frames() {
+    return (String) js("return window.parley.frames();");
+  }
+
+  /**
+   * Chromium's own network emulation, as DevTools' "Offline": the page gets the real
+   * {@code offline}/{@code online} events and new connections fail, while a socket already open
+   * stays open (as one does when a network really goes away, until TCP gives up).
+   */
+  void setNetwork(boolean up) {
+    if (up) {
+      driver.deleteNetworkConditions();
+    } else {
+      driver.setNetworkConditions(new ChromiumNetworkConditions().setOffline(true).setLatency(Duration.ZERO));
+    }
+  }
+
   // ---------------------------------------------------------------------------------------
   // Chat
 
@@ -142,6 +168,24 @@ final class Browser implements AutoCloseable {
     driver.findElement(By.id(create ? "room-create" : "room-join")).click();
     until(d -> d.getCurrentUrl().endsWith("#room/" + room));
     visible(By.id("room-view"));
+  }
+
+  /**
+   * Clicks a button of the message {@code text} (shown on hover). A push can render the
+   * message anew between finding the button and clicking it: then it is found again.
+   */
+  void clickInMessage(String text, String button) {
+    until(
+        d -> {
+          try {
+            WebElement message = message(text);
+            new Actions(driver).moveToElement(message).perform();
+            message.findElement(By.xpath(".//button[normalize-space(.)=" + literal(button) + "]")).click();
+            return true;
+          } catch (StaleElementReferenceException e) {
+            return null;
+          }
+        });
   }
 
   void send(String text) {
@@ -179,9 +223,25 @@ final class Browser implements AutoCloseable {
         js("return [...document.querySelectorAll('#timeline li.msg')].map(m => Number(m.dataset.seq || 0));");
   }
 
+  /** Clicks the conversation in the sidebar, which is drawn anew on every change: found again if it was. */
   void openConversation(String label) {
-    until(d -> d.findElements(By.xpath("//nav[@id='sidebar']//a[.//span[@class='nav-label'][normalize-space(.)=" + literal(label) + "]]")).stream().findFirst().orElse(null))
-        .click();
+    until(
+        d -> {
+          try {
+            WebElement link =
+                d.findElements(By.xpath("//nav[@id='sidebar']//a[.//span[@class='nav-label'][normalize-space(.)=" + literal(label) + "]]"))
+                    .stream()
+                    .findFirst()
+                    .orElse(null);
+            if (link == null) {
+              return null;
+            }
+            link.click();
+            return true;
+          } catch (StaleElementReferenceException e) {
+            return null;
+          }
+        });
   }
 
   // ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -21,7 +22,6 @@ import org.junit.jupiter.api.Test;
 import org.openqa.selenium.By;
 import org.openqa.selenium.Keys;
 import org.openqa.selenium.WebElement;
-import org.openqa.selenium.interactions.Actions;
 import parley.client.ParleyClient;
 import parley.testing.InJvmNode;
 import parley.testing.TestCassandra;
@@ -63,18 +63,14 @@ class WebClientIT {
     try (Browser erin = Browser.signIn(fast.http(), "erin")) {
       erin.awaitOnline();
       // Five pongs: more than 1.5 s on one socket, so it is kept because the page answers.
-      erin.until(d -> frames(erin).split("→ \\{\"type\":\"pong\"}", -1).length > 5 ? true : null);
-      String frames = frames(erin);
+      erin.until(d -> erin.frames().split("→ \\{\"type\":\"pong\"}", -1).length > 5 ? true : null);
+      String frames = erin.frames();
       assertFalse(frames.contains("heartbeat_timeout"), frames);
       assertFalse(frames.contains("× "), "the socket was never dropped:\n" + frames);
       assertEquals("online", erin.js("return window.parley.state();"));
     } finally {
       fast.close();
     }
-  }
-
-  private static String frames(Browser browser) {
-    return (String) browser.js("return window.parley.frames();");
   }
 
   @Test
@@ -108,9 +104,7 @@ class WebClientIT {
       bob.visible(By.xpath("//li[contains(@class,'msg')][.//div[@class='body'][contains(., 'hello bob, welcome')][.//span[@class='edited']]]"));
 
       // Bob deletes his own message; Alice sees it go.
-      WebElement own = bob.message("hi alice");
-      new Actions(bob.driver).moveToElement(own).perform();
-      own.findElement(By.xpath(".//button[normalize-space(.)='Delete']")).click();
+      bob.clickInMessage("hi alice", "Delete");
       alice.visible(By.xpath("//li[contains(@class,'msg') and contains(@class,'deleted')][@data-user='bob']"));
       assertTrue(alice.messages("hi alice").isEmpty(), "the deleted message's text is gone at alice");
 
@@ -297,5 +291,143 @@ class WebClientIT {
       grace.screenshot("reconnect-grace");
       frank.screenshot("reconnect-frank");
     }
+  }
+
+  @Test
+  void openingARoomOrADirectMessageShowsWhoIsOnlineWithoutWaitingForAChange() throws Exception {
+    // pia is online before ada's page exists, and does nothing after: no push will say so.
+    try (ParleyClient pia = ParleyClient.connect(node.ws(), ParleyClient.devToken(base, "pia")).get(20, TimeUnit.SECONDS)) {
+      pia.createRoom("studio", "public", null).get(20, TimeUnit.SECONDS);
+      pia.sendDm("ada", "dm-1", "are you around?").get(20, TimeUnit.SECONDS);
+      // quinn is a member who never connected: joined by REST, no session ever.
+      HttpClient http = HttpClient.newHttpClient();
+      for (String user : List.of("quinn", "ada")) {
+        HttpResponse<String> joined =
+            http.send(
+                HttpRequest.newBuilder(base.resolve("/v1/rooms/studio/join"))
+                    .header("Authorization", "Bearer " + ParleyClient.devToken(base, user))
+                    .POST(HttpRequest.BodyPublishers.noBody())
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, joined.statusCode(), joined.body());
+      }
+
+      try (Browser ada = Browser.signIn(base, "ada")) {
+        ada.openConversation("pia");
+        ada.until(d -> d.findElement(By.id("room-members")).getText().equals("pia is online") ? true : null);
+
+        ada.openConversation("studio");
+        ada.visible(By.cssSelector("#room-members .member[data-user='pia'] .dot[data-presence='online']"));
+        WebElement quinn = ada.visible(By.cssSelector("#room-members .member[data-user='quinn'] .dot"));
+        assertEquals("offline", quinn.getDomAttribute("data-presence"), "never connected is offline, not online");
+        assertEquals("offline", quinn.getDomAttribute("aria-label"), "and never seen: no last-seen time");
+        ada.screenshot("presence-ada");
+
+        // Changes still come as pushes: pia leaves, and ada sees when she was last there.
+        pia.close();
+        WebElement gone =
+            ada.visible(By.cssSelector("#room-members .member[data-user='pia'] .dot[data-presence='offline']"));
+        assertTrue(gone.getDomAttribute("aria-label").startsWith("offline, last seen "), gone.getDomAttribute("aria-label"));
+      }
+    }
+  }
+
+  @Test
+  void membersOfARoomTooBigToListPresenceAreUnknownNotOffline() throws Exception {
+    // Presence is listed only for rooms of up to presence-list-limit members: here, none.
+    InJvmNode big =
+        InJvmNode.start(
+            TestCassandra.keyspacesFor("WebClientITBigRoom"), 0, 0, ConfigFactory.parseString("parley.chat.presence-list-limit = 0"));
+    try (ParleyClient uma = ParleyClient.connect(big.ws(), ParleyClient.devToken(big.http(), "uma")).get(20, TimeUnit.SECONDS);
+        Browser vic = Browser.signIn(big.http(), "vic")) {
+      uma.createRoom("hall", "public", null).get(20, TimeUnit.SECONDS);
+      vic.createOrJoin("hall", false);
+      WebElement dot = vic.visible(By.cssSelector("#room-members .member[data-user='uma'] .dot"));
+      // The members list has come (uma is in it) and says nothing of presence: unknown.
+      assertEquals("unknown", dot.getDomAttribute("data-presence"));
+      assertEquals("presence unknown", dot.getDomAttribute("aria-label"));
+      // Drawn as nothing, unlike an offline member's ring.
+      assertEquals("rgba(0, 0, 0, 0)", dot.getCssValue("background-color"));
+      assertEquals("none", dot.getCssValue("border-top-style"));
+      vic.screenshot("presence-unknown-vic");
+    } finally {
+      big.close();
+    }
+  }
+
+  @Test
+  void thePageIsOfflineTheMomentTheBrowserIsAndReconnectsTheMomentItIsBack() throws Exception {
+    try (Browser rita = Browser.signIn(base, "rita")) {
+      rita.createOrJoin("field", true);
+      rita.send("before the outage");
+      rita.awaitStatus("before the outage", "sent");
+
+      // The socket stays open under the emulation, as it would on a real network that went
+      // away; the heartbeat would notice after 50 s. The page must not wait for it.
+      rita.setNetwork(false);
+      rita.until(Duration.ofSeconds(5), d -> "offline".equals(d.findElement(By.id("conn-status")).getDomAttribute("data-state")) ? true : null);
+      assertEquals("Offline", rita.driver.findElement(By.id("conn-text")).getText());
+      assertTrue(rita.driver.findElement(By.id("offline-banner")).isDisplayed());
+      assertTrue(rita.frames().contains("× browser offline"), rita.frames());
+      rita.screenshot("offline-rita");
+
+      rita.send("written offline");
+      assertEquals("pending", rita.message("written offline").getDomAttribute("data-status"));
+      publish("field", "missed-1", "sent while rita was away");
+
+      // Let the backoff grow until its next attempt is far off, then bring the network back:
+      // the page must not wait for that attempt.
+      rita.until(Duration.ofSeconds(40), d -> ((Number) rita.js("return window.parley.nextAttemptIn();")).longValue() > 6000 ? true : null);
+      rita.setNetwork(true);
+      rita.until(Duration.ofSeconds(5), d -> "online".equals(rita.js("return window.parley.state();")) ? true : null);
+
+      // And it resumes: what was missed comes, what was written goes.
+      rita.message("sent while rita was away");
+      rita.awaitStatus("written offline", "sent");
+      assertEquals(List.of("before the outage", "sent while rita was away", "written offline"), rita.bodies());
+      rita.screenshot("offline-rita-back");
+    }
+  }
+
+  @Test
+  void aDirectConversationShowsItsMessagesButNoCreatedOrJoinedLines() throws Exception {
+    try (Browser sam = Browser.signIn(base, "sam");
+        Browser tess = Browser.signIn(base, "tess")) {
+      sam.driver.findElement(By.cssSelector("[data-open='dm-dialog']")).click();
+      sam.visible(By.id("dm-user")).sendKeys("tess", Keys.ENTER);
+      sam.until(d -> d.getCurrentUrl().endsWith("#room/dm:sam:tess") ? true : null);
+      sam.send("hi tess");
+      sam.awaitStatus("hi tess", "delivered");
+      tess.openConversation("sam");
+      tess.message("hi tess");
+      tess.send("hi sam");
+      sam.message("hi sam");
+
+      // Live at both ends, and from history after a reload: the room's creation and joins
+      // reached the page, and only the messages are shown.
+      tess.driver.navigate().refresh();
+      tess.awaitOnline();
+      tess.message("hi sam");
+      for (Browser at : List.of(sam, tess)) {
+        at.until(d -> at.frames().contains("\"room\":\"dm:sam:tess\"") && at.frames().contains("\"kind\":\"joined\"") ? true : null);
+        assertEquals(List.of("hi tess", "hi sam"), at.bodies(), at.user);
+        assertTrue(at.driver.findElements(By.cssSelector("#timeline li.sys")).isEmpty(), at.user + " shows no created/joined line");
+      }
+      sam.screenshot("dm-sam-no-system-lines");
+    }
+  }
+
+  /** Posts into {@code room} as the application backend would (the server publish API). */
+  private static void publish(String room, String key, String body) throws Exception {
+    HttpResponse<String> posted =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(base.resolve("/v1/rooms/" + room + "/messages"))
+                    .header("Authorization", "Bearer " + InJvmNode.SERVER_KEY)
+                    .header("Idempotency-Key", key)
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"user\":\"system\",\"body\":\"" + body + "\"}"))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, posted.statusCode(), posted.body());
   }
 }

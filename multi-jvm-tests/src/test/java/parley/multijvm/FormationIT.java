@@ -43,6 +43,8 @@ class FormationIT {
         ParleyClient client =
             ParleyClient.connect(node.ws(), ParleyClient.devToken(node.http(), user)).get(20, TimeUnit.SECONDS);
         assertEquals(node.address(), client.node(), "the welcome names the node that holds the socket");
+        // Room events flow once the client has resumed (docs/protocol.md, Catch-up).
+        client.resume(null).get(20, TimeUnit.SECONDS);
         clients.add(client);
       }
       clients.get(0).createRoom("formation-lobby", "public", null).get(20, TimeUnit.SECONDS);

@@ -21,6 +21,7 @@ import parley.chat.Ids;
 import parley.chat.room.RoomEntity;
 import parley.chat.room.RoomPush;
 import parley.chat.user.UserEntity;
+import parley.limits.RateByKey;
 import parley.protocol.ErrorCode;
 import parley.protocol.Reply;
 import parley.protocol.Request;
@@ -34,7 +35,7 @@ public final class ChatHandler {
 
   private final ClusterSharding sharding;
   private final ChatSettings settings;
-  private final ActorRef<Object> ignore;
+  private final ActorSystem<?> system;
 
   /**
    * Typing notices sent lately, by user and room, for the whole node: one notice per interval
@@ -42,11 +43,15 @@ public final class ChatHandler {
    */
   private final Cache<String, Boolean> typingSent;
 
+  /** Rooms each user may create, per minute on this node ({@code parley.chat.rooms-per-minute}). */
+  private final RateByKey roomCreations;
+
   public ChatHandler(ActorSystem<?> system, ChatSettings settings) {
     this.sharding = ClusterSharding.get(system);
     this.settings = settings;
-    this.ignore = system.ignoreRef();
+    this.system = system;
     this.typingSent = Caffeine.newBuilder().expireAfterWrite(settings.typingInterval()).maximumSize(100_000).build();
+    this.roomCreations = new RateByKey(settings.roomsPerMinute() / 60.0, settings.roomsPerMinute(), System::nanoTime);
   }
 
   /** Runs {@code request} for {@code user}; the stage always completes, with a failure reply if need be. */
@@ -89,6 +94,12 @@ public final class ChatHandler {
 
     @Override
     public CompletionStage<Reply> createRoom(Request.CreateRoom r) {
+      java.time.Duration wait = roomCreations.admit(user);
+      if (!wait.isZero()) {
+        return done(Reply.Failure.of(
+            ErrorCode.RATE_LIMITED,
+            "at most " + settings.roomsPerMinute() + " rooms a minute; retry in " + Math.max(1, wait.toSeconds()) + " s"));
+      }
       return write(r.room(), to -> new RoomEntity.Create(user, r.visibility(), r.topic(), to))
           .thenApply(reply -> joined(r.room(), reply));
     }
@@ -101,7 +112,7 @@ public final class ChatHandler {
     /** The user's room list learns of the room; the join event is where the user's timeline starts. */
     private Reply joined(String room, Reply reply) {
       if (reply instanceof Reply.Written written) {
-        userEntity(user).tell(new UserEntity.RoomJoined(room, written.seq(), ignore.unsafeUpcast()));
+        userEntity(user).tell(new UserEntity.RoomJoined(room, written.seq(), system.ignoreRef()));
       }
       return reply;
     }
@@ -110,7 +121,7 @@ public final class ChatHandler {
     public CompletionStage<Reply> leave(Request.Leave r) {
       return write(r.room(), to -> new RoomEntity.Leave(user, to)).thenApply(reply -> {
         if (reply instanceof Reply.Written) {
-          userEntity(user).tell(new UserEntity.RoomLeft(r.room(), ignore.unsafeUpcast()));
+          userEntity(user).tell(new UserEntity.RoomLeft(r.room(), system.ignoreRef()));
         }
         return reply;
       });
@@ -123,7 +134,13 @@ public final class ChatHandler {
 
     @Override
     public CompletionStage<Reply> removeMember(Request.RemoveMember r) {
-      return write(r.room(), to -> new RoomEntity.RemoveMember(user, r.user(), to));
+      return write(r.room(), to -> new RoomEntity.RemoveMember(user, r.user(), to)).thenApply(reply -> {
+        if (reply instanceof Reply.Written) {
+          // The removed user's room list forgets the room, as their own leave would.
+          userEntity(r.user()).tell(new UserEntity.RoomLeft(r.room(), system.ignoreRef()));
+        }
+        return reply;
+      });
     }
 
     @Override
@@ -161,7 +178,7 @@ public final class ChatHandler {
             // Both users' room lists learn of the room; the position before the message
             // keeps it unread and starts the other connections' timeline there.
             for (String member : List.of(user, r.to())) {
-              userEntity(member).tell(new UserEntity.RoomJoined(room, written.seq() - 1, ignore.unsafeUpcast()));
+              userEntity(member).tell(new UserEntity.RoomJoined(room, written.seq() - 1, system.ignoreRef()));
             }
             return ask(userEntity(r.to()), UserEntity.GetPresence::new)
                 .thenApply(presence -> (Reply) new Reply.DirectWritten(
@@ -203,10 +220,7 @@ public final class ChatHandler {
                     .exceptionally(failure -> new Reply.Member(member, role, null, null))
                     .toCompletableFuture()
                 : CompletableFuture.completedFuture(new Reply.Member(member, role, null, null))));
-        return CompletableFuture.allOf(entries.toArray(CompletableFuture[]::new))
-            .thenApply(all -> (Reply) new Reply.Members(
-                r.room(), info.visibility(), info.topic(), info.lastSeq(),
-                entries.stream().map(CompletableFuture::join).toList()));
+        return all(entries).thenApply(list -> (Reply) new Reply.Members(r.room(), info.visibility(), info.topic(), info.lastSeq(), list));
       });
     }
 
@@ -223,8 +237,7 @@ public final class ChatHandler {
                     : new Reply.RoomEntry(marker.room(), marker.readSeq(), null, null, null, null))
                 .exceptionally(failure -> new Reply.RoomEntry(marker.room(), marker.readSeq(), null, null, null, null))
                 .toCompletableFuture()));
-        return CompletableFuture.allOf(entries.toArray(CompletableFuture[]::new))
-            .thenApply(all -> (Reply) new Reply.RoomList(entries.stream().map(CompletableFuture::join).toList()));
+        return all(entries).thenApply(rooms -> (Reply) new Reply.RoomList(rooms));
       });
     }
 
@@ -290,6 +303,12 @@ public final class ChatHandler {
 
   private <Q, R> CompletionStage<R> ask(EntityRef<Q> target, Function<ActorRef<R>, Q> command) {
     return target.ask(command::apply, settings.askTimeout());
+  }
+
+  /** Every answer, in the order asked (each stage already turns its own failure into a value). */
+  private static <T> CompletionStage<List<T>> all(List<CompletableFuture<T>> stages) {
+    return CompletableFuture.allOf(stages.toArray(CompletableFuture[]::new))
+        .thenApply(done -> stages.stream().map(CompletableFuture::join).toList());
   }
 
   private static CompletionStage<Reply> done(Reply reply) {

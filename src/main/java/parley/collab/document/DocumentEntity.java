@@ -324,7 +324,8 @@ public final class DocumentEntity
       long revision,
       List<HistoryEntry> history,
       List<DedupEntry> recentClientOps,
-      @JsonIgnore Map<String, Long> clientOpIndex)
+      @JsonIgnore Map<String, Long> clientOpIndex,
+      @JsonIgnore long historySize)
       implements CborSerializable {
 
     /**
@@ -337,10 +338,12 @@ public final class DocumentEntity
       history = history instanceof PVector<HistoryEntry> vector ? vector : TreePVector.from(history);
       recentClientOps = recentClientOps instanceof PVector<DedupEntry> vector ? vector : TreePVector.from(recentClientOps);
       clientOpIndex = clientOpIndex instanceof PMap<String, Long> index ? index : indexOf(recentClientOps);
+      // Derived like the index: what the retained operations weigh (0 from a snapshot).
+      historySize = historySize > 0 || history.isEmpty() ? historySize : history.stream().mapToLong(h -> sizeBound(h.op())).sum();
     }
 
     static State empty() {
-      return new State(null, null, List.of(), "", 0, List.of(), List.of(), null);
+      return new State(null, null, List.of(), "", 0, List.of(), List.of(), null, 0);
     }
 
     public boolean exists() {
@@ -375,7 +378,7 @@ public final class DocumentEntity
     }
 
     State created(DocumentCreated event) {
-      return new State(event.owner(), event.room(), event.editors(), event.text(), 0, List.of(), List.of(), null);
+      return new State(event.owner(), event.room(), event.editors(), event.text(), 0, List.of(), List.of(), null, 0);
     }
 
     State applied(OperationApplied event, DocumentSettings limits) {
@@ -386,7 +389,12 @@ public final class DocumentEntity
     State applied(OperationApplied event, String newText, DocumentSettings limits) {
       HistoryEntry entry = new HistoryEntry(event.revision(), event.op(), event.author(), event.clientOpId());
       PVector<HistoryEntry> nextHistory = (PVector<HistoryEntry>) history;
-      while (!nextHistory.isEmpty() && nextHistory.size() >= limits.retainedOps()) {
+      long entrySize = sizeBound(event.op());
+      long size = historySize;
+      // Bounded by count and by weight; the newest operation is always kept.
+      while (!nextHistory.isEmpty()
+          && (nextHistory.size() >= limits.retainedOps() || size + entrySize > limits.retainedBytes())) {
+        size -= sizeBound(nextHistory.get(0).op());
         nextHistory = nextHistory.minus(0);
       }
       PVector<DedupEntry> nextIds = (PVector<DedupEntry>) recentClientOps;
@@ -407,13 +415,14 @@ public final class DocumentEntity
           event.revision(),
           nextHistory.plus(entry),
           nextIds.plus(new DedupEntry(event.author(), event.clientOpId(), event.revision())),
-          nextIndex.plus(key(event.author(), event.clientOpId()), event.revision()));
+          nextIndex.plus(key(event.author(), event.clientOpId()), event.revision()),
+          size + entrySize);
     }
 
     State withEditor(String editorId) {
       TreeSet<String> more = new TreeSet<>(editors);
       more.add(editorId);
-      return new State(owner, room, List.copyOf(more), text, revision, history, recentClientOps, clientOpIndex);
+      return new State(owner, room, List.copyOf(more), text, revision, history, recentClientOps, clientOpIndex, historySize);
     }
 
     private static PMap<String, Long> indexOf(List<DedupEntry> ids) {

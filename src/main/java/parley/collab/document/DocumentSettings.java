@@ -17,6 +17,9 @@ import java.time.Duration;
  *     room for a user before it asks the room again
  * @param roomAskTimeout how long a document waits for the room's answer before it refuses the
  *     request as {@code unavailable}
+ * @param retainedBytes the most the retained operations may weigh together (an upper bound of
+ *     their journaled size): a few huge pastes are dropped sooner than a thousand keystrokes,
+ *     so no document's state, snapshot or catch-up reply grows past it
  */
 public record DocumentSettings(
     int snapshotEvery,
@@ -24,7 +27,8 @@ public record DocumentSettings(
     int maxBytes,
     int dedupWindow,
     Duration roomMembershipTtl,
-    Duration roomAskTimeout) {
+    Duration roomAskTimeout,
+    int retainedBytes) {
 
   public DocumentSettings {
     requirePositive("snapshot-every", snapshotEvery);
@@ -33,6 +37,7 @@ public record DocumentSettings(
     requirePositive("dedup-window", dedupWindow);
     requirePositive("room-membership-ttl", roomMembershipTtl);
     requirePositive("room-ask-timeout", roomAskTimeout);
+    requirePositive("retained-ops-size", retainedBytes);
   }
 
   /** Reads {@code parley.documents} from the node's root config. */
@@ -49,7 +54,8 @@ public record DocumentSettings(
         (int) maxBytes,
         c.getInt("dedup-window"),
         c.getDuration("room-membership-ttl"),
-        c.getDuration("room-ask-timeout"));
+        c.getDuration("room-ask-timeout"),
+        (int) Math.min(Integer.MAX_VALUE, c.getBytes("retained-ops-size")));
   }
 
   /** Whether a text of this many UTF-16 code units is over {@link #maxBytes()}. */

@@ -34,10 +34,10 @@ import parley.protocol.ErrorCode;
 import parley.protocol.Push;
 import parley.transport.Frames;
 import parley.transport.Handlers;
+import parley.transport.HttpAnswers;
 import parley.transport.Outbound;
 import parley.transport.ResumeCursor;
 import parley.transport.Session;
-import parley.transport.rest.RestRoutes;
 
 /**
  * {@code GET /v1/poll?cursor=…&timeout=25s}: long-polling. The request is held until there is
@@ -78,9 +78,9 @@ public final class PollRoute {
                                             timeout = parseTimeout(timeoutParameter);
                                             cursor = cursorParameter.filter(c -> !c.isBlank()).map(ResumeCursor::decode).orElse(null);
                                           } catch (ResumeCursor.Invalid e) {
-                                            return RestRoutes.error(ErrorCode.BAD_CURSOR, e.getMessage());
+                                            return HttpAnswers.error(ErrorCode.BAD_CURSOR, e.getMessage());
                                           } catch (IllegalArgumentException e) {
-                                            return RestRoutes.error(ErrorCode.BAD_TIMEOUT, e.getMessage());
+                                            return HttpAnswers.error(ErrorCode.BAD_TIMEOUT, e.getMessage());
                                           }
                                           if (cursor == null || cursor.rooms().isEmpty()) {
                                             return poll(system, handlers, user.userId(), cursor, timeout);
@@ -88,7 +88,7 @@ public final class PollRoute {
                                           return onSuccess(
                                               handlers.chat().refuseRoomsNotJoined(user.userId(), cursor.rooms().keySet()),
                                               refused -> refused.isPresent()
-                                                  ? complete(RestRoutes.response(refused.get()))
+                                                  ? complete(HttpAnswers.response(refused.get()))
                                                   : poll(system, handlers, user.userId(), cursor, timeout));
                                         })))));
   }

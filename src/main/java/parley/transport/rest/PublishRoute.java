@@ -17,6 +17,7 @@ import parley.protocol.ProtocolException;
 import parley.protocol.Reply;
 import parley.protocol.Request;
 import parley.transport.Handlers;
+import parley.transport.HttpAnswers;
 
 /**
  * {@code POST /v1/rooms/{room}/messages} with the server key: application backends publish
@@ -47,7 +48,7 @@ public final class PublishRoute {
       fields.set("body", json.get("body"));
       send = (Request.Send) handlers.codec().decode("send", fields);
     } catch (ProtocolException bad) {
-      return complete(RestRoutes.response(bad.toFailure()));
+      return complete(HttpAnswers.response(bad.toFailure()));
     }
     String from = user;
     return onComplete(
@@ -66,7 +67,7 @@ public final class PublishRoute {
             RoomEntity.Written w = (RoomEntity.Written) result.get();
             reply = new Reply.Written(w.room(), w.seq(), Instant.ofEpochMilli(w.ts()).toString(), w.clientMsgId(), w.duplicate());
           }
-          return complete(RestRoutes.response(reply));
+          return complete(HttpAnswers.response(reply));
         });
   }
 }

@@ -39,6 +39,7 @@ import parley.protocol.ProtocolException;
 import parley.protocol.Reply;
 import parley.protocol.Request;
 import parley.transport.Handlers;
+import parley.transport.HttpAnswers;
 
 /**
  * REST for everything a client can do over the socket, for clients that receive over SSE or
@@ -53,8 +54,7 @@ public final class RestRoutes {
 
   public static Route create(
       ActorSystem<?> system, Handlers handlers, TokenService tokens, ServerCredential credential) {
-    Calls calls =
-        new Calls(handlers, new UserRateLimit(handlers.settings().ratePerSecond(), handlers.settings().rateBurst(), System::nanoTime));
+    Calls calls = new Calls(handlers);
     return concat(
         pathPrefix(
             "rooms",
@@ -181,10 +181,11 @@ public final class RestRoutes {
   }
 
   /** Decodes a call into its request and runs it through the feature's handler. */
-  private record Calls(Handlers handlers, UserRateLimit limit) {
+  private record Calls(Handlers handlers) {
 
     Route run(String userId, String type, ObjectNode fields) {
-      Duration wait = limit.admit(userId);
+      // The user's one rate on this node, shared with their WebSocket connections.
+      Duration wait = handlers.limits().admitRequest(userId);
       if (!wait.isZero()) {
         return rateLimited(wait);
       }
@@ -192,37 +193,21 @@ public final class RestRoutes {
       try {
         request = handlers.codec().decode(type, fields);
       } catch (ProtocolException bad) {
-        return complete(response(bad.toFailure()));
+        return complete(HttpAnswers.response(bad.toFailure()));
       }
       CompletionStage<Reply> reply =
           request instanceof Request.Chat chat
               ? handlers.chat().handle(userId, chat)
               : handlers.documents().handle(userId, null, (Request.Doc) request);
-      return onSuccess(reply, r -> complete(response(r)));
+      return onSuccess(reply, r -> complete(HttpAnswers.response(r)));
     }
-  }
-
-  /** The HTTP answer of a reply: its fields with 200, 204 when there are none, or the error. */
-  public static HttpResponse response(Reply reply) {
-    if (reply instanceof Reply.Accepted) {
-      return HttpResponse.create().withStatus(StatusCodes.NO_CONTENT);
-    }
-    int status = reply instanceof Reply.Failure failure ? failure.code().httpStatus() : 200;
-    return HttpResponse.create()
-        .withStatus(status)
-        .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Codec.restBody(reply)));
-  }
-
-  /** An error answer: {@code {"type":"error","code":…,"message":…}} with the code's status. */
-  public static Route error(ErrorCode code, String message) {
-    return complete(response(Reply.Failure.of(code, message)));
   }
 
   /** 429 with {@code Retry-After} in whole seconds, at least one, as HTTP clients expect. */
   private static Route rateLimited(Duration wait) {
     long seconds = Math.max(1, (wait.toMillis() + 999) / 1000);
     return complete(
-        response(Reply.Failure.of(ErrorCode.RATE_LIMITED, "too many requests; retry after " + seconds + " s"))
+        HttpAnswers.response(Reply.Failure.of(ErrorCode.RATE_LIMITED, "too many requests; retry after " + seconds + " s"))
             .addHeader(RawHeader.create("Retry-After", Long.toString(seconds))));
   }
 
@@ -232,7 +217,7 @@ public final class RestRoutes {
         key ->
             key.isPresent()
                 ? inner.apply(key.get())
-                : error(ErrorCode.MISSING_FIELD, "an Idempotency-Key header (the clientMsgId) is required"));
+                : HttpAnswers.error(ErrorCode.MISSING_FIELD, "an Idempotency-Key header (the clientMsgId) is required"));
   }
 
   private static Route body(Function<ObjectNode, Route> inner) {
@@ -243,7 +228,7 @@ public final class RestRoutes {
           try {
             json = Codec.parseObject(text);
           } catch (ProtocolException bad) {
-            return complete(response(bad.toFailure()));
+            return complete(HttpAnswers.response(bad.toFailure()));
           }
           json.remove("type");
           json.remove("id");

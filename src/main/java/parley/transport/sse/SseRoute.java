@@ -31,10 +31,10 @@ import parley.protocol.ErrorCode;
 import parley.protocol.Push;
 import parley.transport.Frames;
 import parley.transport.Handlers;
+import parley.transport.HttpAnswers;
 import parley.transport.Outbound;
 import parley.transport.ResumeCursor;
 import parley.transport.Session;
-import parley.transport.rest.RestRoutes;
 
 /**
  * {@code GET /v1/events}: the same server-to-client frames as the WebSocket, as Server-Sent
@@ -60,6 +60,7 @@ public final class SseRoute {
         () ->
             get(
                 () ->
+                    handlers.origins().check(() ->
                     AuthRoutes.authenticated(
                         tokens,
                         user ->
@@ -74,7 +75,7 @@ public final class SseRoute {
                                             String given = lastEventId.or(() -> cursorParameter).orElse(null);
                                             cursor = given == null || given.isBlank() ? null : ResumeCursor.decode(given);
                                           } catch (ResumeCursor.Invalid e) {
-                                            return RestRoutes.error(ErrorCode.BAD_CURSOR, e.getMessage());
+                                            return HttpAnswers.error(ErrorCode.BAD_CURSOR, e.getMessage());
                                           }
                                           if (cursor == null || cursor.rooms().isEmpty()) {
                                             return stream(system, materializer, handlers, user.userId(), cursor);
@@ -82,9 +83,9 @@ public final class SseRoute {
                                           return onSuccess(
                                               handlers.chat().refuseRoomsNotJoined(user.userId(), cursor.rooms().keySet()),
                                               refused -> refused.isPresent()
-                                                  ? complete(RestRoutes.response(refused.get()))
+                                                  ? complete(HttpAnswers.response(refused.get()))
                                                   : stream(system, materializer, handlers, user.userId(), cursor));
-                                        })))));
+                                        }))))));
   }
 
   private static Route stream(

@@ -49,6 +49,7 @@ public final class WebSocketRoute {
     return path(
         "ws",
         () ->
+            handlers.origins().check(() ->
             AuthRoutes.authenticated(
                 tokens,
                 user ->
@@ -63,7 +64,7 @@ public final class WebSocketRoute {
                               offered
                                   ? upgrade.handleMessagesWith(flow, SUBPROTOCOL)
                                   : upgrade.handleMessagesWith(flow));
-                        })));
+                        }))));
   }
 
   static Flow<Message, Message, NotUsed> sessionFlow(ActorSystem<?> system, Handlers handlers, String userId) {
@@ -102,8 +103,17 @@ public final class WebSocketRoute {
                                     new Session.InboundClosed(),
                                     Session.InboundFailed::new)))
                     .mapMaterializedValue(ignored -> NotUsed.notUsed()));
-    return ParleyMetrics.get(system)
-        .countConnection("websocket", Flow.fromSinkAndSourceCoupled(inbound, outbound));
+    // The session also learns of the end from the stream itself: the inbound sink above starts
+    // only with the first frame, so a socket closed before it ever spoke would leave its
+    // session (and its user online) until the heartbeat deadline.
+    Flow<Message, Message, NotUsed> connection =
+        Flow.fromSinkAndSourceCoupled(inbound, outbound)
+            .watchTermination(
+                (notUsed, done) -> {
+                  done.whenComplete((d, e) -> session.thenAccept(ref -> ref.tell(new Session.InboundClosed())));
+                  return notUsed;
+                });
+    return ParleyMetrics.get(system).countConnection("websocket", connection);
   }
 
   /**
@@ -156,7 +166,11 @@ public final class WebSocketRoute {
     @Override
     public void close(int code, String reason) {
       queue.offer(TextMessage.create(Codec.push(new Push.Close(code, reason))));
-      queue.complete();
+      try {
+        queue.complete();
+      } catch (IllegalStateException alreadyEnded) {
+        // The client closed first: the stream, and with it the queue, has ended already.
+      }
     }
   }
 }

@@ -947,7 +947,8 @@ class RoomEntityTest {
     return new ChatSettings(s.maxFrameBytes(), s.maxBodyBytes(), window, s.maxBatch(), s.maxBatchBytes(),
         s.hubLease(), s.hubRenewInterval(), s.pageSize(), s.ratePerSecond(), s.rateBurst(),
         s.floodDisconnectAfter(), s.typingInterval(), s.outboundBuffer(), s.askTimeout(),
-        s.heartbeatInterval(), s.heartbeatTimeout(), s.maxTopicBytes(), s.presenceListLimit());
+        s.heartbeatInterval(), s.heartbeatTimeout(), s.maxTopicBytes(), s.presenceListLimit(),
+        s.userRatePerSecond(), s.userRateBurst(), s.maxConnectionsPerUser(), s.roomsPerMinute());
   }
 
   private CommandResultWithReply<Command, Event, State, WriteReply> write(Function<ActorRef<WriteReply>, Write> write) {

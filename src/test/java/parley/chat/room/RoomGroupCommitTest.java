@@ -287,7 +287,8 @@ class RoomGroupCommitTest {
     return new ChatSettings(s.maxFrameBytes(), s.maxBodyBytes(), s.recentWindow(), maxBatch, maxBatchBytes,
         s.hubLease(), s.hubRenewInterval(), s.pageSize(), s.ratePerSecond(), s.rateBurst(),
         s.floodDisconnectAfter(), s.typingInterval(), s.outboundBuffer(), s.askTimeout(),
-        s.heartbeatInterval(), s.heartbeatTimeout(), s.maxTopicBytes(), s.presenceListLimit());
+        s.heartbeatInterval(), s.heartbeatTimeout(), s.maxTopicBytes(), s.presenceListLimit(),
+        s.userRatePerSecond(), s.userRateBurst(), s.maxConnectionsPerUser(), s.roomsPerMinute());
   }
 
   /**

@@ -68,7 +68,7 @@ class DocumentEntityTest {
 
   /** Small limits, so that windows, snapshots and the size limit are reached in a few steps. */
   private static final DocumentSettings SETTINGS =
-      new DocumentSettings(5, 4, 200, 8, Duration.ofSeconds(10), Duration.ofSeconds(3));
+      new DocumentSettings(5, 4, 200, 8, Duration.ofSeconds(10), Duration.ofSeconds(3), 1 << 20);
 
   /** These documents belong to no room, so they never ask one (DocumentRoomAccessTest does). */
   private static final DocumentEntity.Rooms NO_ROOMS =
@@ -420,7 +420,7 @@ class DocumentEntityTest {
   @Test
   void largeSubmissionsGatheredDuringAWriteStayUnderTheBatchByteBound() throws InterruptedException {
     String docId = "d-big-batch";
-    DocumentSettings roomy = new DocumentSettings(100, 100, 1 << 20, 100, Duration.ofSeconds(10), Duration.ofSeconds(3));
+    DocumentSettings roomy = new DocumentSettings(100, 100, 1 << 20, 100, Duration.ofSeconds(10), Duration.ofSeconds(3), 1 << 20);
     ActorRef<Command> entity = createdEntity(docId, roomy);
     PersistenceTestKit journal = PersistenceTestKit.create(testKit.system());
     HeldWrites writes = new HeldWrites("doc|" + docId);
@@ -541,6 +541,30 @@ class DocumentEntityTest {
       }
       return ProcessingSuccess.getInstance();
     }
+  }
+
+  @Test
+  void retainedOperationsAreBoundedByTheirWeightTooSoACatchUpCannotBeHuge() {
+    DocumentSettings light = new DocumentSettings(100, 100, 1 << 20, 100, Duration.ofSeconds(10), Duration.ofSeconds(3), 300);
+    EventSourcedBehaviorTestKit<Command, Event, State> pastes =
+        EventSourcedBehaviorTestKit.create(testKit.system(), DocumentEntity.create("pastes", light, NO_ROOMS));
+    pastes.runCommand((ActorRef<CreateReply> r) -> new Create("alice", "", List.of(), null, r));
+    String paste = "x".repeat(60);
+    for (int i = 0; i < 4; i++) {
+      long base = i;
+      TextOperation op = i == 0 ? op(paste) : op(60 * i, paste);
+      assertInstanceOf(Acked.class, pastes.runCommand((ActorRef<SubmitReply> r) -> new Submit("alice", "p" + base, base, op, r)).reply());
+    }
+
+    State state = pastes.getState();
+    assertEquals(4, state.revision());
+    // A paste weighs 8 + 8 + 3 x 60 = 196 at most: two would be over 300.
+    assertEquals(1, state.history().size());
+    assertTrue(state.historySize() <= 300, "retained " + state.historySize());
+    assertRejected(DocumentEntity.RESYNC_REQUIRED, pastes.<GetOpsReply>runCommand(r -> new GetOps("alice", 2, r)).reply());
+    assertEquals(1, ((Ops) pastes.<GetOpsReply>runCommand(r -> new GetOps("alice", 3, r)).reply()).ops().size());
+    State copy = new SerializationTestKit(testKit.system()).verifySerialization(state, true);
+    assertEquals(state.historySize(), copy.historySize(), "the weight is derived again from a snapshot");
   }
 
   /** A spawned document entity with an empty document created by alice. */

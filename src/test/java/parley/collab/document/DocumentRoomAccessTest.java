@@ -54,7 +54,7 @@ import parley.collab.ot.TextOperation;
 class DocumentRoomAccessTest {
 
   private static final Duration TTL = Duration.ofSeconds(10);
-  private static final DocumentSettings SETTINGS = new DocumentSettings(5, 4, 200, 8, TTL, Duration.ofMillis(400));
+  private static final DocumentSettings SETTINGS = new DocumentSettings(5, 4, 200, 8, TTL, Duration.ofMillis(400), 1 << 20);
   private static final String ROOM = "design";
   private static final AtomicInteger DOC_IDS = new AtomicInteger();
 

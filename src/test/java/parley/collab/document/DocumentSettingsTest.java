@@ -12,7 +12,7 @@ class DocumentSettingsTest {
   @Test
   void defaultsComeFromDocumentsConf() {
     assertEquals(
-        new DocumentSettings(100, 1000, 1024 * 1024, 1000, Duration.ofSeconds(10), Duration.ofSeconds(3)),
+        new DocumentSettings(100, 1000, 1024 * 1024, 1000, Duration.ofSeconds(10), Duration.ofSeconds(3), 512 * 1024),
         DocumentSettings.from(ConfigFactory.load()));
   }
 
@@ -31,9 +31,9 @@ class DocumentSettingsTest {
   void refusesNonPositiveLimits() {
     assertThrows(
         IllegalArgumentException.class,
-        () -> new DocumentSettings(0, 1000, 1024, 1000, Duration.ofSeconds(10), Duration.ofSeconds(3)));
+        () -> new DocumentSettings(0, 1000, 1024, 1000, Duration.ofSeconds(10), Duration.ofSeconds(3), 1 << 20));
     assertThrows(
         IllegalArgumentException.class,
-        () -> new DocumentSettings(100, 1000, 1024, 1000, Duration.ZERO, Duration.ofSeconds(3)));
+        () -> new DocumentSettings(100, 1000, 1024, 1000, Duration.ZERO, Duration.ofSeconds(3), 1 << 20));
   }
 }

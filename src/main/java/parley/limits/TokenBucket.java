@@ -1,10 +1,10 @@
-package parley.transport;
+package parley.limits;
 
 import java.time.Duration;
 
 /**
  * A request rate: {@code perSecond} tokens a second, up to {@code burst} saved up, one per
- * request. A WebSocket session keeps one for its connection; REST keeps one per user and node.
+ * request. A WebSocket session keeps one for its connection; {@link RateByKey} one per user.
  * Times are {@link System#nanoTime()} readings passed in, so it is tested without a clock.
  */
 public final class TokenBucket {

@@ -1,4 +1,4 @@
-package parley.transport;
+package parley.limits;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,4 +1,4 @@
-package parley.transport.rest;
+package parley.limits;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,10 +7,10 @@ import java.time.Duration;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
-class UserRateLimitTest {
+class RateByKeyTest {
 
   private final AtomicLong now = new AtomicLong(1_000_000_000L);
-  private final UserRateLimit limit = new UserRateLimit(2, 3, now::get);
+  private final RateByKey limit = new RateByKey(2, 3, now::get);
 
   private void advance(Duration d) {
     now.addAndGet(d.toNanos());

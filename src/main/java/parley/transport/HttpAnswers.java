@@ -1,0 +1,34 @@
+package parley.transport;
+
+import static org.apache.pekko.http.javadsl.server.Directives.complete;
+
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.StatusCodes;
+import org.apache.pekko.http.javadsl.server.Route;
+import parley.protocol.Codec;
+import parley.protocol.ErrorCode;
+import parley.protocol.Reply;
+
+/** A {@link Reply} as an HTTP answer, for every HTTP transport: one place for the statuses. */
+public final class HttpAnswers {
+
+  private HttpAnswers() {}
+
+  /** The reply's fields with 200, 204 when there are none, or the error with its code's status. */
+  public static HttpResponse response(Reply reply) {
+    if (reply instanceof Reply.Accepted) {
+      return HttpResponse.create().withStatus(StatusCodes.NO_CONTENT);
+    }
+    int status = reply instanceof Reply.Failure failure ? failure.code().httpStatus() : 200;
+    return HttpResponse.create()
+        .withStatus(status)
+        .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Codec.restBody(reply)));
+  }
+
+  /** An error answer: {@code {"type":"error","code":…,"message":…}} with the code's status. */
+  public static Route error(ErrorCode code, String message) {
+    return complete(response(Reply.Failure.of(code, message)));
+  }
+}

@@ -1,0 +1,312 @@
+package parley.transport;
+
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
+import parley.chat.Ids;
+import parley.chat.fanout.NodeHub;
+import parley.chat.handler.ChatHandler;
+import parley.chat.handler.ChatPushes;
+import parley.chat.room.RoomEntity;
+import parley.chat.room.RoomPush;
+import parley.chat.room.TimelineEvent;
+import parley.chat.user.UserEntity;
+import parley.protocol.Codec;
+import parley.protocol.ErrorCode;
+import parley.protocol.Push;
+import parley.protocol.Reply;
+import parley.protocol.Request;
+
+/**
+ * The rooms a connection follows: each room's timeline in seq order, exactly once, through
+ * the node's hub ({@link OrderedDelivery}: a push that skips ahead makes it fetch the missing
+ * range first, design rule 6), from where {@code resume} or a transport's cursor says, and
+ * the rooms the user joins later from their join event on.
+ */
+final class RoomStreams {
+
+  /** A followed room: its delivery, and the epoch that tells a stale cursor. */
+  private static final class RoomStream {
+    final OrderedDelivery<TimelineEvent> order;
+    /** The room's epoch as the room reported it (0 until the first fetch answers). */
+    long epoch;
+    /** The epoch the client's cursor was saved against, checked at the first fetch. */
+    long expectedEpoch;
+
+    RoomStream(long delivered, long expectedEpoch, int maxWaiting) {
+      this.order = OrderedDelivery.after(delivered, maxWaiting, TimelineEvent::seq);
+      this.expectedEpoch = expectedEpoch;
+    }
+  }
+
+  private final Session session;
+  private final String userId;
+  private final ActorRef<RoomPush> pushes;
+  private final Map<String, RoomStream> rooms = new HashMap<>();
+  /** Rooms a starting SSE or poll session has not yet read a first page of. */
+  private final Set<String> awaitingFirstPage = new HashSet<>();
+  /**
+   * Whether room events flow: after {@code resume} (WebSocket), at once for SSE and polls.
+   * Until then no room is followed, so nothing is sent twice when resume names a position
+   * (docs/protocol.md, Catch-up).
+   */
+  private boolean resumed;
+  private boolean startReported;
+
+  RoomStreams(Session session, ActorRef<RoomPush> pushes) {
+    this.session = session;
+    this.userId = session.userId();
+    this.pushes = pushes;
+  }
+
+  /** Another connection of the user (or REST) joined a room: followed from its join event on. */
+  void onRoomAdded(String room, long joinSeq) {
+    if (resumed && !rooms.containsKey(room)) {
+      follow(room, joinSeq - 1, 0);
+    }
+  }
+
+  /** The client lagged: what was held is fetched again once it has caught up. */
+  void dropWaiting() {
+    rooms.values().forEach(s -> s.order.dropWaiting());
+  }
+
+  /** The client caught up after lagging: continue every room after what was delivered. */
+  void resumeAfterLag() {
+    rooms.forEach((room, s) -> {
+      if (!s.order.fetching()) {
+        fetch(room, s);
+      }
+    });
+  }
+
+  /** Each followed room's position: what the {@code lagged} notice tells. */
+  Map<String, Long> positions() {
+    Map<String, Long> positions = new TreeMap<>();
+    rooms.forEach((room, s) -> positions.put(room, s.order.delivered()));
+    return positions;
+  }
+
+  /** What a chat reply means for what this connection follows. */
+  void followAfter(Request.Chat request, Reply reply) {
+    if (reply instanceof Reply.Written written) {
+      if (request instanceof Request.CreateRoom || request instanceof Request.Join) {
+        if (resumed && !rooms.containsKey(written.room())) {
+          follow(written.room(), written.seq() - 1, 0);
+        }
+      } else if (request instanceof Request.Leave) {
+        unfollow(written.room());
+      }
+    } else if (reply instanceof Reply.DirectWritten written && resumed && !rooms.containsKey(written.room())) {
+      follow(written.room(), 0, 0);
+    }
+  }
+
+  /**
+   * Follows every room of the user from the client's positions (or its read markers) and
+   * sends what it missed; live pushes join seamlessly because delivery is by seq.
+   */
+  void resume(String id, Map<String, Long> positions) {
+    resumed = true;
+    session.ask(user(), UserEntity.GetRooms::new, UserEntity.Rooms.class, list -> {
+      Map<String, Long> from = new LinkedHashMap<>();
+      for (UserEntity.RoomMarker marker : list.rooms()) {
+        long after = positions.getOrDefault(marker.room(), marker.readSeq());
+        from.put(marker.room(), after);
+        RoomStream stream = rooms.get(marker.room());
+        if (stream == null) {
+          follow(marker.room(), after, 0);
+        } else if (positions.containsKey(marker.room()) && after < stream.order.delivered()) {
+          // The client says it lacks what this session sent: deliver again from its position.
+          stream.order.restart(after);
+          fetchIfNeeded(marker.room(), stream);
+        }
+      }
+      session.send(Codec.reply(id, new Reply.Resumed(from)));
+    }, failure -> session.send(Codec.reply(id, ChatHandler.failed(failure))));
+  }
+
+  /**
+   * SSE and long-poll sessions start at once: from the client's cursor, or from the read
+   * markers for rooms it does not name. (Their routes refused a cursor naming a room the
+   * user is not in before the stream started; a room left since is simply not followed.)
+   */
+  void startFrom(ResumeCursor cursor) {
+    resumed = true;
+    session.ask(user(), UserEntity.GetRooms::new, UserEntity.Rooms.class, list -> {
+      for (UserEntity.RoomMarker marker : list.rooms()) {
+        ResumeCursor.Position p = cursor == null ? null : cursor.rooms().get(marker.room());
+        if (!rooms.containsKey(marker.room())) {
+          awaitingFirstPage.add(marker.room());
+          follow(marker.room(), p == null ? marker.readSeq() : p.seq(), p == null ? 0 : p.epoch());
+        }
+      }
+      reportStartedOnceCaughtUp();
+    }, failure -> reportStartedOnceCaughtUp());
+  }
+
+  /**
+   * Tells the transport the starting cursor once every room's first page has been read, so a
+   * short poll answers with what was already there rather than with nothing.
+   */
+  private void reportStartedOnceCaughtUp() {
+    if (awaitingFirstPage.isEmpty() && !startReported) {
+      startReported = true;
+      session.started(cursor());
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Delivery of rooms
+
+  private void follow(String room, long deliveredUpTo, long expectedEpoch) {
+    RoomStream stream = new RoomStream(deliveredUpTo, expectedEpoch, session.handlers().settings().pageSize() * 4);
+    rooms.put(room, stream);
+    session.handlers().hub().tell(new NodeHub.Follow(room, pushes));
+    fetch(room, stream);
+  }
+
+  private void unfollow(String room) {
+    if (rooms.remove(room) != null) {
+      session.handlers().hub().tell(new NodeHub.Unfollow(room, pushes));
+    }
+  }
+
+  void onRoomPush(RoomPush push) {
+    RoomStream stream = rooms.get(push.room());
+    if (stream == null) {
+      return;
+    }
+    if (push instanceof RoomPush.Published published) {
+      boolean gap = false;
+      for (TimelineEvent e : published.events()) {
+        gap = stream.order.offer(e, this::deliver) || gap;
+      }
+      if (gap || stream.order.needsFetch()) {
+        fetchIfNeeded(push.room(), stream);
+      }
+    } else if (push instanceof RoomPush.Head head) {
+      stream.order.knowHead(head.lastSeq());
+      fetchIfNeeded(push.room(), stream);
+    } else if (push instanceof RoomPush.Ephemeral ephemeral) {
+      session.send(Codec.push(ChatPushes.ephemeral(ephemeral)));
+    }
+  }
+
+  private void fetchIfNeeded(String room, RoomStream stream) {
+    if (stream.order.needsFetch() && session.open()) {
+      fetch(room, stream);
+    }
+  }
+
+  /** Reads the next page after what was delivered, from the room's memory or the journal. */
+  private void fetch(String room, RoomStream stream) {
+    stream.order.startFetch();
+    long from = stream.order.delivered() + 1;
+    session.ask(room(room), (ActorRef<RoomEntity.EventsReply> r) -> new RoomEntity.GetEvents(userId, from, Long.MAX_VALUE, session.handlers().settings().pageSize(), r), RoomEntity.EventsReply.class, reply -> {
+      if (rooms.get(room) != stream) {
+        return;
+      }
+      if (reply instanceof RoomEntity.Rejected rejected) {
+        stream.order.fetchFailed();
+        if (!ErrorCode.UNAVAILABLE.wire().equals(rejected.code())) {
+          unfollow(room);
+        }
+        firstPageRead(room);
+        return;
+      }
+      RoomEntity.Events events = (RoomEntity.Events) reply;
+      stream.epoch = events.epoch();
+      if (stream.expectedEpoch != 0 && stream.expectedEpoch != events.epoch()) {
+        stream.order.fetchFailed();
+        reload(room, stream, ErrorCode.CURSOR_STALE, "the cursor predates this room's history (the store was reset); reload the room");
+        return;
+      }
+      stream.expectedEpoch = 0;
+      if (events.lastSeq() < stream.order.delivered()) {
+        stream.order.fetchFailed();
+        reload(room, stream, ErrorCode.CURSOR_AHEAD, "the cursor is ahead of room " + room + " (last seq " + events.lastSeq() + "); reload the room");
+        return;
+      }
+      if (!session.open()) {
+        stream.order.fetchFailed();
+        return;
+      }
+      if (stream.order.fetched(events.events(), events.lastSeq(), this::deliver) && session.open()) {
+        fetch(room, stream);
+      }
+      firstPageRead(room);
+    }, failure -> {
+      // The room did not answer (moving, or storage slow): the next push or lease renewal
+      // of the room (its Head) starts the fetch again.
+      if (rooms.get(room) == stream) {
+        stream.order.fetchFailed();
+      }
+    });
+  }
+
+  private void firstPageRead(String room) {
+    if (awaitingFirstPage.remove(room)) {
+      reportStartedOnceCaughtUp();
+    }
+  }
+
+  /** Hands one event to the client; false (and the session lags) if its buffer is full. */
+  private boolean deliver(TimelineEvent e) {
+    if (!session.offerEvent(Frames.eventFrame(e), () -> position(e.room(), e.seq()))) {
+      return false;
+    }
+    if (Ids.isDirectRoom(e.room()) && e.isMessage() && !userId.equals(e.user())) {
+      acknowledgeDelivery(e);
+    }
+    if ((TimelineEvent.LEFT.equals(e.kind()) || TimelineEvent.REMOVED.equals(e.kind()))
+        && userId.equals(e.user())) {
+      unfollow(e.room());
+    }
+    return true;
+  }
+
+  /** The recipient's client has the direct message: its sender hears "delivered", once. */
+  private void acknowledgeDelivery(TimelineEvent e) {
+    session.ask(user(), (ActorRef<UserEntity.DeliveryReply> r) -> new UserEntity.MarkDelivered(e.room(), e.seq(), r), UserEntity.DeliveryReply.class, reply -> {
+      if (reply instanceof UserEntity.MarkedDelivered marked && marked.advanced()) {
+        room(e.room()).tell(new RoomEntity.Relay(new RoomPush.Ephemeral(e.room(), "receipt", userId, e.seq(), "delivered", System.currentTimeMillis())));
+      }
+    }, failure -> {});
+  }
+
+  /** The client's position for {@code room} was unusable: say so, and start the room over. */
+  private void reload(String room, RoomStream stream, ErrorCode code, String message) {
+    session.send(Codec.push(new Push.Reload(room, code.wire(), message)));
+    stream.order.reset();
+    stream.expectedEpoch = 0;
+    fetch(room, stream);
+  }
+
+  /** The client's cursor after {@code seq} of {@code room}: every followed room's position. */
+  private String position(String room, long seq) {
+    Map<String, ResumeCursor.Position> positions = new TreeMap<>();
+    rooms.forEach((r, s) -> positions.put(r, new ResumeCursor.Position(r.equals(room) ? seq : s.order.delivered(), s.epoch)));
+    return new ResumeCursor(positions).encode();
+  }
+
+  /** The current cursor of this session (what it has delivered so far). */
+  private String cursor() {
+    Map<String, ResumeCursor.Position> positions = new TreeMap<>();
+    rooms.forEach((r, s) -> positions.put(r, new ResumeCursor.Position(s.order.delivered(), s.epoch != 0 ? s.epoch : s.expectedEpoch)));
+    return new ResumeCursor(positions).encode();
+  }
+
+  private EntityRef<RoomEntity.Command> room(String room) {
+    return session.sharding().entityRefFor(RoomEntity.ENTITY_KEY, room);
+  }
+
+  private EntityRef<UserEntity.Command> user() {
+    return session.sharding().entityRefFor(UserEntity.ENTITY_KEY, userId);
+  }
+}
