@@ -119,12 +119,15 @@ public final class ChatHandler {
 
     @Override
     public CompletionStage<Reply> leave(Request.Leave r) {
-      return write(r.room(), to -> new RoomEntity.Leave(user, to)).thenApply(reply -> {
-        if (reply instanceof Reply.Written) {
-          userEntity(user).tell(new UserEntity.RoomLeft(r.room(), system.ignoreRef()));
-        }
-        return reply;
-      });
+      return write(r.room(), to -> new RoomEntity.Leave(user, to)).thenApply(reply -> left(user, r.room(), reply));
+    }
+
+    /** Once the room wrote that {@code member} is out, their room list forgets it. */
+    private Reply left(String member, String room, Reply reply) {
+      if (reply instanceof Reply.Written) {
+        userEntity(member).tell(new UserEntity.RoomLeft(room, system.ignoreRef()));
+      }
+      return reply;
     }
 
     @Override
@@ -134,13 +137,8 @@ public final class ChatHandler {
 
     @Override
     public CompletionStage<Reply> removeMember(Request.RemoveMember r) {
-      return write(r.room(), to -> new RoomEntity.RemoveMember(user, r.user(), to)).thenApply(reply -> {
-        if (reply instanceof Reply.Written) {
-          // The removed user's room list forgets the room, as their own leave would.
-          userEntity(r.user()).tell(new UserEntity.RoomLeft(r.room(), system.ignoreRef()));
-        }
-        return reply;
-      });
+      // The removed user's room list forgets the room, as their own leave would.
+      return write(r.room(), to -> new RoomEntity.RemoveMember(user, r.user(), to)).thenApply(reply -> left(r.user(), r.room(), reply));
     }
 
     @Override
