@@ -300,7 +300,28 @@ public final class ChatHandler {
   }
 
   private <Q, R> CompletionStage<R> ask(EntityRef<Q> target, Function<ActorRef<R>, Q> command) {
-    return target.ask(command::apply, settings.askTimeout());
+    return plain(target.ask(command::apply, settings.askTimeout()), system.executionContext());
+  }
+
+  /**
+   * {@code stage} as a plain CompletableFuture, completed on {@code executor}. An ask's stage is
+   * a converted Scala future that runs every callback chained on it asynchronously on
+   * CompletableFuture's default pool, and with fewer than two cores that "pool" starts a new
+   * thread per callback (measured: thousands of short-lived threads per minute under load).
+   * Chained on the plain future, the handlers' steps run where the answer arrives.
+   */
+  public static <T> CompletableFuture<T> plain(CompletionStage<T> stage, java.util.concurrent.Executor executor) {
+    CompletableFuture<T> plain = new CompletableFuture<>();
+    stage.whenCompleteAsync(
+        (value, failure) -> {
+          if (failure != null) {
+            plain.completeExceptionally(failure);
+          } else {
+            plain.complete(value);
+          }
+        },
+        executor);
+    return plain;
   }
 
   /** Every answer, in the order asked (each stage already turns its own failure into a value). */

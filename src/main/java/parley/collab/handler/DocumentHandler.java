@@ -21,10 +21,12 @@ public final class DocumentHandler {
 
   private final ClusterSharding sharding;
   private final java.time.Duration askTimeout;
+  private final java.util.concurrent.Executor executor;
 
   public DocumentHandler(ActorSystem<?> system, java.time.Duration askTimeout) {
     this.sharding = ClusterSharding.get(system);
     this.askTimeout = askTimeout;
+    this.executor = system.executionContext();
   }
 
   /** Runs {@code request} for {@code user} (of connection {@code session}, or null over REST). */
@@ -125,7 +127,7 @@ public final class DocumentHandler {
   }
 
   private <R> CompletionStage<R> ask(String doc, Function<ActorRef<R>, DocumentEntity.Command> command) {
-    return entity(doc).ask(command::apply, askTimeout);
+    return ChatHandler.plain(entity(doc).ask(command::apply, askTimeout), executor);
   }
 
   private EntityRef<DocumentEntity.Command> entity(String doc) {
