@@ -35,6 +35,7 @@ class DocumentLagIT {
             """
             parley.chat { rate-per-second = 100000, rate-burst = 100000, user-rate-per-second = 100000, user-rate-burst = 100000, outbound-buffer = 64 }
             parley.documents.retained-ops = 2000
+            parley.documents.retained-ops-size = 64 MiB
             """);
     try (InJvmNode node = InJvmNode.start(TestCassandra.keyspacesFor("DocumentLagIT"), 0, 0, limits);
         ParleyClient writer = ParleyClient.connect(node.ws(), ParleyClient.devToken(node.http(), "kai")).get(20, TimeUnit.SECONDS)) {
