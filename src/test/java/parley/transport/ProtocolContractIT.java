@@ -350,15 +350,8 @@ class ProtocolContractIT {
     assertEquals(200, node.rest("DELETE", "/v1/rooms/cell/members/exile", owner, null, null).statusCode());
 
     assertError(403, "not_a_member", node.rest("POST", "/v1/rooms/cell/read", member, "{\"seq\":999999999}", null));
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    JsonNode rooms;
-    do {
-      rooms = Frames.read(node.rest("GET", "/v1/rooms", member, null, null).body()).path("rooms");
-      if (rooms.isArray() && rooms.isEmpty()) {
-        break;
-      }
-      Thread.sleep(100); // polling a condition: the user entity learning of the removal
-    } while (System.nanoTime() < deadline);
+    // The user entity learns of the removal right after the room wrote it.
+    JsonNode rooms = awaitGet("/v1/rooms", member, list -> list.path("rooms").isEmpty()).path("rooms");
     assertEquals(0, rooms.size(), "the removed room is still listed: " + rooms);
   }
 
@@ -407,18 +400,23 @@ class ProtocolContractIT {
   // ---------------------------------------------------------------------------------------
 
   private static JsonNode awaitMembers(String room, String token, Predicate<JsonNode> until) throws Exception {
+    return awaitGet("/v1/rooms/" + room + "/members", token, until);
+  }
+
+  /** GETs {@code path} until its answer satisfies {@code until}; fails after {@link #WAIT}. */
+  private static JsonNode awaitGet(String path, String token, Predicate<JsonNode> until) throws Exception {
     long deadline = System.nanoTime() + WAIT.toNanos();
-    JsonNode members;
+    JsonNode answer;
     do {
-      HttpResponse<String> response = node.rest("GET", "/v1/rooms/" + room + "/members", token, null, null);
+      HttpResponse<String> response = node.rest("GET", path, token, null, null);
       assertEquals(200, response.statusCode(), response.body());
-      members = Frames.read(response.body());
-      if (until.test(members)) {
-        return members;
+      answer = Frames.read(response.body());
+      if (until.test(answer)) {
+        return answer;
       }
       Thread.sleep(100); // polling a condition, within the user's REST rate
     } while (System.nanoTime() < deadline);
-    throw new AssertionError("members never became as expected: " + members);
+    throw new AssertionError(path + " never answered as expected: " + answer);
   }
 
   private static JsonNode member(JsonNode members, String user) {

@@ -203,11 +203,7 @@ public final class ChatHandler {
 
     @Override
     public CompletionStage<Reply> listMembers(Request.ListMembers r) {
-      return info(r.room()).thenCompose(reply -> {
-        if (reply instanceof RoomEntity.Rejected rejected) {
-          return done(rejection(rejected.code(), rejected.message()));
-        }
-        RoomEntity.Info info = (RoomEntity.Info) reply;
+      return withInfo(r.room(), info -> {
         Map<String, String> members = new TreeMap<>(info.members());
         boolean withPresence = members.size() <= settings.presenceListLimit();
         List<CompletableFuture<Reply.Member>> entries = new ArrayList<>();
@@ -245,11 +241,7 @@ public final class ChatHandler {
      */
     @Override
     public CompletionStage<Reply> markRead(Request.MarkRead r) {
-      return info(r.room()).thenCompose(reply -> {
-        if (reply instanceof RoomEntity.Rejected rejected) {
-          return done(rejection(rejected.code(), rejected.message()));
-        }
-        RoomEntity.Info info = (RoomEntity.Info) reply;
+      return withInfo(r.room(), info -> {
         if (!info.members().containsKey(user)) {
           return done(Reply.Failure.of(ErrorCode.NOT_A_MEMBER, user + " is not a member of room " + r.room()));
         }
@@ -296,6 +288,13 @@ public final class ChatHandler {
 
     private CompletionStage<RoomEntity.InfoReply> info(String room) {
       return ask(room(room), (ActorRef<RoomEntity.InfoReply> to) -> new RoomEntity.GetInfo(user, to));
+    }
+
+    /** Runs {@code then} with the room's info as this user may see it; a refusal is the reply. */
+    private CompletionStage<Reply> withInfo(String room, Function<RoomEntity.Info, CompletionStage<Reply>> then) {
+      return info(room).thenCompose(reply -> reply instanceof RoomEntity.Info info
+          ? then.apply(info)
+          : done(rejection(((RoomEntity.Rejected) reply).code(), ((RoomEntity.Rejected) reply).message())));
     }
   }
 
