@@ -105,7 +105,7 @@ final class DocumentStreams {
     private Void viaHandler(Request.Doc r) {
       session.whenDone(
           session.handlers().documents().handle(session.userId(), session.sessionId(), r),
-          reply -> session.send(Codec.reply(id, reply)));
+          reply -> session.reply(Codec.reply(id, reply)));
       return null;
     }
 
@@ -126,7 +126,7 @@ final class DocumentStreams {
       if (open.remove(r.doc()) != null) {
         entity(r.doc()).tell(new DocumentEntity.Unsubscribe(pushes));
       }
-      session.send(Codec.reply(id, new Reply.DocDone(r.doc())));
+      session.reply(Codec.reply(id, new Reply.DocDone(r.doc())));
       return null;
     }
   }
@@ -138,18 +138,18 @@ final class DocumentStreams {
     session.ask(entity(doc), this::subscribe, DocumentEntity.OpenReply.class, reply -> {
       if (reply instanceof DocumentEntity.Rejected rejected) {
         open.remove(doc, state);
-        session.send(Codec.reply(id, DocumentHandler.rejection(rejected)));
+        session.reply(Codec.reply(id, DocumentHandler.rejection(rejected)));
         return;
       }
       DocumentEntity.Opened opened = (DocumentEntity.Opened) reply;
-      session.send(Codec.reply(id, DocumentHandler.opened(opened, session.sessionId())));
+      session.reply(Codec.reply(id, DocumentHandler.opened(opened, session.sessionId())));
       // A later doc_open or doc_close may have overtaken this one; its answer still went out.
       if (open.get(doc) == state && state.revisions.start(opened.revision(), item -> deliver(state, item))) {
         fetch(doc, state);
       }
     }, failure -> {
       open.remove(doc, state);
-      session.send(Codec.reply(id, parley.chat.handler.ChatHandler.failed(failure)));
+      session.reply(Codec.reply(id, parley.chat.handler.ChatHandler.failed(failure)));
     });
   }
 
@@ -168,14 +168,14 @@ final class DocumentStreams {
       }
       if (reply instanceof DocumentEntity.Rejected rejected) {
         answered(state, clientOpId, id);
-        session.send(Codec.reply(id, DocumentHandler.rejection(rejected)));
+        session.reply(Codec.reply(id, DocumentHandler.rejection(rejected)));
         return;
       }
       long revision = ((DocumentEntity.Acked) reply).revision();
       if (state == null || !state.revisions.started() || revision <= state.revisions.delivered()) {
         // Not followed here, or an earlier revision (the retry of an applied operation).
         answered(state, clientOpId, id);
-        session.send(acked(id, doc, revision, clientOpId));
+        session.reply(acked(id, doc, revision, clientOpId));
       } else if (revision == state.revisions.delivered() + 1 && !state.revisions.fetching() && !paused) {
         if (!sent(acked(id, doc, revision, clientOpId))) {
           // Fetched and answered in its turn once the client has caught up.
@@ -196,7 +196,7 @@ final class DocumentStreams {
       if (open.get(doc) == tracked) {
         answered(tracked, clientOpId, id);
       }
-      session.send(Codec.reply(id, parley.chat.handler.ChatHandler.failed(failure)));
+      session.reply(Codec.reply(id, parley.chat.handler.ChatHandler.failed(failure)));
     });
   }
 
@@ -266,7 +266,7 @@ final class DocumentStreams {
         return false;
       }
       // Retries of the same operation on this connection are answered alike.
-      ids.subList(1, ids.size()).forEach(id -> session.send(acked(id, applied.docId(), applied.revision(), applied.clientOpId())));
+      ids.subList(1, ids.size()).forEach(id -> session.reply(acked(id, applied.docId(), applied.revision(), applied.clientOpId())));
       state.unanswered.remove(applied.clientOpId());
       return true;
     }

@@ -127,8 +127,8 @@ final class RoomStreams {
           fetchIfNeeded(marker.room(), stream);
         }
       }
-      session.send(Codec.reply(id, new Reply.Resumed(from)));
-    }, failure -> session.send(Codec.reply(id, ChatHandler.failed(failure))));
+      session.reply(Codec.reply(id, new Reply.Resumed(from)));
+    }, failure -> session.reply(Codec.reply(id, ChatHandler.failed(failure))));
   }
 
   /**

@@ -1,6 +1,7 @@
 package parley.transport;
 
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletionStage;
@@ -157,6 +158,12 @@ public final class Session extends AbstractBehavior<Session.Command> {
   /** The client reads too slowly: nothing is delivered until its buffer drains. */
   private boolean lagged;
   private boolean lagNoticePending;
+  /**
+   * Replies that found the client's buffer full, in order. Unlike events they cannot be read
+   * again from the journal, so they wait here; their number is bounded by the requests the
+   * client sends without reading (see {@link #reply}).
+   */
+  private final ArrayDeque<String> unsentReplies = new ArrayDeque<>();
   /** Counted against the user's connection limit (WebSocket and SSE sessions that got in). */
   private final boolean counted;
 
@@ -219,7 +226,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
         .onMessage(Inbound.class, this::onInbound)
         .onMessage(InboundTooLarge.class, m -> {
           heard();
-          send(Codec.error(Codec.idIn(m.prefix()), ErrorCode.FRAME_TOO_LARGE, "frames are limited to " + settings.maxFrameBytes() + " bytes"));
+          reply(Codec.error(Codec.idIn(m.prefix()), ErrorCode.FRAME_TOO_LARGE, "frames are limited to " + settings.maxFrameBytes() + " bytes"));
           m.ackTo().tell(Ack.INSTANCE);
           return this;
         })
@@ -296,7 +303,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
       decoded = handlers.codec().decode(inbound.text());
     } catch (ProtocolException bad) {
       if (admit(bad.id())) {
-        send(Codec.error(bad.id(), bad.code(), bad.getMessage()));
+        reply(Codec.error(bad.id(), bad.code(), bad.getMessage()));
       }
       return this;
     }
@@ -318,7 +325,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
       whenDone(handlers.chat().handle(userId, chat), reply -> {
         rooms.followAfter(chat, reply);
         if (!(reply instanceof Reply.Accepted)) {
-          send(Codec.reply(id, reply));
+          reply(Codec.reply(id, reply));
         }
       });
     } else {
@@ -335,7 +342,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
 
     @Override
     public Void ping(Request.Ping request) {
-      send(Codec.reply(id, new Reply.Pong()));
+      reply(Codec.reply(id, new Reply.Pong()));
       return null;
     }
 
@@ -390,6 +397,36 @@ public final class Session extends AbstractBehavior<Session.Command> {
   }
 
   /**
+   * Queues the answer to a request. A reply is never dropped: while the client lags it waits
+   * behind the replies before it and goes out as soon as the buffer has room, ahead of the
+   * events fetched again from the journal. A client that keeps sending requests while it
+   * reads nothing, past one buffer's worth of unread replies, is closed (1008).
+   */
+  void reply(String frame) {
+    if (closed) {
+      return;
+    }
+    if (unsentReplies.isEmpty() && out.offer(frame)) {
+      return;
+    }
+    unsentReplies.add(frame);
+    enterLagged();
+    if (unsentReplies.size() > settings.outboundBuffer()) {
+      getContext().getLog().info("Session {} of {} closed: {} replies unread", sessionId, userId, unsentReplies.size());
+      unsentReplies.clear();
+      closeWith(1008, "replies_unread");
+    }
+  }
+
+  /** Hands waiting replies to the client in order; true once none wait. */
+  private boolean flushReplies() {
+    while (!unsentReplies.isEmpty() && out.offer(unsentReplies.peek())) {
+      unsentReplies.poll();
+    }
+    return unsentReplies.isEmpty();
+  }
+
+  /**
    * The client's buffer is full (design rule 8): stop delivering, tell the client it lagged,
    * and once its buffer has drained continue from the journal after what was delivered.
    * Memory stays bounded by the buffer; nothing is skipped, nothing repeated.
@@ -409,6 +446,9 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private void onLagCheck() {
     if (closed) {
       timers.cancel(new LagCheck());
+      return;
+    }
+    if (!flushReplies()) {
       return;
     }
     if (lagNoticePending) {
@@ -473,7 +513,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     }
     if (!admitted) {
       overLimit++;
-      send(Codec.error(id, ErrorCode.RATE_LIMITED, "too many requests; slow down"));
+      reply(Codec.error(id, ErrorCode.RATE_LIMITED, "too many requests; slow down"));
       if (overLimit > settings.floodDisconnectAfter()) {
         closeWith(1008, "rate limit exceeded");
       }

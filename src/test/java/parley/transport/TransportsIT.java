@@ -16,8 +16,10 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.CoordinatedShutdown;
@@ -244,9 +246,15 @@ class TransportsIT {
         long heapDuring = usedHeapAfterGc();
         System.out.printf("slow reader: heap %d MB before, %d MB with %d messages unread%n", heapBefore >> 20, heapDuring >> 20, total);
         assertTrue(heapDuring - heapBefore < 96L << 20, "the node buffers a bounded amount for a reader that stopped");
+        // Requests sent while the reader's buffer is full: their replies cannot be fetched
+        // again like events, so each must still arrive.
+        for (int i = 0; i < 5; i++) {
+          reader.request("{\"type\":\"list_rooms\",\"id\":\"lagging-" + i + "\"}");
+        }
 
         reader.resume();
         reader.awaitSeq(2 + total, Duration.ofMinutes(3));
+        reader.awaitReplies(Set.of("lagging-0", "lagging-1", "lagging-2", "lagging-3", "lagging-4"), WAIT);
         assertTrue(reader.sawLagged, "the reader was told it lagged");
         assertTrue(reader.inOrderWithoutDuplicates, "every message once, in order: " + reader.problem);
         assertEquals(2 + total, reader.lastSeq);
@@ -343,6 +351,7 @@ class TransportsIT {
     volatile boolean sawLagged;
     volatile boolean inOrderWithoutDuplicates = true;
     volatile String problem = "";
+    private final Set<String> replies = new HashSet<>();
 
     static SlowReader connect(URI ws, String token) throws Exception {
       SlowReader reader = new SlowReader();
@@ -373,9 +382,25 @@ class TransportsIT {
       }
     }
 
+    synchronized void awaitReplies(Set<String> ids, Duration timeout) throws InterruptedException {
+      long deadline = System.nanoTime() + timeout.toNanos();
+      while (!replies.containsAll(ids)) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          throw new AssertionError("replies to " + replies + ", not to all of " + ids);
+        }
+        TimeUnit.NANOSECONDS.timedWait(this, left);
+      }
+    }
+
     private void onFrame(JsonNode frame) {
       String type = frame.path("type").asText();
-      if ("lagged".equals(type)) {
+      if ("ok".equals(type)) {
+        synchronized (this) {
+          replies.add(frame.path("id").asText());
+          notifyAll();
+        }
+      } else if ("lagged".equals(type)) {
         sawLagged = true;
       } else if ("event".equals(type)) {
         long seq = frame.path("seq").asLong();
