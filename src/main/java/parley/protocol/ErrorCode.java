@@ -46,6 +46,15 @@ public enum ErrorCode {
   BAD_REVISION(400, false),
   RESYNC_REQUIRED(409, false),
   DOCUMENT_TOO_LARGE(413, false),
+  // Jobs (docs/jobs.md).
+  QUEUE_NOT_FOUND(404, false),
+  JOB_NOT_FOUND(404, false),
+  JOB_KEY_TAKEN(409, false),
+  IDEMPOTENCY_CONFLICT(409, false),
+  JOB_FINISHED(409, false),
+  LEASE_LOST(409, false),
+  /** An If-Match named a version that is no longer the resource's (optimistic concurrency). */
+  VERSION_MISMATCH(412, false),
   // Load and availability: send the same request again (writes with the same client id).
   RATE_LIMITED(429, true),
   UNAVAILABLE(503, true),
