@@ -5,6 +5,7 @@ import static org.apache.pekko.http.javadsl.server.Directives.concat;
 import static org.apache.pekko.http.javadsl.server.Directives.delete;
 import static org.apache.pekko.http.javadsl.server.Directives.entity;
 import static org.apache.pekko.http.javadsl.server.Directives.get;
+import static org.apache.pekko.http.javadsl.server.Directives.handleExceptions;
 import static org.apache.pekko.http.javadsl.server.Directives.onSuccess;
 import static org.apache.pekko.http.javadsl.server.Directives.optionalHeaderValueByName;
 import static org.apache.pekko.http.javadsl.server.Directives.parameterOptional;
@@ -29,6 +30,7 @@ import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
+import org.apache.pekko.http.javadsl.server.ExceptionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 import parley.auth.AuthRoutes;
@@ -77,18 +79,23 @@ public final class JobRoutes {
     return new JobRoutes(jobs, settings, tokens, server).routes();
   }
 
+  /** Bad input found anywhere while answering becomes its error, with the code's status. */
+  private static final ExceptionHandler BAD_INPUT = ExceptionHandler.newBuilder()
+      .match(ProtocolException.class, bad -> complete(HttpAnswers.response(bad.toFailure())))
+      .build();
+
   private Route routes() {
-    return concat(
+    return handleExceptions(BAD_INPUT, () -> concat(
         pathPrefix("queues", () -> pathPrefix(segment(), this::queueRoutes)),
-        pathPrefix("jobs", () -> pathPrefix(segment(), this::jobRoutes)));
+        pathPrefix("jobs", () -> pathPrefix(segment(), this::jobRoutes))));
   }
 
   private Route queueRoutes(String name) {
     return concat(
         path("jobs", () -> post(() -> caller(submitter -> submit(name, submitter)))),
         path("lease", () -> post(() -> worker(() -> lease(name)))),
-        path("pause", () -> post(() -> AuthRoutes.serverAuthenticated(server, () -> guarded(() -> pause(name, true))))),
-        path("resume", () -> post(() -> AuthRoutes.serverAuthenticated(server, () -> guarded(() -> pause(name, false))))),
+        path("pause", () -> post(() -> AuthRoutes.serverAuthenticated(server, () -> pause(name, true)))),
+        path("resume", () -> post(() -> AuthRoutes.serverAuthenticated(server, () -> pause(name, false)))),
         pathEnd(() -> get(() -> serverOrWorker(() -> counts(name)))));
   }
 
@@ -221,26 +228,17 @@ public final class JobRoutes {
   private Route caller(Function<Optional<String>, Route> inner) {
     return optionalHeaderValueByName("Authorization", authorization ->
         server.enabled() && server.accepts(authorization.orElse(null))
-            ? guarded(() -> inner.apply(Optional.empty()))
-            : AuthRoutes.authenticated(tokens, user -> guarded(() -> inner.apply(Optional.of(user.userId())))));
+            ? inner.apply(Optional.empty())
+            : AuthRoutes.authenticated(tokens, user -> inner.apply(Optional.of(user.userId()))));
   }
 
   private Route worker(Supplier<Route> inner) {
-    return AuthRoutes.keyAuthenticated(workers, WORKER_KEY_MISSING, WORKER_KEY_INVALID, "the worker key", () -> guarded(inner));
+    return AuthRoutes.keyAuthenticated(workers, WORKER_KEY_MISSING, WORKER_KEY_INVALID, "the worker key", inner);
   }
 
   private Route serverOrWorker(Supplier<Route> inner) {
     return optionalHeaderValueByName("Authorization", authorization ->
-        server.enabled() && server.accepts(authorization.orElse(null)) ? guarded(inner) : worker(inner));
-  }
-
-  /** Bad input found while building the answer becomes its error, with the code's status. */
-  private static Route guarded(Supplier<Route> inner) {
-    try {
-      return inner.get();
-    } catch (ProtocolException bad) {
-      return complete(HttpAnswers.response(bad.toFailure()));
-    }
+        server.enabled() && server.accepts(authorization.orElse(null)) ? inner.get() : worker(inner));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -340,7 +338,7 @@ public final class JobRoutes {
   }
 
   private static Route body(Function<ObjectNode, Route> inner) {
-    return entity(Unmarshaller.entityToString(), text -> guarded(() -> inner.apply(text.isBlank() ? Codec.JSON.createObjectNode() : Codec.parseObject(text))));
+    return entity(Unmarshaller.entityToString(), text -> inner.apply(text.isBlank() ? Codec.JSON.createObjectNode() : Codec.parseObject(text)));
   }
 
   private static HttpResponse json(org.apache.pekko.http.javadsl.model.StatusCode status, ObjectNode body) {
