@@ -87,6 +87,7 @@ public final class Codec {
     pushes.put("doc_cursor_removed", Push.DocCursorRemoved.class);
     pushes.put("doc_editors", Push.DocEditors.class);
     pushes.put("doc_resync", Push.DocResync.class);
+    pushes.put("job", Push.JobChanged.class);
     PUSHES = Collections.unmodifiableMap(pushes);
   }
 

@@ -62,4 +62,7 @@ public sealed interface Push {
   record DocEditors(String doc, String owner, List<String> editors) implements Push {}
 
   record DocResync(String doc, String code, String message) implements Push {}
+
+  /** One of the user's jobs changed: the job as it became (docs/jobs.md), in version order. */
+  record JobChanged(com.fasterxml.jackson.databind.JsonNode job) implements Push {}
 }

@@ -239,6 +239,9 @@ public final class Session extends AbstractBehavior<Session.Command> {
         .onMessage(FromUser.class, m -> {
           if (m.notice() instanceof UserEntity.RoomAdded added) {
             rooms.onRoomAdded(added.room(), added.seq());
+          } else if (m.notice() instanceof UserEntity.Relayed relayed) {
+            // A job's change: never dropped for a lagging client, like a reply.
+            reply(relayed.frame());
           }
           return this;
         })

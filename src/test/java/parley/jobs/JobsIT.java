@@ -20,7 +20,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.apache.pekko.actor.testkit.typed.javadsl.LogCapturingExtension;
+import java.time.Duration;
+import parley.client.ParleyClient;
 import parley.testing.InJvmNode;
+import parley.testing.SseClient;
 import parley.testing.TestCassandra;
 
 /**
@@ -44,6 +47,7 @@ class JobsIT {
         parley.jobs.worker-key = "%s"
         parley.jobs.queues {
           flow { partitions = 3 }
+          pushed { partitions = 2 }
           waiting { partitions = 3 }
           race { partitions = 1 }
           retry { partitions = 2 }
@@ -97,6 +101,26 @@ class JobsIT {
 
     assertError(404, "job_not_found", call("GET", "/v1/jobs/" + id, bob, null));
     assertEquals(200, call("GET", "/v1/jobs/" + id, InJvmNode.SERVER_KEY, null).statusCode(), "a backend sees every job");
+  }
+
+  @Test
+  void theSubmittersWebSocketAndSseConnectionsGetEveryChangeInOrder() throws Exception {
+    String carol = node.token("carol");
+    try (ParleyClient socket = ParleyClient.connect(node.ws(), carol).get(20, TimeUnit.SECONDS);
+        SseClient stream = SseClient.connect(node.http(), carol, null)) {
+      stream.await(e -> e.type().equals("welcome"), Duration.ofSeconds(20));
+      String id = submit("pushed", carol, "{\"data\":\"x\"}");
+      JsonNode leased = leaseJob("pushed", id);
+      call("POST", "/v1/jobs/" + id + "/progress", WORKER_KEY, "{\"leaseId\":\"" + leased.path("leaseId").asText() + "\",\"progress\":50}");
+      finish(leased);
+
+      socket.awaitPush(p -> p.path("type").asText().equals("job") && p.path("job").path("state").asText().equals("completed"), Duration.ofSeconds(20));
+      List<Long> overSocket = socket.pushes().stream().filter(p -> p.path("type").asText().equals("job")).map(p -> p.path("job").path("version").asLong()).toList();
+      assertEquals(List.of(1L, 2L, 3L, 4L), overSocket, "each change once, in order");
+      stream.await(e -> e.type().equals("job") && e.data().path("job").path("state").asText().equals("completed"), Duration.ofSeconds(20));
+      List<Long> overSse = stream.events().stream().filter(e -> e.type().equals("job")).map(e -> e.data().path("job").path("version").asLong()).toList();
+      assertEquals(List.of(1L, 2L, 3L, 4L), overSse, "each change once, in order");
+    }
   }
 
   @Test

@@ -15,7 +15,6 @@ import static org.apache.pekko.http.javadsl.server.Directives.pathPrefix;
 import static org.apache.pekko.http.javadsl.server.Directives.post;
 import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.time.Duration;
@@ -38,6 +37,7 @@ import parley.auth.ServerCredential;
 import parley.auth.TokenService;
 import parley.jobs.Job;
 import parley.jobs.JobService;
+import parley.jobs.JobView;
 import parley.jobs.JobSettings;
 import parley.jobs.queue.QueuePartition;
 import parley.limits.RateByKey;
@@ -136,7 +136,7 @@ public final class JobRoutes {
       return onSuccess(jobs.submit(job), answer -> {
         if (answer instanceof QueuePartition.Done done) {
           Job submitted = done.job();
-          return complete(json(done.repeated() ? StatusCodes.OK : StatusCodes.ACCEPTED, render(submitted, false))
+          return complete(json(done.repeated() ? StatusCodes.OK : StatusCodes.ACCEPTED, JobView.render(submitted, false, System.currentTimeMillis()))
               .addHeader(RawHeader.create("Location", "/v1/jobs/" + submitted.id()))
               .addHeader(etag(submitted)));
         }
@@ -178,7 +178,7 @@ public final class JobRoutes {
       return onSuccess(jobs.fetch(queue, name, count, leaseMs, Duration.ofMillis(waitMs)), leased -> {
         ObjectNode body = Codec.JSON.createObjectNode();
         ArrayNode list = body.putArray("jobs");
-        leased.forEach(job -> list.add(render(job, true)));
+        leased.forEach(job -> list.add(JobView.render(job, true, System.currentTimeMillis())));
         return complete(json(StatusCodes.OK, body));
       });
     }))));
@@ -246,7 +246,7 @@ public final class JobRoutes {
 
   private Route answer(CompletionStage<QueuePartition.Answer> answer, boolean forWorker) {
     return onSuccess(answer, a -> a instanceof QueuePartition.Done done
-        ? complete(json(StatusCodes.OK, render(done.job(), forWorker)).addHeader(etag(done.job())))
+        ? complete(json(StatusCodes.OK, JobView.render(done.job(), forWorker, System.currentTimeMillis())).addHeader(etag(done.job())))
         : complete(refusal(a)));
   }
 
@@ -258,43 +258,6 @@ public final class JobRoutes {
       body.put("jobId", refused.jobId());
     }
     return json(StatusCodes.get(code.httpStatus()), body);
-  }
-
-  /**
-   * A job as clients see it; a worker also sees its lease. Times are epoch milliseconds;
-   * {@code data}, {@code progress} and {@code result} are the JSON values given.
-   */
-  static ObjectNode render(Job job, boolean forWorker) {
-    long now = System.currentTimeMillis();
-    ObjectNode node = Codec.JSON.createObjectNode();
-    node.put("id", job.id()).put("queue", job.queue()).put("state", job.state(now)).put("version", job.version());
-    node.set("data", value(job.data()));
-    node.put("priority", job.priority()).put("attempts", job.attempts()).put("attemptsMade", job.attemptsMade());
-    if (job.key() != null) {
-      node.put("key", job.key());
-    }
-    node.set("progress", value(job.progress()));
-    node.set("result", value(job.result()));
-    if (job.error() == null) {
-      node.putNull("error");
-    } else {
-      node.put("error", job.error());
-    }
-    node.put("createdAt", job.createdAt()).put("runAt", job.runAt());
-    node.put("startedAt", job.startedAt() == 0 ? null : job.startedAt());
-    node.put("finishedAt", job.finishedAt() == 0 ? null : job.finishedAt());
-    if (forWorker && job.lease() != null) {
-      node.put("leaseId", job.lease().id()).put("leaseUntil", job.lease().deadline());
-    }
-    return node;
-  }
-
-  private static com.fasterxml.jackson.databind.JsonNode value(String json) {
-    try {
-      return json == null ? Codec.JSON.nullNode() : Codec.JSON.readTree(json);
-    } catch (JsonProcessingException e) {
-      throw new IllegalStateException("a stored JSON value no longer parses", e);
-    }
   }
 
   private static RawHeader etag(Job job) {

@@ -34,6 +34,9 @@ import org.pcollections.TreePSet;
 import parley.cluster.ConsistentHashingShardAllocationStrategy;
 import parley.jobs.Job;
 import parley.jobs.JobSettings;
+import parley.jobs.JobView;
+import parley.chat.user.UserEntity;
+import org.apache.pekko.actor.typed.RecipientRef;
 import parley.limits.TokenBucket;
 import parley.serialization.CborSerializable;
 
@@ -82,23 +85,31 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
     return queue + ":" + partition;
   }
 
+  /** How a partition reaches a job's submitter: the user entity, or a test's stand-in. */
+  @FunctionalInterface
+  public interface Users {
+    RecipientRef<UserEntity.Command> user(String userId);
+  }
+
   public static void init(ActorSystem<?> system, JobSettings settings) {
-    ClusterSharding.get(system).init(
-        Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId(), settings))
+    ClusterSharding sharding = ClusterSharding.get(system);
+    Users users = userId -> sharding.entityRefFor(UserEntity.ENTITY_KEY, userId);
+    sharding.init(
+        Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId(), settings, users))
             .withStopMessage(new Stop())
             // A partition keeps lease deadlines; it must stay up while nothing is written to it.
             .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy())
             .withAllocationStrategy(ConsistentHashingShardAllocationStrategy.configured(system)));
   }
 
-  public static Behavior<Command> create(String entityId, JobSettings settings) {
-    return create(entityId, settings, Clock.systemUTC(), Math::random);
+  public static Behavior<Command> create(String entityId, JobSettings settings, Users users) {
+    return create(entityId, settings, users, Clock.systemUTC(), Math::random);
   }
 
-  /** As {@link #create(String, JobSettings)}, on {@code clock} and {@code random} (tests). */
-  static Behavior<Command> create(String entityId, JobSettings settings, Clock clock, DoubleSupplier random) {
+  /** As {@link #create(String, JobSettings, Users)}, on {@code clock} and {@code random} (tests). */
+  static Behavior<Command> create(String entityId, JobSettings settings, Users users, Clock clock, DoubleSupplier random) {
     return Behaviors.withTimers(timers -> Behaviors.setup(
-        context -> new QueuePartition(entityId, settings, clock, random, timers, context)));
+        context -> new QueuePartition(entityId, settings, users, clock, random, timers, context)));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -324,6 +335,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
   // The behavior
 
   private final JobSettings settings;
+  private final Users users;
   private final JobSettings.Queue queue;
   private final int concurrency;
   private final TokenBucket startRate;
@@ -341,6 +353,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
   private QueuePartition(
       String entityId,
       JobSettings settings,
+      Users users,
       Clock clock,
       DoubleSupplier random,
       TimerScheduler<Command> timers,
@@ -350,6 +363,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
     String queueName = entityId.substring(0, colon);
     int partition = Integer.parseInt(entityId.substring(colon + 1));
     this.settings = settings;
+    this.users = users;
     this.queue = settings.queue(queueName).orElseThrow(() -> new IllegalArgumentException("no queue " + queueName));
     this.concurrency = queue.concurrency() == 0 ? Integer.MAX_VALUE : queue.share(queue.concurrency(), partition);
     double rate = queue.ratePerSecond() / queue.partitions();
@@ -398,7 +412,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
         .onCommand(Cancel.class, this::onCancel)
         .onCommand(SetPaused.class, (state, c) -> Effect().persist(new PausedSet(c.paused())).thenRun(s -> {
           c.replyTo().tell(s.counts(clock.millis()));
-          afterChange(s);
+          afterChange(s, List.of());
         }))
         .onCommand(GetCounts.class, (state, c) -> {
           c.replyTo().tell(state.counts(clock.millis()));
@@ -432,7 +446,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
         job.createdAt(), 0, 0, state.nextSeq(), job.digest());
     return Effect().persist(new Submitted(numbered)).thenRun(s -> {
       c.replyTo().tell(new Done(s.job(job.id()), false));
-      afterChange(s);
+      afterChange(s, List.of(job.id()));
     });
   }
 
@@ -470,9 +484,10 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
       c.replyTo().tell(new Leased(List.of()));
       return Effect().none();
     }
+    List<String> ids = grants.stream().map(Grant::jobId).toList();
     return Effect().persist(new LeasedTo(c.worker(), grants, now)).thenRun(s -> {
-      c.replyTo().tell(new Leased(grants.stream().map(g -> s.job(g.jobId())).toList()));
-      afterChange(s);
+      c.replyTo().tell(new Leased(ids.stream().map(s::job).toList()));
+      afterChange(s, ids);
     });
   }
 
@@ -503,7 +518,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
     }
     return Effect().persist(new Cancelled(job.id(), clock.millis())).thenRun(s -> {
       c.replyTo().tell(new Done(s.job(job.id()), false));
-      afterChange(s);
+      afterChange(s, List.of(job.id()));
     });
   }
 
@@ -517,11 +532,12 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
       expired.add(attemptFailed(job, timedOut ? TIMED_OUT : LEASE_EXPIRED, now, false));
     }
     if (expired.isEmpty()) {
-      afterChange(state);
+      afterChange(state, List.of());
       return Effect().none();
     }
     context.getLog().info("Queue partition {}: {} lease(s) expired", persistenceId().id(), expired.size());
-    return Effect().persist(expired).thenRun(this::afterChange);
+    List<String> ids = expired.stream().map(e -> ((AttemptFailed) e).jobId()).toList();
+    return Effect().persist(expired).thenRun(s -> afterChange(s, ids));
   }
 
   /** Runs a worker's report against the job's lease: refused unless {@code leaseId} holds it. */
@@ -538,7 +554,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
     }
     return Effect().persist(event.apply(job)).thenRun(s -> {
       replyTo.tell(new Done(s.job(jobId), false));
-      afterChange(s);
+      afterChange(s, List.of(jobId));
     });
   }
 
@@ -574,8 +590,19 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
     return new Refused(JOB_NOT_FOUND, "no such job: " + jobId, jobId);
   }
 
-  /** After every change: wake the watchers if a job can be leased, answer followers, re-arm. */
-  private void afterChange(State state) {
+  /**
+   * After every change: tell the changed jobs' submitters, wake the watchers if a job can be
+   * leased, answer followers, re-arm the timer. A submitter hears of each change in version
+   * order (one path: this entity to their user entity to their sessions); a backend's jobs
+   * (no submitter) are followed by polling.
+   */
+  private void afterChange(State state, List<String> changed) {
+    for (String id : changed) {
+      Job job = state.job(id);
+      if (job != null && job.submitter() != null) {
+        users.user(job.submitter()).tell(new UserEntity.Relay(JobView.push(job, clock.millis())));
+      }
+    }
     long now = clock.millis();
     if (!watchers.isEmpty() && canLease(state, now)) {
       watchers.forEach(w -> w.replyTo().tell(new Available()));

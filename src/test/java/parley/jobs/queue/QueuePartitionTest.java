@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import java.time.Duration;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
@@ -18,7 +20,9 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import parley.chat.user.UserEntity;
 import parley.jobs.Job;
+import parley.protocol.Codec;
 import parley.jobs.JobSettings;
 import parley.jobs.queue.QueuePartition.Answer;
 import parley.jobs.queue.QueuePartition.Command;
@@ -44,6 +48,8 @@ class QueuePartitionTest {
   /** The random part of the backoff's jitter: 0.5 takes a quarter off a jitter of 0.5. */
   private static final double RANDOM = 0.5;
   private static EventSourcedBehaviorTestKit<Command, Event, State> partition;
+  /** Every submitter's user entity, as the partition reaches it. */
+  private static TestProbe<UserEntity.Command> users;
 
   @BeforeAll
   static void start() {
@@ -53,7 +59,8 @@ class QueuePartitionTest {
             .withFallback(EventSourcedBehaviorTestKit.config())
             .withFallback(PersistenceTestKitSnapshotPlugin.config())
             .withFallback(ConfigFactory.load()));
-    partition = EventSourcedBehaviorTestKit.create(testKit.system(), QueuePartition.create("q:0", SETTINGS, clock, () -> RANDOM));
+    users = testKit.createTestProbe();
+    partition = EventSourcedBehaviorTestKit.create(testKit.system(), QueuePartition.create("q:0", SETTINGS, userId -> users.ref(), clock, () -> RANDOM));
   }
 
   @AfterAll
@@ -112,6 +119,25 @@ class QueuePartitionTest {
     assertRefused(QueuePartition.JOB_NOT_FOUND, partition.<Answer>runCommand(r -> new QueuePartition.Cancel("q:0:a", "mallory", -1, r)).reply());
     // The server (no requester) sees every job.
     assertEquals("q:0:a", ((QueuePartition.Done) partition.<Answer>runCommand(r -> new QueuePartition.Get("q:0:a", null, r)).reply()).job().id());
+  }
+
+  @Test
+  void theSubmitterHearsOfEveryChangeInVersionOrder() throws Exception {
+    drainUsers();
+    submit(job("a"));
+    Job leased = lease(1).get(0);
+    progress(leased, "7");
+    complete(leased);
+
+    List<JsonNode> pushed = new ArrayList<>();
+    for (int i = 0; i < 4; i++) {
+      UserEntity.Relay relay = (UserEntity.Relay) users.receiveMessage();
+      pushed.add(Codec.JSON.readTree(relay.frame()));
+    }
+    assertEquals(List.of(1L, 2L, 3L, 4L), pushed.stream().map(p -> p.path("job").path("version").asLong()).toList());
+    assertEquals(List.of("waiting", "active", "active", "completed"), pushed.stream().map(p -> p.path("job").path("state").asText()).toList());
+    assertTrue(pushed.stream().allMatch(p -> p.path("type").asText().equals("job")));
+    assertTrue(pushed.stream().noneMatch(p -> p.path("job").has("leaseId")), "the lease is the worker's");
   }
 
   // ---------------------------------------------------------------------------------------
@@ -355,6 +381,18 @@ class QueuePartitionTest {
 
   private Job fail(Job leased, String error) {
     return assertInstanceOf(QueuePartition.Done.class, partition.<Answer>runCommand(r -> new QueuePartition.Fail(leased.id(), leased.lease().id(), error, r)).reply()).job();
+  }
+
+  /** Forgets what earlier tests' jobs told their submitters. */
+  private static void drainUsers() {
+    while (true) {
+      try {
+        users.expectNoMessage(Duration.ofMillis(20));
+        return;
+      } catch (AssertionError more) {
+        users.receiveMessage();
+      }
+    }
   }
 
   private static QueuePartition.Refused assertRefused(String code, Answer answer) {
