@@ -28,7 +28,9 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.Arrays;
 import java.util.Date;
+import java.util.HashSet;
 import java.util.Set;
 import parley.auth.AuthResult.AuthFailure;
 import parley.auth.AuthResult.Authenticated;
@@ -89,9 +91,10 @@ public final class TokenService {
 
   private DefaultJWTClaimsVerifier<SecurityContext> claimsVerifier(String issuer, String audience) {
     JWTClaimsSet exact = issuer == null ? null : new JWTClaimsSet.Builder().issuer(issuer).build();
+    // A mutable set: the verifier asks it whether it contains null, which Set.of refuses.
     DefaultJWTClaimsVerifier<SecurityContext> claims =
         new DefaultJWTClaimsVerifier<>(
-            audience == null ? null : Set.of(audience), exact, Set.of("exp"), null) {
+            audience == null ? null : new HashSet<>(Set.of(audience)), exact, Set.of("exp"), null) {
           @Override
           protected Date currentTime() {
             return Date.from(clock.instant());
@@ -118,7 +121,8 @@ public final class TokenService {
     DefaultJWTProcessor<SecurityContext> processor = new DefaultJWTProcessor<>();
     // RFC 9068 access tokens say at+jwt; ID-token-style ones say JWT or nothing.
     processor.setJWSTypeVerifier(
-        new DefaultJOSEObjectTypeVerifier<>(JOSEObjectType.JWT, new JOSEObjectType("at+jwt"), null));
+        new DefaultJOSEObjectTypeVerifier<>(
+            new HashSet<>(Arrays.asList(JOSEObjectType.JWT, new JOSEObjectType("at+jwt"), null))));
     processor.setJWSKeySelector(new JWSVerificationKeySelector<>(PROVIDER_ALGORITHMS, keys));
     processor.setJWTClaimsSetVerifier(claimsVerifier(jwks.issuer(), jwks.audience()));
     return processor;
