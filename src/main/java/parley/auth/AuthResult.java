@@ -38,9 +38,6 @@ public sealed interface AuthResult {
     /** Its {@code iat} is in the future, beyond the allowed clock skew. */
     public static final String TOKEN_ISSUED_IN_FUTURE = "token_issued_in_future";
 
-    /** A refreshed token names another user than the connection's. */
-    public static final String TOKEN_USER_MISMATCH = "token_user_mismatch";
-
     /** The {@code sub} claim is missing or not a valid user id. */
     public static final String BAD_USER_ID = "bad_user_id";
   }
