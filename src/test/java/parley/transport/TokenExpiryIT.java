@@ -3,6 +3,7 @@ package parley.transport;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -18,6 +19,7 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Date;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -26,6 +28,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import parley.auth.AuthSettings;
 import parley.auth.TokenService;
+import parley.client.ParleyClient;
+import parley.client.ParleyException;
 import parley.protocol.Codec;
 import parley.testing.InJvmNode;
 import parley.testing.PausableSocket;
@@ -120,6 +124,24 @@ class TokenExpiryIT {
       assertEquals("missing_field", wire.request("{\"type\":\"refresh\",\"id\":\"6\"}").path("code").asText());
 
       assertEquals("pong", wire.request("{\"type\":\"ping\",\"id\":\"7\"}").path("type").asText());
+    }
+  }
+
+  @Test
+  void theClientSdkRefreshesItsConnectionsToken() throws Exception {
+    try (ParleyClient client = ParleyClient.connect(node.ws(), tokens.issue("sdkuser", Duration.ofMinutes(5)).token())
+        .get(WAIT.toSeconds(), TimeUnit.SECONDS)) {
+      Duration left = client.tokenExpiresIn();
+      assertTrue(left.compareTo(Duration.ofMinutes(4)) > 0 && left.compareTo(Duration.ofMinutes(5)) <= 0, left.toString());
+
+      Duration refreshed = client.refresh(tokens.issue("sdkuser", Duration.ofMinutes(30)).token())
+          .get(WAIT.toSeconds(), TimeUnit.SECONDS);
+      assertTrue(refreshed.compareTo(Duration.ofMinutes(29)) > 0, refreshed.toString());
+
+      ExecutionException refused = assertThrows(ExecutionException.class,
+          () -> client.refresh(tokens.issue("someoneelse", Duration.ofMinutes(5)).token()).get(WAIT.toSeconds(), TimeUnit.SECONDS));
+      assertEquals("token_user_mismatch", ((ParleyException) refused.getCause()).code());
+      client.ping().get(WAIT.toSeconds(), TimeUnit.SECONDS);
     }
   }
 
