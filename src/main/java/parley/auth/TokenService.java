@@ -6,8 +6,13 @@ import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.JWSHeader;
 import com.nimbusds.jose.crypto.MACSigner;
 import com.nimbusds.jose.crypto.MACVerifier;
+import com.nimbusds.jose.jwk.source.JWKSetBasedJWKSource;
+import com.nimbusds.jose.jwk.source.JWKSetSource;
 import com.nimbusds.jose.jwk.source.JWKSource;
 import com.nimbusds.jose.jwk.source.JWKSourceBuilder;
+import com.nimbusds.jose.jwk.source.RateLimitedJWKSetSource;
+import com.nimbusds.jose.jwk.source.RefreshAheadCachingJWKSetSource;
+import com.nimbusds.jose.jwk.source.URLBasedJWKSetSource;
 import com.nimbusds.jose.proc.BadJOSEException;
 import com.nimbusds.jose.proc.DefaultJOSEObjectTypeVerifier;
 import com.nimbusds.jose.proc.JWSVerificationKeySelector;
@@ -32,6 +37,8 @@ import java.util.Arrays;
 import java.util.Date;
 import java.util.HashSet;
 import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import parley.auth.AuthResult.AuthFailure;
 import parley.auth.AuthResult.Authenticated;
 
@@ -104,20 +111,43 @@ public final class TokenService {
     return claims;
   }
 
+  /**
+   * The provider's keys: nimbus's own sources, chained as {@link
+   * com.nimbusds.jose.jwk.source.JWKSourceBuilder} chains them (a cache over a rate limit over the
+   * URL), built by hand only to give the cache's refresh-ahead a daemon thread. Traffic near the
+   * end of the cache's life refreshes the set in the background, so verifying, which runs on
+   * request threads, waits on a fetch only for an unknown {@code kid} or after an idle spell.
+   */
   private DefaultJWTProcessor<SecurityContext> provider(JwksSettings jwks) {
     int timeout = Math.toIntExact(jwks.timeout().toMillis());
-    JWKSource<SecurityContext> keys;
+    JWKSetSource<SecurityContext> url;
     try {
-      keys =
-          JWKSourceBuilder.<SecurityContext>create(
-                  URI.create(jwks.url()).toURL(),
-                  new DefaultResourceRetriever(timeout, timeout, JWKSourceBuilder.DEFAULT_HTTP_SIZE_LIMIT))
-              .cache(jwks.cacheTtl().toMillis(), jwks.timeout().toMillis())
-              .rateLimited(jwks.refetchMinInterval().toMillis())
-              .build();
+      url =
+          new URLBasedJWKSetSource<>(
+              URI.create(jwks.url()).toURL(),
+              new DefaultResourceRetriever(timeout, timeout, JWKSourceBuilder.DEFAULT_HTTP_SIZE_LIMIT));
     } catch (MalformedURLException e) {
       throw new IllegalArgumentException("Not a JWKS URL: " + jwks.url(), e);
     }
+    long ttl = jwks.cacheTtl().toMillis();
+    ExecutorService refresher =
+        Executors.newSingleThreadExecutor(
+            task -> {
+              Thread thread = new Thread(task, "parley-jwks-refresh");
+              thread.setDaemon(true);
+              return thread;
+            });
+    JWKSource<SecurityContext> keys =
+        new JWKSetBasedJWKSource<>(
+            new RefreshAheadCachingJWKSetSource<>(
+                new RateLimitedJWKSetSource<>(url, jwks.refetchMinInterval().toMillis(), null),
+                ttl,
+                jwks.timeout().toMillis(),
+                Math.min(JWKSourceBuilder.DEFAULT_REFRESH_AHEAD_TIME, ttl / 2),
+                false,
+                refresher,
+                true,
+                null));
     DefaultJWTProcessor<SecurityContext> processor = new DefaultJWTProcessor<>();
     // RFC 9068 access tokens say at+jwt; ID-token-style ones say JWT or nothing.
     processor.setJWSTypeVerifier(
