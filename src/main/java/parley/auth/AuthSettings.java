@@ -2,6 +2,8 @@ package parley.auth;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
+import java.net.MalformedURLException;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import parley.app.StartupFailure;
@@ -95,8 +97,8 @@ public record AuthSettings(
     }
     if (jwks.enabled()) {
       try {
-        java.net.URI.create(jwks.url()).toURL();
-      } catch (IllegalArgumentException | java.net.MalformedURLException e) {
+        URI.create(jwks.url()).toURL();
+      } catch (IllegalArgumentException | MalformedURLException e) {
         throw new StartupFailure("PARLEY_JWKS_URL (parley.auth.jwks.url) is not a URL: " + jwks.url());
       }
       // Without both, any token the provider signs for any of its applications would do.

@@ -35,7 +35,8 @@ import parley.protocol.Request;
 
 /**
  * One client connection, whatever its transport. It owns the connection's lifecycle (welcome,
- * request rate, heartbeats, the outbound buffer, lagging, closing); what the connection
+ * request rate, heartbeats, its token's expiry and refresh, the outbound buffer, lagging,
+ * closing); what the connection
  * follows is delivered by {@link RoomStreams} and {@link DocumentStreams}, each position once
  * and in order ({@link OrderedDelivery}). Requests are decoded by the {@link Codec} and answered
  * by the feature's handler; the session only acts on what a reply means for delivery.
