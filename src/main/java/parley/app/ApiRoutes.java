@@ -36,7 +36,7 @@ public final class ApiRoutes {
       ActorSystem<?> system, Settings settings, ChatSettings chat, ActorRef<NodeHub.Command> hub, JobSettings jobSettings) {
     String address = system.address().toString();
     TokenService tokens = new TokenService(settings.auth());
-    Handlers handlers = Handlers.create(system, chat, hub, settings.http().allowedOrigins());
+    Handlers handlers = Handlers.create(system, chat, hub, settings.http().allowedOrigins(), tokens);
     // Built once: a route given as a Supplier is built again for every request, and these hold
     // node-wide state (REST's per-user request rates) that must outlive one request.
     Route v1 =

@@ -125,6 +125,15 @@ public final class Fields {
     return body;
   }
 
+  /** A token to refresh with: a non-empty string; whether it is a good token is auth's to say. */
+  String token() {
+    String token = text("token");
+    if (token.isBlank()) {
+      throw new ProtocolException(ErrorCode.BAD_FIELD, "token must not be empty");
+    }
+    return token;
+  }
+
   String topic(boolean required) {
     String topic = required ? text("topic") : optionalText("topic");
     if (topic == null) {

@@ -3,6 +3,7 @@ package parley.transport;
 import java.util.List;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import parley.auth.TokenService;
 import parley.chat.ChatSettings;
 import parley.chat.fanout.NodeHub;
 import parley.chat.handler.ChatHandler;
@@ -11,8 +12,8 @@ import parley.protocol.Codec;
 
 /**
  * What every transport of a node shares: the settings, the node's fan-out hub, the codec, one
- * handler per feature, the origins browsers may connect from, and each user's limits. Built
- * once per node.
+ * handler per feature, the origins browsers may connect from, each user's limits, and the token
+ * verifier (connections check refreshed tokens). Built once per node.
  */
 public record Handlers(
     ChatSettings settings,
@@ -21,10 +22,15 @@ public record Handlers(
     ChatHandler chat,
     DocumentHandler documents,
     AllowedOrigins origins,
-    UserLimits limits) {
+    UserLimits limits,
+    TokenService tokens) {
 
   public static Handlers create(
-      ActorSystem<?> system, ChatSettings settings, ActorRef<NodeHub.Command> hub, List<String> allowedOrigins) {
+      ActorSystem<?> system,
+      ChatSettings settings,
+      ActorRef<NodeHub.Command> hub,
+      List<String> allowedOrigins,
+      TokenService tokens) {
     return new Handlers(
         settings,
         hub,
@@ -32,6 +38,7 @@ public record Handlers(
         new ChatHandler(system, settings),
         new DocumentHandler(system, settings.askTimeout()),
         new AllowedOrigins(allowedOrigins),
-        new UserLimits(settings, System::nanoTime));
+        new UserLimits(settings, System::nanoTime),
+        tokens);
   }
 }

@@ -25,6 +25,7 @@ import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.server.Route;
+import parley.auth.AuthResult;
 import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
@@ -83,13 +84,13 @@ public final class PollRoute {
                                             return HttpAnswers.error(ErrorCode.BAD_TIMEOUT, e.getMessage());
                                           }
                                           if (cursor == null || cursor.rooms().isEmpty()) {
-                                            return poll(system, handlers, user.userId(), cursor, timeout);
+                                            return poll(system, handlers, user, cursor, timeout);
                                           }
                                           return onSuccess(
                                               handlers.chat().refuseRoomsNotJoined(user.userId(), cursor.rooms().keySet()),
                                               refused -> refused.isPresent()
                                                   ? complete(HttpAnswers.response(refused.get()))
-                                                  : poll(system, handlers, user.userId(), cursor, timeout));
+                                                  : poll(system, handlers, user, cursor, timeout));
                                         })))));
   }
 
@@ -109,14 +110,14 @@ public final class PollRoute {
   private static Route poll(
       ActorSystem<?> system,
       Handlers handlers,
-      String userId,
+      AuthResult.Authenticated user,
       ResumeCursor cursor,
       Duration timeout) {
     ChatSettings settings = handlers.settings();
     PollOutbound out = new PollOutbound(settings.pageSize(), cursor == null ? null : cursor.encode(), system);
     ActorRef<Session.Command> session =
         system.systemActorOf(
-            Session.create(userId, out, handlers, Session.Options.poll(cursor)),
+            Session.create(user, out, handlers, Session.Options.poll(cursor)),
             "poll-" + UUID.randomUUID(),
             Props.empty());
     system.scheduler().scheduleOnce(timeout, out::timeUp, system.executionContext());
