@@ -23,9 +23,10 @@ import parley.jobs.queue.QueueKeeper;
 import parley.jobs.queue.QueuePartition;
 
 /**
- * The node's root actor: joins the cluster, starts the sharded entities (rooms, users,
- * documents, job queue partitions) and this node's fan-out hub, then the client HTTP port and Pekko Management. {@code started} completes when both ports are bound, or
- * fails with a {@link StartupFailure} saying which one could not be.
+ * The node's root actor: starts the sharded entities (rooms, users, documents, job queue
+ * partitions) and this node's fan-out hub, then the client HTTP port and Pekko Management, and
+ * joins the cluster once both are bound. {@code started} completes when both ports are bound,
+ * or fails with a {@link StartupFailure} saying which one could not be.
  */
 public final class Guardian {
 
@@ -35,7 +36,6 @@ public final class Guardian {
     return Behaviors.setup(
         context -> {
           ActorSystem<Void> system = context.getSystem();
-          joinCluster(system, settings.cluster());
           ChatSettings chat = ChatSettings.from(system.settings().config());
           RoomEntity.init(system, chat);
           UserEntity.init(system);
@@ -53,6 +53,9 @@ public final class Guardian {
                     if (error != null) {
                       started.completeExceptionally(error);
                     } else {
+                      // Joined only now: a member gets shards at once, and a node still
+                      // starting (cold routes, ports not bound) would stall every one of them.
+                      joinCluster(system, settings.cluster());
                       started.complete(binding);
                     }
                   });

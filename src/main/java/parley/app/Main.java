@@ -40,6 +40,12 @@ public final class Main {
   private Main() {}
 
   public static void main(String[] args) {
+    // Checked first and told on stderr: with an unknown format, logback has no appender to use.
+    String logFormat = System.getenv().getOrDefault("PARLEY_LOG_FORMAT", "text");
+    if (!List.of("text", "json").contains(logFormat)) {
+      System.err.println("PARLEY_LOG_FORMAT is '" + logFormat + "'; it must be 'text' or 'json'.");
+      System.exit(1);
+    }
     String command = args.length == 0 ? "run" : args[0];
     try {
       switch (command) {

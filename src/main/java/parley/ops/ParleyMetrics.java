@@ -6,6 +6,7 @@ import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
@@ -69,7 +70,16 @@ public final class ParleyMetrics implements Extension {
   private final Map<String, Timer> persistTimers = new ConcurrentHashMap<>();
   private final Map<String, ShardGauges> shardGauges = new ConcurrentHashMap<>();
 
-  private ParleyMetrics() {}
+  /** The client transports, each counted from the start so dashboards show a 0, not a gap. */
+  public static final String WEBSOCKET = "websocket";
+  public static final String SSE = "sse";
+  public static final String LONG_POLL = "long-poll";
+
+  private ParleyMetrics() {
+    for (String transport : List.of(WEBSOCKET, SSE, LONG_POLL)) {
+      connections(transport);
+    }
+  }
 
   public static ParleyMetrics get(ActorSystem<?> system) {
     return Id.INSTANCE.apply(system);

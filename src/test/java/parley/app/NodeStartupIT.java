@@ -5,14 +5,18 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
+import parley.protocol.Codec;
 import parley.testing.NodeProcess;
 import parley.testing.TestCassandra;
 
@@ -44,6 +48,36 @@ class NodeStartupIT {
     try (ServerSocket squatter = new ServerSocket(port, 1, InetAddress.getByName("127.0.0.1"));
         NodeProcess node = NodeProcess.start("startup-port", env)) {
       assertFailsWith(node, "Cannot listen for clients on 127.0.0.1:" + port);
+    }
+  }
+
+  /** PARLEY_LOG_FORMAT=json: every line is one JSON object, the refusal among them. */
+  @Test
+  void logsOneJsonObjectPerLineOnRequest() throws Exception {
+    Map<String, String> env = NodeProcess.defaultEnv("NodeStartupJson");
+    env.put("PARLEY_LOG_FORMAT", "json");
+    int port = Integer.parseInt(env.get("PARLEY_HTTP_PORT"));
+    try (ServerSocket squatter = new ServerSocket(port, 1, InetAddress.getByName("127.0.0.1"));
+        NodeProcess node = NodeProcess.start("startup-json", env)) {
+      assertNotEquals(0, node.awaitExit(EXIT_TIMEOUT));
+      List<JsonNode> lines = new ArrayList<>();
+      for (String line : node.output().lines().filter(l -> !l.isBlank()).toList()) {
+        assertTrue(line.startsWith("{"), "every line is a JSON object:\n" + node.output());
+        lines.add(Codec.JSON.readTree(line));
+      }
+      List<JsonNode> errors = lines.stream().filter(l -> l.path("level").asText().equals("ERROR")).toList();
+      assertEquals(1, errors.size(), node.output());
+      assertTrue(errors.get(0).path("formattedMessage").asText().contains("Cannot listen for clients on 127.0.0.1:" + port), errors.get(0).toString());
+    }
+  }
+
+  @Test
+  void refusesAnUnknownLogFormat() throws Exception {
+    Map<String, String> env = NodeProcess.defaultEnv(null);
+    env.put("PARLEY_LOG_FORMAT", "xml");
+    try (NodeProcess node = NodeProcess.start("startup-log-format", env)) {
+      assertNotEquals(0, node.awaitExit(EXIT_TIMEOUT));
+      assertEquals("PARLEY_LOG_FORMAT is 'xml'; it must be 'text' or 'json'.", node.output().strip());
     }
   }
 

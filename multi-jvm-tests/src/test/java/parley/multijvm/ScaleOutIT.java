@@ -51,6 +51,9 @@ class ScaleOutIT {
 
       long joinAt = System.nanoTime();
       ClusterNode fourth = cluster.start(3);
+      // A node joins only once it serves: when the cluster first lists it, its client port answers.
+      awaitListed(three.get(0), fourth);
+      assertEquals(200, ClusterNode.status(fourth.http() + "/v1/info"), "the new member serves clients from the moment it is listed");
       fourth.awaitReady(TestCluster.READY_TIMEOUT);
       List<ClusterNode> four = cluster.running();
       cluster.awaitMembers(four, TestCluster.CONVERGE_TIMEOUT);
@@ -146,5 +149,17 @@ class ScaleOutIT {
       }
     });
     return moved;
+  }
+
+  /** Waits until {@code via} lists {@code node} as a member, in any status. */
+  private static void awaitListed(ClusterNode via, ClusterNode node) throws InterruptedException {
+    long deadline = System.nanoTime() + TestCluster.READY_TIMEOUT.toNanos();
+    while (System.nanoTime() < deadline) {
+      if (via.getJson("/cluster/members").map(view -> view.toString().contains(node.address())).orElse(false)) {
+        return;
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError(node + " never became a member");
   }
 }

@@ -126,7 +126,7 @@ public final class PollRoute {
     // in /metrics): one ask-timeout later the poll answers with what it has, and the session
     // ends. Its cursor is then still the one given, so the next poll loses nothing.
     system.scheduler().scheduleOnce(timeout.plus(settings.askTimeout()), out::finish, system.executionContext());
-    ParleyMetrics.get(system).countConnection("long-poll", out.result);
+    ParleyMetrics.get(system).countConnection(ParleyMetrics.LONG_POLL, out.result);
     // The session ends with the answer, whether or not the client is still there to get it.
     out.result.whenComplete((answer, failure) -> session.tell(new Session.InboundClosed()));
     return onSuccess(out.result, answer -> complete(answer));

@@ -114,7 +114,7 @@ public final class SseRoute {
             .withEntity(
                 HttpEntities.createChunked(
                     MediaTypes.TEXT_EVENT_STREAM.toContentType(),
-                    ParleyMetrics.get(system).countConnection("sse", events))));
+                    ParleyMetrics.get(system).countConnection(ParleyMetrics.SSE, events))));
   }
 
   /** One SSE event: {@code event:} the frame's type, {@code id:} a cursor, {@code data:} the frame. */

@@ -115,7 +115,7 @@ public final class WebSocketRoute {
                   done.whenComplete((d, e) -> session.thenAccept(ref -> ref.tell(new Session.InboundClosed())));
                   return notUsed;
                 });
-    return ParleyMetrics.get(system).countConnection("websocket", connection);
+    return ParleyMetrics.get(system).countConnection(ParleyMetrics.WEBSOCKET, connection);
   }
 
   /**
