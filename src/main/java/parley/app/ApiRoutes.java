@@ -26,6 +26,9 @@ import parley.auth.ServerCredential;
 import parley.jobs.JobService;
 import parley.jobs.JobSettings;
 import parley.jobs.http.JobRoutes;
+import parley.jobs.export.ExportRoutes;
+import parley.jobs.export.ExportSettings;
+import parley.jobs.export.ExportStore;
 
 /** The client API's route tree, versioned under /v1, and the web client at /. */
 public final class ApiRoutes {
@@ -37,6 +40,7 @@ public final class ApiRoutes {
     String address = system.address().toString();
     TokenService tokens = new TokenService(settings.auth());
     Handlers handlers = Handlers.create(system, chat, hub, settings.http().allowedOrigins(), tokens);
+    ExportSettings exports = ExportSettings.from(system.settings().config(), jobSettings);
     // Built once: a route given as a Supplier is built again for every request, and these hold
     // node-wide state (REST's per-user request rates) that must outlive one request.
     Route v1 =
@@ -47,6 +51,8 @@ public final class ApiRoutes {
             PollRoute.create(system, handlers, tokens),
             RestRoutes.create(system, handlers, tokens, ServerCredential.from(settings.auth())),
             JobRoutes.create(new JobService(system, jobSettings, chat.askTimeout()), jobSettings, tokens, ServerCredential.from(settings.auth())),
+            ExportRoutes.create(
+                new JobService(system, jobSettings, chat.askTimeout()), exports, new ExportStore(system, exports), tokens, ServerCredential.from(settings.auth())),
             SpecRoutes.create(),
             path(
                 "info",

@@ -30,12 +30,14 @@ public final class CassandraSchema {
 
   private static final String JOURNAL_FILE = "/schema/journal.cql";
   private static final String SNAPSHOT_FILE = "/schema/snapshot.cql";
+  /** Room history exports, in the journal keyspace. */
+  private static final String EXPORTS_FILE = "/schema/exports.cql";
   private static final Pattern REPLICATION =
       Pattern.compile("replication\\s*=\\s*\\{[^}]*}", Pattern.CASE_INSENSITIVE);
 
   /** Tables the node cannot run without. */
   private static final List<String> JOURNAL_TABLES =
-      List.of("messages", "metadata", "all_persistence_ids");
+      List.of("messages", "metadata", "all_persistence_ids", "exports");
 
   private static final List<String> SNAPSHOT_TABLES = List.of("snapshots");
 
@@ -59,6 +61,7 @@ public final class CassandraSchema {
     List<String> statements = new ArrayList<>();
     statements.addAll(render(JOURNAL_FILE, "parley_journal", journalKeyspace));
     statements.addAll(render(SNAPSHOT_FILE, "parley_snapshot", snapshotKeyspace));
+    statements.addAll(render(EXPORTS_FILE, "parley_journal", journalKeyspace));
     return statements;
   }
 

@@ -6,6 +6,7 @@ import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.http.javadsl.server.Route;
 import parley.protocol.Codec;
 import parley.protocol.ErrorCode;
@@ -20,6 +21,13 @@ public final class HttpAnswers {
   public static HttpResponse response(Reply reply) {
     if (reply instanceof Reply.Accepted) {
       return HttpResponse.create().withStatus(StatusCodes.NO_CONTENT);
+    }
+    if (reply instanceof Reply.ExportStarted started) {
+      // As a job submission answers: 202, the job, and where to follow it.
+      return HttpResponse.create()
+          .withStatus(StatusCodes.ACCEPTED)
+          .addHeader(RawHeader.create("Location", "/v1/jobs/" + started.jobId()))
+          .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, started.job().toString()));
     }
     int status = reply instanceof Reply.Failure failure ? failure.code().httpStatus() : 200;
     return HttpResponse.create()
