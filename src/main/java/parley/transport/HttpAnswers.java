@@ -23,11 +23,11 @@ public final class HttpAnswers {
       return HttpResponse.create().withStatus(StatusCodes.NO_CONTENT);
     }
     if (reply instanceof Reply.ExportStarted started) {
-      // As a job submission answers: 202, the job, and where to follow it.
+      // A job was started: 202 and where to follow it, as a job submission answers.
       return HttpResponse.create()
           .withStatus(StatusCodes.ACCEPTED)
           .addHeader(RawHeader.create("Location", "/v1/jobs/" + started.jobId()))
-          .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, started.job().toString()));
+          .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Codec.restBody(reply)));
     }
     int status = reply instanceof Reply.Failure failure ? failure.code().httpStatus() : 200;
     return HttpResponse.create()

@@ -417,6 +417,40 @@ class WebClientIT {
     }
   }
 
+  @Test
+  void aMemberExportsTheRoomsHistoryWatchesItsProgressAndDownloadsIt() throws Exception {
+    try (Browser gina = Browser.signIn(base, "gina")) {
+      gina.createOrJoin("archive", true);
+      for (int i = 0; i < 5; i++) {
+        gina.send("archived " + i);
+        gina.awaitStatus("archived " + i, "sent");
+      }
+      gina.visible(By.id("room-export")).click();
+
+      // The job's pushes drive the panel: the bar ends full and a download link appears.
+      WebElement link = gina.visible(By.id("export-download"));
+      assertEquals("100", gina.driver.findElement(By.id("export-progress")).getDomProperty("value"));
+      assertTrue(gina.driver.findElement(By.id("export-text")).getText().startsWith("Export ready: 6 events"), gina.driver.findElement(By.id("export-text")).getText());
+      assertEquals("archive-history.ndjson", link.getDomAttribute("download"));
+      assertTrue(gina.frames().contains("\"type\":\"job\""), "the page follows the export by job pushes");
+
+      // What the link holds is the export: every event once, in seq order.
+      String export = (String) ((org.openqa.selenium.JavascriptExecutor) gina.driver).executeAsyncScript(
+          "const done = arguments[arguments.length - 1];"
+              + "fetch(arguments[0]).then(r => r.text()).then(done, e => done('failed: ' + e));",
+          link.getDomAttribute("href"));
+      List<String> lines = export.lines().toList();
+      assertEquals(6, lines.size(), export);
+      for (int i = 0; i < lines.size(); i++) {
+        assertTrue(lines.get(i).contains("\"seq\":" + (i + 1) + ","), lines.get(i));
+      }
+      for (int i = 0; i < 5; i++) {
+        assertTrue(lines.get(i + 1).contains("\"body\":\"archived " + i + "\""), lines.get(i + 1));
+      }
+      gina.screenshot("export-ready");
+    }
+  }
+
   /** Posts into {@code room} as the application backend would (the server publish API). */
   private static void publish(String room, String key, String body) throws Exception {
     HttpResponse<String> posted =
