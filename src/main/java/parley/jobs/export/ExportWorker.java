@@ -85,7 +85,10 @@ public final class ExportWorker {
       return;
     }
     jobs.fetch(settings.queue(), name, 1, settings.lease().toMillis(), FETCH_WAIT).whenCompleteAsync((leased, failure) -> {
-      if (failure != null || stopped.get()) {
+      if (stopped.get()) {
+        return;
+      }
+      if (failure != null) {
         later(() -> fetchNext(name));
       } else if (leased.isEmpty()) {
         fetchNext(name);
