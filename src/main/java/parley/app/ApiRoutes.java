@@ -38,9 +38,9 @@ public final class ApiRoutes {
   public static Route create(
       ActorSystem<?> system, Settings settings, ChatSettings chat, ActorRef<NodeHub.Command> hub, JobSettings jobSettings) {
     String address = system.address().toString();
+    ExportSettings exports = ExportSettings.from(system.settings().config(), jobSettings);
     TokenService tokens = new TokenService(settings.auth());
     Handlers handlers = Handlers.create(system, chat, hub, settings.http().allowedOrigins(), tokens);
-    ExportSettings exports = ExportSettings.from(system.settings().config(), jobSettings);
     // Built once: a route given as a Supplier is built again for every request, and these hold
     // node-wide state (REST's per-user request rates) that must outlive one request.
     Route v1 =
@@ -51,9 +51,9 @@ public final class ApiRoutes {
             PollRoute.create(system, handlers, tokens),
             RestRoutes.create(system, handlers, tokens, ServerCredential.from(settings.auth())),
             JobRoutes.create(new JobService(system, jobSettings, chat.askTimeout()), jobSettings, tokens, ServerCredential.from(settings.auth())),
+            SpecRoutes.create(),
             ExportRoutes.create(
                 new JobService(system, jobSettings, chat.askTimeout()), exports, new ExportStore(system, exports), tokens, ServerCredential.from(settings.auth())),
-            SpecRoutes.create(),
             path(
                 "info",
                 () ->
