@@ -6,12 +6,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -434,11 +437,13 @@ class WebClientIT {
       assertEquals("archive-history.ndjson", link.getDomAttribute("download"));
       assertTrue(gina.frames().contains("\"type\":\"job\""), "the page follows the export by job pushes");
 
-      // What the link holds is the export: every event once, in seq order.
-      String export = (String) ((org.openqa.selenium.JavascriptExecutor) gina.driver).executeAsyncScript(
-          "const done = arguments[arguments.length - 1];"
-              + "fetch(arguments[0]).then(r => r.text()).then(done, e => done('failed: ' + e));",
-          link.getDomAttribute("href"));
+      // Clicking the link downloads the export: every event once, in seq order.
+      Path downloads = Files.createTempDirectory("parley-downloads");
+      gina.driver.executeCdpCommand("Browser.setDownloadBehavior", Map.of("behavior", "allow", "downloadPath", downloads.toString()));
+      link.click();
+      Path file = downloads.resolve("archive-history.ndjson");
+      gina.until(d -> Files.exists(file) ? true : null);
+      String export = Files.readString(file);
       List<String> lines = export.lines().toList();
       assertEquals(6, lines.size(), export);
       for (int i = 0; i < lines.size(); i++) {
@@ -448,6 +453,8 @@ class WebClientIT {
         assertTrue(lines.get(i + 1).contains("\"body\":\"archived " + i + "\""), lines.get(i + 1));
       }
       gina.screenshot("export-ready");
+      Files.delete(file);
+      Files.delete(downloads);
     }
   }
 
