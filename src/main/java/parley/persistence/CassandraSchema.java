@@ -37,9 +37,12 @@ public final class CassandraSchema {
 
   /** Tables the node cannot run without. */
   private static final List<String> JOURNAL_TABLES =
-      List.of("messages", "metadata", "all_persistence_ids", "exports");
+      List.of("messages", "metadata", "all_persistence_ids");
 
   private static final List<String> SNAPSHOT_TABLES = List.of("snapshots");
+
+  /** Room-history exports (exports.cql), in the journal keyspace. */
+  private static final List<String> EXPORT_TABLES = List.of("exports");
 
   private final String journalKeyspace;
   private final String snapshotKeyspace;
@@ -81,6 +84,7 @@ public final class CassandraSchema {
     List<String> missing = new ArrayList<>();
     missing.addAll(missingTables(session, journalKeyspace, JOURNAL_TABLES));
     missing.addAll(missingTables(session, snapshotKeyspace, SNAPSHOT_TABLES));
+    missing.addAll(missingTables(session, journalKeyspace, EXPORT_TABLES));
     if (!missing.isEmpty()) {
       throw new StartupFailure(
           "The Cassandra schema is missing "

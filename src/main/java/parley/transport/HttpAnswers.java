@@ -17,17 +17,17 @@ public final class HttpAnswers {
 
   private HttpAnswers() {}
 
-  /** The reply's fields with 200, 204 when there are none, or the error with its code's status. */
+  /** The reply's fields with 200 (202 for a started export), 204 when there are none, or the error with its code's status. */
   public static HttpResponse response(Reply reply) {
-    if (reply instanceof Reply.Accepted) {
-      return HttpResponse.create().withStatus(StatusCodes.NO_CONTENT);
-    }
     if (reply instanceof Reply.ExportStarted started) {
       // A job was started: 202 and where to follow it, as a job submission answers.
       return HttpResponse.create()
           .withStatus(StatusCodes.ACCEPTED)
           .addHeader(RawHeader.create("Location", "/v1/jobs/" + started.jobId()))
           .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Codec.restBody(reply)));
+    }
+    if (reply instanceof Reply.Accepted) {
+      return HttpResponse.create().withStatus(StatusCodes.NO_CONTENT);
     }
     int status = reply instanceof Reply.Failure failure ? failure.code().httpStatus() : 200;
     return HttpResponse.create()
