@@ -26,6 +26,9 @@ import parley.auth.ServerCredential;
 import parley.jobs.JobService;
 import parley.jobs.JobSettings;
 import parley.jobs.http.JobRoutes;
+import parley.jobs.export.ExportRoutes;
+import parley.jobs.export.ExportSettings;
+import parley.jobs.export.ExportStore;
 
 /** The client API's route tree, versioned under /v1, and the web client at /. */
 public final class ApiRoutes {
@@ -35,6 +38,7 @@ public final class ApiRoutes {
   public static Route create(
       ActorSystem<?> system, Settings settings, ChatSettings chat, ActorRef<NodeHub.Command> hub, JobSettings jobSettings) {
     String address = system.address().toString();
+    ExportSettings exports = ExportSettings.from(system.settings().config(), jobSettings);
     TokenService tokens = new TokenService(settings.auth());
     Handlers handlers = Handlers.create(system, chat, hub, settings.http().allowedOrigins(), tokens);
     // Built once: a route given as a Supplier is built again for every request, and these hold
@@ -48,6 +52,8 @@ public final class ApiRoutes {
             RestRoutes.create(system, handlers, tokens, ServerCredential.from(settings.auth())),
             JobRoutes.create(new JobService(system, jobSettings, chat.askTimeout()), jobSettings, tokens, ServerCredential.from(settings.auth())),
             SpecRoutes.create(),
+            ExportRoutes.create(
+                new JobService(system, jobSettings, chat.askTimeout()), exports, new ExportStore(system, exports), tokens, ServerCredential.from(settings.auth())),
             path(
                 "info",
                 () ->

@@ -18,7 +18,11 @@ import parley.chat.room.RoomEntity;
 import parley.chat.user.UserEntity;
 import parley.collab.document.DocumentEntity;
 import parley.collab.document.DocumentSettings;
+import parley.jobs.JobService;
 import parley.jobs.JobSettings;
+import parley.jobs.export.ExportSettings;
+import parley.jobs.export.ExportStore;
+import parley.jobs.export.ExportWorker;
 import parley.jobs.queue.QueueKeeper;
 import parley.jobs.queue.QueuePartition;
 
@@ -43,6 +47,8 @@ public final class Guardian {
           JobSettings jobs = JobSettings.from(system.settings().config());
           QueuePartition.init(system, jobs);
           context.spawn(QueueKeeper.create(jobs), "queue-keeper");
+          ExportSettings exports = ExportSettings.from(system.settings().config(), jobs);
+          ExportWorker.start(system, new JobService(system, jobs, chat.askTimeout()), exports, new ExportStore(system, exports), chat.askTimeout());
           ActorRef<NodeHub.Command> hub = context.spawn(NodeHub.create(chat), "hub");
           CompletionStage<ServerBinding> http =
               HttpServer.start(system, settings.http(), ApiRoutes.create(system, settings, chat, hub, jobs));

@@ -30,6 +30,8 @@ public final class CassandraSchema {
 
   private static final String JOURNAL_FILE = "/schema/journal.cql";
   private static final String SNAPSHOT_FILE = "/schema/snapshot.cql";
+  /** Room history exports, in the journal keyspace. */
+  private static final String EXPORTS_FILE = "/schema/exports.cql";
   private static final Pattern REPLICATION =
       Pattern.compile("replication\\s*=\\s*\\{[^}]*}", Pattern.CASE_INSENSITIVE);
 
@@ -38,6 +40,9 @@ public final class CassandraSchema {
       List.of("messages", "metadata", "all_persistence_ids");
 
   private static final List<String> SNAPSHOT_TABLES = List.of("snapshots");
+
+  /** Room-history exports (exports.cql), in the journal keyspace. */
+  private static final List<String> EXPORT_TABLES = List.of("exports");
 
   private final String journalKeyspace;
   private final String snapshotKeyspace;
@@ -59,6 +64,7 @@ public final class CassandraSchema {
     List<String> statements = new ArrayList<>();
     statements.addAll(render(JOURNAL_FILE, "parley_journal", journalKeyspace));
     statements.addAll(render(SNAPSHOT_FILE, "parley_snapshot", snapshotKeyspace));
+    statements.addAll(render(EXPORTS_FILE, "parley_journal", journalKeyspace));
     return statements;
   }
 
@@ -78,6 +84,7 @@ public final class CassandraSchema {
     List<String> missing = new ArrayList<>();
     missing.addAll(missingTables(session, journalKeyspace, JOURNAL_TABLES));
     missing.addAll(missingTables(session, snapshotKeyspace, SNAPSHOT_TABLES));
+    missing.addAll(missingTables(session, journalKeyspace, EXPORT_TABLES));
     if (!missing.isEmpty()) {
       throw new StartupFailure(
           "The Cassandra schema is missing "

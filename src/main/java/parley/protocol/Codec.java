@@ -63,6 +63,7 @@ public final class Codec {
     requests.put("history", Request.History.class);
     requests.put("mark_read", Request.MarkRead.class);
     requests.put("typing", Request.Typing.class);
+    requests.put("export_room", Request.ExportRoom.class);
     requests.put("doc_create", Request.DocCreate.class);
     requests.put("doc_open", Request.DocOpen.class);
     requests.put("doc_submit", Request.DocSubmit.class);
@@ -176,6 +177,7 @@ public final class Codec {
       case "history" -> new Request.History(f.room(), f.optionalSeq("before"), f.limit("limit", 1, 200, 50));
       case "mark_read" -> new Request.MarkRead(f.room(), f.seq("seq"));
       case "typing" -> new Request.Typing(f.room());
+      case "export_room" -> new Request.ExportRoom(f.room());
       case "doc_create" -> new Request.DocCreate(f.doc(), f.documentText(), f.editors(), f.optionalRoom());
       case "doc_open" -> new Request.DocOpen(f.doc());
       case "doc_submit" -> new Request.DocSubmit(f.doc(), f.clientId("clientOpId"), f.revision("revision"), f.operation());

@@ -59,6 +59,10 @@ public enum ErrorCode {
   LEASE_LOST(409, false),
   /** An If-Match named a version that is no longer the resource's (optimistic concurrency). */
   VERSION_MISMATCH(412, false),
+  /** {@code GET /v1/jobs/{id}/result} of a job that has not completed (yet, or at all). */
+  JOB_NOT_COMPLETED(409, false),
+  /** The job has no streamed result (not an export), or its export rows have expired. */
+  EXPORT_NOT_FOUND(404, false),
   // Load and availability: send the same request again (writes with the same client id).
   RATE_LIMITED(429, true),
   UNAVAILABLE(503, true),

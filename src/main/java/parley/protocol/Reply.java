@@ -61,6 +61,12 @@ public sealed interface Reply {
 
   record MarkedRead(String room, long readSeq, long unread) implements Reply {}
 
+  /**
+   * {@code export_room}: the export's job ({@code job}, as {@code GET /v1/jobs/{id}} shows it),
+   * followed by {@code job} pushes; its result streams from {@code GET /v1/jobs/{jobId}/result}.
+   */
+  record ExportStarted(String room, String jobId, com.fasterxml.jackson.databind.JsonNode job) implements Reply {}
+
   record DocCreated(String doc, long revision, String room) implements Reply {}
 
   record DocOpened(

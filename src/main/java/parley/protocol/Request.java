@@ -99,6 +99,8 @@ public sealed interface Request {
     R markRead(MarkRead r);
 
     R typing(Typing r);
+
+    R exportRoom(ExportRoom r);
   }
 
   /** {@code visibility} is {@code public} or {@code private}; {@code topic} may be null. */
@@ -190,6 +192,13 @@ public sealed interface Request {
   record Typing(String room) implements Chat {
     public <R> R accept(ChatVisitor<R> v) {
       return v.typing(this);
+    }
+  }
+
+  /** A member asks for an export of the room's history: a job (docs/jobs.md). */
+  record ExportRoom(String room) implements Chat {
+    public <R> R accept(ChatVisitor<R> v) {
+      return v.exportRoom(this);
     }
   }
 

@@ -6,6 +6,7 @@ import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.http.javadsl.server.Route;
 import parley.protocol.Codec;
 import parley.protocol.ErrorCode;
@@ -16,8 +17,15 @@ public final class HttpAnswers {
 
   private HttpAnswers() {}
 
-  /** The reply's fields with 200, 204 when there are none, or the error with its code's status. */
+  /** The reply's fields with 200 (202 for a started export), 204 when there are none, or the error with its code's status. */
   public static HttpResponse response(Reply reply) {
+    if (reply instanceof Reply.ExportStarted started) {
+      // A job was started: 202 and where to follow it, as a job submission answers.
+      return HttpResponse.create()
+          .withStatus(StatusCodes.ACCEPTED)
+          .addHeader(RawHeader.create("Location", "/v1/jobs/" + started.jobId()))
+          .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Codec.restBody(reply)));
+    }
     if (reply instanceof Reply.Accepted) {
       return HttpResponse.create().withStatus(StatusCodes.NO_CONTENT);
     }

@@ -697,6 +697,7 @@ export class Chat {
     this.ui.roomTitle.textContent = room.direct ? room.peer : `#${room.id}`;
     this.ui.roomLeave.hidden = room.direct || !room.exists;
     this.ui.roomInvite.hidden = room.direct || !room.exists;
+    this.ui.onRoomShown(room);
     this.ui.roomTopic.textContent = room.direct ? 'Direct message' : room.topic ?? '';
     this.renderMembers();
     this.renderHistoryStatus();

@@ -4,6 +4,7 @@
 import { Connection } from './connection.js';
 import { Chat, validId } from './chat.js';
 import { Documents } from './docs.js';
+import { Exports } from './exports.js';
 
 const USER_KEY = 'parley.user';
 const $ = (id) => document.getElementById(id);
@@ -74,6 +75,8 @@ function start(initialToken) {
     composerInput: $('composer-input'),
     navUnread: $('nav-unread'),
     notify,
+    // The room shown changed: its export (if any) is what the export panel shows.
+    onRoomShown: (room) => exports.show(room ? room.id : null, Boolean(room?.exists)),
   };
 
   const connection = new Connection({
@@ -90,10 +93,18 @@ function start(initialToken) {
   });
   const chat = new Chat(connection, me, ui);
   const docs = new Documents(connection, me, { notify, docList: $('doc-list'), docsEmpty: $('docs-empty') });
+  const exports = new Exports(connection, () => connection.getToken(false), {
+    button: $('room-export'),
+    panel: $('export-panel'),
+    bar: $('export-progress'),
+    text: $('export-text'),
+    link: $('export-download'),
+  });
 
   connection.addEventListener('push', (event) => {
     const frame = event.detail;
     if (frame.type.startsWith('doc_')) docs.onPush(frame);
+    else if (frame.type === 'job') exports.onPush(frame);
     else chat.onPush(frame);
   });
   connection.addEventListener('status', (event) => showStatus(connection, event.detail));

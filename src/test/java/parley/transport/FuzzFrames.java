@@ -137,7 +137,7 @@ final class FuzzFrames {
           m.put("topic", text(8));
         }
       }
-      case "join", "leave", "list_members", "typing" -> m.put("room", room());
+      case "join", "leave", "list_members", "typing", "export_room" -> m.put("room", room());
       case "invite", "remove_member" -> {
         m.put("room", room());
         m.put("user", pick(world.users()));

@@ -6,12 +6,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -414,6 +417,44 @@ class WebClientIT {
         assertTrue(at.driver.findElements(By.cssSelector("#timeline li.sys")).isEmpty(), at.user + " shows no created/joined line");
       }
       sam.screenshot("dm-sam-no-system-lines");
+    }
+  }
+
+  @Test
+  void aMemberExportsTheRoomsHistoryWatchesItsProgressAndDownloadsIt() throws Exception {
+    try (Browser gina = Browser.signIn(base, "gina")) {
+      gina.createOrJoin("archive", true);
+      for (int i = 0; i < 5; i++) {
+        gina.send("archived " + i);
+        gina.awaitStatus("archived " + i, "sent");
+      }
+      gina.visible(By.id("room-export")).click();
+
+      // The job's pushes drive the panel: the bar ends full and a download link appears.
+      WebElement link = gina.visible(By.id("export-download"));
+      assertEquals("100", gina.driver.findElement(By.id("export-progress")).getDomProperty("value"));
+      assertTrue(gina.driver.findElement(By.id("export-text")).getText().startsWith("Export ready: 6 events"), gina.driver.findElement(By.id("export-text")).getText());
+      assertEquals("archive-history.ndjson", link.getDomAttribute("download"));
+      assertTrue(gina.frames().contains("\"type\":\"job\""), "the page follows the export by job pushes");
+
+      // Clicking the link downloads the export: every event once, in seq order.
+      Path downloads = Files.createTempDirectory("parley-downloads");
+      gina.driver.executeCdpCommand("Browser.setDownloadBehavior", Map.of("behavior", "allow", "downloadPath", downloads.toString()));
+      link.click();
+      Path file = downloads.resolve("archive-history.ndjson");
+      gina.until(d -> Files.exists(file) ? true : null);
+      String export = Files.readString(file);
+      List<String> lines = export.lines().toList();
+      assertEquals(6, lines.size(), export);
+      for (int i = 0; i < lines.size(); i++) {
+        assertTrue(lines.get(i).contains("\"seq\":" + (i + 1) + ","), lines.get(i));
+      }
+      for (int i = 0; i < 5; i++) {
+        assertTrue(lines.get(i + 1).contains("\"body\":\"archived " + i + "\""), lines.get(i + 1));
+      }
+      gina.screenshot("export-ready");
+      Files.delete(file);
+      Files.delete(downloads);
     }
   }
 

@@ -21,6 +21,7 @@ import parley.chat.Ids;
 import parley.chat.room.RoomEntity;
 import parley.chat.room.RoomPush;
 import parley.chat.user.UserEntity;
+import parley.jobs.export.RoomExports;
 import parley.limits.RateByKey;
 import parley.protocol.ErrorCode;
 import parley.protocol.Reply;
@@ -46,12 +47,15 @@ public final class ChatHandler {
   /** Rooms each user may create, per minute on this node ({@code parley.chat.rooms-per-minute}). */
   private final RateByKey roomCreations;
 
+  private final RoomExports exports;
+
   public ChatHandler(ActorSystem<?> system, ChatSettings settings) {
     this.sharding = ClusterSharding.get(system);
     this.settings = settings;
     this.system = system;
     this.typingSent = Caffeine.newBuilder().expireAfterWrite(settings.typingInterval()).maximumSize(100_000).build();
     this.roomCreations = new RateByKey(settings.roomsPerMinute() / 60.0, settings.roomsPerMinute(), System::nanoTime);
+    this.exports = RoomExports.create(system, settings.askTimeout());
   }
 
   /** Runs {@code request} for {@code user}; the stage always completes, with a failure reply if need be. */
@@ -268,6 +272,11 @@ public final class ChatHandler {
         room(r.room()).tell(new RoomEntity.Typing(user));
       }
       return done(new Reply.Accepted());
+    }
+
+    @Override
+    public CompletionStage<Reply> exportRoom(Request.ExportRoom r) {
+      return exports.request(user, r.room());
     }
 
     private CompletionStage<Reply> write(

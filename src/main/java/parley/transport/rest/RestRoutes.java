@@ -144,6 +144,7 @@ public final class RestRoutes {
               path("topic", () -> put(() -> body(json -> calls.run(me, "set_topic", with(json, "room", room))))),
               path("read", () -> post(() -> body(json -> calls.run(me, "mark_read", with(json, "room", room))))),
               path("typing", () -> post(() -> calls.run(me, "typing", fields("room", room)))),
+              path("export", () -> post(() -> calls.run(me, "export_room", fields("room", room)))),
               pathPrefix(
                   "members",
                   () ->
