@@ -16,7 +16,11 @@ public record Settings(
    * {@code allowedOrigins}: browser origins (scheme://host[:port]) besides the node's own that
    * may open a WebSocket or an SSE stream; {@code *} allows any.
    */
-  public record Http(String iface, int port, java.util.List<String> allowedOrigins) {}
+  /**
+   * The client API's address, the browser origins it admits, and how long a connection may
+   * take to deliver a request head ({@code parley.http.request-header-timeout}).
+   */
+  public record Http(String iface, int port, java.util.List<String> allowedOrigins, Duration requestHeaderTimeout) {}
 
   public record Cassandra(
       List<InetSocketAddress> contactPoints,
@@ -86,7 +90,8 @@ public record Settings(
             java.util.Arrays.stream(c.getString("http.allowed-origins").split(","))
                 .map(String::strip)
                 .filter(o -> !o.isEmpty())
-                .toList()),
+                .toList(),
+            c.getDuration("http.request-header-timeout")),
         Cassandra.from(root),
         new ClusterSettings(
             splitList(cl.getString("seed-nodes")),

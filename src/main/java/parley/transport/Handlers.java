@@ -11,8 +11,8 @@ import parley.protocol.Codec;
 
 /**
  * What every transport of a node shares: the settings, the node's fan-out hub, the codec, one
- * handler per feature, the origins browsers may connect from, and each user's limits. Built
- * once per node.
+ * handler per feature, the origins browsers may connect from, each user's limits and the
+ * resume-cursor checkpoints. Built once per node.
  */
 public record Handlers(
     ChatSettings settings,
@@ -21,7 +21,8 @@ public record Handlers(
     ChatHandler chat,
     DocumentHandler documents,
     AllowedOrigins origins,
-    UserLimits limits) {
+    UserLimits limits,
+    CursorCheckpoints checkpoints) {
 
   public static Handlers create(
       ActorSystem<?> system, ChatSettings settings, ActorRef<NodeHub.Command> hub, List<String> allowedOrigins) {
@@ -32,6 +33,7 @@ public record Handlers(
         new ChatHandler(system, settings),
         new DocumentHandler(system, settings.askTimeout()),
         new AllowedOrigins(allowedOrigins),
-        new UserLimits(settings, System::nanoTime));
+        new UserLimits(settings, System::nanoTime),
+        CursorCheckpoints.create(system));
   }
 }

@@ -73,23 +73,16 @@ public final class PollRoute {
                                         "timeout",
                                         timeoutParameter -> {
                                           Duration timeout;
-                                          ResumeCursor cursor;
                                           try {
                                             timeout = parseTimeout(timeoutParameter);
-                                            cursor = cursorParameter.filter(c -> !c.isBlank()).map(ResumeCursor::decode).orElse(null);
-                                          } catch (ResumeCursor.Invalid e) {
-                                            return HttpAnswers.error(ErrorCode.BAD_CURSOR, e.getMessage());
                                           } catch (IllegalArgumentException e) {
                                             return HttpAnswers.error(ErrorCode.BAD_TIMEOUT, e.getMessage());
                                           }
-                                          if (cursor == null || cursor.rooms().isEmpty()) {
-                                            return poll(system, handlers, user.userId(), cursor, timeout);
-                                          }
-                                          return onSuccess(
-                                              handlers.chat().refuseRoomsNotJoined(user.userId(), cursor.rooms().keySet()),
-                                              refused -> refused.isPresent()
-                                                  ? complete(HttpAnswers.response(refused.get()))
-                                                  : poll(system, handlers, user.userId(), cursor, timeout));
+                                          return handlers.checkpoints().startingFrom(
+                                              handlers,
+                                              user.userId(),
+                                              cursorParameter,
+                                              cursor -> poll(system, handlers, user.userId(), cursor, timeout));
                                         })))));
   }
 
@@ -113,7 +106,12 @@ public final class PollRoute {
       ResumeCursor cursor,
       Duration timeout) {
     ChatSettings settings = handlers.settings();
-    PollOutbound out = new PollOutbound(settings.pageSize(), cursor == null ? null : cursor.encode(), system);
+    PollOutbound out =
+        new PollOutbound(
+            settings.pageSize(),
+            handlers.checkpoints().settings().cursorChars(),
+            cursor == null ? null : cursor.encode(),
+            system);
     ActorRef<Session.Command> session =
         system.systemActorOf(
             Session.create(userId, out, handlers, Session.Options.poll(cursor)),
@@ -139,6 +137,7 @@ public final class PollRoute {
   private static final class PollOutbound implements Outbound {
     final CompletableFuture<HttpResponse> result = new CompletableFuture<>();
     private final int maxFrames;
+    private final int maxCursorChars;
     private final ActorSystem<?> system;
     private final List<String> frames = new ArrayList<>();
     private String cursor;
@@ -146,8 +145,9 @@ public final class PollRoute {
     private boolean started;
     private boolean timedOut;
 
-    PollOutbound(int maxFrames, String cursor, ActorSystem<?> system) {
+    PollOutbound(int maxFrames, int maxCursorChars, String cursor, ActorSystem<?> system) {
       this.maxFrames = maxFrames;
+      this.maxCursorChars = maxCursorChars;
       this.cursor = cursor;
       this.system = system;
     }
@@ -173,7 +173,9 @@ public final class PollRoute {
       }
       frames.add(frame);
       cursor = next.get();
-      if (frames.size() >= maxFrames) {
+      // A cursor that grew past its bound while the session saves a checkpoint answers now:
+      // the next poll starts from a fresh checkpoint, and the URL stays short.
+      if (frames.size() >= maxFrames || cursor.length() > maxCursorChars) {
         finish();
       } else {
         linger();

@@ -1,0 +1,161 @@
+package parley.transport;
+
+import static org.apache.pekko.http.javadsl.server.Directives.complete;
+import static org.apache.pekko.http.javadsl.server.Directives.onSuccess;
+
+import com.datastax.oss.driver.api.core.ConsistencyLevel;
+import com.datastax.oss.driver.api.core.cql.SimpleStatement;
+import com.typesafe.config.Config;
+import java.nio.ByteBuffer;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.function.Function;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSession;
+import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegistry;
+import parley.protocol.ErrorCode;
+
+/**
+ * Resume-cursor checkpoints ({@link ResumeCursor}): every room's position of one user, saved
+ * in Cassandra's {@code resume_cursors} table (persistence-schema/journal.cql) under a short
+ * random id, so a cursor names the id instead of spelling out hundreds of rooms. A checkpoint
+ * is never changed after it is written, so any cursor that names it resumes exactly; it
+ * expires after {@code parley.http.cursor-checkpoints.ttl} (Cassandra's TTL), after which its
+ * cursors are refused with {@code cursor_expired}. Recently used checkpoints are cached on the
+ * node, so a long-poll loop reads its checkpoint from Cassandra once.
+ */
+public final class CursorCheckpoints {
+
+  /** {@code parley.http.cursor-checkpoints}. */
+  public record Settings(Duration ttl, int deltaRooms, int cursorChars) {
+    public static Settings from(Config root) {
+      Config c = root.getConfig("parley.http.cursor-checkpoints");
+      return new Settings(c.getDuration("ttl"), c.getInt("delta-rooms"), c.getInt("max-cursor-chars"));
+    }
+  }
+
+  private static final int CACHED = 64;
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  private final Settings settings;
+  private final CassandraSession cassandra;
+  private final String table;
+  private final Map<String, Map<String, ResumeCursor.Position>> cache =
+      new LinkedHashMap<>(CACHED, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Map<String, ResumeCursor.Position>> eldest) {
+          return size() > CACHED;
+        }
+      };
+
+  private CursorCheckpoints(Settings settings, CassandraSession cassandra, String keyspace) {
+    this.settings = settings;
+    this.cassandra = cassandra;
+    this.table = keyspace + ".resume_cursors";
+  }
+
+  public static CursorCheckpoints create(ActorSystem<?> system) {
+    Config config = system.settings().config();
+    return new CursorCheckpoints(
+        Settings.from(config),
+        CassandraSessionRegistry.get(system).sessionFor("pekko.persistence.cassandra"),
+        config.getString("parley.cassandra.journal-keyspace"));
+  }
+
+  public Settings settings() {
+    return settings;
+  }
+
+  /** Saves {@code positions} as a new checkpoint of {@code user}; completes with its id once written. */
+  public CompletionStage<String> save(String user, Map<String, ResumeCursor.Position> positions) {
+    byte[] id = new byte[12];
+    RANDOM.nextBytes(id);
+    String name = Base64.getUrlEncoder().withoutPadding().encodeToString(id);
+    Map<String, ResumeCursor.Position> copy = Map.copyOf(positions);
+    SimpleStatement insert =
+        SimpleStatement.newInstance(
+                "INSERT INTO " + table + " (user_id, cursor_id, positions) VALUES (?, ?, ?) USING TTL ?",
+                user, name, ByteBuffer.wrap(ResumeCursor.pack(copy)), (int) settings.ttl().toSeconds())
+            .setConsistencyLevel(ConsistencyLevel.QUORUM);
+    return cassandra.executeWrite(insert).thenApply(done -> {
+      remember(user, name, copy);
+      return name;
+    });
+  }
+
+  /** The checkpoint {@code id} of {@code user}; empty if there is none (it expired, or never was). */
+  public CompletionStage<Optional<Map<String, ResumeCursor.Position>>> load(String user, String id) {
+    Map<String, ResumeCursor.Position> cached;
+    synchronized (cache) {
+      cached = cache.get(user + "/" + id);
+    }
+    if (cached != null) {
+      return CompletableFuture.completedFuture(Optional.of(cached));
+    }
+    SimpleStatement select =
+        SimpleStatement.newInstance("SELECT positions FROM " + table + " WHERE user_id = ? AND cursor_id = ?", user, id)
+            .setConsistencyLevel(ConsistencyLevel.QUORUM);
+    return cassandra.selectOne(select).thenApply(row -> row.map(r -> {
+      ByteBuffer blob = r.getByteBuffer("positions");
+      byte[] bytes = new byte[blob.remaining()];
+      blob.get(bytes);
+      Map<String, ResumeCursor.Position> positions = Map.copyOf(ResumeCursor.unpack(bytes));
+      remember(user, id, positions);
+      return positions;
+    }));
+  }
+
+  /**
+   * Runs {@code inner} with the client's cursor decoded and its checkpoint loaded ({@code null}
+   * without a cursor), or refuses it before anything is streamed: 400 {@code bad_cursor}
+   * (malformed), 410 {@code cursor_expired} (its checkpoint is gone), 403
+   * {@code not_a_member} (its delta names a room the user is not in), 503
+   * {@code unavailable} (Cassandra did not answer).
+   */
+  public Route startingFrom(Handlers handlers, String user, Optional<String> given, Function<ResumeCursor, Route> inner) {
+    ResumeCursor cursor;
+    try {
+      cursor = given.filter(c -> !c.isBlank()).map(ResumeCursor::decode).orElse(null);
+    } catch (ResumeCursor.Invalid e) {
+      return HttpAnswers.error(ErrorCode.BAD_CURSOR, e.getMessage());
+    }
+    if (cursor == null) {
+      return inner.apply(null);
+    }
+    CompletionStage<Optional<ResumeCursor>> loaded =
+        cursor.checkpoint() == null
+            ? CompletableFuture.completedFuture(Optional.of(cursor))
+            : load(user, cursor.checkpoint()).thenApply(base -> base.map(cursor::withBase));
+    CompletionStage<Route> route =
+        loaded
+            .thenCompose(found -> {
+              if (found.isEmpty()) {
+                return CompletableFuture.completedFuture(HttpAnswers.error(
+                    ErrorCode.CURSOR_EXPIRED,
+                    "the cursor's checkpoint has expired (kept " + settings.ttl().toDays() + " days); connect without a cursor to start after your read markers"));
+              }
+              if (found.get().rooms().isEmpty()) {
+                return CompletableFuture.completedFuture(inner.apply(found.get()));
+              }
+              return handlers.chat().refuseRoomsNotJoined(user, found.get().rooms().keySet())
+                  .thenApply(refused -> refused.isPresent()
+                      ? complete(HttpAnswers.response(refused.get()))
+                      : inner.apply(found.get()));
+            })
+            .exceptionally(failure -> HttpAnswers.error(ErrorCode.UNAVAILABLE, "the cursor's checkpoint could not be read; try again"));
+    return onSuccess(route, r -> r);
+  }
+
+  private void remember(String user, String id, Map<String, ResumeCursor.Position> positions) {
+    synchronized (cache) {
+      cache.put(user + "/" + id, positions);
+    }
+  }
+}
