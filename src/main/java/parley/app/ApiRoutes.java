@@ -23,6 +23,9 @@ import parley.transport.web.SpecRoutes;
 import parley.transport.web.WebRoutes;
 import parley.transport.websocket.WebSocketRoute;
 import parley.auth.ServerCredential;
+import parley.jobs.JobService;
+import parley.jobs.JobSettings;
+import parley.jobs.http.JobRoutes;
 
 /** The client API's route tree, versioned under /v1, and the web client at /. */
 public final class ApiRoutes {
@@ -30,10 +33,10 @@ public final class ApiRoutes {
   private ApiRoutes() {}
 
   public static Route create(
-      ActorSystem<?> system, Settings settings, ChatSettings chat, ActorRef<NodeHub.Command> hub) {
+      ActorSystem<?> system, Settings settings, ChatSettings chat, ActorRef<NodeHub.Command> hub, JobSettings jobSettings) {
     String address = system.address().toString();
     TokenService tokens = new TokenService(settings.auth());
-    Handlers handlers = Handlers.create(system, chat, hub, settings.http().allowedOrigins());
+    Handlers handlers = Handlers.create(system, chat, hub, settings.http().allowedOrigins(), tokens);
     // Built once: a route given as a Supplier is built again for every request, and these hold
     // node-wide state (REST's per-user request rates) that must outlive one request.
     Route v1 =
@@ -43,6 +46,7 @@ public final class ApiRoutes {
             SseRoute.create(system, handlers, tokens),
             PollRoute.create(system, handlers, tokens),
             RestRoutes.create(system, handlers, tokens, ServerCredential.from(settings.auth())),
+            JobRoutes.create(new JobService(system, jobSettings, chat.askTimeout()), jobSettings, tokens, ServerCredential.from(settings.auth())),
             SpecRoutes.create(),
             path(
                 "info",

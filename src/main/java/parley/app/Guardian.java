@@ -18,10 +18,13 @@ import parley.chat.room.RoomEntity;
 import parley.chat.user.UserEntity;
 import parley.collab.document.DocumentEntity;
 import parley.collab.document.DocumentSettings;
+import parley.jobs.JobSettings;
+import parley.jobs.queue.QueueKeeper;
+import parley.jobs.queue.QueuePartition;
 
 /**
  * The node's root actor: joins the cluster, starts the sharded entities (rooms, users,
- * documents) and this node's fan-out hub, then the client HTTP port and Pekko Management. {@code started} completes when both ports are bound, or
+ * documents, job queue partitions) and this node's fan-out hub, then the client HTTP port and Pekko Management. {@code started} completes when both ports are bound, or
  * fails with a {@link StartupFailure} saying which one could not be.
  */
 public final class Guardian {
@@ -37,9 +40,12 @@ public final class Guardian {
           RoomEntity.init(system, chat);
           UserEntity.init(system);
           DocumentEntity.init(system, DocumentSettings.from(system.settings().config()));
+          JobSettings jobs = JobSettings.from(system.settings().config());
+          QueuePartition.init(system, jobs);
+          context.spawn(QueueKeeper.create(jobs), "queue-keeper");
           ActorRef<NodeHub.Command> hub = context.spawn(NodeHub.create(chat), "hub");
           CompletionStage<ServerBinding> http =
-              HttpServer.start(system, settings.http(), ApiRoutes.create(system, settings, chat, hub));
+              HttpServer.start(system, settings.http(), ApiRoutes.create(system, settings, chat, hub, jobs));
           CompletionStage<?> management = startManagement(system, settings.cluster());
           http.thenCombine(management, (binding, ignored) -> binding)
               .whenComplete(

@@ -124,6 +124,20 @@ public final class AuthRoutes {
    * no server key configured the route is absent (404): the publish API is off.
    */
   public static Route serverAuthenticated(ServerCredential credential, Supplier<Route> inner) {
+    return keyAuthenticated(
+        credential,
+        ServerCredential.SERVER_KEY_MISSING,
+        ServerCredential.SERVER_KEY_INVALID,
+        "this node's server key",
+        inner);
+  }
+
+  /**
+   * Runs {@code inner} only for a request bearing {@code credential}'s key, else answers 401
+   * with {@code missingCode} or {@code invalidCode}; with no key configured the route is absent.
+   */
+  public static Route keyAuthenticated(
+      ServerCredential credential, String missingCode, String invalidCode, String what, Supplier<Route> inner) {
     if (!credential.enabled()) {
       return reject();
     }
@@ -134,14 +148,8 @@ public final class AuthRoutes {
             return inner.get();
           }
           return header.isPresent()
-              ? complete(
-                  unauthorized(
-                      ServerCredential.SERVER_KEY_INVALID,
-                      "The bearer credential is not this node's server key"))
-              : complete(
-                  unauthorized(
-                      ServerCredential.SERVER_KEY_MISSING,
-                      "The server API needs Authorization: Bearer <server-key>"));
+              ? complete(unauthorized(invalidCode, "The bearer credential is not " + what))
+              : complete(unauthorized(missingCode, "This API needs Authorization: Bearer <" + what + ">"));
         });
   }
 
@@ -220,7 +228,7 @@ public final class AuthRoutes {
     // RFC 9110 §15.5.2: a 401 names the scheme to retry with; RFC 6750 §3 adds the error
     // only when a credential was presented.
     Map<String, String> params =
-        AuthFailure.TOKEN_MISSING.equals(code) || ServerCredential.SERVER_KEY_MISSING.equals(code)
+        AuthFailure.TOKEN_MISSING.equals(code) || code.endsWith("_key_missing")
             ? Map.of()
             : Map.of("error", "invalid_token");
     return error(StatusCodes.UNAUTHORIZED, code, message)

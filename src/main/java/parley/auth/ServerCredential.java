@@ -29,6 +29,11 @@ public final class ServerCredential {
     return new ServerCredential(settings.publishApiEnabled() ? sha256(settings.serverKey()) : null);
   }
 
+  /** A credential for another bearer key (the job workers'); off when {@code key} is empty. */
+  public static ServerCredential ofKey(String key) {
+    return new ServerCredential(key == null || key.isEmpty() ? null : sha256(key));
+  }
+
   /** Whether a server key is configured, that is whether the publish API is on. */
   public boolean enabled() {
     return expectedDigest != null;

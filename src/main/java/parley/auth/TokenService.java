@@ -6,34 +6,65 @@ import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.JWSHeader;
 import com.nimbusds.jose.crypto.MACSigner;
 import com.nimbusds.jose.crypto.MACVerifier;
+import com.nimbusds.jose.jwk.source.JWKSetBasedJWKSource;
+import com.nimbusds.jose.jwk.source.JWKSetSource;
+import com.nimbusds.jose.jwk.source.JWKSource;
+import com.nimbusds.jose.jwk.source.JWKSourceBuilder;
+import com.nimbusds.jose.jwk.source.RateLimitedJWKSetSource;
+import com.nimbusds.jose.jwk.source.RefreshAheadCachingJWKSetSource;
+import com.nimbusds.jose.jwk.source.URLBasedJWKSetSource;
+import com.nimbusds.jose.proc.BadJOSEException;
+import com.nimbusds.jose.proc.DefaultJOSEObjectTypeVerifier;
+import com.nimbusds.jose.proc.JWSVerificationKeySelector;
 import com.nimbusds.jose.proc.SecurityContext;
+import com.nimbusds.jose.util.DefaultResourceRetriever;
 import com.nimbusds.jwt.JWT;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.JWTParser;
 import com.nimbusds.jwt.SignedJWT;
 import com.nimbusds.jwt.proc.BadJWTException;
 import com.nimbusds.jwt.proc.DefaultJWTClaimsVerifier;
+import com.nimbusds.jwt.proc.DefaultJWTProcessor;
 import com.nimbusds.jwt.proc.ExpiredJWTException;
+import java.net.MalformedURLException;
+import java.net.URI;
 import java.text.ParseException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.Arrays;
 import java.util.Date;
+import java.util.HashSet;
 import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import parley.auth.AuthResult.AuthFailure;
 import parley.auth.AuthResult.Authenticated;
 
 /**
- * Issues and verifies the clients' HS256 JWTs. A token names its user in {@code sub} and must carry
- * an {@code exp}; anything not signed with HS256 and this node's secret is refused, so an {@code
- * alg: none} or RS256/HS256-confusion token never reaches the claims check. Thread-safe; build one
- * per node.
+ * Issues and verifies the clients' JWTs. A token names its user in {@code sub} and must carry an
+ * {@code exp}, no further than the maximum lifetime from its {@code iat}. Two kinds are accepted:
+ *
+ * <ul>
+ *   <li>HS256 with this node's secret, which the application backends share (and the dev token
+ *       endpoint issues);
+ *   <li>with an identity provider configured ({@link JwksSettings}), RS256 and ES256 signed by a
+ *       key of its JWKS, naming its issuer and the node's audience.
+ * </ul>
+ *
+ * The algorithm in the header picks the key, and each algorithm has only its own kind of key: an
+ * HS256 token is checked against the secret alone (so one "signed" with the provider's public key
+ * fails), an RS256/ES256 token against the key set alone, and {@code alg: none} is refused before
+ * any of it. Thread-safe; build one per node.
  */
 public final class TokenService {
 
   /** Longer than any real token; spares parsing megabytes a client sent as a "token". */
   static final int MAX_TOKEN_LENGTH = 8192;
+
+  /** What an identity provider may sign with: asymmetric only, so no shared key is involved. */
+  static final Set<JWSAlgorithm> PROVIDER_ALGORITHMS = Set.of(JWSAlgorithm.RS256, JWSAlgorithm.ES256);
 
   /** A freshly issued token and when it expires (whole seconds, as in its {@code exp}). */
   public record IssuedToken(String token, String userId, Instant expiresAt) {}
@@ -41,7 +72,11 @@ public final class TokenService {
   private final MACSigner signer;
   private final MACVerifier verifier;
   private final DefaultJWTClaimsVerifier<SecurityContext> claimsVerifier;
+  /** Null without an identity provider. */
+  private final DefaultJWTProcessor<SecurityContext> provider;
   private final Clock clock;
+  private final Duration clockSkew;
+  private final Duration maxLifetime;
 
   public TokenService(AuthSettings settings) {
     this(settings, Clock.systemUTC());
@@ -49,20 +84,78 @@ public final class TokenService {
 
   public TokenService(AuthSettings settings, Clock clock) {
     this.clock = clock;
+    this.clockSkew = settings.clockSkew();
+    this.maxLifetime = settings.tokenMaxLifetime();
     try {
       this.signer = new MACSigner(settings.secretBytes());
       this.verifier = new MACVerifier(settings.secretBytes());
     } catch (JOSEException e) {
       throw new IllegalArgumentException("Unusable HS256 secret: " + e.getMessage(), e);
     }
-    this.claimsVerifier =
-        new DefaultJWTClaimsVerifier<>(null, Set.of("exp")) {
+    this.claimsVerifier = claimsVerifier(null, null);
+    this.provider = settings.jwks().enabled() ? provider(settings.jwks()) : null;
+  }
+
+  private DefaultJWTClaimsVerifier<SecurityContext> claimsVerifier(String issuer, String audience) {
+    JWTClaimsSet exact = issuer == null ? null : new JWTClaimsSet.Builder().issuer(issuer).build();
+    // A mutable set: the verifier asks it whether it contains null, which Set.of refuses.
+    DefaultJWTClaimsVerifier<SecurityContext> claims =
+        new DefaultJWTClaimsVerifier<>(
+            audience == null ? null : new HashSet<>(Set.of(audience)), exact, Set.of("exp"), null) {
           @Override
           protected Date currentTime() {
             return Date.from(clock.instant());
           }
         };
-    this.claimsVerifier.setMaxClockSkew(Math.toIntExact(settings.clockSkew().toSeconds()));
+    claims.setMaxClockSkew(Math.toIntExact(clockSkew.toSeconds()));
+    return claims;
+  }
+
+  /**
+   * The provider's keys: nimbus's own sources, chained as {@link
+   * com.nimbusds.jose.jwk.source.JWKSourceBuilder} chains them (a cache over a rate limit over the
+   * URL), built by hand only to give the cache's refresh-ahead a daemon thread. Traffic near the
+   * end of the cache's life refreshes the set in the background, so verifying, which runs on
+   * request threads, waits on a fetch only for an unknown {@code kid} or after an idle spell.
+   */
+  private DefaultJWTProcessor<SecurityContext> provider(JwksSettings jwks) {
+    int timeout = Math.toIntExact(jwks.timeout().toMillis());
+    JWKSetSource<SecurityContext> url;
+    try {
+      url =
+          new URLBasedJWKSetSource<>(
+              URI.create(jwks.url()).toURL(),
+              new DefaultResourceRetriever(timeout, timeout, JWKSourceBuilder.DEFAULT_HTTP_SIZE_LIMIT));
+    } catch (MalformedURLException e) {
+      throw new IllegalArgumentException("Not a JWKS URL: " + jwks.url(), e);
+    }
+    long ttl = jwks.cacheTtl().toMillis();
+    ExecutorService refresher =
+        Executors.newSingleThreadExecutor(
+            task -> {
+              Thread thread = new Thread(task, "parley-jwks-refresh");
+              thread.setDaemon(true);
+              return thread;
+            });
+    JWKSource<SecurityContext> keys =
+        new JWKSetBasedJWKSource<>(
+            new RefreshAheadCachingJWKSetSource<>(
+                new RateLimitedJWKSetSource<>(url, jwks.refetchMinInterval().toMillis(), null),
+                ttl,
+                jwks.timeout().toMillis(),
+                Math.min(JWKSourceBuilder.DEFAULT_REFRESH_AHEAD_TIME, ttl / 2),
+                false,
+                refresher,
+                true,
+                null));
+    DefaultJWTProcessor<SecurityContext> processor = new DefaultJWTProcessor<>();
+    // RFC 9068 access tokens say at+jwt; ID-token-style ones say JWT or nothing.
+    processor.setJWSTypeVerifier(
+        new DefaultJOSEObjectTypeVerifier<>(
+            new HashSet<>(Arrays.asList(JOSEObjectType.JWT, new JOSEObjectType("at+jwt"), null))));
+    processor.setJWSKeySelector(new JWSVerificationKeySelector<>(PROVIDER_ALGORITHMS, keys));
+    processor.setJWTClaimsSetVerifier(claimsVerifier(jwks.issuer(), jwks.audience()));
+    return processor;
   }
 
   /**
@@ -96,7 +189,27 @@ public final class TokenService {
     return new IssuedToken(jwt.serialize(), userId, expiresAt);
   }
 
-  /** Checks a presented token; {@code null} or blank means none was presented. */
+  /**
+   * How long a connection authenticated by a token expiring at {@code expiresAt} may stay open:
+   * until its {@code exp} plus the clock skew verification allows (so a token accepted at all is
+   * never closed at once), zero if that has passed.
+   */
+  public Duration untilClose(Instant expiresAt) {
+    Duration left = Duration.between(clock.instant(), expiresAt.plus(clockSkew));
+    return left.isNegative() ? Duration.ZERO : left;
+  }
+
+  /** How long until {@code expiresAt} by this node's clock, zero if it has passed. */
+  public Duration untilExpiry(Instant expiresAt) {
+    Duration left = Duration.between(clock.instant(), expiresAt);
+    return left.isNegative() ? Duration.ZERO : left;
+  }
+
+  /**
+   * Checks a presented token; {@code null} or blank means none was presented. With an identity
+   * provider, a token naming a key not in the cached set fetches the set first (bounded by the
+   * JWKS timeout and rate limit).
+   */
   public AuthResult verify(String token) {
     if (token == null || token.isBlank()) {
       return new AuthFailure(AuthFailure.TOKEN_MISSING, "No access token was presented");
@@ -113,28 +226,39 @@ public final class TokenService {
     if (!(parsed instanceof SignedJWT jwt)) {
       return invalid("The token is not signed");
     }
-    if (!JWSAlgorithm.HS256.equals(jwt.getHeader().getAlgorithm())) {
-      return invalid("The token must be signed with HS256, not " + jwt.getHeader().getAlgorithm());
-    }
-    try {
-      if (!jwt.verify(verifier)) {
-        return invalid("The token's signature does not verify");
-      }
-    } catch (JOSEException e) {
-      return invalid("The token's signature cannot be checked: " + e.getMessage());
-    }
+    JWSAlgorithm alg = jwt.getHeader().getAlgorithm();
     JWTClaimsSet claims;
     try {
-      claims = jwt.getJWTClaimsSet();
+      if (JWSAlgorithm.HS256.equals(alg)) {
+        if (!jwt.verify(verifier)) {
+          return invalid("The token's signature does not verify");
+        }
+        claims = jwt.getJWTClaimsSet();
+        claimsVerifier.verify(claims, null);
+      } else if (provider != null && PROVIDER_ALGORITHMS.contains(alg)) {
+        claims = provider.process(jwt, null);
+      } else {
+        return invalid(
+            "The token must be signed with HS256"
+                + (provider != null ? ", RS256 or ES256" : "")
+                + ", not "
+                + alg);
+      }
     } catch (ParseException e) {
       return malformed(e.getMessage());
-    }
-    try {
-      claimsVerifier.verify(claims, null);
     } catch (ExpiredJWTException e) {
       return new AuthFailure(AuthFailure.TOKEN_EXPIRED, "The token has expired");
     } catch (BadJWTException e) {
       return invalid("The token's claims are not acceptable: " + e.getMessage());
+    } catch (BadJOSEException e) {
+      return invalid("The token's signature does not verify against the identity provider's keys: " + e.getMessage());
+    } catch (JOSEException e) {
+      // Also the key set could not be fetched: the token cannot be trusted either way.
+      return invalid("The token's signature cannot be checked: " + e.getMessage());
+    }
+    AuthFailure timing = lifetime(claims);
+    if (timing != null) {
+      return timing;
     }
     // The claims parser turns a numeric sub into text; a user id is a string, and a token
     // that says otherwise was not made for this service.
@@ -144,7 +268,30 @@ public final class TokenService {
       return new AuthFailure(
           AuthFailure.BAD_USER_ID, "The token's sub must be a user id: " + UserIds.RULE);
     }
-    return new Authenticated(subject);
+    return new Authenticated(subject, claims.getExpirationTime().toInstant());
+  }
+
+  /** The checks of {@code iat} against the clock and {@code exp}; null when they pass. */
+  private AuthFailure lifetime(JWTClaimsSet claims) {
+    Instant now = clock.instant();
+    Instant expiresAt = claims.getExpirationTime().toInstant();
+    Instant issuedAt = claims.getIssueTime() == null ? null : claims.getIssueTime().toInstant();
+    if (issuedAt != null && issuedAt.isAfter(now.plus(clockSkew))) {
+      return new AuthFailure(
+          AuthFailure.TOKEN_ISSUED_IN_FUTURE,
+          "The token's iat is in the future, beyond the allowed clock skew of "
+              + clockSkew.toSeconds()
+              + " s: check the issuer's clock");
+    }
+    Instant from = issuedAt == null ? now : issuedAt;
+    if (Duration.between(from, expiresAt).compareTo(maxLifetime) > 0) {
+      return new AuthFailure(
+          AuthFailure.TOKEN_LIFETIME_TOO_LONG,
+          "The token lives longer than the "
+              + maxLifetime.toSeconds()
+              + " s this node accepts (exp - iat): issue shorter-lived tokens and refresh them");
+    }
+    return null;
   }
 
   private static AuthFailure malformed(String detail) {

@@ -140,6 +140,8 @@ public final class ParleyClient implements AutoCloseable {
   private volatile String userId;
   private volatile String sessionId;
   private volatile String node;
+  /** From the welcome: milliseconds the connection's token had left, or -1 if not said. */
+  private volatile long tokenExpiresIn = -1;
 
   private ParleyClient(Options options) {
     this.options = options;
@@ -233,6 +235,15 @@ public final class ParleyClient implements AutoCloseable {
   /** The cluster node that holds this connection, from the welcome. */
   public String node() {
     return node;
+  }
+
+  /**
+   * How long the connection's token had left when the server welcomed it (-1 if it did not
+   * say). The server closes the connection (4401 {@code token_expired}) when the token expires
+   * unless {@link #refresh} gives it a newer one first.
+   */
+  public Duration tokenExpiresIn() {
+    return tokenExpiresIn < 0 ? null : Duration.ofMillis(tokenExpiresIn);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -427,6 +438,18 @@ public final class ParleyClient implements AutoCloseable {
     }
     return enqueue(ws -> ws.sendText(text, true))
         .exceptionallyCompose(failure -> CompletableFuture.failedFuture(sendFailure(failure)));
+  }
+
+  /**
+   * Hands the server a new token for this connection's user, so the connection outlives the
+   * token it was opened with; completes with how long the new token has left. A refused token
+   * fails with its code ({@code token_user_mismatch}, {@code token_expired}, …) and changes
+   * nothing.
+   */
+  public CompletableFuture<Duration> refresh(String token) {
+    ObjectNode frame = frame("refresh");
+    frame.put("token", token);
+    return request(frame).thenApply(ok -> Duration.ofMillis(ok.path("tokenExpiresIn").asLong()));
   }
 
   /** Round trip of a {@code ping}, answered by {@code pong}. */
@@ -631,6 +654,7 @@ public final class ParleyClient implements AutoCloseable {
     userId = welcome.get("user").asText();
     sessionId = welcome.path("session").asText(null);
     node = welcome.path("node").asText(null);
+    tokenExpiresIn = welcome.path("tokenExpiresIn").asLong(-1);
     welcomed.complete(this);
   }
 

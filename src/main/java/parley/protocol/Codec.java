@@ -47,6 +47,7 @@ public final class Codec {
     requests.put("ping", Request.Ping.class);
     requests.put("pong", Request.Pong.class);
     requests.put("resume", Request.Resume.class);
+    requests.put("refresh", Request.Refresh.class);
     requests.put("create_room", Request.CreateRoom.class);
     requests.put("join", Request.Join.class);
     requests.put("leave", Request.Leave.class);
@@ -87,6 +88,7 @@ public final class Codec {
     pushes.put("doc_cursor_removed", Push.DocCursorRemoved.class);
     pushes.put("doc_editors", Push.DocEditors.class);
     pushes.put("doc_resync", Push.DocResync.class);
+    pushes.put("job", Push.JobChanged.class);
     PUSHES = Collections.unmodifiableMap(pushes);
   }
 
@@ -158,6 +160,7 @@ public final class Codec {
       case "ping" -> new Request.Ping();
       case "pong" -> new Request.Pong();
       case "resume" -> new Request.Resume(f.positions("rooms"));
+      case "refresh" -> new Request.Refresh(f.token());
       case "create_room" -> new Request.CreateRoom(f.room(), f.visibility(), f.topic(false));
       case "join" -> new Request.Join(f.room());
       case "leave" -> new Request.Leave(f.room());

@@ -22,11 +22,15 @@ public enum ErrorCode {
   BAD_DOC_ID(400, false),
   BAD_CURSOR(400, false),
   BAD_TIMEOUT(400, false),
-  // Tokens (refused before a connection starts).
+  // Tokens (refused before a connection starts, or a refresh on an open one).
   TOKEN_MISSING(401, false),
   TOKEN_MALFORMED(401, false),
   TOKEN_INVALID(401, false),
   TOKEN_EXPIRED(401, false),
+  TOKEN_LIFETIME_TOO_LONG(401, false),
+  TOKEN_ISSUED_IN_FUTURE(401, false),
+  /** A {@code refresh} whose token names another user than the connection's. */
+  TOKEN_USER_MISMATCH(403, false),
   /** A browser page from an origin the node does not allow opened a WebSocket or SSE stream. */
   ORIGIN_NOT_ALLOWED(403, false),
   // Rooms and messages.
@@ -47,6 +51,15 @@ public enum ErrorCode {
   BAD_REVISION(400, false),
   RESYNC_REQUIRED(409, false),
   DOCUMENT_TOO_LARGE(413, false),
+  // Jobs (docs/jobs.md).
+  QUEUE_NOT_FOUND(404, false),
+  JOB_NOT_FOUND(404, false),
+  JOB_KEY_TAKEN(409, false),
+  IDEMPOTENCY_CONFLICT(409, false),
+  JOB_FINISHED(409, false),
+  LEASE_LOST(409, false),
+  /** An If-Match named a version that is no longer the resource's (optimistic concurrency). */
+  VERSION_MISMATCH(412, false),
   // Load and availability: send the same request again (writes with the same client id).
   RATE_LIMITED(429, true),
   UNAVAILABLE(503, true),

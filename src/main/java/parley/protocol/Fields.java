@@ -14,19 +14,19 @@ import parley.collab.ot.TextOperation;
 import parley.serialization.Text;
 
 /** Reads and checks the fields of one request; each rule is written once, here. */
-final class Fields {
+public final class Fields {
 
   private static final String ROOM_RULE = "room ids are 1 to 64 characters of A-Z a-z 0-9 _ . -";
 
   private final ObjectNode node;
   private final Codec.Limits limits;
 
-  Fields(ObjectNode node, Codec.Limits limits) {
+  public Fields(ObjectNode node, Codec.Limits limits) {
     this.node = node;
     this.limits = limits;
   }
 
-  boolean has(String field) {
+  public boolean has(String field) {
     JsonNode value = node.get(field);
     return value != null && !value.isNull();
   }
@@ -43,7 +43,7 @@ final class Fields {
     return value.asText();
   }
 
-  String text(String field) {
+  public String text(String field) {
     String value = optionalText(field);
     if (value == null) {
       throw new ProtocolException(ErrorCode.MISSING_FIELD, "missing field '" + field + "'");
@@ -51,7 +51,7 @@ final class Fields {
     return value;
   }
 
-  String optionalText(String field) {
+  public String optionalText(String field) {
     JsonNode value = node.get(field);
     if (value == null || value.isNull()) {
       return null;
@@ -125,6 +125,15 @@ final class Fields {
     return body;
   }
 
+  /** A token to refresh with: a non-empty string; whether it is a good token is auth's to say. */
+  String token() {
+    String token = text("token");
+    if (token.isBlank()) {
+      throw new ProtocolException(ErrorCode.BAD_FIELD, "token must not be empty");
+    }
+    return token;
+  }
+
   String topic(boolean required) {
     String topic = required ? text("topic") : optionalText("topic");
     if (topic == null) {
@@ -149,7 +158,7 @@ final class Fields {
     return text;
   }
 
-  long number(String field) {
+  public long number(String field) {
     JsonNode value = node.get(field);
     if (value == null || value.isNull()) {
       throw new ProtocolException(ErrorCode.MISSING_FIELD, "missing field '" + field + "'");
@@ -174,7 +183,7 @@ final class Fields {
   }
 
   /** Checked as the number it is, before it is narrowed to an int. */
-  int limit(String field, int min, int max, int fallback) {
+  public int limit(String field, int min, int max, int fallback) {
     if (!has(field)) {
       return fallback;
     }

@@ -11,8 +11,12 @@ import parley.collab.ot.TextOperation;
  */
 public sealed interface Push {
 
-  /** The first frame of a connection; the heartbeat fields only where the client must answer. */
-  record Welcome(String user, String session, String node, int protocol, Long pingInterval, Long pingTimeout)
+  /**
+   * The first frame of a connection; the heartbeat fields only where the client must answer.
+   * {@code tokenExpiresIn}: milliseconds until the connection's token expires (refresh before).
+   */
+  record Welcome(
+      String user, String session, String node, int protocol, Long pingInterval, Long pingTimeout, Long tokenExpiresIn)
       implements Push {}
 
   /** The server's heartbeat: answer {@code {"type":"pong"}}. */
@@ -49,7 +53,7 @@ public sealed interface Push {
   /** The client's position in {@code room} was unusable; the room is sent again from seq 1. */
   record Reload(String room, String code, String message) implements Push {}
 
-  /** The last frame of a connection the server ends (1012, 1008, 4408). */
+  /** The last frame of a connection the server ends (1012, 1008, 4401, 4408, 4429). */
   record Close(int code, String reason) implements Push {}
 
   record DocOp(String doc, long revision, TextOperation op, String author, String clientOpId) implements Push {}
@@ -62,4 +66,7 @@ public sealed interface Push {
   record DocEditors(String doc, String owner, List<String> editors) implements Push {}
 
   record DocResync(String doc, String code, String message) implements Push {}
+
+  /** One of the user's jobs changed: the job as it became (docs/jobs.md), in version order. */
+  record JobChanged(com.fasterxml.jackson.databind.JsonNode job) implements Push {}
 }

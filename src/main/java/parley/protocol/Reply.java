@@ -22,6 +22,12 @@ public sealed interface Reply {
   /** The answer to {@code ping}, typed {@code pong}. */
   record Pong() implements Reply {}
 
+  /**
+   * The answer to {@code refresh}: the connection now lives until the new token expires,
+   * {@code tokenExpiresIn} milliseconds from now.
+   */
+  record Refreshed(long tokenExpiresIn) implements Reply {}
+
   /** Accepted, nothing to say: {@code typing} (no frame on the WebSocket; 204 over REST). */
   record Accepted() implements Reply {}
 

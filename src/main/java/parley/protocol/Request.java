@@ -26,6 +26,8 @@ public sealed interface Request {
     R pong(Pong request);
 
     R resume(Resume request);
+
+    R refresh(Refresh request);
   }
 
   /** A round trip; answered {@code {"type":"pong","id":…}}. */
@@ -46,6 +48,17 @@ public sealed interface Request {
   record Resume(Map<String, Long> rooms) implements Connection {
     public <R> R accept(ConnectionVisitor<R> v) {
       return v.resume(this);
+    }
+  }
+
+  /**
+   * A new token for the connection's user, sent before the current one expires; the
+   * connection then lives until the new token's {@code exp}. The token is checked when it is
+   * handled, not here.
+   */
+  record Refresh(String token) implements Connection {
+    public <R> R accept(ConnectionVisitor<R> v) {
+      return v.refresh(this);
     }
   }
 

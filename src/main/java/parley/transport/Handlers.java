@@ -3,6 +3,7 @@ package parley.transport;
 import java.util.List;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import parley.auth.TokenService;
 import parley.chat.ChatSettings;
 import parley.chat.fanout.NodeHub;
 import parley.chat.handler.ChatHandler;
@@ -11,8 +12,9 @@ import parley.protocol.Codec;
 
 /**
  * What every transport of a node shares: the settings, the node's fan-out hub, the codec, one
- * handler per feature, the origins browsers may connect from, each user's limits and the
- * resume-cursor checkpoints. Built once per node.
+ * handler per feature, the origins browsers may connect from, each user's limits, the token
+ * verifier (connections check refreshed tokens) and the resume-cursor checkpoints. Built once
+ * per node.
  */
 public record Handlers(
     ChatSettings settings,
@@ -22,10 +24,15 @@ public record Handlers(
     DocumentHandler documents,
     AllowedOrigins origins,
     UserLimits limits,
+    TokenService tokens,
     CursorCheckpoints checkpoints) {
 
   public static Handlers create(
-      ActorSystem<?> system, ChatSettings settings, ActorRef<NodeHub.Command> hub, List<String> allowedOrigins) {
+      ActorSystem<?> system,
+      ChatSettings settings,
+      ActorRef<NodeHub.Command> hub,
+      List<String> allowedOrigins,
+      TokenService tokens) {
     return new Handlers(
         settings,
         hub,
@@ -34,6 +41,7 @@ public record Handlers(
         new DocumentHandler(system, settings.askTimeout()),
         new AllowedOrigins(allowedOrigins),
         new UserLimits(settings, System::nanoTime),
+        tokens,
         CursorCheckpoints.create(system));
   }
 }

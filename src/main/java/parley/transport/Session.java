@@ -19,6 +19,7 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
+import parley.auth.AuthResult;
 import parley.chat.ChatSettings;
 import parley.chat.room.RoomPush;
 import parley.chat.user.UserEntity;
@@ -34,7 +35,8 @@ import parley.protocol.Request;
 
 /**
  * One client connection, whatever its transport. It owns the connection's lifecycle (welcome,
- * request rate, heartbeats, the outbound buffer, lagging, closing); what the connection
+ * request rate, heartbeats, its token's expiry and refresh, the outbound buffer, lagging,
+ * closing); what the connection
  * follows is delivered by {@link RoomStreams} and {@link DocumentStreams}, each position once
  * and in order ({@link OrderedDelivery}). Requests are decoded by the {@link Codec} and answered
  * by the feature's handler; the session only acts on what a reply means for delivery.
@@ -88,6 +90,9 @@ public final class Session extends AbstractBehavior<Session.Command> {
   /** Time to check whether the client was heard from within the heartbeat deadline. */
   private record CheckHeartbeat() implements Command {}
 
+  /** The connection's token has expired (plus clock skew) and was not refreshed. */
+  private record TokenExpired() implements Command {}
+
   /**
    * How a transport uses the session. A WebSocket client is interactive: it is welcomed, sends
    * {@code resume} itself, and must answer heartbeats. SSE and long-poll clients start from a
@@ -118,9 +123,17 @@ public final class Session extends AbstractBehavior<Session.Command> {
   /** The close code of a connection over the user's limit: 4000 + HTTP's 429 Too Many Requests. */
   private static final int TOO_MANY_CONNECTIONS_CODE = 4429;
 
+  /** The close code of a connection whose token expired: 4000 + HTTP's 401 Unauthorized. */
+  private static final int TOKEN_EXPIRED_CODE = 4401;
+
   private static final String PING = Codec.push(new Push.Ping());
 
-  public static Behavior<Command> create(String userId, Outbound out, Handlers handlers, Options options) {
+  /**
+   * A session for the user of a verified token; it ends with a {@code 4401 token_expired} close
+   * when that token expires, unless the client sends {@code refresh} with a newer one first.
+   */
+  public static Behavior<Command> create(
+      AuthResult.Authenticated user, Outbound out, Handlers handlers, Options options) {
     ChatSettings settings = handlers.settings();
     return Behaviors.setup(
         context ->
@@ -134,7 +147,9 @@ public final class Session extends AbstractBehavior<Session.Command> {
                     timers.startSingleTimer(
                         new CheckHeartbeat(), settings.heartbeatInterval().plus(settings.heartbeatTimeout()));
                   }
-                  return new Session(context, timers, userId, out, handlers, options);
+                  // One timer for the token, replaced by each refresh: nothing per frame.
+                  timers.startSingleTimer(new TokenExpired(), handlers.tokens().untilClose(user.expiresAt()));
+                  return new Session(context, timers, user, out, handlers, options);
                 }));
   }
 
@@ -170,14 +185,14 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private Session(
       ActorContext<Command> context,
       TimerScheduler<Command> timers,
-      String userId,
+      AuthResult.Authenticated user,
       Outbound out,
       Handlers handlers,
       Options options) {
     super(context);
     this.timers = timers;
     this.options = options;
-    this.userId = userId;
+    this.userId = user.userId();
     this.out = out;
     this.handlers = handlers;
     this.settings = handlers.settings();
@@ -206,7 +221,8 @@ public final class Session extends AbstractBehavior<Session.Command> {
           context.getSystem().address().toString(),
           1,
           options.heartbeat() ? settings.heartbeatInterval().toMillis() : null,
-          options.heartbeat() ? settings.heartbeatTimeout().toMillis() : null)));
+          options.heartbeat() ? settings.heartbeatTimeout().toMillis() : null,
+          handlers.tokens().untilExpiry(user.expiresAt()).toMillis())));
     }
     if (options.presence()) {
       user().tell(new UserEntity.SessionOpened(sessionId, notices, context.getSystem().ignoreRef()));
@@ -239,6 +255,9 @@ public final class Session extends AbstractBehavior<Session.Command> {
         .onMessage(FromUser.class, m -> {
           if (m.notice() instanceof UserEntity.RoomAdded added) {
             rooms.onRoomAdded(added.room(), added.seq());
+          } else if (m.notice() instanceof UserEntity.Relayed relayed) {
+            // A job's change: never dropped for a lagging client, like a reply.
+            reply(relayed.frame());
           }
           return this;
         })
@@ -275,6 +294,13 @@ public final class Session extends AbstractBehavior<Session.Command> {
         })
         .onMessage(CheckHeartbeat.class, c -> {
           onCheckHeartbeat();
+          return this;
+        })
+        .onMessage(TokenExpired.class, e -> {
+          if (!closed) {
+            getContext().getLog().info("Session {} of {} closed: its token expired", sessionId, userId);
+            closeWith(TOKEN_EXPIRED_CODE, "token_expired");
+          }
           return this;
         })
         .onSignal(PostStop.class, s -> {
@@ -354,6 +380,29 @@ public final class Session extends AbstractBehavior<Session.Command> {
     @Override
     public Void resume(Request.Resume request) {
       rooms.resume(id, request.rooms() == null ? Map.of() : request.rooms());
+      return null;
+    }
+
+    /**
+     * A refused token leaves the connection as it was: open, until the token it has expires.
+     * With an identity provider, a token naming an unknown key may wait on a key set fetch
+     * (bounded by the JWKS timeout and rate limit).
+     */
+    @Override
+    public Void refresh(Request.Refresh request) {
+      AuthResult result = handlers.tokens().verify(request.token());
+      if (result instanceof AuthResult.AuthFailure failure) {
+        reply(Codec.error(id, ErrorCode.fromWire(failure.code()).orElse(ErrorCode.TOKEN_INVALID), failure.message()));
+      } else {
+        AuthResult.Authenticated user = (AuthResult.Authenticated) result;
+        if (!user.userId().equals(userId)) {
+          reply(Codec.error(id, ErrorCode.TOKEN_USER_MISMATCH,
+              "the token is for " + user.userId() + ", this connection is " + userId + "'s: connect anew to change user"));
+        } else {
+          timers.startSingleTimer(new TokenExpired(), handlers.tokens().untilClose(user.expiresAt()));
+          reply(Codec.reply(id, new Reply.Refreshed(handlers.tokens().untilExpiry(user.expiresAt()).toMillis())));
+        }
+      }
       return null;
     }
   }

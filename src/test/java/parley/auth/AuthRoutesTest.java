@@ -96,8 +96,8 @@ class AuthRoutesTest {
     assertEquals(200, response.statusCode());
     JsonNode body = JSON.readTree(response.body());
     assertEquals("alice", body.get("user").textValue());
-    assertEquals(new Authenticated("alice"), tokens.verify(body.get("token").textValue()));
     Instant expiresAt = Instant.parse(body.get("expiresAt").textValue());
+    assertEquals(new Authenticated("alice", expiresAt), tokens.verify(body.get("token").textValue()));
     Instant expected = Instant.now().plus(Duration.ofHours(24));
     assertTrue(Duration.between(expiresAt, expected).abs().toSeconds() < 60, expiresAt.toString());
   }

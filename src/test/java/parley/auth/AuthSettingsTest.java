@@ -53,6 +53,41 @@ class AuthSettingsTest {
   }
 
   @Test
+  void tokensLiveADayAtMostAndNoIdentityProviderIsConfiguredByDefault() {
+    AuthSettings settings = AuthSettings.from(withSecret(profile("production"), GOOD_SECRET));
+
+    assertEquals(Duration.ofHours(24), settings.tokenMaxLifetime());
+    assertFalse(settings.jwks().enabled());
+  }
+
+  @Test
+  void devTokensLongerThanTheMaximumLifetimeRefuseToStart() {
+    Config config =
+        profile("dev").withValue("parley.auth.token-max-lifetime", ConfigValueFactory.fromAnyRef("1h"));
+
+    StartupFailure failure = assertThrows(StartupFailure.class, () -> AuthSettings.from(config));
+
+    assertTrue(failure.getMessage().contains("token-max-lifetime"), failure.getMessage());
+  }
+
+  @Test
+  void anIdentityProviderNeedsAnIssuerAndAnAudience() {
+    Config withUrl =
+        profile("dev").withValue("parley.auth.jwks.url", ConfigValueFactory.fromAnyRef("https://id.example/jwks.json"));
+
+    StartupFailure failure = assertThrows(StartupFailure.class, () -> AuthSettings.from(withUrl));
+    assertTrue(failure.getMessage().contains("PARLEY_TOKEN_AUDIENCE"), failure.getMessage());
+
+    AuthSettings settings =
+        AuthSettings.from(
+            withUrl
+                .withValue("parley.auth.jwks.issuer", ConfigValueFactory.fromAnyRef("https://id.example"))
+                .withValue("parley.auth.jwks.audience", ConfigValueFactory.fromAnyRef("parley")));
+    assertTrue(settings.jwks().enabled());
+    assertEquals("parley", settings.jwks().audience());
+  }
+
+  @Test
   void toStringRedactsSecretAndServerKey() {
     AuthSettings settings =
         new AuthSettings(GOOD_SECRET, Duration.ofHours(1), false, "the-server-key", Duration.ZERO);

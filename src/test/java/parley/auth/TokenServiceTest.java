@@ -35,7 +35,7 @@ class TokenServiceTest {
   void issuedTokenVerifiesAsItsUser() {
     TokenService.IssuedToken issued = tokens.issue("alice", Duration.ofHours(1));
 
-    assertEquals(new Authenticated("alice"), tokens.verify(issued.token()));
+    assertEquals(new Authenticated("alice", issued.expiresAt()), tokens.verify(issued.token()));
     assertEquals(NOW.plus(Duration.ofHours(1)), issued.expiresAt());
   }
 
@@ -63,7 +63,7 @@ class TokenServiceTest {
     String token =
         service(SECRET, NOW.minusSeconds(70)).issue("alice", Duration.ofMinutes(1)).token();
 
-    assertEquals(new Authenticated("alice"), tokens.verify(token));
+    assertEquals(new Authenticated("alice", NOW.minusSeconds(10)), tokens.verify(token));
   }
 
   @Test
@@ -108,6 +108,43 @@ class TokenServiceTest {
         sign(JWSAlgorithm.HS256, SECRET, new JWTClaimsSet.Builder().subject("alice").build());
 
     assertFailure(AuthFailure.TOKEN_INVALID, tokens.verify(token));
+  }
+
+  @Test
+  void tokenLivingLongerThanTheMaximumLifetimeIsRefused() throws Exception {
+    Instant exp = NOW.plus(Duration.ofHours(24)).plusSeconds(1);
+    String tooLong =
+        sign(JWSAlgorithm.HS256, SECRET, new JWTClaimsSet.Builder().subject("alice")
+            .issueTime(Date.from(NOW)).expirationTime(Date.from(exp)).build());
+    String withoutIat = sign(JWSAlgorithm.HS256, SECRET, claims("alice", exp));
+    String justRight =
+        sign(JWSAlgorithm.HS256, SECRET, new JWTClaimsSet.Builder().subject("alice")
+            .issueTime(Date.from(NOW)).expirationTime(Date.from(exp.minusSeconds(1))).build());
+
+    assertFailure(AuthFailure.TOKEN_LIFETIME_TOO_LONG, tokens.verify(tooLong));
+    assertFailure(AuthFailure.TOKEN_LIFETIME_TOO_LONG, tokens.verify(withoutIat));
+    assertEquals(new Authenticated("alice", exp.minusSeconds(1)), tokens.verify(justRight));
+  }
+
+  @Test
+  void tokenIssuedInTheFutureBeyondTheClockSkewIsRefused() throws Exception {
+    String future =
+        sign(JWSAlgorithm.HS256, SECRET, new JWTClaimsSet.Builder().subject("alice")
+            .issueTime(Date.from(NOW.plusSeconds(31))).expirationTime(Date.from(NOW.plusSeconds(3600))).build());
+    String withinSkew =
+        sign(JWSAlgorithm.HS256, SECRET, new JWTClaimsSet.Builder().subject("alice")
+            .issueTime(Date.from(NOW.plusSeconds(30))).expirationTime(Date.from(NOW.plusSeconds(3600))).build());
+
+    assertFailure(AuthFailure.TOKEN_ISSUED_IN_FUTURE, tokens.verify(future));
+    assertTrue(tokens.verify(withinSkew) instanceof Authenticated);
+  }
+
+  @Test
+  void aConnectionClosesAtItsTokensExpiryPlusTheClockSkew() {
+    assertEquals(Duration.ofSeconds(90), tokens.untilClose(NOW.plusSeconds(60)));
+    assertEquals(Duration.ofSeconds(60), tokens.untilExpiry(NOW.plusSeconds(60)));
+    assertEquals(Duration.ZERO, tokens.untilClose(NOW.minusSeconds(31)));
+    assertEquals(Duration.ZERO, tokens.untilExpiry(NOW.minusSeconds(1)));
   }
 
   @Test

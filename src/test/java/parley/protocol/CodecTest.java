@@ -35,6 +35,14 @@ class CodecTest {
   }
 
   @Test
+  void aRefreshCarriesANonEmptyTokenString() {
+    assertEquals(new Request.Refresh("eyJ.a.b"), codec.decode("{\"type\":\"refresh\",\"id\":\"1\",\"token\":\"eyJ.a.b\"}").request());
+    assertEquals(ErrorCode.MISSING_FIELD, refused("{\"type\":\"refresh\",\"id\":\"1\"}").code());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"refresh\",\"id\":\"1\",\"token\":\" \"}").code());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"refresh\",\"id\":\"1\",\"token\":7}").code());
+  }
+
+  @Test
   void aRefusalCarriesTheRequestIdWhenItCouldBeRead() {
     assertEquals("9", refused("{\"type\":\"join\",\"id\":\"9\"}").id());
     assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"ping\",\"id\":9}").code());

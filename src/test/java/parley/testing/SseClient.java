@@ -21,6 +21,7 @@ public final class SseClient implements AutoCloseable {
   public record Event(String type, String id, JsonNode data) {}
 
   private final List<Event> events = new ArrayList<>();
+  private final CompletableFuture<Void> ended = new CompletableFuture<>();
   private final CompletableFuture<HttpResponse<Stream<String>>> response;
   private volatile Stream<String> lines;
   public final int status;
@@ -75,6 +76,12 @@ public final class SseClient implements AutoCloseable {
     synchronized (this) {
       notifyAll();
     }
+    ended.complete(null);
+  }
+
+  /** Completes when the stream has ended, whoever ended it. */
+  public CompletableFuture<Void> ended() {
+    return ended;
   }
 
   public synchronized Event await(Predicate<Event> match, Duration timeout) throws InterruptedException {

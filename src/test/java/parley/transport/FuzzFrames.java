@@ -215,6 +215,10 @@ final class FuzzFrames {
         m.put("doc", pick(world.docs()));
         m.put("user", pick(world.users()));
       }
+      case "refresh" -> {
+        // Well-formed as a request; as a token it is refused (token_malformed), the connection kept.
+        m.put("token", "eyJ" + Long.toHexString(random.nextLong()) + "." + Long.toHexString(random.nextLong()));
+      }
       default -> throw new IllegalStateException("no template for request type '" + type + "': teach FuzzFrames it");
     }
     return m;

@@ -118,6 +118,12 @@ public final class UserEntity
 
   public record GetPresence(ActorRef<Presence> replyTo) implements Command {}
 
+  /**
+   * Hands {@code frame} to every live session of the user, as {@link Relayed}; nothing is
+   * journaled, and with no session nothing happens (the sender keeps what matters durable).
+   */
+  public record Relay(String frame) implements Command {}
+
   /** A watched session actor stopped; sent by the watch, never by another actor. */
   private record SessionTerminated(ActorRef<Notice> session) implements Command {}
 
@@ -129,6 +135,9 @@ public final class UserEntity
    * created by someone else): sessions start following it after {@code seq}.
    */
   public record RoomAdded(String room, long seq) implements Notice {}
+
+  /** A frame for the user's live sessions, from elsewhere (a job of theirs changed). */
+  public record Relayed(String frame) implements Notice {}
 
   public record Ack(String room) implements CborSerializable {}
 
@@ -288,6 +297,10 @@ public final class UserEntity
         .onCommand(SessionOpened.class, this::onSessionOpened)
         .onCommand(SessionClosed.class, (state, closed) -> endSession(closed.sessionId()))
         .onCommand(SessionTerminated.class, this::onSessionTerminated)
+        .onCommand(Relay.class, (state, relay) -> {
+          sessions.values().forEach(session -> session.tell(new Relayed(relay.frame())));
+          return Effect().none();
+        })
         .onCommand(
             GetPresence.class, (state, get) -> Effect().reply(get.replyTo(), presence(state)))
         .build();

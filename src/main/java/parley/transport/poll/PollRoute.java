@@ -25,6 +25,7 @@ import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.server.Route;
+import parley.auth.AuthResult;
 import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
@@ -82,7 +83,7 @@ public final class PollRoute {
                                               handlers,
                                               user.userId(),
                                               cursorParameter,
-                                              cursor -> poll(system, handlers, user.userId(), cursor, timeout));
+                                              cursor -> poll(system, handlers, user, cursor, timeout));
                                         })))));
   }
 
@@ -102,7 +103,7 @@ public final class PollRoute {
   private static Route poll(
       ActorSystem<?> system,
       Handlers handlers,
-      String userId,
+      AuthResult.Authenticated user,
       ResumeCursor cursor,
       Duration timeout) {
     ChatSettings settings = handlers.settings();
@@ -114,7 +115,7 @@ public final class PollRoute {
             system);
     ActorRef<Session.Command> session =
         system.systemActorOf(
-            Session.create(userId, out, handlers, Session.Options.poll(cursor)),
+            Session.create(user, out, handlers, Session.Options.poll(cursor)),
             "poll-" + UUID.randomUUID(),
             Props.empty());
     system.scheduler().scheduleOnce(timeout, out::timeUp, system.executionContext());

@@ -22,6 +22,7 @@ import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.QueueOfferResult;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
+import parley.auth.AuthResult;
 import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.ops.ParleyMetrics;
@@ -72,16 +73,16 @@ public final class SseRoute {
                                                 handlers,
                                                 user.userId(),
                                                 lastEventId.or(() -> cursorParameter),
-                                                cursor -> stream(system, materializer, handlers, user.userId(), cursor))))))));
+                                                cursor -> stream(system, materializer, handlers, user, cursor))))))));
   }
 
   private static Route stream(
-      ActorSystem<?> system, Materializer materializer, Handlers handlers, String userId, ResumeCursor cursor) {
+      ActorSystem<?> system, Materializer materializer, Handlers handlers, AuthResult.Authenticated user, ResumeCursor cursor) {
     Pair<BoundedSourceQueue<ByteString>, Source<ByteString, NotUsed>> queue =
         Source.<ByteString>queue(handlers.settings().outboundBuffer()).preMaterialize(materializer);
     ActorRef<Session.Command> session =
         system.systemActorOf(
-            Session.create(userId, new SseOutbound(queue.first(), handlers.checkpoints().settings().cursorChars()), handlers, Session.Options.stream(cursor)),
+            Session.create(user, new SseOutbound(queue.first(), handlers.checkpoints().settings().cursorChars()), handlers, Session.Options.stream(cursor)),
             "sse-" + UUID.randomUUID(),
             Props.empty());
     Source<ByteString, NotUsed> events =

@@ -23,6 +23,7 @@ import org.apache.pekko.stream.javadsl.Flow;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.stream.typed.javadsl.ActorSink;
+import parley.auth.AuthResult;
 import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
@@ -56,7 +57,7 @@ public final class WebSocketRoute {
                     extractWebSocketUpgrade(
                         upgrade -> {
                           Flow<Message, Message, NotUsed> flow =
-                              sessionFlow(system, handlers, user.userId());
+                              sessionFlow(system, handlers, user);
                           boolean offered =
                               StreamSupport.stream(upgrade.getRequestedProtocols().spliterator(), false)
                                   .anyMatch(SUBPROTOCOL::equals);
@@ -67,7 +68,8 @@ public final class WebSocketRoute {
                         }))));
   }
 
-  static Flow<Message, Message, NotUsed> sessionFlow(ActorSystem<?> system, Handlers handlers, String userId) {
+  static Flow<Message, Message, NotUsed> sessionFlow(
+      ActorSystem<?> system, Handlers handlers, AuthResult.Authenticated user) {
     ChatSettings settings = handlers.settings();
     Materializer materializer = Materializer.matFromSystem(system);
     // The outbound queue is materialized inside the connection's own stream, and the session
@@ -80,7 +82,7 @@ public final class WebSocketRoute {
                 queue -> {
                   session.complete(
                       system.systemActorOf(
-                          Session.create(userId, new QueueOutbound(queue), handlers, Session.Options.interactive()),
+                          Session.create(user, new QueueOutbound(queue), handlers, Session.Options.interactive()),
                           "session-" + UUID.randomUUID(),
                           Props.empty()));
                   return NotUsed.notUsed();
