@@ -33,11 +33,22 @@ import parley.protocol.ErrorCode;
  */
 public final class CursorCheckpoints {
 
-  /** {@code parley.http.cursor-checkpoints}. */
-  public record Settings(Duration ttl, int deltaRooms, int cursorChars) {
+  /**
+   * {@code parley.http.cursor-checkpoints}: how long a checkpoint is kept, the cursor length
+   * past which a session saves a new one, and the longest cursor ever handed out.
+   */
+  public record Settings(Duration ttl, int checkpointAfterChars, int cursorChars) {
+    public Settings {
+      if (checkpointAfterChars < 64 || checkpointAfterChars * 2 > cursorChars) {
+        throw new IllegalArgumentException(
+            "parley.http.cursor-checkpoints: checkpoint-after-chars must be at least 64 and at most half of max-cursor-chars,"
+                + " so a cursor has room to grow while its next checkpoint is written");
+      }
+    }
+
     public static Settings from(Config root) {
       Config c = root.getConfig("parley.http.cursor-checkpoints");
-      return new Settings(c.getDuration("ttl"), c.getInt("delta-rooms"), c.getInt("max-cursor-chars"));
+      return new Settings(c.getDuration("ttl"), c.getInt("checkpoint-after-chars"), c.getInt("max-cursor-chars"));
     }
   }
 

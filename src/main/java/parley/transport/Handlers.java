@@ -3,6 +3,7 @@ package parley.transport;
 import java.util.List;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.http.cors.javadsl.settings.CorsSettings;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
 import parley.chat.fanout.NodeHub;
@@ -39,7 +40,7 @@ public record Handlers(
         new Codec(new Codec.Limits(settings.maxBodyBytes(), settings.maxTopicBytes())),
         new ChatHandler(system, settings),
         new DocumentHandler(system, settings.askTimeout()),
-        new AllowedOrigins(allowedOrigins),
+        new AllowedOrigins(allowedOrigins, CorsSettings.create(system.classicSystem())),
         new UserLimits(settings, System::nanoTime),
         tokens,
         CursorCheckpoints.create(system));

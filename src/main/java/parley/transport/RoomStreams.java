@@ -4,6 +4,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.CompletionStage;
 import java.util.Set;
 import java.util.TreeMap;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -156,12 +157,13 @@ final class RoomStreams {
         ResumeCursor.Position p = given.get(marker.room());
         start.put(marker.room(), p == null ? new ResumeCursor.Position(marker.readSeq(), 0) : p);
       }
-      if (delta(start).size() <= checkpoints().settings().deltaRooms()) {
+      if (!pastCheckpointBound(encode(delta(start)))) {
         followFrom(start);
         return;
       }
-      // Too many rooms differ from the cursor's checkpoint (or it has none): save where this
-      // connection starts first, so its cursors name the new checkpoint from the first event.
+      // Too many rooms differ from the cursor's checkpoint (or it has none) to name them all:
+      // save where this connection starts first, so its cursors name the new checkpoint from
+      // the first event.
       savingCheckpoint = true;
       session.whenDone(saved(start), id -> {
         savingCheckpoint = false;
@@ -338,12 +340,14 @@ final class RoomStreams {
 
   /**
    * The cursor for {@code positions}: the checkpoint plus the rooms that moved since. Once
-   * more rooms moved than a cursor should carry, these positions are saved as the next
+   * that grows past {@code checkpoint-after-chars}, these positions are saved as the next
    * checkpoint; cursors name it once it is written (until then the delta keeps growing).
+   * Measured in characters, not rooms, since a room's id may be 1 or 130 characters long.
    */
   private String cursorAt(Map<String, ResumeCursor.Position> positions) {
     Map<String, ResumeCursor.Position> delta = delta(positions);
-    if (delta.size() > checkpoints().settings().deltaRooms() && !savingCheckpoint) {
+    String cursor = encode(delta);
+    if (pastCheckpointBound(cursor) && !savingCheckpoint) {
       savingCheckpoint = true;
       session.whenDone(saved(positions), id -> {
         savingCheckpoint = false;
@@ -353,7 +357,15 @@ final class RoomStreams {
         }
       });
     }
+    return cursor;
+  }
+
+  private String encode(Map<String, ResumeCursor.Position> delta) {
     return new ResumeCursor(checkpoint, Map.of(), delta).encode();
+  }
+
+  private boolean pastCheckpointBound(String cursor) {
+    return cursor.length() > checkpoints().settings().checkpointAfterChars();
   }
 
   /** The positions that differ from the checkpoint's. */
@@ -369,7 +381,7 @@ final class RoomStreams {
   }
 
   /** Saves {@code positions} as a checkpoint: its id, or null if it could not be written. */
-  private java.util.concurrent.CompletionStage<String> saved(Map<String, ResumeCursor.Position> positions) {
+  private CompletionStage<String> saved(Map<String, ResumeCursor.Position> positions) {
     return checkpoints().save(userId, positions).handle((id, failure) -> failure == null ? id : null);
   }
 

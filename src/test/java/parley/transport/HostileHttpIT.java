@@ -33,7 +33,9 @@ import parley.testing.TestCassandra;
 
 /**
  * What a hostile or merely unusual HTTP client meets, over real sockets against a real node
- * and Cassandra: a user in a thousand rooms resumes over SSE and long-poll with short cursors.
+ * and Cassandra: a user in a thousand rooms resumes over WebSocket, SSE and long-poll (short
+ * cursors), sockets trickling header lines are closed, pages of other origins are refused
+ * while allowed ones get CORS, and the management routes ask for their token.
  */
 class HostileHttpIT {
 
@@ -41,6 +43,8 @@ class HostileHttpIT {
   private static final HttpClient HTTP = HttpClient.newHttpClient();
   private static final int ROOMS = 1000;
   private static final Duration HEADER_TIMEOUT = Duration.ofSeconds(2);
+  private static final int MAX_CURSOR_CHARS = 1024;
+  private static final String APP = "https://app.example";
   private static InJvmNode node;
 
   @BeforeAll
@@ -57,6 +61,10 @@ class HostileHttpIT {
             parley.chat.rate-burst = 100000
             parley.http.request-header-timeout = 2s
             parley.ops.management-token = "test-management-token"
+            parley.http.allowed-origins = "https://app.example"
+            # A poll answers at the latest its timeout plus this after it started; a first
+            # poll reads a page of each of a thousand rooms, slow on a busy 2-core machine.
+            parley.chat.ask-timeout = 60s
             """));
   }
 
@@ -68,11 +76,13 @@ class HostileHttpIT {
   }
 
   @Test
-  void aUserInAThousandRoomsResumesOverSseAndLongPollWithShortCursors() throws Exception {
+  void aUserInAThousandRoomsResumesOverWebSocketSseAndLongPollWithShortCursors() throws Exception {
     String token = node.token("hoarder");
     List<String> rooms = new ArrayList<>();
     for (int i = 0; i < ROOMS; i++) {
-      rooms.add(String.format("hoarder-project-room-%04d", i));
+      // Forty characters: sixteen of them moved already make a 1,000-character cursor, so
+      // only a bound on the cursor's length (not on its number of rooms) keeps it short.
+      rooms.add(String.format("hoarder-project-room-with-a-long-id-%04d", i));
     }
     try (ParleyClient client = ParleyClient.connect(node.ws(), token).get(20, TimeUnit.SECONDS)) {
       long start = System.nanoTime();
@@ -94,7 +104,7 @@ class HostileHttpIT {
       JsonNode first = poll(token, null, "0");
       String cursor = first.path("cursor").asText();
       System.out.printf("[cursor] %d rooms: long-poll cursor %d chars%n", ROOMS, cursor.length());
-      assertTrue(cursor.length() < 200, cursor);
+      assertTrue(!cursor.isEmpty() && cursor.length() < 200, "a short cursor naming a checkpoint: " + cursor);
 
       // Messages in forty rooms: more than a cursor's delta holds, so a new checkpoint follows.
       List<String> busy = rooms.subList(0, 40);
@@ -112,7 +122,7 @@ class HostileHttpIT {
         longest = Math.max(longest, cursor.length());
       }
       System.out.printf("[cursor] %d rooms: longest long-poll cursor %d chars%n", ROOMS, longest);
-      assertTrue(longest <= 1024 + 64, "a poll's cursor stays short");
+      assertTrue(longest <= MAX_CURSOR_CHARS, "a poll's cursor stays short: " + longest);
       assertEquals(0, poll(token, cursor, "0").path("events").size(), "nothing twice");
 
       // SSE: the id of the last event seen, resumed as Last-Event-ID, with the same bound.
@@ -127,7 +137,7 @@ class HostileHttpIT {
       }
       System.out.printf("[cursor] %d rooms: SSE Last-Event-ID %d chars%n", ROOMS, lastId.length());
       assertNotNull(lastId);
-      assertTrue(lastId.length() < 1024, lastId);
+      assertTrue(lastId.length() <= MAX_CURSOR_CHARS, lastId);
 
       List<String> missed = rooms.subList(500, 530);
       sendOneEach(client, missed, "m");
@@ -135,9 +145,36 @@ class HostileHttpIT {
         assertEquals(200, again.status);
         List<String> resumed = awaitEvents(again, missed.size()).stream().map(e -> e.data().path("room").asText()).sorted().toList();
         assertEquals(missed, resumed, "exactly what was missed, in a thousand rooms");
+        lastId = timelineEvents(again).get(missed.size() - 1).id();
+        assertTrue(lastId.length() <= MAX_CURSOR_CHARS, lastId);
+      }
+
+      // WebSocket: one resume frame names all thousand rooms (under the 64 KiB frame limit).
+      Map<String, Long> seen = new TreeMap<>();
+      rooms.forEach(room -> seen.put(room, 1L));
+      for (List<String> sent : List.of(busy, rooms.subList(100, 140), missed)) {
+        sent.forEach(room -> seen.put(room, 2L));
+      }
+      List<String> offline = rooms.subList(700, 720);
+      sendOneEach(client, offline, "w");
+      try (ParleyClient reader = ParleyClient.connect(node.ws(), token).get(20, TimeUnit.SECONDS)) {
+        Map<String, Long> resumedAt = reader.resume(seen).get(30, TimeUnit.SECONDS);
+        System.out.printf("[cursor] %d rooms: WebSocket resume frame naming every room %d bytes%n", ROOMS, Codec.JSON.writeValueAsString(seen).length() + 40);
+        assertEquals(seen, resumedAt);
+        reader.awaitPush(p -> messagesIn(reader).size() >= offline.size(), WAIT);
+        assertEquals(offline, messagesIn(reader), "exactly what was missed, in a thousand rooms");
       }
 
     }
+  }
+
+  /** The rooms of the message events a client was pushed, sorted. */
+  private static List<String> messagesIn(ParleyClient client) {
+    return client.pushes().stream()
+        .filter(p -> "event".equals(p.path("type").asText()) && "message".equals(p.path("kind").asText()))
+        .map(p -> p.path("room").asText())
+        .sorted()
+        .toList();
   }
 
   @Test
@@ -225,6 +262,75 @@ class HostileHttpIT {
       webSocket.awaitPush(p -> "still here".equals(p.path("body").asText()), WAIT);
       sse.await(e -> "still here".equals(e.data().path("body").asText()), WAIT);
     }
+  }
+
+  @Test
+  void pagesOfAnAllowedOriginGetCorsOnRestAndSseAndOthersAreRefused() throws Exception {
+    String token = node.token("webapp");
+    assertEquals(200, node.rest("POST", "/v1/rooms", token, "{\"room\":\"webapp-room\"}", null).statusCode());
+
+    HttpResponse<String> preflight = HTTP.send(
+        HttpRequest.newBuilder(node.http().resolve("/v1/rooms/webapp-room/messages"))
+            .method("OPTIONS", HttpRequest.BodyPublishers.noBody())
+            .header("Origin", APP)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "authorization, content-type")
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, preflight.statusCode(), preflight.body());
+    assertEquals(APP, preflight.headers().firstValue("Access-Control-Allow-Origin").orElse(null));
+    assertTrue(preflight.headers().firstValue("Access-Control-Allow-Methods").orElse("").contains("POST"));
+    assertTrue(preflight.headers().firstValue("Access-Control-Allow-Headers").orElse("").toLowerCase().contains("authorization"));
+    assertTrue(preflight.headers().firstValue("Access-Control-Max-Age").isPresent());
+
+    HttpResponse<String> posted = HTTP.send(
+        HttpRequest.newBuilder(node.http().resolve("/v1/rooms/webapp-room/messages"))
+            .header("Origin", APP)
+            .header("Authorization", "Bearer " + token)
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", "cors-1")
+            .POST(HttpRequest.BodyPublishers.ofString("{\"body\":\"from the app\"}"))
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, posted.statusCode(), posted.body());
+    assertEquals(APP, posted.headers().firstValue("Access-Control-Allow-Origin").orElse(null));
+    assertTrue(posted.headers().firstValue("Access-Control-Expose-Headers").orElse("").contains("ETag"));
+
+    HttpResponse<java.io.InputStream> stream = HTTP.send(
+        HttpRequest.newBuilder(node.http().resolve("/v1/events?access_token=" + token))
+            .header("Origin", APP)
+            .header("Accept", "text/event-stream")
+            .build(),
+        HttpResponse.BodyHandlers.ofInputStream());
+    try (java.io.InputStream body = stream.body()) {
+      assertEquals(200, stream.statusCode());
+      assertEquals(APP, stream.headers().firstValue("Access-Control-Allow-Origin").orElse(null));
+    }
+
+    String evil = "https://evil.example";
+    for (HttpRequest refused : List.of(
+        HttpRequest.newBuilder(node.http().resolve("/v1/rooms/webapp-room/messages"))
+            .method("OPTIONS", HttpRequest.BodyPublishers.noBody())
+            .header("Origin", evil)
+            .header("Access-Control-Request-Method", "POST")
+            .build(),
+        HttpRequest.newBuilder(node.http().resolve("/v1/rooms/webapp-room/messages?limit=5"))
+            .header("Origin", evil)
+            .header("Authorization", "Bearer " + token)
+            .build(),
+        HttpRequest.newBuilder(node.http().resolve("/v1/events?access_token=" + token))
+            .header("Origin", evil)
+            .build())) {
+      HttpResponse<String> answer = HTTP.send(refused, HttpResponse.BodyHandlers.ofString());
+      assertEquals(403, answer.statusCode(), refused.method() + " " + refused.uri());
+      assertEquals("origin_not_allowed", Frames.read(answer.body()).path("code").asText(), answer.body());
+      assertTrue(answer.headers().firstValue("Access-Control-Allow-Origin").isEmpty());
+    }
+
+    // Clients that are no web page (no Origin) get no CORS headers and are not refused.
+    HttpResponse<String> plain = node.rest("GET", "/v1/rooms/webapp-room/messages?limit=5", token, null, null);
+    assertEquals(200, plain.statusCode(), plain.body());
+    assertTrue(plain.headers().firstValue("Access-Control-Allow-Origin").isEmpty());
   }
 
   @Test

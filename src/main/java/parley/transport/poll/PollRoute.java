@@ -172,11 +172,18 @@ public final class PollRoute {
       if (result.isDone() || frames.size() >= maxFrames) {
         return false;
       }
+      String after = next.get();
+      // A cursor that would grow past its bound (a burst in many rooms while the session
+      // saves a checkpoint) answers now, without this event: the next poll gets it, from a
+      // fresh checkpoint, and the URL stays short. A first event is always taken, so a poll
+      // never answers empty for want of a short cursor.
+      if (after.length() > maxCursorChars && !frames.isEmpty()) {
+        finish();
+        return false;
+      }
       frames.add(frame);
-      cursor = next.get();
-      // A cursor that grew past its bound while the session saves a checkpoint answers now:
-      // the next poll starts from a fresh checkpoint, and the URL stays short.
-      if (frames.size() >= maxFrames || cursor.length() > maxCursorChars) {
+      cursor = after;
+      if (frames.size() >= maxFrames) {
         finish();
       } else {
         linger();
