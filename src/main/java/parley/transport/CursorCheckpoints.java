@@ -5,12 +5,13 @@ import static org.apache.pekko.http.javadsl.server.Directives.onSuccess;
 
 import com.datastax.oss.driver.api.core.ConsistencyLevel;
 import com.datastax.oss.driver.api.core.cql.SimpleStatement;
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
 import com.typesafe.config.Config;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.Base64;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -52,24 +53,29 @@ public final class CursorCheckpoints {
     }
   }
 
-  private static final int CACHED = 64;
+  /**
+   * Rooms' positions kept in the node's cache of recent checkpoints (about 100 bytes each):
+   * a long-poll loop then reads its checkpoint from Cassandra once, not at every poll.
+   */
+  private static final long CACHED_POSITIONS = 200_000;
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private final Settings settings;
   private final CassandraSession cassandra;
   private final String table;
-  private final Map<String, Map<String, ResumeCursor.Position>> cache =
-      new LinkedHashMap<>(CACHED, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, Map<String, ResumeCursor.Position>> eldest) {
-          return size() > CACHED;
-        }
-      };
+  // A checkpoint never changes, so a cached one is never stale; it is kept at most the rows'
+  // TTL after it was cached.
+  private final Cache<String, Map<String, ResumeCursor.Position>> cache;
 
   private CursorCheckpoints(Settings settings, CassandraSession cassandra, String keyspace) {
     this.settings = settings;
     this.cassandra = cassandra;
     this.table = keyspace + ".resume_cursors";
+    this.cache = Caffeine.newBuilder()
+        .maximumWeight(CACHED_POSITIONS)
+        .weigher((String key, Map<String, ResumeCursor.Position> positions) -> Math.max(1, positions.size()))
+        .expireAfterWrite(settings.ttl())
+        .build();
   }
 
   public static CursorCheckpoints create(ActorSystem<?> system) {
@@ -103,10 +109,7 @@ public final class CursorCheckpoints {
 
   /** The checkpoint {@code id} of {@code user}; empty if there is none (it expired, or never was). */
   public CompletionStage<Optional<Map<String, ResumeCursor.Position>>> load(String user, String id) {
-    Map<String, ResumeCursor.Position> cached;
-    synchronized (cache) {
-      cached = cache.get(user + "/" + id);
-    }
+    Map<String, ResumeCursor.Position> cached = cache.getIfPresent(user + "/" + id);
     if (cached != null) {
       return CompletableFuture.completedFuture(Optional.of(cached));
     }
@@ -150,7 +153,7 @@ public final class CursorCheckpoints {
               if (found.isEmpty()) {
                 return CompletableFuture.completedFuture(HttpAnswers.error(
                     ErrorCode.CURSOR_EXPIRED,
-                    "the cursor's checkpoint has expired (kept " + settings.ttl().toDays() + " days); connect without a cursor to start after your read markers"));
+                    "the cursor's checkpoint has expired (kept " + kept(settings.ttl()) + "); connect without a cursor to start after your read markers"));
               }
               if (found.get().rooms().isEmpty()) {
                 return CompletableFuture.completedFuture(inner.apply(found.get()));
@@ -164,9 +167,18 @@ public final class CursorCheckpoints {
     return onSuccess(route, r -> r);
   }
 
-  private void remember(String user, String id, Map<String, ResumeCursor.Position> positions) {
-    synchronized (cache) {
-      cache.put(user + "/" + id, positions);
+  /** "7 days", "12 hours", "30 minutes": how long checkpoints are kept, for the refusal's message. */
+  private static String kept(Duration ttl) {
+    if (ttl.toDays() > 0 && ttl.equals(Duration.ofDays(ttl.toDays()))) {
+      return ttl.toDays() + (ttl.toDays() == 1 ? " day" : " days");
     }
+    if (ttl.toHours() > 0 && ttl.equals(Duration.ofHours(ttl.toHours()))) {
+      return ttl.toHours() + (ttl.toHours() == 1 ? " hour" : " hours");
+    }
+    return Math.max(1, ttl.toMinutes()) + " minutes";
+  }
+
+  private void remember(String user, String id, Map<String, ResumeCursor.Position> positions) {
+    cache.put(user + "/" + id, positions);
   }
 }
