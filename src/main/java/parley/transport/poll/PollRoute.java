@@ -174,10 +174,9 @@ public final class PollRoute {
       }
       String after = next.get();
       // A cursor that would grow past its bound (a burst in many rooms while the session
-      // saves a checkpoint) answers now, without this event: the next poll gets it, from a
-      // fresh checkpoint, and the URL stays short. A first event is always taken, so a poll
-      // never answers empty for want of a short cursor.
-      if (after.length() > maxCursorChars && !frames.isEmpty()) {
+      // saves a checkpoint, or Cassandra refusing the save) answers now, without this event:
+      // the next poll gets it, from a fresh checkpoint, and the URL stays short.
+      if (after.length() > maxCursorChars) {
         finish();
         return false;
       }
@@ -194,7 +193,9 @@ public final class PollRoute {
     @Override
     public synchronized void started(String position) {
       started = true;
-      if (frames.isEmpty()) {
+      // Without a checkpoint (its save failed) the position would spell out every room: the
+      // cursor given, or none, starts the next poll at the same place instead.
+      if (frames.isEmpty() && position.length() <= maxCursorChars) {
         cursor = position;
       }
       if (timedOut) {
