@@ -22,6 +22,7 @@ import parley.chat.room.RoomEntity;
 import parley.chat.user.UserEntity;
 import parley.cluster.HashRing;
 import parley.collab.document.DocumentEntity;
+import parley.jobs.queue.QueuePartition;
 
 /**
  * Where the cluster's shards are: for every sharded type, which node hosts which shards and
@@ -41,7 +42,7 @@ final class ShardDistribution {
 
   /** Every sharded entity type of a node. */
   static final List<EntityTypeKey<?>> TYPES =
-      List.of(RoomEntity.ENTITY_KEY, UserEntity.ENTITY_KEY, DocumentEntity.ENTITY_KEY);
+      List.of(RoomEntity.ENTITY_KEY, UserEntity.ENTITY_KEY, DocumentEntity.ENTITY_KEY, QueuePartition.ENTITY_KEY);
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -80,25 +81,33 @@ final class ShardDistribution {
             });
   }
 
-  /** The shard of one entity and the node that hosts that shard now (null if none yet). */
+  /**
+   * The shard of one entity and the node that hosts it: where the shard is allocated now, or,
+   * for a shard no node hosts yet, the ring owner it would be allocated to ({@code allocated}
+   * false), so an operator asking where an entity lives gets an answer either way.
+   */
   CompletionStage<String> entity(EntityTypeKey<?> key, String entityId) {
     String shard = ShardRegion.HashCodeMessageExtractor$.MODULE$.shardId(entityId, numberOfShards);
     return stats(key)
         .thenApply(
             stats -> {
+              TreeSet<String> members = new TreeSet<>();
+              String host = null;
+              for (var region : stats.getRegions().entrySet()) {
+                members.add(memberName(region.getKey()));
+                if (region.getValue().getStats().containsKey(shard)) {
+                  host = memberName(region.getKey());
+                }
+              }
               ObjectNode answer = JSON.createObjectNode();
               answer.put("type", key.name());
               answer.put("entity", entityId);
               answer.put("shard", shard);
-              answer.putNull("node");
-              stats
-                  .getRegions()
-                  .forEach(
-                      (address, region) -> {
-                        if (region.getStats().containsKey(shard)) {
-                          answer.put("node", memberName(address));
-                        }
-                      });
+              answer.put("allocated", host != null);
+              if (host == null && !members.isEmpty()) {
+                host = new HashRing(members, settings.virtualNodes()).owner(shard);
+              }
+              answer.put("node", host);
               return answer.toString();
             });
   }

@@ -1,6 +1,8 @@
 package parley.multijvm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -91,5 +93,17 @@ class FormationIT {
       assertTrue(count >= placement.size() / 6, "no node gets a tiny share: " + perNode);
     }
     Measured.print("formation", "room shards per node", perNode);
+
+    // Where an entity would live is answered before its shard has a home: the ring owner.
+    JsonNode unplaced = null;
+    for (int i = 0; unplaced == null && i < 200; i++) {
+      JsonNode answer = nodes.get(0).getJson("/shard-distribution/room/formation-never-" + i).orElseThrow();
+      if (!placement.containsKey(answer.path("shard").asText())) {
+        unplaced = answer;
+      }
+    }
+    assertNotNull(unplaced, "some room's shard is not allocated yet");
+    assertFalse(unplaced.path("allocated").asBoolean(), unplaced.toString());
+    assertEquals(ring.owner(unplaced.path("shard").asText()), unplaced.path("node").asText(), unplaced.toString());
   }
 }

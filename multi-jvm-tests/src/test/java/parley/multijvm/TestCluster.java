@@ -27,6 +27,10 @@ final class TestCluster implements AutoCloseable {
   static final Duration READY_TIMEOUT = Duration.ofSeconds(90);
   static final Duration CONVERGE_TIMEOUT = Duration.ofSeconds(60);
 
+  /** The backends' server key and the job workers' key of the shared cluster. */
+  static final String SERVER_KEY = "multi-jvm-server-key-0123456789abcdef";
+  static final String WORKER_KEY = "multi-jvm-worker-key-0123456789abcdef";
+
   private static TestCluster shared;
 
   private final String name;
@@ -61,7 +65,9 @@ final class TestCluster implements AutoCloseable {
                   "PARLEY_CASSANDRA_CONTACT_POINTS", TestCassandra.contactPointString(),
                   "PARLEY_JOURNAL_KEYSPACE", keyspaces.getString("parley.cassandra.journal-keyspace"),
                   "PARLEY_SNAPSHOT_KEYSPACE", keyspaces.getString("parley.cassandra.snapshot-keyspace"),
-                  "PARLEY_SBR_STABLE_AFTER", "4s"));
+                  "PARLEY_SBR_STABLE_AFTER", "4s",
+                  "PARLEY_SERVER_KEY", SERVER_KEY,
+                  "PARLEY_WORKER_KEY", WORKER_KEY));
       Runtime.getRuntime().addShutdownHook(new Thread(shared::close, "multi-jvm-cluster-stop"));
     }
     return shared;
