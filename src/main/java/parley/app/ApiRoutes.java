@@ -66,6 +66,7 @@ public final class ApiRoutes {
                                         + address
                                         + "\"}")))));
     Route web = WebRoutes.create();
-    return concat(pathPrefix("v1", () -> v1), web);
+    // CORS for pages of the allowed origins (PARLEY_ALLOWED_ORIGINS): REST, SSE and long-poll.
+    return concat(pathPrefix("v1", () -> handlers.origins().cors(() -> v1)), web);
   }
 }

@@ -8,8 +8,12 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.server.Route;
+import parley.transport.RequestDeadline;
 
-/** Binds the client port and ties it to coordinated shutdown. */
+/**
+ * Binds the client port and ties it to coordinated shutdown. Every connection must deliver a
+ * request head within {@code parley.http.request-header-timeout} ({@link RequestDeadline}).
+ */
 public final class HttpServer {
 
   private HttpServer() {}
@@ -28,7 +32,8 @@ public final class HttpServer {
         });
     return Http.get(system)
         .newServerAt(settings.iface(), settings.port())
-        .bind(routes)
+        // Each connection's handler is preceded by the request-head deadline (Slowloris).
+        .bindFlow(RequestDeadline.of(settings.requestHeaderTimeout()).join(routes.flow(system)))
         .handle(
             (binding, error) -> {
               if (error != null) {

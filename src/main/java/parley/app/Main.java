@@ -26,6 +26,7 @@ import parley.collab.document.DocumentSettings;
 import parley.persistence.CassandraConnection;
 import parley.persistence.CassandraSchema;
 import parley.persistence.EmbeddedCassandra;
+import parley.transport.CursorCheckpoints;
 
 /**
  * The node's command line: {@code run} (default) starts a node; {@code schema apply} and
@@ -74,6 +75,7 @@ public final class Main {
       // instead of failing each entity or connection that reads it later.
       ChatSettings.from(config);
       DocumentSettings.from(config);
+      CursorCheckpoints.Settings.from(config);
       return config;
     } catch (ConfigException | IllegalArgumentException e) {
       throw new StartupFailure("The configuration is invalid: " + e.getMessage());

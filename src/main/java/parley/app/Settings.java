@@ -16,7 +16,11 @@ public record Settings(
    * {@code allowedOrigins}: browser origins (scheme://host[:port]) besides the node's own that
    * may open a WebSocket or an SSE stream; {@code *} allows any.
    */
-  public record Http(String iface, int port, java.util.List<String> allowedOrigins) {}
+  /**
+   * The client API's address, the browser origins it admits, and how long a connection may
+   * take to deliver a request head ({@code parley.http.request-header-timeout}).
+   */
+  public record Http(String iface, int port, java.util.List<String> allowedOrigins, Duration requestHeaderTimeout) {}
 
   public record Cassandra(
       List<InetSocketAddress> contactPoints,
@@ -83,10 +87,8 @@ public record Settings(
         new Http(
             c.getString("http.interface"),
             c.getInt("http.port"),
-            java.util.Arrays.stream(c.getString("http.allowed-origins").split(","))
-                .map(String::strip)
-                .filter(o -> !o.isEmpty())
-                .toList()),
+            parseOrigins(c.getString("http.allowed-origins")),
+            c.getDuration("http.request-header-timeout")),
         Cassandra.from(root),
         new ClusterSettings(
             splitList(cl.getString("seed-nodes")),
@@ -98,6 +100,38 @@ public record Settings(
 
   public boolean dev() {
     return "dev".equals(profile);
+  }
+
+  /**
+   * Parses "https://app.example.com,http://localhost:3000" (or "*"); an entry that is no
+   * origin (scheme://host[:port], nothing after) is a start-up failure, not a page refused
+   * later for no visible reason.
+   */
+  static List<String> parseOrigins(String value) {
+    List<String> origins = splitList(value);
+    for (String origin : origins) {
+      if (origin.equals("*")) {
+        continue;
+      }
+      String trimmed = origin.endsWith("/") ? origin.substring(0, origin.length() - 1) : origin;
+      boolean valid;
+      try {
+        java.net.URI uri = new java.net.URI(trimmed);
+        valid = ("http".equalsIgnoreCase(uri.getScheme()) || "https".equalsIgnoreCase(uri.getScheme()))
+            && uri.getHost() != null
+            && uri.getRawPath().isEmpty()
+            && uri.getRawQuery() == null
+            && uri.getRawFragment() == null
+            && uri.getRawUserInfo() == null;
+      } catch (java.net.URISyntaxException e) {
+        valid = false;
+      }
+      if (!valid) {
+        throw new StartupFailure(
+            "PARLEY_ALLOWED_ORIGINS has a bad entry '" + origin + "': expected scheme://host[:port], e.g. https://app.example.com, or *");
+      }
+    }
+    return origins;
   }
 
   /** Parses "host:port,host2" (port 9042 when omitted); a bad entry is a start-up failure. */

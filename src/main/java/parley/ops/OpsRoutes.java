@@ -7,6 +7,7 @@ import static org.apache.pekko.http.javadsl.server.Directives.onSuccess;
 import static org.apache.pekko.http.javadsl.server.Directives.path;
 import static org.apache.pekko.http.javadsl.server.Directives.pathEndOrSingleSlash;
 import static org.apache.pekko.http.javadsl.server.Directives.pathPrefix;
+import static org.apache.pekko.http.javadsl.server.Directives.pathPrefixTest;
 import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
 import io.micrometer.core.instrument.Gauge;
@@ -30,55 +31,62 @@ import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.management.cluster.javadsl.ClusterHttpManagementRoutes;
 import org.apache.pekko.management.javadsl.ManagementRouteProvider;
 import org.apache.pekko.management.javadsl.ManagementRouteProviderSettings;
 
 /**
  * The operators' routes on Pekko Management's port, registered in {@code conf/metrics.conf}
  * ({@code pekko.management.http.routes}), so the client API knows nothing of them:
- * {@code GET /metrics} (Prometheus text format) and {@code GET /shard-distribution} (see
- * {@link ShardDistribution}). Management creates this once per node when it starts, which is
+ * {@code GET /metrics} (Prometheus text format), {@code GET /shard-distribution} (see
+ * {@link ShardDistribution}) and Pekko Management's read-only cluster routes
+ * ({@code /cluster/members}, …), the last two behind the management token
+ * ({@link ManagementToken}). Management creates this once per node when it starts, which is
  * also when this node's metrics start counting shards and cluster members.
  */
 public final class OpsRoutes implements ManagementRouteProvider {
 
   private final ParleyMetrics metrics;
   private final ShardDistribution distribution;
+  private final Route clusterRoutes;
+  private final ManagementToken token;
 
   public OpsRoutes(ExtendedActorSystem classic) {
     ActorSystem<?> system = Adapter.toTyped(classic);
     OpsSettings settings = OpsSettings.from(system.settings().config());
     this.metrics = ParleyMetrics.get(system);
     this.distribution = new ShardDistribution(system, settings);
+    this.clusterRoutes = ClusterHttpManagementRoutes.readOnly(Cluster.get(system));
+    this.token = new ManagementToken(settings.managementToken());
     bindNode(system, settings);
   }
 
   @Override
   public Route routes(ManagementRouteProviderSettings settings) {
+    return concat(
+        pathPrefixTest("cluster", () -> token.required(() -> clusterRoutes)),
+        pathPrefixTest("shard-distribution", () -> token.required(this::shardDistribution)),
+        get(() -> path("metrics", () -> complete(HttpEntities.create(ContentTypes.TEXT_PLAIN_UTF8, metrics.registry().scrape())))));
+  }
+
+  private Route shardDistribution() {
     return get(
         () ->
-            concat(
-                path(
-                    "metrics",
-                    () ->
-                        complete(
-                            HttpEntities.create(
-                                ContentTypes.TEXT_PLAIN_UTF8, metrics.registry().scrape()))),
-                pathPrefix(
-                    "shard-distribution",
-                    () ->
-                        concat(
-                            pathEndOrSingleSlash(() -> json(distribution.all())),
-                            path(
-                                segment().slash(segment()),
-                                (type, id) ->
-                                    ShardDistribution.type(type)
-                                        .map(key -> json(distribution.entity(key, id)))
-                                        .orElseGet(
-                                            () ->
-                                                complete(
-                                                    StatusCodes.NOT_FOUND,
-                                                    "no sharded type '" + type + "'")))))));
+            pathPrefix(
+                "shard-distribution",
+                () ->
+                    concat(
+                        pathEndOrSingleSlash(() -> json(distribution.all())),
+                        path(
+                            segment().slash(segment()),
+                            (type, id) ->
+                                ShardDistribution.type(type)
+                                    .map(key -> json(distribution.entity(key, id)))
+                                    .orElseGet(
+                                        () ->
+                                            complete(
+                                                StatusCodes.NOT_FOUND,
+                                                "no sharded type '" + type + "'"))))));
   }
 
   private static Route json(CompletionStage<String> body) {

@@ -37,7 +37,7 @@ public final class CassandraSchema {
 
   /** Tables the node cannot run without. */
   private static final List<String> JOURNAL_TABLES =
-      List.of("messages", "metadata", "all_persistence_ids");
+      List.of("messages", "metadata", "all_persistence_ids", "resume_cursors");
 
   private static final List<String> SNAPSHOT_TABLES = List.of("snapshots");
 

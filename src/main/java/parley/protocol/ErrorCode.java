@@ -42,6 +42,7 @@ public enum ErrorCode {
   MESSAGE_NOT_FOUND(404, false),
   CURSOR_STALE(409, false),
   CURSOR_AHEAD(409, false),
+  CURSOR_EXPIRED(410, false),
   // Documents.
   DOC_NOT_FOUND(404, false),
   DOC_EXISTS(409, false),

@@ -1,6 +1,7 @@
 package parley.transport;
 
 import static org.apache.pekko.http.javadsl.server.Directives.extractRequest;
+import static org.apache.pekko.http.javadsl.server.Directives.handleRejections;
 
 import java.net.URI;
 import java.util.List;
@@ -10,7 +11,13 @@ import java.util.Set;
 import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import org.apache.pekko.http.javadsl.model.HttpHeader;
+import org.apache.pekko.http.cors.javadsl.CorsDirectives;
+import org.apache.pekko.http.cors.javadsl.CorsRejection;
+import org.apache.pekko.http.cors.javadsl.model.HttpOriginMatcher;
+import org.apache.pekko.http.cors.javadsl.settings.CorsSettings;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.headers.HttpOrigin;
+import org.apache.pekko.http.javadsl.server.RejectionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
 import parley.protocol.ErrorCode;
 
@@ -21,15 +28,46 @@ import parley.protocol.ErrorCode;
  * query string, whose token sits in that page). Allowed: the node's own origin (the page it
  * serves, or a proxy in front under the same host), the configured origins, or any with
  * {@code *}. A request with no {@code Origin} is no browser page's, and passes.
+ *
+ * <p>The same origins may call the REST API and open SSE streams from their pages by CORS
+ * ({@link #cors}), with Pekko HTTP's CORS directive: preflights answered, the
+ * {@code Access-Control-*} headers on every answer, the rest of its settings in
+ * {@code conf/http.conf} ({@code pekko.http.cors}).
  */
 public final class AllowedOrigins {
 
   private final Set<String> allowed;
   private final boolean any;
+  private final CorsSettings cors;
 
-  public AllowedOrigins(List<String> origins) {
+  /** {@code corsSettings}: {@code pekko.http.cors}, whose own origins list is replaced by {@code origins}. */
+  public AllowedOrigins(List<String> origins, CorsSettings corsSettings) {
     this.any = origins.contains("*");
     this.allowed = origins.stream().map(AllowedOrigins::normalized).collect(Collectors.toUnmodifiableSet());
+    this.cors = corsSettings.withAllowedOrigins(
+        any ? HttpOriginMatcher.ALL : HttpOriginMatcher.create(allowed.stream().map(HttpOrigin::parse).toArray(HttpOrigin[]::new)));
+  }
+
+  /**
+   * Runs {@code inner} with CORS for a page of an allowed origin: a preflight
+   * ({@code OPTIONS} with {@code Access-Control-Request-Method}) is answered here, and every
+   * other answer carries {@code Access-Control-Allow-Origin}. A page of any other origin is
+   * refused 403 {@code origin_not_allowed} (a preflight too); requests without an
+   * {@code Origin}, or from the node's own origin, need no CORS and pass untouched.
+   */
+  public Route cors(Supplier<Route> inner) {
+    return extractRequest(request -> {
+      Optional<String> origin = request.getHeader("Origin").map(HttpHeader::value);
+      if (origin.isEmpty() || sameOrigin(origin.get(), request)) {
+        return inner.get();
+      }
+      RejectionHandler refusals = RejectionHandler.newBuilder()
+          .handle(CorsRejection.class, rejection -> rejection.cause() instanceof CorsRejection.InvalidOrigin
+              ? refuse(origin.get())
+              : HttpAnswers.error(ErrorCode.FORBIDDEN, "CORS: " + rejection.cause().description()))
+          .build();
+      return handleRejections(refusals, () -> CorsDirectives.cors(cors, inner));
+    });
   }
 
   /** Runs {@code inner} for an allowed origin; 403 {@code origin_not_allowed} before anything else otherwise. */
@@ -39,10 +77,14 @@ public final class AllowedOrigins {
       if (origin.isEmpty() || any || allowed.contains(normalized(origin.get())) || sameOrigin(origin.get(), request)) {
         return inner.get();
       }
-      return HttpAnswers.error(
-          ErrorCode.ORIGIN_NOT_ALLOWED,
-          "pages from " + origin.get() + " may not connect here (PARLEY_ALLOWED_ORIGINS lists those that may)");
+      return refuse(origin.get());
     });
+  }
+
+  private static Route refuse(String origin) {
+    return HttpAnswers.error(
+        ErrorCode.ORIGIN_NOT_ALLOWED,
+        "pages from " + origin + " may not connect here (PARLEY_ALLOWED_ORIGINS lists those that may)");
   }
 
   /** The page came from the host the request is addressed to (what its Host header names). */

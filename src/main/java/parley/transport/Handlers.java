@@ -3,6 +3,7 @@ package parley.transport;
 import java.util.List;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.http.cors.javadsl.settings.CorsSettings;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
 import parley.chat.fanout.NodeHub;
@@ -12,8 +13,9 @@ import parley.protocol.Codec;
 
 /**
  * What every transport of a node shares: the settings, the node's fan-out hub, the codec, one
- * handler per feature, the origins browsers may connect from, each user's limits, and the token
- * verifier (connections check refreshed tokens). Built once per node.
+ * handler per feature, the origins browsers may connect from, each user's limits, the token
+ * verifier (connections check refreshed tokens) and the resume-cursor checkpoints. Built once
+ * per node.
  */
 public record Handlers(
     ChatSettings settings,
@@ -23,7 +25,8 @@ public record Handlers(
     DocumentHandler documents,
     AllowedOrigins origins,
     UserLimits limits,
-    TokenService tokens) {
+    TokenService tokens,
+    CursorCheckpoints checkpoints) {
 
   public static Handlers create(
       ActorSystem<?> system,
@@ -37,8 +40,9 @@ public record Handlers(
         new Codec(new Codec.Limits(settings.maxBodyBytes(), settings.maxTopicBytes())),
         new ChatHandler(system, settings),
         new DocumentHandler(system, settings.askTimeout()),
-        new AllowedOrigins(allowedOrigins),
+        new AllowedOrigins(allowedOrigins, CorsSettings.create(system.classicSystem())),
         new UserLimits(settings, System::nanoTime),
-        tokens);
+        tokens,
+        CursorCheckpoints.create(system));
   }
 }

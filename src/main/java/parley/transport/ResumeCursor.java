@@ -1,12 +1,14 @@
 package parley.transport;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.regex.Pattern;
 import parley.chat.Ids;
 import parley.protocol.Codec;
 
@@ -16,8 +18,17 @@ import parley.protocol.Codec;
  * not server memory, so it stays valid across a restart of a node or of the whole cluster;
  * the epoch exposes a cursor from a store that was wiped since, so the client is told to
  * reload instead of being silently short-changed.
+ *
+ * <p>A user may be in hundreds of rooms, and a cursor travels in a URL (long-poll) or a
+ * header (SSE's {@code Last-Event-ID}), so it cannot spell every room out. Version 2 names a
+ * <b>checkpoint</b>, every room's position saved in Cassandra under a short random id
+ * ({@link CursorCheckpoints}), plus the <b>delta</b>: the rooms whose position moved since,
+ * in a compact binary form. Sessions save a new checkpoint once the delta grows past a few
+ * rooms, so a cursor stays a few hundred characters whatever the number of rooms:
+ * {@code 2.<checkpoint id>.<delta>}, the id empty when there is no checkpoint. Version 1
+ * (base64url JSON naming every room), which older servers issued, is still accepted.
  */
-public record ResumeCursor(Map<String, Position> rooms) {
+public record ResumeCursor(String checkpoint, Map<String, Position> base, Map<String, Position> rooms) {
 
   public record Position(long seq, long epoch) {}
 
@@ -31,25 +42,124 @@ public record ResumeCursor(Map<String, Position> rooms) {
     }
   }
 
-  private static final int VERSION = 1;
+  private static final String V2 = "2.";
+  private static final Pattern CHECKPOINT_ID = Pattern.compile("[A-Za-z0-9_-]{1,32}");
+  private static final String NOT_OURS = "the cursor is not one this server issued";
+
+  /** A cursor spelling out every room, without a checkpoint. */
+  public ResumeCursor(Map<String, Position> rooms) {
+    this(null, Map.of(), rooms);
+  }
+
+  /** Each room's position: the checkpoint's, overridden by the delta. */
+  public Map<String, Position> positions() {
+    Map<String, Position> all = new TreeMap<>(base);
+    all.putAll(rooms);
+    return all;
+  }
+
+  /** The same cursor with its checkpoint's positions loaded. */
+  public ResumeCursor withBase(Map<String, Position> loaded) {
+    return new ResumeCursor(checkpoint, loaded, rooms);
+  }
 
   public String encode() {
-    ObjectNode node = Codec.JSON.createObjectNode();
-    node.put("v", VERSION);
-    ObjectNode positions = node.putObject("r");
-    new TreeMap<>(rooms).forEach((room, p) -> positions.putArray(room).add(p.seq()).add(p.epoch()));
-    return Base64.getUrlEncoder().withoutPadding().encodeToString(node.toString().getBytes(StandardCharsets.UTF_8));
+    return V2 + (checkpoint == null ? "" : checkpoint) + "." + Base64.getUrlEncoder().withoutPadding().encodeToString(pack(rooms));
   }
 
   public static ResumeCursor decode(String text) {
+    if (text.startsWith(V2)) {
+      int dot = text.indexOf('.', V2.length());
+      if (dot < 0) {
+        throw new Invalid(NOT_OURS);
+      }
+      String id = text.substring(V2.length(), dot);
+      if (!id.isEmpty() && !CHECKPOINT_ID.matcher(id).matches()) {
+        throw new Invalid(NOT_OURS);
+      }
+      byte[] delta;
+      try {
+        delta = Base64.getUrlDecoder().decode(text.substring(dot + 1));
+      } catch (IllegalArgumentException e) {
+        throw new Invalid(NOT_OURS);
+      }
+      return new ResumeCursor(id.isEmpty() ? null : id, Map.of(), unpack(delta));
+    }
+    return decodeVersion1(text);
+  }
+
+  /**
+   * Positions as bytes: for each room, its id's length and UTF-8 bytes, then seq and epoch as
+   * unsigned varints. About a third of the size of the JSON of version 1, before base64.
+   */
+  public static byte[] pack(Map<String, Position> positions) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream(positions.size() * 16);
+    new TreeMap<>(positions).forEach((room, p) -> {
+      byte[] name = room.getBytes(StandardCharsets.UTF_8);
+      varint(out, name.length);
+      out.writeBytes(name);
+      varint(out, p.seq());
+      varint(out, p.epoch());
+    });
+    return out.toByteArray();
+  }
+
+  public static Map<String, Position> unpack(byte[] bytes) {
+    ByteBuffer in = ByteBuffer.wrap(bytes);
+    Map<String, Position> positions = new TreeMap<>();
+    try {
+      while (in.hasRemaining()) {
+        long length = varint(in);
+        if (length < 1 || length > in.remaining()) {
+          throw new Invalid(NOT_OURS);
+        }
+        byte[] name = new byte[(int) length];
+        in.get(name);
+        String room = new String(name, StandardCharsets.UTF_8);
+        long seq = varint(in);
+        long epoch = varint(in);
+        if (!Ids.isRoomId(room) || seq < 0 || epoch < 0) {
+          throw new Invalid(NOT_OURS);
+        }
+        positions.put(room, new Position(seq, epoch));
+      }
+    } catch (java.nio.BufferUnderflowException e) {
+      throw new Invalid(NOT_OURS);
+    }
+    return positions;
+  }
+
+  private static void varint(ByteArrayOutputStream out, long value) {
+    long v = value;
+    while ((v & ~0x7FL) != 0) {
+      out.write((int) ((v & 0x7F) | 0x80));
+      v >>>= 7;
+    }
+    out.write((int) v);
+  }
+
+  private static long varint(ByteBuffer in) {
+    long value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      byte b = in.get();
+      value |= (long) (b & 0x7F) << shift;
+      if ((b & 0x80) == 0) {
+        return value;
+      }
+    }
+    throw new Invalid(NOT_OURS);
+  }
+
+  /** {@code base64url({"v":1,"r":{"room":[seq,epoch],…}})}, as servers before version 2 issued. */
+  private static ResumeCursor decodeVersion1(String text) {
     JsonNode node;
     try {
       node = Codec.JSON.readTree(new String(Base64.getUrlDecoder().decode(text), StandardCharsets.UTF_8));
     } catch (Exception e) {
-      throw new Invalid("the cursor is not one this server issued");
+      throw new Invalid(NOT_OURS);
     }
-    if (node == null || node.path("v").asInt() != VERSION || !node.path("r").isObject()) {
-      throw new Invalid("the cursor is not one this server issued");
+    if (node == null || node.path("v").asInt() != 1 || !node.path("r").isObject()) {
+      throw new Invalid(NOT_OURS);
     }
     Map<String, Position> rooms = new TreeMap<>();
     Iterator<Map.Entry<String, JsonNode>> fields = node.get("r").fields();
@@ -62,7 +172,7 @@ public record ResumeCursor(Map<String, Position> rooms) {
           || !p.get(0).canConvertToLong()
           || !p.get(1).canConvertToLong()
           || p.get(0).asLong() < 0) {
-        throw new Invalid("the cursor is not one this server issued");
+        throw new Invalid(NOT_OURS);
       }
       rooms.put(entry.getKey(), new Position(p.get(0).asLong(), p.get(1).asLong()));
     }

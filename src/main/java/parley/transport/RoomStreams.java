@@ -4,6 +4,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.CompletionStage;
 import java.util.Set;
 import java.util.TreeMap;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -57,6 +58,13 @@ final class RoomStreams {
    */
   private boolean resumed;
   private boolean startReported;
+  /**
+   * The checkpoint this connection's cursors name (SSE, polls; {@link ResumeCursor}): its id,
+   * each room's seq in it, and whether a newer one is being saved.
+   */
+  private String checkpoint;
+  private Map<String, Long> checkpointSeqs = Map.of();
+  private boolean savingCheckpoint;
 
   RoomStreams(Session session, ActorRef<RoomPush> pushes) {
     this.session = session;
@@ -138,16 +146,44 @@ final class RoomStreams {
    */
   void startFrom(ResumeCursor cursor) {
     resumed = true;
+    if (cursor != null && cursor.checkpoint() != null) {
+      checkpoint = cursor.checkpoint();
+      checkpointSeqs = seqs(cursor.base());
+    }
+    Map<String, ResumeCursor.Position> given = cursor == null ? Map.of() : cursor.positions();
     session.ask(user(), UserEntity.GetRooms::new, UserEntity.Rooms.class, list -> {
+      Map<String, ResumeCursor.Position> start = new TreeMap<>();
       for (UserEntity.RoomMarker marker : list.rooms()) {
-        ResumeCursor.Position p = cursor == null ? null : cursor.rooms().get(marker.room());
-        if (!rooms.containsKey(marker.room())) {
-          awaitingFirstPage.add(marker.room());
-          follow(marker.room(), p == null ? marker.readSeq() : p.seq(), p == null ? 0 : p.epoch());
-        }
+        ResumeCursor.Position p = given.get(marker.room());
+        start.put(marker.room(), p == null ? new ResumeCursor.Position(marker.readSeq(), 0) : p);
       }
-      reportStartedOnceCaughtUp();
+      if (!pastCheckpointBound(encode(delta(start)))) {
+        followFrom(start);
+        return;
+      }
+      // Too many rooms differ from the cursor's checkpoint (or it has none) to name them all:
+      // save where this connection starts first, so its cursors name the new checkpoint from
+      // the first event.
+      savingCheckpoint = true;
+      session.whenDone(saved(start), id -> {
+        savingCheckpoint = false;
+        if (id != null) {
+          checkpoint = id;
+          checkpointSeqs = seqs(start);
+        }
+        followFrom(start);
+      });
     }, failure -> reportStartedOnceCaughtUp());
+  }
+
+  private void followFrom(Map<String, ResumeCursor.Position> start) {
+    start.forEach((room, p) -> {
+      if (!rooms.containsKey(room)) {
+        awaitingFirstPage.add(room);
+        follow(room, p.seq(), p.epoch());
+      }
+    });
+    reportStartedOnceCaughtUp();
   }
 
   /**
@@ -291,15 +327,72 @@ final class RoomStreams {
   /** The client's cursor after {@code seq} of {@code room}: every followed room's position. */
   private String position(String room, long seq) {
     Map<String, ResumeCursor.Position> positions = new TreeMap<>();
-    rooms.forEach((r, s) -> positions.put(r, new ResumeCursor.Position(r.equals(room) ? seq : s.order.delivered(), s.epoch)));
-    return new ResumeCursor(positions).encode();
+    rooms.forEach((r, s) -> positions.put(r, new ResumeCursor.Position(r.equals(room) ? seq : s.order.delivered(), s.epoch != 0 ? s.epoch : s.expectedEpoch)));
+    return cursorAt(positions);
   }
 
   /** The current cursor of this session (what it has delivered so far). */
   private String cursor() {
     Map<String, ResumeCursor.Position> positions = new TreeMap<>();
     rooms.forEach((r, s) -> positions.put(r, new ResumeCursor.Position(s.order.delivered(), s.epoch != 0 ? s.epoch : s.expectedEpoch)));
-    return new ResumeCursor(positions).encode();
+    return cursorAt(positions);
+  }
+
+  /**
+   * The cursor for {@code positions}: the checkpoint plus the rooms that moved since. Once
+   * that grows past {@code checkpoint-after-chars}, these positions are saved as the next
+   * checkpoint; cursors name it once it is written (until then the delta keeps growing).
+   * Measured in characters, not rooms, since a room's id may be 1 or 130 characters long.
+   */
+  private String cursorAt(Map<String, ResumeCursor.Position> positions) {
+    Map<String, ResumeCursor.Position> delta = delta(positions);
+    String cursor = encode(delta);
+    if (pastCheckpointBound(cursor) && !savingCheckpoint) {
+      savingCheckpoint = true;
+      session.whenDone(saved(positions), id -> {
+        savingCheckpoint = false;
+        if (id != null) {
+          checkpoint = id;
+          checkpointSeqs = seqs(positions);
+        }
+      });
+    }
+    return cursor;
+  }
+
+  private String encode(Map<String, ResumeCursor.Position> delta) {
+    return new ResumeCursor(checkpoint, Map.of(), delta).encode();
+  }
+
+  private boolean pastCheckpointBound(String cursor) {
+    return cursor.length() > checkpoints().settings().checkpointAfterChars();
+  }
+
+  /** The positions that differ from the checkpoint's. */
+  private Map<String, ResumeCursor.Position> delta(Map<String, ResumeCursor.Position> positions) {
+    Map<String, ResumeCursor.Position> delta = new TreeMap<>();
+    positions.forEach((room, p) -> {
+      Long saved = checkpointSeqs.get(room);
+      if (saved == null || saved != p.seq()) {
+        delta.put(room, p);
+      }
+    });
+    return delta;
+  }
+
+  /** Saves {@code positions} as a checkpoint: its id, or null if it could not be written. */
+  private CompletionStage<String> saved(Map<String, ResumeCursor.Position> positions) {
+    return checkpoints().save(userId, positions).handle((id, failure) -> failure == null ? id : null);
+  }
+
+  private static Map<String, Long> seqs(Map<String, ResumeCursor.Position> positions) {
+    Map<String, Long> seqs = new HashMap<>();
+    positions.forEach((room, p) -> seqs.put(room, p.seq()));
+    return seqs;
+  }
+
+  private CursorCheckpoints checkpoints() {
+    return session.handlers().checkpoints();
   }
 
   private EntityRef<RoomEntity.Command> room(String room) {

@@ -74,23 +74,16 @@ public final class PollRoute {
                                         "timeout",
                                         timeoutParameter -> {
                                           Duration timeout;
-                                          ResumeCursor cursor;
                                           try {
                                             timeout = parseTimeout(timeoutParameter);
-                                            cursor = cursorParameter.filter(c -> !c.isBlank()).map(ResumeCursor::decode).orElse(null);
-                                          } catch (ResumeCursor.Invalid e) {
-                                            return HttpAnswers.error(ErrorCode.BAD_CURSOR, e.getMessage());
                                           } catch (IllegalArgumentException e) {
                                             return HttpAnswers.error(ErrorCode.BAD_TIMEOUT, e.getMessage());
                                           }
-                                          if (cursor == null || cursor.rooms().isEmpty()) {
-                                            return poll(system, handlers, user, cursor, timeout);
-                                          }
-                                          return onSuccess(
-                                              handlers.chat().refuseRoomsNotJoined(user.userId(), cursor.rooms().keySet()),
-                                              refused -> refused.isPresent()
-                                                  ? complete(HttpAnswers.response(refused.get()))
-                                                  : poll(system, handlers, user, cursor, timeout));
+                                          return handlers.checkpoints().startingFrom(
+                                              handlers,
+                                              user.userId(),
+                                              cursorParameter,
+                                              cursor -> poll(system, handlers, user, cursor, timeout));
                                         })))));
   }
 
@@ -114,7 +107,12 @@ public final class PollRoute {
       ResumeCursor cursor,
       Duration timeout) {
     ChatSettings settings = handlers.settings();
-    PollOutbound out = new PollOutbound(settings.pageSize(), cursor == null ? null : cursor.encode(), system);
+    PollOutbound out =
+        new PollOutbound(
+            settings.pageSize(),
+            handlers.checkpoints().settings().cursorChars(),
+            cursor == null ? null : cursor.encode(),
+            system);
     ActorRef<Session.Command> session =
         system.systemActorOf(
             Session.create(user, out, handlers, Session.Options.poll(cursor)),
@@ -140,6 +138,7 @@ public final class PollRoute {
   private static final class PollOutbound implements Outbound {
     final CompletableFuture<HttpResponse> result = new CompletableFuture<>();
     private final int maxFrames;
+    private final int maxCursorChars;
     private final ActorSystem<?> system;
     private final List<String> frames = new ArrayList<>();
     private String cursor;
@@ -147,8 +146,9 @@ public final class PollRoute {
     private boolean started;
     private boolean timedOut;
 
-    PollOutbound(int maxFrames, String cursor, ActorSystem<?> system) {
+    PollOutbound(int maxFrames, int maxCursorChars, String cursor, ActorSystem<?> system) {
       this.maxFrames = maxFrames;
+      this.maxCursorChars = maxCursorChars;
       this.cursor = cursor;
       this.system = system;
     }
@@ -172,8 +172,16 @@ public final class PollRoute {
       if (result.isDone() || frames.size() >= maxFrames) {
         return false;
       }
+      String after = next.get();
+      // A cursor that would grow past its bound (a burst in many rooms while the session
+      // saves a checkpoint, or Cassandra refusing the save) answers now, without this event:
+      // the next poll gets it, from a fresh checkpoint, and the URL stays short.
+      if (after.length() > maxCursorChars) {
+        finish();
+        return false;
+      }
       frames.add(frame);
-      cursor = next.get();
+      cursor = after;
       if (frames.size() >= maxFrames) {
         finish();
       } else {
@@ -185,7 +193,9 @@ public final class PollRoute {
     @Override
     public synchronized void started(String position) {
       started = true;
-      if (frames.isEmpty()) {
+      // Without a checkpoint (its save failed) the position would spell out every room: the
+      // cursor given, or none, starts the next poll at the same place instead.
+      if (frames.isEmpty() && position.length() <= maxCursorChars) {
         cursor = position;
       }
       if (timedOut) {

@@ -2,7 +2,6 @@ package parley.transport.sse;
 
 import static org.apache.pekko.http.javadsl.server.Directives.complete;
 import static org.apache.pekko.http.javadsl.server.Directives.get;
-import static org.apache.pekko.http.javadsl.server.Directives.onSuccess;
 import static org.apache.pekko.http.javadsl.server.Directives.optionalHeaderValueByName;
 import static org.apache.pekko.http.javadsl.server.Directives.parameterOptional;
 import static org.apache.pekko.http.javadsl.server.Directives.path;
@@ -28,7 +27,6 @@ import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.ops.ParleyMetrics;
 import parley.protocol.Codec;
-import parley.protocol.ErrorCode;
 import parley.protocol.Push;
 import parley.transport.Frames;
 import parley.transport.Handlers;
@@ -70,23 +68,12 @@ public final class SseRoute {
                                 lastEventId ->
                                     parameterOptional(
                                         "cursor",
-                                        cursorParameter -> {
-                                          ResumeCursor cursor;
-                                          try {
-                                            String given = lastEventId.or(() -> cursorParameter).orElse(null);
-                                            cursor = given == null || given.isBlank() ? null : ResumeCursor.decode(given);
-                                          } catch (ResumeCursor.Invalid e) {
-                                            return HttpAnswers.error(ErrorCode.BAD_CURSOR, e.getMessage());
-                                          }
-                                          if (cursor == null || cursor.rooms().isEmpty()) {
-                                            return stream(system, materializer, handlers, user, cursor);
-                                          }
-                                          return onSuccess(
-                                              handlers.chat().refuseRoomsNotJoined(user.userId(), cursor.rooms().keySet()),
-                                              refused -> refused.isPresent()
-                                                  ? complete(HttpAnswers.response(refused.get()))
-                                                  : stream(system, materializer, handlers, user, cursor));
-                                        }))))));
+                                        cursorParameter ->
+                                            handlers.checkpoints().startingFrom(
+                                                handlers,
+                                                user.userId(),
+                                                lastEventId.or(() -> cursorParameter),
+                                                cursor -> stream(system, materializer, handlers, user, cursor))))))));
   }
 
   private static Route stream(
@@ -95,7 +82,7 @@ public final class SseRoute {
         Source.<ByteString>queue(handlers.settings().outboundBuffer()).preMaterialize(materializer);
     ActorRef<Session.Command> session =
         system.systemActorOf(
-            Session.create(user, new SseOutbound(queue.first()), handlers, Session.Options.stream(cursor)),
+            Session.create(user, new SseOutbound(queue.first(), handlers.checkpoints().settings().cursorChars()), handlers, Session.Options.stream(cursor)),
             "sse-" + UUID.randomUUID(),
             Props.empty());
     Source<ByteString, NotUsed> events =
@@ -127,7 +114,7 @@ public final class SseRoute {
     return ByteString.fromString(text.append("data: ").append(frame).append("\n\n").toString());
   }
 
-  private record SseOutbound(BoundedSourceQueue<ByteString> queue) implements Outbound {
+  private record SseOutbound(BoundedSourceQueue<ByteString> queue, int maxCursorChars) implements Outbound {
     @Override
     public boolean offer(String frame) {
       return queue.offer(event(Frames.typeOf(frame), null, frame)) == QueueOfferResult.enqueued();
@@ -135,7 +122,14 @@ public final class SseRoute {
 
     @Override
     public boolean offerEvent(String frame, Supplier<String> cursor) {
-      return queue.offer(event("event", cursor.get(), frame)) == QueueOfferResult.enqueued();
+      String id = cursor.get();
+      // A burst across many rooms while the session saves a checkpoint would make the id long
+      // (Last-Event-ID must fit a header): the event waits, as for a client that lags, and is
+      // sent again from the journal with a short id once the checkpoint is written.
+      if (id.length() > maxCursorChars) {
+        return false;
+      }
+      return queue.offer(event("event", id, frame)) == QueueOfferResult.enqueued();
     }
 
     @Override
