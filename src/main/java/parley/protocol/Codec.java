@@ -83,6 +83,7 @@ public final class Codec {
     pushes.put("presence", Push.Presence.class);
     pushes.put("lagged", Push.Lagged.class);
     pushes.put("reload", Push.Reload.class);
+    pushes.put("resume_complete", Push.ResumeComplete.class);
     pushes.put("close", Push.Close.class);
     pushes.put("doc_op", Push.DocOp.class);
     pushes.put("doc_cursor", Push.DocCursor.class);

@@ -50,6 +50,9 @@ public sealed interface Push {
   /** The client read too slowly; delivery continues by itself after these positions. */
   record Lagged(Map<String, Long> rooms) implements Push {}
 
+  /** After a {@code pending} resume: the user's room list was read; every room followed now. */
+  record ResumeComplete(Map<String, Long> rooms) implements Push {}
+
   /** The client's position in {@code room} was unusable; the room is sent again from seq 1. */
   record Reload(String room, String code, String message) implements Push {}
 

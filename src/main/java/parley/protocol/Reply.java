@@ -57,7 +57,12 @@ public sealed interface Reply {
   record History(String room, List<Push.Event> events, boolean hasMore) implements Reply {}
 
   /** The position each room resumes after. */
-  record Resumed(Map<String, Long> rooms) implements Reply {}
+  /**
+   * {@code resume}: the position each room resumes after. {@code pending} (true, else absent):
+   * the user's room list could not be read in time, so only the rooms named resumed for now;
+   * {@link Push.ResumeComplete} follows once the list is read.
+   */
+  record Resumed(Map<String, Long> rooms, Boolean pending) implements Reply {}
 
   record MarkedRead(String room, long readSeq, long unread) implements Reply {}
 

@@ -2,11 +2,13 @@ package parley.transport;
 
 import java.util.HashMap;
 import java.util.HashSet;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CompletionStage;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Consumer;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 import parley.chat.Ids;
@@ -44,6 +46,9 @@ final class RoomStreams {
       this.expectedEpoch = expectedEpoch;
     }
   }
+
+  /** How often a session asks again for a room list its user's entity did not give. */
+  private static final Duration ROOM_LIST_RETRY = Duration.ofSeconds(2);
 
   private final Session session;
   private final String userId;
@@ -118,25 +123,56 @@ final class RoomStreams {
   /**
    * Follows every room of the user from the client's positions (or its read markers) and
    * sends what it missed; live pushes join seamlessly because delivery is by seq.
+   *
+   * <p>The rooms the client names start at once, each on its own: a room that answers is never
+   * held back by one that does not, nor by the user's entity (the room checks membership
+   * itself). The user's room list adds the rooms the client did not name; if the user's entity
+   * does not answer (its node is failing over), the reply says {@code pending} and the list is
+   * asked again until it comes, then {@code resume_complete} names every room followed.
    */
   void resume(String id, Map<String, Long> positions) {
     resumed = true;
+    positions.forEach(this::followFromClient);
     session.ask(user(), UserEntity.GetRooms::new, UserEntity.Rooms.class, list -> {
       Map<String, Long> from = new LinkedHashMap<>();
       for (UserEntity.RoomMarker marker : list.rooms()) {
-        long after = positions.getOrDefault(marker.room(), marker.readSeq());
-        from.put(marker.room(), after);
-        RoomStream stream = rooms.get(marker.room());
-        if (stream == null) {
-          follow(marker.room(), after, 0);
-        } else if (positions.containsKey(marker.room()) && after < stream.order.delivered()) {
-          // The client says it lacks what this session sent: deliver again from its position.
-          stream.order.restart(after);
-          fetchIfNeeded(marker.room(), stream);
-        }
+        from.put(marker.room(), positions.getOrDefault(marker.room(), marker.readSeq()));
       }
-      session.reply(Codec.reply(id, new Reply.Resumed(from)));
-    }, failure -> session.reply(Codec.reply(id, ChatHandler.failed(failure))));
+      followListed(list);
+      session.reply(Codec.reply(id, new Reply.Resumed(from, null)));
+    }, failure -> {
+      session.reply(Codec.reply(id, new Reply.Resumed(new LinkedHashMap<>(positions), true)));
+      retryRoomList(list -> session.send(Codec.push(new Push.ResumeComplete(positions()))));
+    });
+  }
+
+  /** A room the client named in {@code resume}, from its position. */
+  private void followFromClient(String room, long after) {
+    RoomStream stream = rooms.get(room);
+    if (stream == null) {
+      follow(room, after, 0);
+    } else if (after < stream.order.delivered()) {
+      // The client says it lacks what this session sent: deliver again from its position.
+      stream.order.restart(after);
+      fetchIfNeeded(room, stream);
+    }
+  }
+
+  /** Follows the listed rooms not followed yet, from their read markers. */
+  private void followListed(UserEntity.Rooms list) {
+    for (UserEntity.RoomMarker marker : list.rooms()) {
+      if (!rooms.containsKey(marker.room())) {
+        follow(marker.room(), marker.readSeq(), 0);
+      }
+    }
+  }
+
+  /** Asks for the user's room list again every few seconds until it comes (or the session ends). */
+  private void retryRoomList(Consumer<UserEntity.Rooms> then) {
+    session.later(ROOM_LIST_RETRY, () -> session.ask(user(), UserEntity.GetRooms::new, UserEntity.Rooms.class, list -> {
+      followListed(list);
+      then.accept(list);
+    }, failure -> retryRoomList(then)));
   }
 
   /**
@@ -173,7 +209,12 @@ final class RoomStreams {
         }
         followFrom(start);
       });
-    }, failure -> reportStartedOnceCaughtUp());
+    }, failure -> {
+      // The user's entity did not answer (its node is failing over): start the rooms the
+      // cursor names now, and add the others when the list comes.
+      followFrom(given);
+      retryRoomList(list -> {});
+    });
   }
 
   private void followFrom(Map<String, ResumeCursor.Position> start) {

@@ -589,6 +589,11 @@ public final class Session extends AbstractBehavior<Session.Command> {
     return sharding;
   }
 
+  /** Runs {@code work} on the session's own thread after {@code delay} (once per key: a later call replaces it). */
+  void later(Duration delay, Runnable work) {
+    timers.startSingleTimer(work.getClass(), new Continue(work), delay);
+  }
+
   /** Runs {@code then} on the session's own thread once {@code stage} completes. */
   <T> void whenDone(CompletionStage<T> stage, Consumer<T> then) {
     getContext().pipeToSelf(stage, (value, failure) -> new Continue(() -> {
