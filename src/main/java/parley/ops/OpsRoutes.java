@@ -32,24 +32,30 @@ import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.management.javadsl.ManagementRouteProvider;
 import org.apache.pekko.management.javadsl.ManagementRouteProviderSettings;
+import parley.jobs.JobService;
+import parley.jobs.JobSettings;
+import parley.jobs.QueueOverview;
 
 /**
  * The operators' routes on Pekko Management's port, registered in {@code conf/metrics.conf}
  * ({@code pekko.management.http.routes}), so the client API knows nothing of them:
- * {@code GET /metrics} (Prometheus text format) and {@code GET /shard-distribution} (see
- * {@link ShardDistribution}). Management creates this once per node when it starts, which is
+ * {@code GET /metrics} (Prometheus text format), {@code GET /shard-distribution} (see
+ * {@link ShardDistribution}) and {@code GET /queues} (see {@link QueueOverview}). Management creates this once per node when it starts, which is
  * also when this node's metrics start counting shards and cluster members.
  */
 public final class OpsRoutes implements ManagementRouteProvider {
 
   private final ParleyMetrics metrics;
   private final ShardDistribution distribution;
+  private final QueueOverview queues;
 
   public OpsRoutes(ExtendedActorSystem classic) {
     ActorSystem<?> system = Adapter.toTyped(classic);
     OpsSettings settings = OpsSettings.from(system.settings().config());
     this.metrics = ParleyMetrics.get(system);
     this.distribution = new ShardDistribution(system, settings);
+    JobSettings jobs = JobSettings.from(system.settings().config());
+    this.queues = new QueueOverview(new JobService(system, jobs, settings.statsTimeout()), jobs);
     bindNode(system, settings);
   }
 
@@ -64,6 +70,7 @@ public final class OpsRoutes implements ManagementRouteProvider {
                         complete(
                             HttpEntities.create(
                                 ContentTypes.TEXT_PLAIN_UTF8, metrics.registry().scrape()))),
+                path("queues", () -> json(queues.all())),
                 pathPrefix(
                     "shard-distribution",
                     () ->

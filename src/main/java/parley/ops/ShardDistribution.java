@@ -22,6 +22,7 @@ import parley.chat.room.RoomEntity;
 import parley.chat.user.UserEntity;
 import parley.cluster.HashRing;
 import parley.collab.document.DocumentEntity;
+import parley.jobs.queue.QueuePartition;
 
 /**
  * Where the cluster's shards are: for every sharded type, which node hosts which shards and
@@ -41,7 +42,7 @@ final class ShardDistribution {
 
   /** Every sharded entity type of a node. */
   static final List<EntityTypeKey<?>> TYPES =
-      List.of(RoomEntity.ENTITY_KEY, UserEntity.ENTITY_KEY, DocumentEntity.ENTITY_KEY);
+      List.of(RoomEntity.ENTITY_KEY, UserEntity.ENTITY_KEY, DocumentEntity.ENTITY_KEY, QueuePartition.ENTITY_KEY);
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
