@@ -68,9 +68,9 @@ final class Jobs implements Scenario {
     Load load = new Load(http, url, queue, serverKey, workerKey);
     List<Map<String, Object>> rows = new ArrayList<>();
     List<String> notes = new ArrayList<>();
-    List<Worker> running = new ArrayList<>();
+    List<Load.Worker> running = new ArrayList<>();
     for (int w = 0; w < workers; w++) {
-      Worker worker = load.new Worker("bench-" + w, concurrency);
+      Load.Worker worker = load.new Worker("bench-" + w, concurrency);
       running.add(worker);
       worker.pump();
     }
@@ -81,7 +81,7 @@ final class Jobs implements Scenario {
         rows.add(step(load, step, rate, inFlight, backlog, warmup, duration, drainLimit, usage, notes));
       }
     } finally {
-      running.forEach(Worker::stop);
+      running.forEach(Load.Worker::stop);
     }
     return List.of(new Result("jobs", "parley", rows, notes));
   }
