@@ -3,7 +3,7 @@
 // (docs/benchmarks.md). BullMQ is a Node.js library, so its side of the load runs here.
 //
 //   node bench/peers/bullmq-jobs.js --redis 16379 --target bullmq-aof --workers 4 \
-//        --concurrency 16 --in-flight 64 --backlog 2000 --rates 0,2500 --warmup 5 \
+//        --concurrency 16 --in-flight 64 --backlog 1000 --rates 0,2500 --warmup 5 \
 //        --duration 20 --server-pid <redis pid> --out result.json
 //
 // No-op jobs: a Queue adds them one call each (like Parley's one POST each), `--workers`
@@ -26,7 +26,7 @@ const opt = {
   workers: Number(args.workers ?? 4),
   concurrency: Number(args.concurrency ?? 16),
   inFlight: Number(args['in-flight'] ?? 64),
-  backlog: Number(args.backlog ?? 2000),
+  backlog: Number(args.backlog ?? 1000),
   rates: String(args.rates ?? '0').split(',').map(Number),
   warmup: Number(args.warmup ?? 5),
   duration: Number(args.duration ?? 20),
@@ -107,6 +107,10 @@ async function main() {
         }
       } else if (t < next) {
         await sleepMicros(next - t);
+        continue;
+      } else if (load.outstanding >= opt.inFlight) {
+        // As many outstanding as the Java tool allows its bounded connection pool.
+        await awaitProgress(1);
         continue;
       } else {
         next += 1e6 / rate;

@@ -131,7 +131,7 @@ public final class Bench {
                           --docs 1 --editors 20 --rates 5,10,20,40,80 (edits/s per editor)
                           --warmup 3 --seconds 15 --tail 5 --server-pid --storage-pid
           jobs            --url --queue bench --server-key --worker-key --workers 4 --concurrency 16
-                          --in-flight 64 --backlog 2000 --rates 0[,<jobs/s>...] (0: as fast as
+                          --in-flight 64 --backlog 1000 --rates 0[,<jobs/s>...] (0: as fast as
                           it goes) --warmup 5 --duration 20 --drain 120 --server-pid --storage-pid
                           (BullMQ: node bench/peers/bullmq-jobs.js, same options)
         """);

@@ -27,7 +27,8 @@ import org.HdrHistogram.Recorder;
  * <p>Steps ({@code --rates}): {@code 0} is {@code max}, a closed loop in which submitters keep
  * {@code --in-flight} submissions outstanding and stop while {@code --backlog} jobs are
  * submitted but not completed, so workers never run dry and the queue stays bounded; any other
- * number is an open loop submitting that many jobs a second on a fixed schedule. Each step
+ * number is an open loop submitting that many jobs a second on a fixed schedule (still at most
+ * {@code --in-flight} outstanding, as a backend's bounded connection pool would). Each step
  * warms up for {@code --warmup}, measures for {@code --duration}, then stops submitting and
  * waits for every submitted job to complete (a step starts on an empty queue).
  *
@@ -49,7 +50,7 @@ final class Jobs implements Scenario {
     int workers = args.integer("workers", 4);
     int concurrency = args.integer("concurrency", 16);
     int inFlight = args.integer("in-flight", 64);
-    int backlog = args.integer("backlog", 2000);
+    int backlog = args.integer("backlog", 1000);
     List<Integer> rates = args.integers("rates", List.of(0));
     Duration warmup = args.duration("warmup", Duration.ofSeconds(5));
     Duration duration = args.duration("duration", Duration.ofSeconds(20));
@@ -65,7 +66,7 @@ final class Jobs implements Scenario {
           return t;
         }))
         .build();
-    Load load = new Load(http, url, queue, serverKey, workerKey);
+    Load load = new Load(http, url, queue, serverKey, workerKey, args.runId());
     List<Map<String, Object>> rows = new ArrayList<>();
     List<String> notes = new ArrayList<>();
     List<Load.Worker> running = new ArrayList<>();
@@ -75,6 +76,7 @@ final class Jobs implements Scenario {
       worker.pump();
     }
     try {
+      settle(load, drainLimit, notes);
       for (int rate : rates) {
         String step = rate == 0 ? "max" : "rate=" + rate;
         System.err.printf("jobs: %s, %d workers x %d%n", step, workers, concurrency);
@@ -84,6 +86,35 @@ final class Jobs implements Scenario {
       running.forEach(Load.Worker::stop);
     }
     return List.of(new Result("jobs", "parley", rows, notes));
+  }
+
+  /**
+   * Waits until the queue holds no live job: the workers complete what an earlier, broken run
+   * left, and a lease such a run held expires, so every step starts on an empty queue.
+   */
+  private static void settle(Load load, Duration limit, List<String> notes) throws Exception {
+    long deadline = System.nanoTime() + limit.toNanos();
+    while (true) {
+      HttpResponse<String> counts = load.http.send(
+          HttpRequest.newBuilder(load.url.resolve("/v1/queues/" + load.queue))
+              .header("Authorization", "Bearer " + load.serverKey).build(),
+          HttpResponse.BodyHandlers.ofString());
+      if (counts.statusCode() != 200) {
+        throw new IllegalStateException("GET /v1/queues/" + load.queue + ": " + counts.statusCode() + " " + counts.body()
+            + " (bench/run declares the queue and sets the server and worker keys)");
+      }
+      JsonNode c = Bench.JSON.readTree(counts.body());
+      long live = c.path("waiting").asLong() + c.path("delayed").asLong() + c.path("active").asLong();
+      if (live == 0) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        notes.add("the queue still held " + live + " jobs of an earlier run when the steps began");
+        return;
+      }
+      System.err.printf("jobs: waiting for %d jobs of an earlier run to finish%n", live);
+      TimeUnit.SECONDS.sleep(1);
+    }
   }
 
   private static Map<String, Object> step(
@@ -121,6 +152,12 @@ final class Jobs implements Scenario {
           LockSupport.parkNanos(Math.min(nextSubmit - now, 1_000_000));
           continue;
         }
+        // A backend's connection pool is bounded too: a server that falls behind the rate
+        // shows as fewer submissions per second, not as thousands of connections.
+        if (load.outstanding.get() >= inFlight) {
+          load.awaitProgress(1);
+          continue;
+        }
         nextSubmit += interval;
       }
       load.submit();
@@ -151,6 +188,10 @@ final class Jobs implements Scenario {
     Numbers.latencies(row, "submit_ack", acks);
     row.put("drain_s", Numbers.round((System.nanoTime() - drainStart) / 1e9, 1));
     row.put("errors", load.errors.getAndSet(0));
+    synchronized (load.firstErrors) {
+      load.firstErrors.forEach(error -> notes.add(step + ": " + error));
+      load.firstErrors.clear();
+    }
     row.putAll(used);
     System.err.println(row);
     return row;
@@ -163,18 +204,23 @@ final class Jobs implements Scenario {
     final String queue;
     final String serverKey;
     final String workerKey;
+    /** Marks this run's jobs, so a job an earlier run left is completed but not measured. */
+    final String run;
     final AtomicLong submitted = new AtomicLong();
     final AtomicLong completed = new AtomicLong();
     /** Completions the server refused: those jobs are done with here, but not completed. */
     final AtomicLong refused = new AtomicLong();
     final AtomicLong outstanding = new AtomicLong();
     final AtomicLong errors = new AtomicLong();
+    /** The first few errors, for the notes: a count alone does not say what went wrong. */
+    final List<String> firstErrors = java.util.Collections.synchronizedList(new ArrayList<>());
     final Recorder pickup = new Recorder(Numbers.MAX_MICROS, 3);
     final Recorder submitAck = new Recorder(Numbers.MAX_MICROS, 3);
     volatile boolean measuring;
     private final Object progress = new Object();
 
-    Load(HttpClient http, URI url, String queue, String serverKey, String workerKey) {
+    Load(HttpClient http, URI url, String queue, String serverKey, String workerKey, String run) {
+      this.run = run;
       this.http = http;
       this.url = url;
       this.queue = queue;
@@ -186,10 +232,10 @@ final class Jobs implements Scenario {
       outstanding.incrementAndGet();
       submitted.incrementAndGet();
       long t = System.nanoTime();
-      post("/v1/queues/" + queue + "/jobs", serverKey, "{\"data\":{\"t\":" + t + "},\"attempts\":1}")
+      post("/v1/queues/" + queue + "/jobs", serverKey, "{\"data\":{\"run\":\"" + run + "\",\"t\":" + t + "},\"attempts\":1}")
           .whenComplete((response, failure) -> {
             if (failure != null || response.statusCode() != 202) {
-              errors.incrementAndGet();
+              failed("submit", response, failure);
               // Never acknowledged: it will not complete either.
               submitted.decrementAndGet();
             } else if (measuring) {
@@ -212,6 +258,13 @@ final class Jobs implements Scenario {
 
     long finished() {
       return completed.get() + refused.get();
+    }
+
+    void failed(String what, HttpResponse<String> response, Throwable failure) {
+      errors.incrementAndGet();
+      if (firstErrors.size() < 5) {
+        firstErrors.add(what + ": " + (failure != null ? failure : response.statusCode() + " " + response.body()));
+      }
     }
 
     void progressed() {
@@ -256,7 +309,7 @@ final class Jobs implements Scenario {
               long now = System.nanoTime();
               List<JsonNode> jobs = new ArrayList<>();
               if (failure != null || response.statusCode() != 200) {
-                errors.incrementAndGet();
+                failed("lease", response, failure);
               } else {
                 try {
                   Bench.JSON.readTree(response.body()).path("jobs").forEach(jobs::add);
@@ -269,7 +322,7 @@ final class Jobs implements Scenario {
                 free -= jobs.size();
               }
               for (JsonNode job : jobs) {
-                if (measuring) {
+                if (measuring && run.equals(job.path("data").path("run").asText())) {
                   long t = job.path("data").path("t").asLong();
                   pickup.recordValue(Math.min(Numbers.MAX_MICROS, Math.max(0, (now - t) / 1000)));
                 }
@@ -284,7 +337,7 @@ final class Jobs implements Scenario {
         post("/v1/jobs/" + job.path("id").asText() + "/complete", workerKey, body)
             .whenComplete((response, failure) -> {
               if (failure != null || response.statusCode() != 200) {
-                errors.incrementAndGet();
+                failed("complete", response, failure);
                 refused.incrementAndGet();
               } else {
                 completed.incrementAndGet();

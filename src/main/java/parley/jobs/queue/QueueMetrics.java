@@ -34,6 +34,7 @@ import parley.ops.ParleyMetrics;
  *       for good), {@code _cancelled_total}
  *   <li>{@code parley_jobs_lease_expiries_total{queue,reason}}: attempts ended by their lease
  *       running out ({@code lease_expired}) or by the job's timeout ({@code timeout})
+ *   <li>{@code parley_persist_seconds{entity="jobs"}}: the partitions' journal writes (histogram)
  *   <li>{@code parley_jobs_pickup_seconds{queue}}: histogram from when a job could first run
  *       (its submission, or the end of its delay or backoff) to its lease
  * </ul>
@@ -48,6 +49,7 @@ public final class QueueMetrics implements Extension {
     Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofMinutes(1), Duration.ofMinutes(5)
   };
 
+  private final ParleyMetrics node;
   private final MeterRegistry registry;
   private final Map<String, Meters> queues = new ConcurrentHashMap<>();
   /** Partition entity id to its latest state, for the partitions running on this node. */
@@ -123,8 +125,9 @@ public final class QueueMetrics implements Extension {
     }
   }
 
-  private QueueMetrics(MeterRegistry registry) {
-    this.registry = registry;
+  private QueueMetrics(ParleyMetrics node) {
+    this.node = node;
+    this.registry = node.registry();
   }
 
   public static QueueMetrics get(ActorSystem<?> system) {
@@ -133,6 +136,11 @@ public final class QueueMetrics implements Extension {
 
   Meters of(String queue) {
     return queues.computeIfAbsent(queue, Meters::new);
+  }
+
+  /** A partition's journal write that took {@code nanos}: {@code parley_persist_seconds{entity="jobs"}}. */
+  void journaled(long nanos) {
+    node.persisted(QueuePartition.ENTITY_KEY.name(), nanos, 0);
   }
 
   /** Partition {@code entityId} of {@code queue} runs here and is now in {@code state}. */
@@ -150,7 +158,7 @@ public final class QueueMetrics implements Extension {
 
     @Override
     public QueueMetrics createExtension(ActorSystem<?> system) {
-      return new QueueMetrics(ParleyMetrics.get(system).registry());
+      return new QueueMetrics(ParleyMetrics.get(system));
     }
   }
 }

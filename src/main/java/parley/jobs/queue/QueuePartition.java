@@ -457,7 +457,9 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
         job.id(), job.queue(), job.submitter(), job.data(), job.priority(), job.runAt(), job.attempts(), 0,
         job.backoff(), job.timeoutMs(), job.key(), Job.Status.WAITING, null, null, null, null, 1,
         job.createdAt(), 0, 0, state.nextSeq(), job.digest());
+    long started = System.nanoTime();
     return Effect().persist(new Submitted(numbered)).thenRun(s -> {
+      nodeMetrics.journaled(System.nanoTime() - started);
       metrics.submitted.increment();
       c.replyTo().tell(new Done(s.job(job.id()), false));
       afterChange(s, List.of(job.id()));
@@ -501,7 +503,9 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
       return Effect().none();
     }
     List<String> ids = grants.stream().map(Grant::jobId).toList();
+    long started = System.nanoTime();
     return Effect().persist(new LeasedTo(c.worker(), grants, now)).thenRun(s -> {
+      nodeMetrics.journaled(System.nanoTime() - started);
       readyAt.forEach(ready -> metrics.pickedUp(ready, now));
       c.replyTo().tell(new Leased(ids.stream().map(s::job).toList()));
       afterChange(s, ids);
@@ -578,7 +582,9 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
       return Effect().none();
     }
     Event happened = event.apply(job);
+    long started = System.nanoTime();
     return Effect().persist(happened).thenRun(s -> {
+      nodeMetrics.journaled(System.nanoTime() - started);
       counted(happened);
       replyTo.tell(new Done(s.job(jobId), false));
       afterChange(s, List.of(jobId));
