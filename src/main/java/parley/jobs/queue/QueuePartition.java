@@ -13,6 +13,7 @@ import java.util.function.DoubleSupplier;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
@@ -20,7 +21,6 @@ import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
-import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.persistence.typed.PersistenceId;
 import org.apache.pekko.persistence.typed.RecoveryCompleted;
 import org.apache.pekko.persistence.typed.javadsl.CommandHandler;
@@ -634,9 +634,9 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
 
   /**
    * After every change: show the state to the node's metrics, tell the changed jobs'
-   * submitters, wake the watchers if a job can be leased, answer followers, re-arm the timer. A submitter hears of each change in version
-   * order (one path: this entity to their user entity to their sessions); a backend's jobs
-   * (no submitter) are followed by polling.
+   * submitters, wake the watchers if a job can be leased, answer followers, re-arm the timer.
+   * A submitter hears of each change in version order (one path: this entity to their user
+   * entity to their sessions); a backend's jobs (no submitter) are followed by polling.
    */
   private void afterChange(State state, List<String> changed) {
     nodeMetrics.hosting(entityId, queue.name(), state);
