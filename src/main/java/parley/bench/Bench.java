@@ -76,6 +76,7 @@ public final class Bench {
       case "durable-writes" -> new DurableWrites();
       case "catchup" -> new Catchup();
       case "docs" -> new DocumentsScenario();
+      case "jobs" -> new Jobs();
       default -> {
         usage();
         throw new IllegalArgumentException("unknown scenario '" + name + "'");
@@ -129,6 +130,10 @@ public final class Bench {
           docs            --target parley|sharedb --url http://127.0.0.1:18280 (sharedb: 18303)
                           --docs 1 --editors 20 --rates 5,10,20,40,80 (edits/s per editor)
                           --warmup 3 --seconds 15 --tail 5 --server-pid --storage-pid
+          jobs            --url --queue bench --server-key --worker-key --workers 4 --concurrency 16
+                          --in-flight 64 --backlog 1000 --rates 0[,<jobs/s>...] (0: as fast as
+                          it goes) --warmup 5 --duration 20 --drain 120 --server-pid --storage-pid
+                          (BullMQ: node bench/peers/bullmq-jobs.js, same options)
         """);
   }
 

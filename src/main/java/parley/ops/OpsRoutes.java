@@ -34,13 +34,17 @@ import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.management.cluster.javadsl.ClusterHttpManagementRoutes;
 import org.apache.pekko.management.javadsl.ManagementRouteProvider;
 import org.apache.pekko.management.javadsl.ManagementRouteProviderSettings;
+import parley.jobs.JobService;
+import parley.jobs.JobSettings;
+import parley.jobs.QueueOverview;
 
 /**
  * The operators' routes on Pekko Management's port, registered in {@code conf/metrics.conf}
  * ({@code pekko.management.http.routes}), so the client API knows nothing of them:
  * {@code GET /metrics} (Prometheus text format), {@code GET /shard-distribution} (see
- * {@link ShardDistribution}) and Pekko Management's read-only cluster routes
- * ({@code /cluster/members}, …), the last two behind the management token
+ * {@link ShardDistribution}), {@code GET /queues} (see {@link QueueOverview}) and Pekko
+ * Management's read-only cluster routes
+ * ({@code /cluster/members}, …), all but the metrics behind the management token
  * ({@link ManagementToken}). Management creates this once per node when it starts, which is
  * also when this node's metrics start counting shards and cluster members.
  */
@@ -50,6 +54,7 @@ public final class OpsRoutes implements ManagementRouteProvider {
   private final ShardDistribution distribution;
   private final Route clusterRoutes;
   private final ManagementToken token;
+  private final QueueOverview queues;
 
   public OpsRoutes(ExtendedActorSystem classic) {
     ActorSystem<?> system = Adapter.toTyped(classic);
@@ -58,6 +63,8 @@ public final class OpsRoutes implements ManagementRouteProvider {
     this.distribution = new ShardDistribution(system, settings);
     this.clusterRoutes = ClusterHttpManagementRoutes.readOnly(Cluster.get(system));
     this.token = new ManagementToken(settings.managementToken());
+    JobSettings jobs = JobSettings.from(system.settings().config());
+    this.queues = new QueueOverview(new JobService(system, jobs, settings.statsTimeout()), jobs);
     bindNode(system, settings);
   }
 
@@ -66,6 +73,7 @@ public final class OpsRoutes implements ManagementRouteProvider {
     return concat(
         pathPrefixTest("cluster", () -> token.required(() -> clusterRoutes)),
         pathPrefixTest("shard-distribution", () -> token.required(this::shardDistribution)),
+        pathPrefixTest("queues", () -> token.required(() -> get(() -> path("queues", () -> json(queues.all()))))),
         get(() -> path("metrics", () -> complete(HttpEntities.create(ContentTypes.TEXT_PLAIN_UTF8, metrics.registry().scrape())))));
   }
 

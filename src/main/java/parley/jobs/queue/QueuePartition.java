@@ -13,6 +13,7 @@ import java.util.function.DoubleSupplier;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
@@ -345,6 +346,9 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
   private final DoubleSupplier random;
   private final TimerScheduler<Command> timers;
   private final ActorContext<Command> context;
+  private final String entityId;
+  private final QueueMetrics nodeMetrics;
+  private final QueueMetrics.Meters metrics;
   /** Fetches waiting for a job (ephemeral): told {@link Available} once one can be leased. */
   private final List<Watch> watchers = new ArrayList<>();
   /** Clients following a job's status (ephemeral), answered at its next change. */
@@ -373,6 +377,9 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
     this.random = random;
     this.timers = timers;
     this.context = context;
+    this.entityId = entityId;
+    this.nodeMetrics = QueueMetrics.get(context.getSystem());
+    this.metrics = nodeMetrics.of(queueName);
   }
 
   @Override
@@ -387,7 +394,13 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
 
   @Override
   public SignalHandler<State> signalHandler() {
-    return newSignalHandlerBuilder().onSignal(RecoveryCompleted.instance(), state -> arm(state)).build();
+    return newSignalHandlerBuilder()
+        .onSignal(RecoveryCompleted.instance(), state -> {
+          nodeMetrics.hosting(entityId, queue.name(), state);
+          arm(state);
+        })
+        .onSignal(PostStop.instance(), state -> nodeMetrics.left(entityId))
+        .build();
   }
 
   @Override
@@ -444,7 +457,10 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
         job.id(), job.queue(), job.submitter(), job.data(), job.priority(), job.runAt(), job.attempts(), 0,
         job.backoff(), job.timeoutMs(), job.key(), Job.Status.WAITING, null, null, null, null, 1,
         job.createdAt(), 0, 0, state.nextSeq(), job.digest());
+    long started = System.nanoTime();
     return Effect().persist(new Submitted(numbered)).thenRun(s -> {
+      nodeMetrics.journaled(System.nanoTime() - started);
+      metrics.submitted.increment();
       c.replyTo().tell(new Done(s.job(job.id()), false));
       afterChange(s, List.of(job.id()));
     });
@@ -468,11 +484,13 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
     long now = clock.millis();
     int room = state.paused() ? 0 : Math.min(c.max(), concurrency - state.leases().size());
     List<Grant> grants = new ArrayList<>();
+    List<Long> readyAt = new ArrayList<>();
     for (Job job : state.leasable(now, room)) {
       if (startRate != null && !startRate.take(System.nanoTime()).isZero()) {
         break;
       }
       grants.add(new Grant(job.id(), UUID.randomUUID().toString(), deadline(job, now, c.leaseMs())));
+      readyAt.add(job.runAt());
     }
     if (grants.size() < room && startRate != null && state.leasable(now, grants.size() + 1).size() > grants.size()) {
       // Held back by the start rate: nobody is told "available" until the next start is due.
@@ -485,7 +503,10 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
       return Effect().none();
     }
     List<String> ids = grants.stream().map(Grant::jobId).toList();
+    long started = System.nanoTime();
     return Effect().persist(new LeasedTo(c.worker(), grants, now)).thenRun(s -> {
+      nodeMetrics.journaled(System.nanoTime() - started);
+      readyAt.forEach(ready -> metrics.pickedUp(ready, now));
       c.replyTo().tell(new Leased(ids.stream().map(s::job).toList()));
       afterChange(s, ids);
     });
@@ -517,6 +538,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
       return Effect().none();
     }
     return Effect().persist(new Cancelled(job.id(), clock.millis())).thenRun(s -> {
+      metrics.cancelled.increment();
       c.replyTo().tell(new Done(s.job(job.id()), false));
       afterChange(s, List.of(job.id()));
     });
@@ -537,7 +559,14 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
     }
     context.getLog().info("Queue partition {}: {} lease(s) expired", persistenceId().id(), expired.size());
     List<String> ids = expired.stream().map(e -> ((AttemptFailed) e).jobId()).toList();
-    return Effect().persist(expired).thenRun(s -> afterChange(s, ids));
+    return Effect().persist(expired).thenRun(s -> {
+      for (Event e : expired) {
+        AttemptFailed failure = (AttemptFailed) e;
+        (failure.error().equals(TIMED_OUT) ? metrics.timedOut : metrics.leaseExpired).increment();
+        counted(failure);
+      }
+      afterChange(s, ids);
+    });
   }
 
   /** Runs a worker's report against the job's lease: refused unless {@code leaseId} holds it. */
@@ -552,10 +581,23 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
       replyTo.tell(new Refused(LEASE_LOST, "this lease no longer holds the job (it expired, or the job was cancelled or finished): " + job.state(clock.millis()), jobId));
       return Effect().none();
     }
-    return Effect().persist(event.apply(job)).thenRun(s -> {
+    Event happened = event.apply(job);
+    long started = System.nanoTime();
+    return Effect().persist(happened).thenRun(s -> {
+      nodeMetrics.journaled(System.nanoTime() - started);
+      counted(happened);
       replyTo.tell(new Done(s.job(jobId), false));
       afterChange(s, List.of(jobId));
     });
+  }
+
+  /** Counts a worker's outcome, or an expiry's, once it is journaled. */
+  private void counted(Event event) {
+    if (event instanceof Completed) {
+      metrics.completed.increment();
+    } else if (event instanceof AttemptFailed failure) {
+      (failure.retryAt() < 0 ? metrics.failed : metrics.retried).increment();
+    }
   }
 
   private AttemptFailed attemptFailed(Job job, String error, long now, boolean backoff) {
@@ -591,12 +633,13 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
   }
 
   /**
-   * After every change: tell the changed jobs' submitters, wake the watchers if a job can be
-   * leased, answer followers, re-arm the timer. A submitter hears of each change in version
-   * order (one path: this entity to their user entity to their sessions); a backend's jobs
-   * (no submitter) are followed by polling.
+   * After every change: show the state to the node's metrics, tell the changed jobs'
+   * submitters, wake the watchers if a job can be leased, answer followers, re-arm the timer.
+   * A submitter hears of each change in version order (one path: this entity to their user
+   * entity to their sessions); a backend's jobs (no submitter) are followed by polling.
    */
   private void afterChange(State state, List<String> changed) {
+    nodeMetrics.hosting(entityId, queue.name(), state);
     for (String id : changed) {
       Job job = state.job(id);
       if (job != null && job.submitter() != null) {
