@@ -213,7 +213,7 @@ final class RoomStreams {
       // The user's entity did not answer (its node is failing over): start the rooms the
       // cursor names now, and add the others when the list comes.
       followFrom(given);
-      retryRoomList(list -> {});
+      retryRoomList(list -> session.send(Codec.push(new Push.ResumeComplete(positions()))));
     });
   }
 
