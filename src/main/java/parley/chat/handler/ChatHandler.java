@@ -109,7 +109,12 @@ public final class ChatHandler {
       return write(r.room(), to -> new RoomEntity.Join(user, to)).thenApply(reply -> joined(r.room(), reply));
     }
 
-    /** The user's room list learns of the room; the join event is where the user's timeline starts. */
+    /**
+     * The user's room list learns of the room; the join event is where the user's timeline
+     * starts. The room's outbox makes sure of that whatever happens to this node
+     * ({@link parley.chat.room.MembershipOutbox}); telling the user entity here too, ahead of it,
+     * lets the joiner's very next {@code list_rooms} see the room. The user entity takes both.
+     */
     private Reply joined(String room, Reply reply) {
       if (reply instanceof Reply.Written written) {
         userEntity(user).tell(new UserEntity.RoomJoined(room, written.seq(), system.ignoreRef()));
@@ -122,10 +127,10 @@ public final class ChatHandler {
       return write(r.room(), to -> new RoomEntity.Leave(user, to)).thenApply(reply -> left(user, r.room(), reply));
     }
 
-    /** Once the room wrote that {@code member} is out, their room list forgets it. */
+    /** Once the room wrote that {@code member} is out, their room list forgets it (as for a join). */
     private Reply left(String member, String room, Reply reply) {
-      if (reply instanceof Reply.Written) {
-        userEntity(member).tell(new UserEntity.RoomLeft(room, system.ignoreRef()));
+      if (reply instanceof Reply.Written written) {
+        userEntity(member).tell(new UserEntity.RoomLeft(room, written.seq(), system.ignoreRef()));
       }
       return reply;
     }

@@ -24,11 +24,13 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 import org.apache.pekko.persistence.cassandra.query.javadsl.CassandraReadJournal;
 import org.apache.pekko.persistence.query.PersistenceQuery;
 import org.apache.pekko.persistence.typed.PersistenceId;
+import org.apache.pekko.persistence.typed.RecoveryCompleted;
 import org.apache.pekko.persistence.typed.javadsl.CommandHandler;
 import org.apache.pekko.persistence.typed.javadsl.Effect;
 import org.apache.pekko.persistence.typed.javadsl.EventHandler;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehavior;
 import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
+import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
 import org.apache.pekko.stream.javadsl.Sink;
 import parley.chat.ChatSettings;
 import parley.chat.Ids;
@@ -66,7 +68,7 @@ public final class RoomEntity
   public static void init(ActorSystem<?> system, ChatSettings settings) {
     ClusterSharding.get(system)
         .init(
-            Entity.of(ENTITY_KEY, ctx -> create(ctx.getEntityId(), settings))
+            Entity.of(ENTITY_KEY, ctx -> create(ctx.getEntityId(), settings, MembershipOutbox.Links.sharded(system, ctx.getEntityId())))
                 .withAllocationStrategy(ConsistentHashingShardAllocationStrategy.configured(system)));
   }
 
@@ -74,20 +76,36 @@ public final class RoomEntity
     return PersistenceId.of(ENTITY_KEY.name(), roomId);
   }
 
-  public static Behavior<Command> create(String roomId, ChatSettings settings) {
+  /**
+   * The room: the group-commit front, its journal actor and the outbox that tells user entities
+   * of membership changes ({@link MembershipOutbox}). Either child stopping (a storage failure)
+   * stops the room; the next message starts all three afresh from their journals.
+   */
+  public static Behavior<Command> create(String roomId, ChatSettings settings, MembershipOutbox.Links links) {
     return Behaviors.setup(
         context -> {
+          ActorRef<MembershipOutbox.Command> outbox = context.spawn(MembershipOutbox.create(roomId, links), "outbox");
+          context.watch(outbox);
           ActorRef<Command> journal =
-              context.spawn(journal(roomId, settings, context.getSelf(), Clock.systemUTC()), "journal");
+              context.spawn(journal(roomId, settings, context.getSelf(), outbox, Clock.systemUTC()), "journal");
           context.watch(journal);
           return new GroupCommit(journal, settings).idle();
         });
   }
 
-  /** The event-sourced part alone; {@code front} hears {@link BatchDone} after each batch. */
+  /**
+   * The event-sourced part alone; {@code front} hears {@link BatchDone} after each batch and
+   * {@code outbox} every membership change.
+   */
+  static Behavior<Command> journal(
+      String roomId, ChatSettings settings, ActorRef<Command> front, ActorRef<MembershipOutbox.Command> outbox, Clock clock) {
+    return Behaviors.setup(context -> new RoomEntity(roomId, settings, context, front, outbox, clock));
+  }
+
+  /** As the other, for tests of the timeline alone: membership changes go nowhere. */
   static Behavior<Command> journal(
       String roomId, ChatSettings settings, ActorRef<Command> front, Clock clock) {
-    return Behaviors.setup(context -> new RoomEntity(roomId, settings, context, front, clock));
+    return Behaviors.setup(context -> new RoomEntity(roomId, settings, context, front, context.getSystem().ignoreRef(), clock));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -170,6 +188,12 @@ public final class RoomEntity
    * lets a user in (the room is the one writer of its membership, so nobody keeps a copy).
    */
   public record IsMember(String user, ActorRef<MembershipReply> replyTo) implements Command {}
+
+  /**
+   * Sent by the room's outbox through the room's shard while user entities still have to hear
+   * of membership changes: it counts as use, so the idle room is not passivated meanwhile.
+   */
+  public record KeepAwake() implements Command {}
 
   /** Typing notice from a member; pushed, never journaled. */
   public record Typing(String user) implements Command {}
@@ -323,6 +347,7 @@ public final class RoomEntity
       List<TimelineEvent> recent,
       Map<Long, Redaction> redactions,
       long createdAt,
+      long lastMembershipSeq,
       @JsonIgnore Map<String, Long> writes)
       implements CborSerializable {
 
@@ -335,7 +360,7 @@ public final class RoomEntity
     }
 
     public static State empty() {
-      return new State(false, false, null, null, null, Map.of(), Set.of(), 0, List.of(), Map.of(), 0, Map.of());
+      return new State(false, false, null, null, null, Map.of(), Set.of(), 0, List.of(), Map.of(), 0, 0, Map.of());
     }
 
     public boolean isMember(String user) {
@@ -409,32 +434,33 @@ public final class RoomEntity
       if (entry.clientMsgId() != null) {
         nextWrites = nextWrites.plus(writeKey(entry.user(), entry.clientMsgId()), next);
       }
+      long membership = MembershipOutbox.notice(event, next).isPresent() ? next : lastMembershipSeq;
         if (event instanceof RoomCreated e) {
-          return new State(true, e.direct(), e.owner(), e.visibility(), e.topic(), Map.of(e.owner(), OWNER), Set.of(), next, nextRecent, redactions, e.ts(), nextWrites);
+          return new State(true, e.direct(), e.owner(), e.visibility(), e.topic(), Map.of(e.owner(), OWNER), Set.of(), next, nextRecent, redactions, e.ts(), membership, nextWrites);
         }
         if (event instanceof MemberInvited e) {
-          return new State(exists, direct, owner, visibility, topic, members, plus(invited, e.user()), next, nextRecent, redactions, createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, members, plus(invited, e.user()), next, nextRecent, redactions, createdAt, membership, nextWrites);
         }
         if (event instanceof MemberJoined e) {
-          return new State(exists, direct, owner, visibility, topic, put(members, e.user(), e.user().equals(owner) ? OWNER : MEMBER), minus(invited, e.user()), next, nextRecent, redactions, createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, put(members, e.user(), e.user().equals(owner) ? OWNER : MEMBER), minus(invited, e.user()), next, nextRecent, redactions, createdAt, membership, nextWrites);
         }
         if (event instanceof MemberLeft e) {
-          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), invited, next, nextRecent, redactions, createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), invited, next, nextRecent, redactions, createdAt, membership, nextWrites);
         }
         if (event instanceof MemberRemoved e) {
-          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), minus(invited, e.user()), next, nextRecent, redactions, createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), minus(invited, e.user()), next, nextRecent, redactions, createdAt, membership, nextWrites);
         }
         if (event instanceof TopicChanged e) {
-          return new State(exists, direct, owner, visibility, e.topic(), members, invited, next, nextRecent, redactions, createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, e.topic(), members, invited, next, nextRecent, redactions, createdAt, membership, nextWrites);
         }
         if (event instanceof MessagePosted e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, redactions, createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, redactions, createdAt, membership, nextWrites);
         }
         if (event instanceof MessageEdited e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(e.body(), false)), createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(e.body(), false)), createdAt, membership, nextWrites);
         }
         if (event instanceof MessageDeleted e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(null, true)), createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(null, true)), createdAt, membership, nextWrites);
         }
       throw new IllegalArgumentException("unknown event " + event);
     }
@@ -450,6 +476,7 @@ public final class RoomEntity
   private final ChatSettings settings;
   private final ActorContext<Command> context;
   private final ActorRef<Command> front;
+  private final ActorRef<MembershipOutbox.Command> outbox;
   private final Clock clock;
   private final ParleyMetrics metrics;
   /**
@@ -463,12 +490,14 @@ public final class RoomEntity
       ChatSettings settings,
       ActorContext<Command> context,
       ActorRef<Command> front,
+      ActorRef<MembershipOutbox.Command> outbox,
       Clock clock) {
     super(persistenceId(roomId));
     this.roomId = roomId;
     this.settings = settings;
     this.context = context;
     this.front = front;
+    this.outbox = outbox;
     this.clock = clock;
     this.metrics = ParleyMetrics.get(context.getSystem());
   }
@@ -481,6 +510,14 @@ public final class RoomEntity
   @Override
   public RetentionCriteria retentionCriteria() {
     return RetentionCriteria.snapshotEvery(500, 2);
+  }
+
+  /** A crash may have come between a membership change and the outbox hearing of it. */
+  @Override
+  public SignalHandler<State> signalHandler() {
+    return newSignalHandlerBuilder()
+        .onSignal(RecoveryCompleted.instance(), state -> outbox.tell(new MembershipOutbox.RoomRecovered(state.lastMembershipSeq())))
+        .build();
   }
 
   @Override
@@ -551,8 +588,13 @@ public final class RoomEntity
               metrics.persisted(ENTITY_KEY.name(), System.nanoTime() - started, messages);
               replies.forEach(Runnable::run);
               List<TimelineEvent> published = new ArrayList<>(events.size());
+              List<MembershipOutbox.Notice> notices = new ArrayList<>();
               for (int i = 0; i < events.size(); i++) {
                 published.add(timelineEvent(events.get(i), firstSeq + i));
+                MembershipOutbox.notice(events.get(i), firstSeq + i).ifPresent(notices::add);
+              }
+              if (!notices.isEmpty()) {
+                outbox.tell(new MembershipOutbox.Changed(notices, state.lastMembershipSeq(), written.lastMembershipSeq()));
               }
               push(new RoomPush.Published(roomId, published));
               front.tell(new BatchDone());
@@ -879,6 +921,7 @@ public final class RoomEntity
     Behavior<Command> idle() {
       return Behaviors.receive(Command.class)
           .onMessage(Write.class, this::onWrite)
+          .onMessage(KeepAwake.class, keepAwake -> Behaviors.same())
           .onMessage(BatchDone.class, done -> {
             inFlight = List.of();
             flush();
