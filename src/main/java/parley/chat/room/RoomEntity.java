@@ -371,6 +371,16 @@ public final class RoomEntity
       return user.equals(owner) && isMember(user);
     }
 
+    /**
+     * Whether {@code user} may know the room exists: any room they are in or invited to, and
+     * every public room (anyone may join one). To anybody else a private room or a direct
+     * message room is answered exactly as a room that does not exist ({@code room_not_found}),
+     * so nobody learns by asking which private rooms there are or who writes to whom.
+     */
+    boolean visibleTo(String user) {
+      return exists && (isMember(user) || invited.contains(user) || (!direct && PUBLIC.equals(visibility)));
+    }
+
     /** The earlier write of {@code user} named {@code clientMsgId}, if still in the window. */
     Optional<TimelineEvent> findWrite(String user, String clientMsgId) {
       Long position = writes.get(writeKey(user, clientMsgId));
@@ -651,19 +661,17 @@ public final class RoomEntity
         return Decision.written(List.of(new RoomCreated(roomId, c.user(), visibility, c.topic(), false, now)), null);
       }
       if (write instanceof Join j) {
-        if (!s.exists()) {
+        // A private room the user was not invited to, or someone else's direct message room,
+        // is not theirs to see: not found, as if there were none.
+        if (!s.visibleTo(j.user())) {
           return notFound();
         } else if (s.isMember(j.user())) {
           return Decision.unchanged(s, roomId);
-        } else if (s.direct()) {
-          return Decision.reject("forbidden", "direct message rooms cannot be joined");
-        } else if (PRIVATE.equals(s.visibility()) && !s.invited().contains(j.user())) {
-          return Decision.reject("not_invited", roomId + " is private; a member must invite " + j.user());
         }
         return Decision.written(List.of(new MemberJoined(roomId, j.user(), now)), null);
       }
       if (write instanceof Leave l) {
-        if (!s.exists()) {
+        if (!s.visibleTo(l.user())) {
           return notFound();
         } else if (!s.isMember(l.user())) {
           return notMember(l.user());
@@ -671,7 +679,7 @@ public final class RoomEntity
         return Decision.written(List.of(new MemberLeft(roomId, l.user(), now)), null);
       }
       if (write instanceof Invite i) {
-        if (!s.exists()) {
+        if (!s.visibleTo(i.by())) {
           return notFound();
         } else if (!s.isMember(i.by())) {
           return notMember(i.by());
@@ -683,7 +691,7 @@ public final class RoomEntity
         return Decision.written(List.of(new MemberInvited(roomId, i.user(), i.by(), now)), null);
       }
       if (write instanceof RemoveMember r) {
-        if (!s.exists()) {
+        if (!s.visibleTo(r.by())) {
           return notFound();
         } else if (s.direct()) {
           // Nobody owns a conversation between two people: neither may shut the other out.
@@ -696,7 +704,7 @@ public final class RoomEntity
         return Decision.written(List.of(new MemberRemoved(roomId, r.user(), r.by(), now)), null);
       }
       if (write instanceof SetTopic t) {
-        if (!s.exists()) {
+        if (!s.visibleTo(t.by())) {
           return notFound();
         } else if (s.direct()) {
           return Decision.reject("forbidden", "a direct message room has no topic");
@@ -709,7 +717,7 @@ public final class RoomEntity
         Optional<TimelineEvent> earlier = s.findWrite(p.user(), p.clientMsgId());
         if (earlier.isPresent()) {
           return Decision.duplicate(earlier.get());
-        } else if (!s.exists()) {
+        } else if (!s.exists() || (!p.fromServer() && !s.visibleTo(p.user()))) {
           return notFound();
         } else if (!p.fromServer() && !s.isMember(p.user())) {
           return notMember(p.user());
@@ -744,7 +752,7 @@ public final class RoomEntity
         Optional<TimelineEvent> earlier = s.findWrite(e.user(), e.clientMsgId());
         if (earlier.isPresent()) {
           return Decision.duplicate(earlier.get());
-        } else if (!s.exists()) {
+        } else if (!s.visibleTo(e.user())) {
           return notFound();
         } else if (!s.isMember(e.user())) {
           return notMember(e.user());
@@ -760,7 +768,7 @@ public final class RoomEntity
         Optional<TimelineEvent> earlier = s.findWrite(d.user(), d.clientMsgId());
         if (earlier.isPresent()) {
           return Decision.duplicate(earlier.get());
-        } else if (!s.exists()) {
+        } else if (!s.visibleTo(d.user())) {
           return notFound();
         } else if (!s.isMember(d.user())) {
           return notMember(d.user());
@@ -822,7 +830,7 @@ public final class RoomEntity
   }
 
   private Effect<Event, State> onGetInfo(State state, GetInfo get) {
-    if (!state.exists()) {
+    if (!state.visibleTo(get.user())) {
       return Effect().reply(get.replyTo(), new Rejected("room_not_found", "room " + roomId + " does not exist"));
     }
     if (!state.isMember(get.user()) && PRIVATE.equals(state.visibility())) {
@@ -835,7 +843,7 @@ public final class RoomEntity
   }
 
   private Effect<Event, State> onIsMember(State state, IsMember ask) {
-    if (!state.exists()) {
+    if (!state.visibleTo(ask.user())) {
       return Effect().reply(ask.replyTo(), new Rejected("room_not_found", "room " + roomId + " does not exist"));
     }
     return Effect().reply(ask.replyTo(), new Membership(roomId, ask.user(), state.isMember(ask.user())));
@@ -846,7 +854,7 @@ public final class RoomEntity
    * (one partition range read); either way with the latest edits and deletions applied.
    */
   private Effect<Event, State> onGetEvents(State state, GetEvents get) {
-    if (!state.exists()) {
+    if (!state.visibleTo(get.user())) {
       return Effect().reply(get.replyTo(), new Rejected("room_not_found", "room " + roomId + " does not exist"));
     }
     if (!state.isMember(get.user())) {

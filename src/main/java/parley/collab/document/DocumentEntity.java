@@ -595,7 +595,9 @@ public final class DocumentEntity
       case GRANTED -> command instanceof Submit submit
           ? onSubmit(state, submit)
           : Effect().none().thenRun(now -> serve(now, command));
-      case DENIED -> Effect().none().thenRun(unchanged -> refuse(command, forbidden(userId)));
+      // Someone who may not use the document hears what they would of no document at all,
+      // so the answer does not tell a stranger whether it exists.
+      case DENIED -> Effect().none().thenRun(unchanged -> refuse(command, notFound()));
       case ASK_ROOM -> Effect().none().thenRun(unchanged -> awaitRoom(state.room(), userId, command));
     };
   }
@@ -660,7 +662,7 @@ public final class DocumentEntity
                 }
               });
     }
-    Rejected refusal = answer == RoomAnswer.NO_ANSWER ? roomSilent(state.room()) : forbidden(userId);
+    Rejected refusal = answer == RoomAnswer.NO_ANSWER ? roomSilent(state.room()) : notFound();
     return Effect()
         .none()
         .thenRun(
@@ -686,6 +688,8 @@ public final class DocumentEntity
       subscribe.replyTo().tell(opened(state));
     } else if (command instanceof GetOps get) {
       get.replyTo().tell(ops(state, get));
+    } else if (command instanceof AddEditor add) {
+      add.replyTo().tell(onlyTheOwnerAddsEditors());
     } else {
       throw new IllegalArgumentException("not a read: " + command);
     }
@@ -700,6 +704,8 @@ public final class DocumentEntity
       submit.replyTo().tell(refusal);
     } else if (command instanceof GetOps get) {
       get.replyTo().tell(refusal);
+    } else if (command instanceof AddEditor add) {
+      add.replyTo().tell(refusal);
     } else {
       throw new IllegalArgumentException("not a guarded command: " + command);
     }
@@ -928,7 +934,9 @@ public final class DocumentEntity
 
   private Effect<Event, State> onAddEditor(State state, AddEditor add) {
     if (!state.owner().equals(add.byUserId())) {
-      return Effect().reply(add.replyTo(), new Rejected(FORBIDDEN, "only the owner adds editors"));
+      // Refused as forbidden only to those who may use the document; a stranger is told
+      // there is no such document, as for every other request.
+      return guarded(state, add.byUserId(), add);
     }
     if (add.editorId() == null || add.editorId().isBlank()) {
       return Effect().reply(add.replyTo(), new Rejected(BAD_REQUEST, "an editor needs a user id"));
@@ -1022,8 +1030,8 @@ public final class DocumentEntity
     return new Rejected(NOT_FOUND, "no document " + docId);
   }
 
-  private Rejected forbidden(String userId) {
-    return new Rejected(FORBIDDEN, "user " + userId + " may not edit document " + docId);
+  private static Rejected onlyTheOwnerAddsEditors() {
+    return new Rejected(FORBIDDEN, "only the owner adds editors");
   }
 
   private static Rejected roomSilent(String roomId) {

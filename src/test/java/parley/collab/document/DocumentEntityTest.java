@@ -165,13 +165,16 @@ class DocumentEntityTest {
   void onlyOwnerAndEditorsMayOpenOrEdit() {
     create("hello", "bob");
 
-    assertRejected(DocumentEntity.FORBIDDEN, doc.<OpenReply>runCommand(r -> new Open("mallory", r)).reply());
+    // A stranger hears what no document at all would say (docs/protocol.md, Privacy).
+    assertRejected(DocumentEntity.NOT_FOUND, doc.<OpenReply>runCommand(r -> new Open("mallory", r)).reply());
     CommandResultWithReply<Command, Event, State, SubmitReply> submitted = submit("mallory", "m1", 0, op(5, "!"));
-    assertRejected(DocumentEntity.FORBIDDEN, submitted.reply());
+    assertRejected(DocumentEntity.NOT_FOUND, submitted.reply());
     assertTrue(submitted.hasNoEvents());
-    assertRejected(DocumentEntity.FORBIDDEN, getOps("mallory", 0));
+    assertRejected(DocumentEntity.NOT_FOUND, getOps("mallory", 0));
     TestProbe<Push> pushes = testKit.createTestProbe();
-    assertRejected(DocumentEntity.FORBIDDEN, subscribe("mallory", "m", pushes.ref()));
+    assertRejected(DocumentEntity.NOT_FOUND, subscribe("mallory", "m", pushes.ref()));
+    assertRejected(DocumentEntity.NOT_FOUND, addEditor("mallory", "eve").reply());
+    // An editor may see the document, and is told what they may not do.
     assertRejected(DocumentEntity.FORBIDDEN, addEditor("bob", "mallory").reply());
     assertEquals("hello", doc.getState().text());
   }
