@@ -77,9 +77,8 @@ import parley.serialization.CborSerializable;
  * within the TTL. While the room is being asked, that user's commands wait in arrival order
  * (others' go on); then they are served, or all refused ({@code not_found}, as a stranger
  * hears of any document it may not see, or {@code unavailable} if the room did not answer in
- * time). A user found to be no longer a
- * member also loses the subscriptions: each gets {@link DocumentClosed}, and subscribing again
- * is refused. The answers are a cache in this behavior instance, never journaled.
+ * time). A user found to be no longer a member also loses the subscriptions: each gets
+ * {@link DocumentClosed}, and subscribing again is refused. The answers are a cache in this behavior instance, never journaled.
  */
 public final class DocumentEntity
     extends EventSourcedBehavior<DocumentEntity.Command, DocumentEntity.Event, DocumentEntity.State> {
