@@ -911,9 +911,10 @@ public final class RoomEntity
 
   /**
    * The sharded entity itself: forwards reads to the journal actor at once and writes in
-   * batches, one batch in flight at a time. If the journal actor stops (a failed journal
-   * write or recovery), every write it held is answered {@code unavailable} (retryable with
-   * the same clientMsgId) and the entity stops; the next message starts it afresh.
+   * batches, one batch in flight at a time. If the journal actor or the membership outbox
+   * stops (a failed journal write or recovery), every write it held is answered
+   * {@code unavailable} (retryable with the same clientMsgId) and the entity stops; the next
+   * message starts it afresh, and the outbox catches up from the room's journal.
    */
   private static final class GroupCommit {
     private final ActorRef<Command> journal;
