@@ -337,8 +337,13 @@ public final class DocumentClient implements AutoCloseable {
           return;
         }
         if (failure == null) {
+          long before = revision;
           offerAll(reply.path("ops"));
-          goLive();
+          if (morePages(reply) && revision > before) {
+            catchUp(attempt, c, openReply);
+          } else {
+            goLive();
+          }
           return;
         }
         ParleyException error = unwrap(failure);
@@ -613,12 +618,22 @@ public final class DocumentClient implements AutoCloseable {
           return;
         }
         if (failure == null) {
+          long before = revision;
           offerAll(reply.path("ops"));
+          if (morePages(reply) && revision > before) {
+            fetchMissing();
+          }
         } else if (unwrap(failure).code().equals("resync_required")) {
           resync("resync_required", unwrap(failure).getMessage());
         }
       }
     });
+  }
+
+  /** A {@code doc_ops} answer is one page: it ends before the newest revision when more follow. */
+  private static boolean morePages(JsonNode reply) {
+    JsonNode ops = reply.path("ops");
+    return !ops.isEmpty() && ops.get(ops.size() - 1).path("revision").asLong() < reply.path("revision").asLong();
   }
 
   // ---------------------------------------------------------------------------------------------

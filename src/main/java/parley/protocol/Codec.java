@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -216,6 +217,29 @@ public final class Codec {
   // ---------------------------------------------------------------------------------------
   // Server → client
 
+  /**
+   * The most one reply may weigh as a frame or a REST body, in UTF-8 bytes. Pushes stay far
+   * below it by construction (a message body, an operation and a frame a client sends are
+   * bounded); replies that gather many things (history, doc_open, list_rooms) are bounded by
+   * their own limits too, and this is the backstop: a reply over it is answered
+   * {@code frame_too_large} instead, and the client asks for less (docs/protocol.md).
+   */
+  public static final int MAX_REPLY_BYTES = 4 << 20;
+
+  /** The refusal that takes the place of a reply whose encoding is {@code text}, if over {@link #MAX_REPLY_BYTES}. */
+  public static Optional<Reply.Failure> oversized(String text) {
+    // Three UTF-8 bytes a char at most: most texts are known to fit without counting.
+    if ((long) text.length() * 3 <= MAX_REPLY_BYTES) {
+      return Optional.empty();
+    }
+    int bytes = text.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    return bytes <= MAX_REPLY_BYTES
+        ? Optional.empty()
+        : Optional.of(Reply.Failure.of(
+            ErrorCode.FRAME_TOO_LARGE,
+            "the answer would be " + bytes + " bytes, over the " + MAX_REPLY_BYTES + "-byte limit of a reply; ask for less"));
+  }
+
   /** The frame of a reply to request {@code id} (null: the client gave none, and none is echoed). */
   public static String reply(String id, Reply reply) {
     ObjectNode node = JSON.createObjectNode();
@@ -229,7 +253,8 @@ public final class Codec {
     node.put("type", reply instanceof Reply.Pong ? "pong" : "ok");
     putId(node, id);
     node.setAll((ObjectNode) JSON.valueToTree(reply));
-    return write(node);
+    String frame = write(node);
+    return oversized(frame).map(refusal -> reply(id, refusal)).orElse(frame);
   }
 
   /** A REST answer: the reply's fields alone, or the error without an id. */

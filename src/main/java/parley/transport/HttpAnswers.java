@@ -29,10 +29,17 @@ public final class HttpAnswers {
     if (reply instanceof Reply.Accepted) {
       return HttpResponse.create().withStatus(StatusCodes.NO_CONTENT);
     }
+    String body = Codec.restBody(reply);
+    if (!(reply instanceof Reply.Failure)) {
+      java.util.Optional<Reply.Failure> oversized = Codec.oversized(body);
+      if (oversized.isPresent()) {
+        return response(oversized.get());
+      }
+    }
     int status = reply instanceof Reply.Failure failure ? failure.code().httpStatus() : 200;
     return HttpResponse.create()
         .withStatus(status)
-        .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Codec.restBody(reply)));
+        .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, body));
   }
 
   /** An error answer: {@code {"type":"error","code":…,"message":…}} with the code's status. */

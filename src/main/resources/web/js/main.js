@@ -273,9 +273,9 @@ function bindDialogs(chat, docs, me) {
       location.hash = `#room/${name}`;
     } catch (error) {
       const hints = {
-        room_not_found: `There is no room “${name}” yet. Create it?`,
+        // A private room one was not invited to answers as if there were none.
+        room_not_found: `There is no room “${name}” you can join (a private room needs an invite from a member). Create it?`,
         room_exists: `“${name}” already exists. Join it instead?`,
-        not_invited: `“${name}” is private; ask a member to invite you.`,
       };
       $('room-error').textContent = hints[error.code] ?? error.message;
     }

@@ -4,7 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -22,6 +25,24 @@ class CodecTest {
     assertEquals("7", decoded.id());
     assertEquals(new Request.Send("r", "c", "hi"), decoded.request());
     assertNull(codec.decode("{\"type\":\"ping\"}").id());
+  }
+
+  @Test
+  void aReplyOverTheLimitIsAnsweredFrameTooLargeWithItsId() throws Exception {
+    String body = "\u0001".repeat(16_000);
+    List<Reply.OpEntry> ops = new java.util.ArrayList<>();
+    for (int i = 1; i <= 60; i++) {
+      ops.add(new Reply.OpEntry(i, parley.collab.ot.TextOperation.builder().insert(body).build(), "a", "c" + i));
+    }
+    String frame = Codec.reply("9", new Reply.DocOpsPage("d", 0, 60, ops));
+    JsonNode refused = Codec.JSON.readTree(frame);
+    assertEquals("error", refused.path("type").asText(), frame.substring(0, 100));
+    assertEquals("9", refused.path("id").asText());
+    assertEquals("frame_too_large", refused.path("code").asText());
+
+    String fits = Codec.reply("10", new Reply.DocOpsPage("d", 0, 60, ops.subList(0, 5)));
+    assertEquals("ok", Codec.JSON.readTree(fits).path("type").asText());
+    assertTrue(Codec.oversized(fits).isEmpty());
   }
 
   @Test

@@ -176,8 +176,8 @@ class ChatIT {
       assertCode("bad_room_id", henry.request("join", Map.of("room", "no spaces")));
       assertCode("room_not_found", henry.send("nowhere", "n-1", "anyone?"));
       await(ivy.createRoom("ivys", "private", null));
-      assertCode("not_a_member", henry.send("ivys", "n-2", "let me in"));
-      assertCode("not_invited", henry.join("ivys"));
+      assertCode("room_not_found", henry.send("ivys", "n-2", "let me in"));
+      assertCode("room_not_found", henry.join("ivys"));
       Sent ivys = await(ivy.send("ivys", "i-1", "mine"));
       await(ivy.invite("ivys", "henry"));
       await(henry.join("ivys"));

@@ -58,6 +58,25 @@ class DocumentLagIT {
         assertEquals("", reader.problem, "every revision once, in order");
         assertEquals(REVISIONS, reader.lastRevision);
       }
+
+      // A doc_ops from the start asks for some 16 MB of operations: it gets one small page at
+      // a time, and walking the pages gives every revision once, in order.
+      long from = 0;
+      int pages = 0;
+      long largest = 0;
+      while (from < REVISIONS) {
+        JsonNode page = writer.request("doc_ops", Map.of("doc", "firehose", "revision", from)).get(20, TimeUnit.SECONDS);
+        largest = Math.max(largest, page.toString().length());
+        assertEquals(REVISIONS, page.path("revision").asLong());
+        JsonNode ops = page.path("ops");
+        assertTrue(ops.size() >= 1 && ops.size() <= 200, page.path("ops").size() + " operations");
+        for (JsonNode op : ops) {
+          assertEquals(++from, op.path("revision").asLong(), "every revision once, in order");
+        }
+        pages++;
+      }
+      System.out.println("DocumentLagIT: doc_ops from revision 0 came in " + pages + " pages, the largest " + largest + " characters");
+      assertTrue(largest < 128 * 1024, "a page of " + largest + " characters");
     }
   }
 

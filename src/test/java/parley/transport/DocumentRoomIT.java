@@ -61,7 +61,7 @@ class DocumentRoomIT {
       alice.invite("studio", "bob").get(20, TimeUnit.SECONDS);
       bob.join("studio").get(20, TimeUnit.SECONDS);
 
-      assertCode("not_a_member", carol.request("doc_create", Map.of("doc", "plan", "room", "studio")));
+      assertCode("room_not_found", carol.request("doc_create", Map.of("doc", "plan", "room", "studio")));
       assertCode("room_not_found", carol.request("doc_create", Map.of("doc", "plan", "room", "no-such-room")));
       assertCode("bad_room_id", carol.request("doc_create", Map.of("doc", "plan", "room", "no spaces")));
       JsonNode created = await(alice.request("doc_create", Map.of("doc", "plan", "text", "ab", "room", "studio")));
@@ -77,9 +77,9 @@ class DocumentRoomIT {
       assertEquals("bob", atAlice.path("author").asText());
       assertEquals("[2,\"c\"]", atAlice.path("op").toString());
 
-      assertCode("forbidden", carol.request("doc_open", Map.of("doc", "plan")));
-      assertCode("forbidden", submit(carol, "c-1", 1, List.of(3, "!")));
-      assertCode("forbidden", carol.request("doc_ops", Map.of("doc", "plan", "revision", 0)));
+      assertCode("doc_not_found", carol.request("doc_open", Map.of("doc", "plan")));
+      assertCode("doc_not_found", submit(carol, "c-1", 1, List.of(3, "!")));
+      assertCode("doc_not_found", carol.request("doc_ops", Map.of("doc", "plan", "revision", 0)));
 
       bob.leave("studio").get(20, TimeUnit.SECONDS);
       long leftAt = System.nanoTime();
@@ -98,21 +98,21 @@ class DocumentRoomIT {
           assertTrue(sentAt < mustBeRefusedAfter, "bob got in " + Duration.ofNanos(sentAt - leftAt).toMillis() + " ms after leaving");
           awaitOp(alice, revision);
         } catch (ExecutionException e) {
-          assertEquals("forbidden", ((ParleyException) e.getCause()).code(), e.getCause().getMessage());
+          assertEquals("doc_not_found", ((ParleyException) e.getCause()).code(), e.getCause().getMessage());
           break;
         }
         // One submission per poll, well inside the connection's request rate.
         Thread.sleep(100);
       }
       JsonNode resync = bob.awaitPush(p -> "doc_resync".equals(p.path("type").asText()), WAIT);
-      assertEquals("forbidden", resync.path("code").asText(), "bob's open document ended too");
+      assertEquals("doc_not_found", resync.path("code").asText(), "bob's open document ended too");
 
       long before = revision;
       assertEquals(before + 1, await(submit(alice, "a-1", before, List.of("A", (int) before + 2))).path("revision").asLong());
       JsonNode document = await(alice.request("doc_open", Map.of("doc", "plan")));
       assertEquals(before + 1, document.path("revision").asLong(), "the refused submission left no trace");
       assertEquals("Aabc" + ".".repeat((int) before - 1), document.path("text").asText());
-      assertCode("forbidden", bob.request("doc_open", Map.of("doc", "plan")));
+      assertCode("doc_not_found", bob.request("doc_open", Map.of("doc", "plan")));
     }
   }
 
@@ -139,8 +139,8 @@ class DocumentRoomIT {
       assertEquals("rest-room", JSON.readTree(opened.body()).path("room").asText());
       assertEquals("hi", JSON.readTree(opened.body()).path("text").asText());
       HttpResponse<String> outsider = rest("GET", "/v1/docs/memo", frank, null);
-      assertEquals(403, outsider.statusCode(), outsider.body());
-      assertEquals("forbidden", JSON.readTree(outsider.body()).path("code").asText());
+      assertEquals(404, outsider.statusCode(), outsider.body());
+      assertEquals("doc_not_found", JSON.readTree(outsider.body()).path("code").asText());
     }
   }
 

@@ -19,6 +19,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -349,10 +351,210 @@ class ProtocolContractIT {
     node.rest("POST", "/v1/rooms/cell/messages", owner, "{\"body\":\"hi\"}", "w1");
     assertEquals(200, node.rest("DELETE", "/v1/rooms/cell/members/exile", owner, null, null).statusCode());
 
-    assertError(403, "not_a_member", node.rest("POST", "/v1/rooms/cell/read", member, "{\"seq\":999999999}", null));
+    assertError(404, "room_not_found", node.rest("POST", "/v1/rooms/cell/read", member, "{\"seq\":999999999}", null));
     // The user entity learns of the removal right after the room wrote it.
     JsonNode rooms = awaitGet("/v1/rooms", member, list -> list.path("rooms").isEmpty()).path("rooms");
     assertEquals(0, rooms.size(), "the removed room is still listed: " + rooms);
+  }
+
+  @Test
+  void overTheWebSocketARemovedMemberCannotMarkTheRoomReadAndNoLongerListsOrResumesIt() throws Exception {
+    try (Wire owner = Wire.connect(node.token("jailer")); Wire member = Wire.connect(node.token("convict"))) {
+      owner.request("{\"type\":\"create_room\",\"id\":\"c\",\"room\":\"block\",\"visibility\":\"private\"}");
+      owner.request("{\"type\":\"invite\",\"id\":\"i\",\"room\":\"block\",\"user\":\"convict\"}");
+      assertEquals("ok", member.request("{\"type\":\"join\",\"id\":\"j\",\"room\":\"block\"}").path("type").asText());
+      long last = owner.request("{\"type\":\"send\",\"id\":\"s\",\"room\":\"block\",\"clientMsgId\":\"m\",\"body\":\"hi\"}").path("seq").asLong();
+
+      // A member's marker stays within the timeline, whatever seq it names.
+      JsonNode clamped = member.request("{\"type\":\"mark_read\",\"id\":\"r1\",\"room\":\"block\",\"seq\":999999999}");
+      assertEquals(last, clamped.path("readSeq").asLong(), clamped.toString());
+      assertEquals(0, clamped.path("unread").asLong(), clamped.toString());
+
+      assertEquals("ok", owner.request("{\"type\":\"remove_member\",\"id\":\"x\",\"room\":\"block\",\"user\":\"convict\"}").path("type").asText());
+      JsonNode refused = member.request("{\"type\":\"mark_read\",\"id\":\"r2\",\"room\":\"block\",\"seq\":999999999}");
+      // Removed from a private room, the member is a stranger to it (docs/protocol.md, Privacy).
+      assertEquals("room_not_found", refused.path("code").asText(), refused.toString());
+      // At once: the room no longer counts the member, whatever the user entity knows yet.
+      JsonNode rooms = member.request("{\"type\":\"list_rooms\",\"id\":\"l\"}");
+      assertEquals(0, rooms.path("rooms").size(), rooms.toString());
+      // Within moments: the room's outbox tells the user entity, which resume reads.
+      JsonNode resumed = member.awaitReply("{\"type\":\"resume\",\"id\":\"res\"}", reply -> !reply.path("rooms").has("block"));
+      assertFalse(resumed.path("rooms").has("block"), resumed.toString());
+    }
+  }
+
+  /**
+   * The room, not the connection, tells the user's room list of a join: a connection that is
+   * gone the moment it sent its joins leaves every room that took one listed for the user.
+   */
+  @Test
+  void joinsSentByAConnectionClosedAtOnceAreAllListedOnTheUsersNextConnection() throws Exception {
+    List<String> rooms = List.of("drop-in-1", "drop-in-2", "drop-in-3", "drop-in-4");
+    for (String room : rooms) {
+      node.rest("POST", "/v1/rooms", node.token("host-" + room), "{\"room\":\"" + room + "\",\"visibility\":\"public\"}", null);
+    }
+    try (Wire hasty = Wire.connect(node.token("passer"))) {
+      assertEquals("ok", hasty.request("{\"type\":\"join\",\"id\":\"first\",\"room\":\"drop-in-1\"}").path("type").asText());
+      for (String room : rooms.subList(1, rooms.size())) {
+        hasty.send("{\"type\":\"join\",\"id\":\"" + room + "\",\"room\":\"" + room + "\"}");
+      }
+    }
+    try (Wire later = Wire.connect(node.token("passer"))) {
+      // The rooms that took a join (the connection may have gone before some were read) and
+      // the user's list must come to agree; joins still in flight may land meanwhile.
+      Set<String> joined = new TreeSet<>();
+      Set<String> listed = new TreeSet<>();
+      long deadline = System.nanoTime() + WAIT.toNanos();
+      while (System.nanoTime() < deadline) {
+        joined.clear();
+        for (String room : rooms) {
+          JsonNode members = Frames.read(node.rest("GET", "/v1/rooms/" + room + "/members", node.token("host-" + room), null, null).body());
+          members.path("members").forEach(m -> {
+            if ("passer".equals(m.path("user").asText())) {
+              joined.add(room);
+            }
+          });
+        }
+        listed.clear();
+        later.request("{\"type\":\"list_rooms\",\"id\":\"l\"}").path("rooms").forEach(r -> listed.add(r.path("room").asText()));
+        if (joined.equals(listed)) {
+          break;
+        }
+        Thread.sleep(100); // polling a condition: the user entities learning of the joins
+      }
+      assertTrue(joined.contains("drop-in-1"), joined.toString());
+      assertEquals(joined, listed, "rooms that took a join, and the rooms listed");
+      Set<String> resumed = new TreeSet<>();
+      later.request("{\"type\":\"resume\",\"id\":\"res\"}").path("rooms").fieldNames().forEachRemaining(resumed::add);
+      assertTrue(resumed.containsAll(joined), "resumed " + resumed + ", joined " + joined);
+    }
+  }
+
+  /**
+   * A stranger asking about a private room, someone else's direct messages or a document gets
+   * exactly the answers it would get if there were no such thing, over the WebSocket and REST
+   * (docs/protocol.md, Privacy): nothing tells it which exist, or who writes to whom.
+   */
+  @Test
+  void aStrangerCannotTellPrivateRoomsDirectMessagesOrDocumentsFromNone() throws Exception {
+    String keeper = node.token("keeper");
+    assertEquals(200, node.rest("POST", "/v1/rooms", keeper, "{\"room\":\"vault\",\"visibility\":\"private\"}", null).statusCode());
+    node.rest("POST", "/v1/rooms/vault/messages", keeper, "{\"body\":\"the combination\"}", "k1");
+    assertEquals(200, node.rest("POST", "/v1/dm/confidant", keeper, "{\"body\":\"between us\"}", "k2").statusCode());
+    assertEquals(200, node.rest("POST", "/v1/docs", keeper, "{\"doc\":\"ledger\",\"text\":\"sums\"}", null).statusCode());
+    assertEquals(200, node.rest("POST", "/v1/docs", keeper, "{\"doc\":\"plans\",\"text\":\"x\",\"room\":\"vault\"}", null).statusCode());
+    String directRoom = parley.chat.Ids.directRoom("keeper", "confidant");
+
+    Map<String, List<String>> rooms = new java.util.LinkedHashMap<>();
+    for (String room : List.of("vault", "no-vault", directRoom, parley.chat.Ids.directRoom("keeper", "nobody"))) {
+      rooms.put(room, roomAnswersOverTheWebSocket(room));
+      rooms.put("REST " + room, roomAnswersOverRest(room));
+    }
+    System.out.println("ProtocolContractIT: a stranger's answers: " + rooms);
+    assertEquals(rooms.get("no-vault"), rooms.get("vault"));
+    assertEquals(rooms.get("REST no-vault"), rooms.get("REST vault"));
+    assertEquals(rooms.get("no-vault"), rooms.get(directRoom));
+    assertEquals(rooms.get("REST no-vault"), rooms.get("REST " + directRoom));
+    assertEquals(rooms.get("no-vault"), rooms.get(parley.chat.Ids.directRoom("keeper", "nobody")));
+    assertTrue(rooms.get("no-vault").stream().allMatch(code -> code.equals("room_not_found")), rooms.get("no-vault").toString());
+
+    Map<String, List<String>> docs = new java.util.LinkedHashMap<>();
+    for (String doc : List.of("ledger", "plans", "no-ledger")) {
+      docs.put(doc, docAnswers(doc));
+    }
+    System.out.println("ProtocolContractIT: a stranger's answers about documents: " + docs);
+    assertEquals(docs.get("no-ledger"), docs.get("ledger"));
+    assertEquals(docs.get("no-ledger"), docs.get("plans"));
+    try (Wire stranger = Wire.connect(node.token("eavesdropper"))) {
+      List<String> created = new ArrayList<>();
+      for (String room : List.of("vault", "no-vault")) {
+        created.add(stranger.request(frame("doc_create", "c-" + room, "doc", "mine-" + room, "room", room)).path("code").asText());
+        created.add(Frames.read(node.rest("POST", "/v1/docs", node.token("eavesdropper"), "{\"doc\":\"rest-" + room + "\",\"room\":\"" + room + "\"}", null).body()).path("code").asText());
+      }
+      assertEquals(List.of("room_not_found", "room_not_found", "room_not_found", "room_not_found"), created);
+    }
+  }
+
+  /** The code of each answer to every request naming {@code room}, sent by a stranger over a WebSocket. */
+  private static List<String> roomAnswersOverTheWebSocket(String room) throws Exception {
+    try (Wire stranger = Wire.connect(node.token("snoop"))) {
+      List<String> frames = List.of(
+          frame("join", "1", "room", room),
+          frame("leave", "2", "room", room),
+          frame("invite", "3", "room", room, "user", "eve"),
+          frame("remove_member", "4", "room", room, "user", "keeper"),
+          frame("set_topic", "5", "room", room, "topic", "mine"),
+          frame("send", "6", "room", room, "clientMsgId", "s", "body", "hello?"),
+          frame("edit", "7", "room", room, "target", 2, "clientMsgId", "e", "body", "x"),
+          frame("delete", "8", "room", room, "target", 2, "clientMsgId", "d"),
+          frame("history", "9", "room", room),
+          frame("list_members", "10", "room", room),
+          frame("mark_read", "11", "room", room, "seq", 2));
+      List<String> codes = new ArrayList<>();
+      for (String f : frames) {
+        JsonNode reply = stranger.request(f);
+        codes.add("error".equals(reply.path("type").asText()) ? reply.path("code").asText() : reply.path("type").asText());
+      }
+      return codes;
+    }
+  }
+
+  /** The status and code of each REST call naming {@code room}, made by a stranger. */
+  private static List<String> roomAnswersOverRest(String room) {
+    String token = node.token("peeper");
+    String at = "/v1/rooms/" + room;
+    List<HttpResponse<String>> answers = List.of(
+        node.rest("POST", at + "/join", token, null, null),
+        node.rest("POST", at + "/leave", token, null, null),
+        node.rest("POST", at + "/invite", token, "{\"user\":\"eve\"}", null),
+        node.rest("DELETE", at + "/members/keeper", token, null, null),
+        node.rest("PUT", at + "/topic", token, "{\"topic\":\"mine\"}", null),
+        node.rest("POST", at + "/messages", token, "{\"body\":\"hello?\"}", "s-" + room),
+        node.rest("PATCH", at + "/messages/2", token, "{\"body\":\"x\"}", "e-" + room),
+        node.rest("DELETE", at + "/messages/2", token, null, "d-" + room),
+        node.rest("GET", at + "/messages", token, null, null),
+        node.rest("GET", at + "/members", token, null, null),
+        node.rest("POST", at + "/read", token, "{\"seq\":2}", null),
+        node.rest("POST", at + "/typing", token, null, null));
+    return answers.stream()
+        .map(r -> r.statusCode() + " " + (r.body().isEmpty() ? "" : Frames.read(r.body()).path("code").asText()))
+        .toList();
+  }
+
+  /** The code of each answer to every request naming {@code doc}, by a stranger over a WebSocket and REST. */
+  private static List<String> docAnswers(String doc) throws Exception {
+    List<String> codes = new ArrayList<>();
+    try (Wire stranger = Wire.connect(node.token("spy"))) {
+      for (String f : List.of(
+          frame("doc_open", "1", "doc", doc),
+          frame("doc_submit", "2", "doc", doc, "clientOpId", "o", "revision", 0, "op", List.of("x")),
+          frame("doc_ops", "3", "doc", doc, "revision", 0),
+          frame("doc_add_editor", "4", "doc", doc, "user", "spy"))) {
+        codes.add(stranger.request(f).path("code").asText());
+      }
+    }
+    String token = node.token("spy");
+    for (HttpResponse<String> r : List.of(
+        node.rest("GET", "/v1/docs/" + doc, token, null, null),
+        node.rest("POST", "/v1/docs/" + doc + "/ops", token, "{\"clientOpId\":\"o\",\"revision\":0,\"op\":[\"x\"]}", null))) {
+      codes.add(r.statusCode() + " " + Frames.read(r.body()).path("code").asText());
+    }
+    return codes;
+  }
+
+  /** A request frame: its type, id, then field names and values in turn. */
+  private static String frame(String type, String id, Object... fields) {
+    Map<String, Object> frame = new java.util.LinkedHashMap<>();
+    frame.put("type", type);
+    frame.put("id", id);
+    for (int i = 0; i < fields.length; i += 2) {
+      frame.put((String) fields[i], fields[i + 1]);
+    }
+    try {
+      return parley.protocol.Codec.JSON.writeValueAsString(frame);
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   @Test
@@ -470,6 +672,7 @@ class ProtocolContractIT {
         if (until.test(reply)) {
           return reply;
         }
+        Thread.sleep(50); // polling a condition, within the connection's request rate
       }
       throw new AssertionError("no reply as expected to " + frame);
     }

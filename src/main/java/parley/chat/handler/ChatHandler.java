@@ -113,7 +113,12 @@ public final class ChatHandler {
       return write(r.room(), to -> new RoomEntity.Join(user, to)).thenApply(reply -> joined(r.room(), reply));
     }
 
-    /** The user's room list learns of the room; the join event is where the user's timeline starts. */
+    /**
+     * The user's room list learns of the room; the join event is where the user's timeline
+     * starts. The room's outbox makes sure of that whatever happens to this node
+     * ({@link parley.chat.room.MembershipOutbox}); telling the user entity here too, ahead of it,
+     * lets the joiner's very next {@code list_rooms} see the room. The user entity takes both.
+     */
     private Reply joined(String room, Reply reply) {
       if (reply instanceof Reply.Written written) {
         userEntity(user).tell(new UserEntity.RoomJoined(room, written.seq(), system.ignoreRef()));
@@ -123,15 +128,10 @@ public final class ChatHandler {
 
     @Override
     public CompletionStage<Reply> leave(Request.Leave r) {
-      return write(r.room(), to -> new RoomEntity.Leave(user, to)).thenApply(reply -> left(user, r.room(), reply));
-    }
-
-    /** Once the room wrote that {@code member} is out, their room list forgets it. */
-    private Reply left(String member, String room, Reply reply) {
-      if (reply instanceof Reply.Written) {
-        userEntity(member).tell(new UserEntity.RoomLeft(room, system.ignoreRef()));
-      }
-      return reply;
+      // The room's outbox tells the user's room list, in order with the user's other changes
+      // of membership there; list_rooms leaves out a room that no longer counts the user
+      // meanwhile. A second, unordered copy sent from here could overtake a later rejoin.
+      return write(r.room(), to -> new RoomEntity.Leave(user, to));
     }
 
     @Override
@@ -141,8 +141,8 @@ public final class ChatHandler {
 
     @Override
     public CompletionStage<Reply> removeMember(Request.RemoveMember r) {
-      // The removed user's room list forgets the room, as their own leave would.
-      return write(r.room(), to -> new RoomEntity.RemoveMember(user, r.user(), to)).thenApply(reply -> left(r.user(), r.room(), reply));
+      // The removed user's room list forgets the room as after their own leave.
+      return write(r.room(), to -> new RoomEntity.RemoveMember(user, r.user(), to));
     }
 
     @Override
@@ -230,12 +230,16 @@ public final class ChatHandler {
             .sorted((a, b) -> a.room().compareTo(b.room()))
             .forEach(marker -> entries.add(info(marker.room())
                 .thenApply(reply -> reply instanceof RoomEntity.Info info
-                    ? new Reply.RoomEntry(marker.room(), marker.readSeq(), info.lastSeq(),
-                        Math.max(0, info.lastSeq() - marker.readSeq()), info.direct(), info.topic())
-                    : new Reply.RoomEntry(marker.room(), marker.readSeq(), null, null, null, null))
+                    ? (info.members().containsKey(user)
+                        ? new Reply.RoomEntry(marker.room(), marker.readSeq(), info.lastSeq(),
+                            Math.max(0, info.lastSeq() - marker.readSeq()), info.direct(), info.topic())
+                        : null)
+                    : isRefusal(reply) ? null : new Reply.RoomEntry(marker.room(), marker.readSeq(), null, null, null, null))
                 .exceptionally(failure -> new Reply.RoomEntry(marker.room(), marker.readSeq(), null, null, null, null))
                 .toCompletableFuture()));
-        return all(entries).thenApply(rooms -> (Reply) new Reply.RoomList(rooms));
+        // A room that no longer counts the user (a leave or removal its outbox has yet to
+        // deliver to the user entity) is left out; one that did not answer is listed bare.
+        return all(entries).thenApply(rooms -> (Reply) new Reply.RoomList(rooms.stream().filter(java.util.Objects::nonNull).toList()));
       });
     }
 
@@ -293,6 +297,12 @@ public final class ChatHandler {
             w.clientMsgId(),
             w.clientMsgId() != null ? w.duplicate() : null);
       });
+    }
+
+    /** The room refused to tell the user about itself: it does not count them in. */
+    private static boolean isRefusal(RoomEntity.InfoReply reply) {
+      return reply instanceof RoomEntity.Rejected rejected
+          && (rejected.code().equals(ErrorCode.ROOM_NOT_FOUND.wire()) || rejected.code().equals(ErrorCode.NOT_A_MEMBER.wire()));
     }
 
     private CompletionStage<RoomEntity.InfoReply> info(String room) {

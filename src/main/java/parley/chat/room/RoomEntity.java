@@ -24,11 +24,13 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 import org.apache.pekko.persistence.cassandra.query.javadsl.CassandraReadJournal;
 import org.apache.pekko.persistence.query.PersistenceQuery;
 import org.apache.pekko.persistence.typed.PersistenceId;
+import org.apache.pekko.persistence.typed.RecoveryCompleted;
 import org.apache.pekko.persistence.typed.javadsl.CommandHandler;
 import org.apache.pekko.persistence.typed.javadsl.Effect;
 import org.apache.pekko.persistence.typed.javadsl.EventHandler;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehavior;
 import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
+import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
 import org.apache.pekko.stream.javadsl.Sink;
 import parley.chat.ChatSettings;
 import parley.chat.Ids;
@@ -66,7 +68,7 @@ public final class RoomEntity
   public static void init(ActorSystem<?> system, ChatSettings settings) {
     ClusterSharding.get(system)
         .init(
-            Entity.of(ENTITY_KEY, ctx -> create(ctx.getEntityId(), settings))
+            Entity.of(ENTITY_KEY, ctx -> create(ctx.getEntityId(), settings, MembershipOutbox.Links.sharded(system, ctx.getEntityId())))
                 .withAllocationStrategy(ConsistentHashingShardAllocationStrategy.configured(system)));
   }
 
@@ -74,20 +76,36 @@ public final class RoomEntity
     return PersistenceId.of(ENTITY_KEY.name(), roomId);
   }
 
-  public static Behavior<Command> create(String roomId, ChatSettings settings) {
+  /**
+   * The room: the group-commit front, its journal actor and the outbox that tells user entities
+   * of membership changes ({@link MembershipOutbox}). Either child stopping (a storage failure)
+   * stops the room; the next message starts all three afresh from their journals.
+   */
+  public static Behavior<Command> create(String roomId, ChatSettings settings, MembershipOutbox.Links links) {
     return Behaviors.setup(
         context -> {
+          ActorRef<MembershipOutbox.Command> outbox = context.spawn(MembershipOutbox.create(roomId, links), "outbox");
+          context.watch(outbox);
           ActorRef<Command> journal =
-              context.spawn(journal(roomId, settings, context.getSelf(), Clock.systemUTC()), "journal");
+              context.spawn(journal(roomId, settings, context.getSelf(), outbox, Clock.systemUTC()), "journal");
           context.watch(journal);
           return new GroupCommit(journal, settings).idle();
         });
   }
 
-  /** The event-sourced part alone; {@code front} hears {@link BatchDone} after each batch. */
+  /**
+   * The event-sourced part alone; {@code front} hears {@link BatchDone} after each batch and
+   * {@code outbox} every membership change.
+   */
+  static Behavior<Command> journal(
+      String roomId, ChatSettings settings, ActorRef<Command> front, ActorRef<MembershipOutbox.Command> outbox, Clock clock) {
+    return Behaviors.setup(context -> new RoomEntity(roomId, settings, context, front, outbox, clock));
+  }
+
+  /** As the other, for tests of the timeline alone: membership changes go nowhere. */
   static Behavior<Command> journal(
       String roomId, ChatSettings settings, ActorRef<Command> front, Clock clock) {
-    return Behaviors.setup(context -> new RoomEntity(roomId, settings, context, front, clock));
+    return Behaviors.setup(context -> new RoomEntity(roomId, settings, context, front, context.getSystem().ignoreRef(), clock));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -170,6 +188,12 @@ public final class RoomEntity
    * lets a user in (the room is the one writer of its membership, so nobody keeps a copy).
    */
   public record IsMember(String user, ActorRef<MembershipReply> replyTo) implements Command {}
+
+  /**
+   * Sent by the room's outbox through the room's shard while user entities still have to hear
+   * of membership changes: it counts as use, so the idle room is not passivated meanwhile.
+   */
+  public record KeepAwake() implements Command {}
 
   /** Typing notice from a member; pushed, never journaled. */
   public record Typing(String user) implements Command {}
@@ -323,6 +347,7 @@ public final class RoomEntity
       List<TimelineEvent> recent,
       Map<Long, Redaction> redactions,
       long createdAt,
+      long lastMembershipSeq,
       @JsonIgnore Map<String, Long> writes)
       implements CborSerializable {
 
@@ -335,7 +360,7 @@ public final class RoomEntity
     }
 
     public static State empty() {
-      return new State(false, false, null, null, null, Map.of(), Set.of(), 0, List.of(), Map.of(), 0, Map.of());
+      return new State(false, false, null, null, null, Map.of(), Set.of(), 0, List.of(), Map.of(), 0, 0, Map.of());
     }
 
     public boolean isMember(String user) {
@@ -344,6 +369,16 @@ public final class RoomEntity
 
     public boolean isOwner(String user) {
       return user.equals(owner) && isMember(user);
+    }
+
+    /**
+     * Whether {@code user} may know the room exists: any room they are in or invited to, and
+     * every public room (anyone may join one). To anybody else a private room or a direct
+     * message room is answered exactly as a room that does not exist ({@code room_not_found}),
+     * so nobody learns by asking which private rooms there are or who writes to whom.
+     */
+    boolean visibleTo(String user) {
+      return exists && (isMember(user) || invited.contains(user) || (!direct && PUBLIC.equals(visibility)));
     }
 
     /** The earlier write of {@code user} named {@code clientMsgId}, if still in the window. */
@@ -409,32 +444,33 @@ public final class RoomEntity
       if (entry.clientMsgId() != null) {
         nextWrites = nextWrites.plus(writeKey(entry.user(), entry.clientMsgId()), next);
       }
+      long membership = MembershipOutbox.notice(event, next).isPresent() ? next : lastMembershipSeq;
         if (event instanceof RoomCreated e) {
-          return new State(true, e.direct(), e.owner(), e.visibility(), e.topic(), Map.of(e.owner(), OWNER), Set.of(), next, nextRecent, redactions, e.ts(), nextWrites);
+          return new State(true, e.direct(), e.owner(), e.visibility(), e.topic(), Map.of(e.owner(), OWNER), Set.of(), next, nextRecent, redactions, e.ts(), membership, nextWrites);
         }
         if (event instanceof MemberInvited e) {
-          return new State(exists, direct, owner, visibility, topic, members, plus(invited, e.user()), next, nextRecent, redactions, createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, members, plus(invited, e.user()), next, nextRecent, redactions, createdAt, membership, nextWrites);
         }
         if (event instanceof MemberJoined e) {
-          return new State(exists, direct, owner, visibility, topic, put(members, e.user(), e.user().equals(owner) ? OWNER : MEMBER), minus(invited, e.user()), next, nextRecent, redactions, createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, put(members, e.user(), e.user().equals(owner) ? OWNER : MEMBER), minus(invited, e.user()), next, nextRecent, redactions, createdAt, membership, nextWrites);
         }
         if (event instanceof MemberLeft e) {
-          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), invited, next, nextRecent, redactions, createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), invited, next, nextRecent, redactions, createdAt, membership, nextWrites);
         }
         if (event instanceof MemberRemoved e) {
-          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), minus(invited, e.user()), next, nextRecent, redactions, createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), minus(invited, e.user()), next, nextRecent, redactions, createdAt, membership, nextWrites);
         }
         if (event instanceof TopicChanged e) {
-          return new State(exists, direct, owner, visibility, e.topic(), members, invited, next, nextRecent, redactions, createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, e.topic(), members, invited, next, nextRecent, redactions, createdAt, membership, nextWrites);
         }
         if (event instanceof MessagePosted e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, redactions, createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, redactions, createdAt, membership, nextWrites);
         }
         if (event instanceof MessageEdited e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(e.body(), false)), createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(e.body(), false)), createdAt, membership, nextWrites);
         }
         if (event instanceof MessageDeleted e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(null, true)), createdAt, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(null, true)), createdAt, membership, nextWrites);
         }
       throw new IllegalArgumentException("unknown event " + event);
     }
@@ -450,6 +486,7 @@ public final class RoomEntity
   private final ChatSettings settings;
   private final ActorContext<Command> context;
   private final ActorRef<Command> front;
+  private final ActorRef<MembershipOutbox.Command> outbox;
   private final Clock clock;
   private final ParleyMetrics metrics;
   /**
@@ -463,12 +500,14 @@ public final class RoomEntity
       ChatSettings settings,
       ActorContext<Command> context,
       ActorRef<Command> front,
+      ActorRef<MembershipOutbox.Command> outbox,
       Clock clock) {
     super(persistenceId(roomId));
     this.roomId = roomId;
     this.settings = settings;
     this.context = context;
     this.front = front;
+    this.outbox = outbox;
     this.clock = clock;
     this.metrics = ParleyMetrics.get(context.getSystem());
   }
@@ -481,6 +520,14 @@ public final class RoomEntity
   @Override
   public RetentionCriteria retentionCriteria() {
     return RetentionCriteria.snapshotEvery(500, 2);
+  }
+
+  /** A crash may have come between a membership change and the outbox hearing of it. */
+  @Override
+  public SignalHandler<State> signalHandler() {
+    return newSignalHandlerBuilder()
+        .onSignal(RecoveryCompleted.instance(), state -> outbox.tell(new MembershipOutbox.RoomRecovered(state.lastMembershipSeq())))
+        .build();
   }
 
   @Override
@@ -551,8 +598,13 @@ public final class RoomEntity
               metrics.persisted(ENTITY_KEY.name(), System.nanoTime() - started, messages);
               replies.forEach(Runnable::run);
               List<TimelineEvent> published = new ArrayList<>(events.size());
+              List<MembershipOutbox.Notice> notices = new ArrayList<>();
               for (int i = 0; i < events.size(); i++) {
                 published.add(timelineEvent(events.get(i), firstSeq + i));
+                MembershipOutbox.notice(events.get(i), firstSeq + i).ifPresent(notices::add);
+              }
+              if (!notices.isEmpty()) {
+                outbox.tell(new MembershipOutbox.Changed(notices, state.lastMembershipSeq(), written.lastMembershipSeq()));
               }
               push(new RoomPush.Published(roomId, published));
               front.tell(new BatchDone());
@@ -609,19 +661,17 @@ public final class RoomEntity
         return Decision.written(List.of(new RoomCreated(roomId, c.user(), visibility, c.topic(), false, now)), null);
       }
       if (write instanceof Join j) {
-        if (!s.exists()) {
+        // A private room the user was not invited to, or someone else's direct message room,
+        // is not theirs to see: not found, as if there were none.
+        if (!s.visibleTo(j.user())) {
           return notFound();
         } else if (s.isMember(j.user())) {
           return Decision.unchanged(s, roomId);
-        } else if (s.direct()) {
-          return Decision.reject("forbidden", "direct message rooms cannot be joined");
-        } else if (PRIVATE.equals(s.visibility()) && !s.invited().contains(j.user())) {
-          return Decision.reject("not_invited", roomId + " is private; a member must invite " + j.user());
         }
         return Decision.written(List.of(new MemberJoined(roomId, j.user(), now)), null);
       }
       if (write instanceof Leave l) {
-        if (!s.exists()) {
+        if (!s.visibleTo(l.user())) {
           return notFound();
         } else if (!s.isMember(l.user())) {
           return notMember(l.user());
@@ -629,7 +679,7 @@ public final class RoomEntity
         return Decision.written(List.of(new MemberLeft(roomId, l.user(), now)), null);
       }
       if (write instanceof Invite i) {
-        if (!s.exists()) {
+        if (!s.visibleTo(i.by())) {
           return notFound();
         } else if (!s.isMember(i.by())) {
           return notMember(i.by());
@@ -641,7 +691,7 @@ public final class RoomEntity
         return Decision.written(List.of(new MemberInvited(roomId, i.user(), i.by(), now)), null);
       }
       if (write instanceof RemoveMember r) {
-        if (!s.exists()) {
+        if (!s.visibleTo(r.by())) {
           return notFound();
         } else if (s.direct()) {
           // Nobody owns a conversation between two people: neither may shut the other out.
@@ -654,7 +704,7 @@ public final class RoomEntity
         return Decision.written(List.of(new MemberRemoved(roomId, r.user(), r.by(), now)), null);
       }
       if (write instanceof SetTopic t) {
-        if (!s.exists()) {
+        if (!s.visibleTo(t.by())) {
           return notFound();
         } else if (s.direct()) {
           return Decision.reject("forbidden", "a direct message room has no topic");
@@ -667,7 +717,7 @@ public final class RoomEntity
         Optional<TimelineEvent> earlier = s.findWrite(p.user(), p.clientMsgId());
         if (earlier.isPresent()) {
           return Decision.duplicate(earlier.get());
-        } else if (!s.exists()) {
+        } else if (!s.exists() || (!p.fromServer() && !s.visibleTo(p.user()))) {
           return notFound();
         } else if (!p.fromServer() && !s.isMember(p.user())) {
           return notMember(p.user());
@@ -702,7 +752,7 @@ public final class RoomEntity
         Optional<TimelineEvent> earlier = s.findWrite(e.user(), e.clientMsgId());
         if (earlier.isPresent()) {
           return Decision.duplicate(earlier.get());
-        } else if (!s.exists()) {
+        } else if (!s.visibleTo(e.user())) {
           return notFound();
         } else if (!s.isMember(e.user())) {
           return notMember(e.user());
@@ -718,7 +768,7 @@ public final class RoomEntity
         Optional<TimelineEvent> earlier = s.findWrite(d.user(), d.clientMsgId());
         if (earlier.isPresent()) {
           return Decision.duplicate(earlier.get());
-        } else if (!s.exists()) {
+        } else if (!s.visibleTo(d.user())) {
           return notFound();
         } else if (!s.isMember(d.user())) {
           return notMember(d.user());
@@ -780,7 +830,7 @@ public final class RoomEntity
   }
 
   private Effect<Event, State> onGetInfo(State state, GetInfo get) {
-    if (!state.exists()) {
+    if (!state.visibleTo(get.user())) {
       return Effect().reply(get.replyTo(), new Rejected("room_not_found", "room " + roomId + " does not exist"));
     }
     if (!state.isMember(get.user()) && PRIVATE.equals(state.visibility())) {
@@ -793,7 +843,7 @@ public final class RoomEntity
   }
 
   private Effect<Event, State> onIsMember(State state, IsMember ask) {
-    if (!state.exists()) {
+    if (!state.visibleTo(ask.user())) {
       return Effect().reply(ask.replyTo(), new Rejected("room_not_found", "room " + roomId + " does not exist"));
     }
     return Effect().reply(ask.replyTo(), new Membership(roomId, ask.user(), state.isMember(ask.user())));
@@ -804,7 +854,7 @@ public final class RoomEntity
    * (one partition range read); either way with the latest edits and deletions applied.
    */
   private Effect<Event, State> onGetEvents(State state, GetEvents get) {
-    if (!state.exists()) {
+    if (!state.visibleTo(get.user())) {
       return Effect().reply(get.replyTo(), new Rejected("room_not_found", "room " + roomId + " does not exist"));
     }
     if (!state.isMember(get.user())) {
@@ -861,9 +911,10 @@ public final class RoomEntity
 
   /**
    * The sharded entity itself: forwards reads to the journal actor at once and writes in
-   * batches, one batch in flight at a time. If the journal actor stops (a failed journal
-   * write or recovery), every write it held is answered {@code unavailable} (retryable with
-   * the same clientMsgId) and the entity stops; the next message starts it afresh.
+   * batches, one batch in flight at a time. If the journal actor or the membership outbox
+   * stops (a failed journal write or recovery), every write it held is answered
+   * {@code unavailable} (retryable with the same clientMsgId) and the entity stops; the next
+   * message starts it afresh, and the outbox catches up from the room's journal.
    */
   private static final class GroupCommit {
     private final ActorRef<Command> journal;
@@ -879,6 +930,7 @@ public final class RoomEntity
     Behavior<Command> idle() {
       return Behaviors.receive(Command.class)
           .onMessage(Write.class, this::onWrite)
+          .onMessage(KeepAwake.class, keepAwake -> Behaviors.same())
           .onMessage(BatchDone.class, done -> {
             inFlight = List.of();
             flush();

@@ -85,12 +85,17 @@ public final class UserEntity
 
   /**
    * The room journaled this user's join as {@code seq}. Both markers start at the join, so
-   * unread counts start after it. Joining a room the user already belongs to writes nothing.
+   * unread counts start after it. Joining a room the user already belongs to writes nothing,
+   * and neither does a join older than the user's latest departure from the room: the room
+   * sends each change at least once, so a late copy of an old join must not undo a leave.
    */
   public record RoomJoined(String room, long seq, ActorRef<Ack> replyTo) implements Command {}
 
-  /** The user left the room; its markers are forgotten. Leaving twice writes nothing. */
-  public record RoomLeft(String room, ActorRef<Ack> replyTo) implements Command {}
+  /**
+   * The room journaled that the user left or was removed, as {@code seq}; its markers are
+   * forgotten. Leaving twice writes nothing, nor does a leave older than the user's join.
+   */
+  public record RoomLeft(String room, long seq, ActorRef<Ack> replyTo) implements Command {}
 
   /** Move the read marker to {@code seq}; the caller keeps {@code seq} within the room's log. */
   public record MarkRead(String room, long seq, ActorRef<ReadReply> replyTo) implements Command {}
@@ -177,7 +182,8 @@ public final class UserEntity
 
   public record JoinedRoom(String userId, String room, long seq) implements Event {}
 
-  public record LeftRoom(String userId, String room) implements Event {}
+  /** {@code seq} is the room's position of the departure (0 in events written before it was kept). */
+  public record LeftRoom(String userId, String room, long seq) implements Event {}
 
   public record ReadMarkerMoved(String userId, String room, long readSeq) implements Event {}
 
@@ -189,16 +195,27 @@ public final class UserEntity
   // ---------------------------------------------------------------------------------------
   // State
 
-  /** Rooms by id; {@code lastSeen} is null until the user's first session. */
-  public record State(Map<String, RoomMarker> rooms, Instant lastSeen)
+  /**
+   * Rooms by id; {@code lastSeen} is null until the user's first session. {@code departed}
+   * holds, for each room the user left or was removed from, the room's position of that
+   * departure, so a late copy of an older join is recognised as one.
+   */
+  public record State(Map<String, RoomMarker> rooms, Instant lastSeen, Map<String, Long> departed)
       implements CborSerializable {
 
     public State {
       rooms = Map.copyOf(rooms);
+      departed = departed == null ? Map.of() : Map.copyOf(departed);
     }
 
     static State empty() {
-      return new State(Map.of(), null);
+      return new State(Map.of(), null, Map.of());
+    }
+
+    /** Whether a change of the user's membership at {@code seq} is older than what is known. */
+    boolean stale(String room, long seq) {
+      RoomMarker marker = rooms.get(room);
+      return marker != null ? seq < marker.joinedSeq() : seq <= departed.getOrDefault(room, 0L);
     }
 
     Optional<RoomMarker> marker(String room) {
@@ -210,13 +227,17 @@ public final class UserEntity
     }
 
     State join(String room, long seq) {
-      return withRoom(new RoomMarker(room, seq, seq, seq));
+      Map<String, Long> left = new HashMap<>(departed);
+      left.remove(room);
+      return new State(with(new RoomMarker(room, seq, seq, seq)), lastSeen, left);
     }
 
-    State leave(String room) {
+    State leave(String room, long seq) {
       Map<String, RoomMarker> next = new HashMap<>(rooms);
       next.remove(room);
-      return new State(next, lastSeen);
+      Map<String, Long> left = new HashMap<>(departed);
+      left.merge(room, seq, Math::max);
+      return new State(next, lastSeen, left);
     }
 
     State read(String room, long seq) {
@@ -236,13 +257,17 @@ public final class UserEntity
     }
 
     State seen(Instant at) {
-      return new State(rooms, at);
+      return new State(rooms, at, departed);
     }
 
     private State withRoom(RoomMarker marker) {
+      return new State(with(marker), lastSeen, departed);
+    }
+
+    private Map<String, RoomMarker> with(RoomMarker marker) {
       Map<String, RoomMarker> next = new HashMap<>(rooms);
       next.put(marker.room(), marker);
-      return new State(next, lastSeen);
+      return next;
     }
   }
 
@@ -308,7 +333,7 @@ public final class UserEntity
 
   private Effect<Event, State> onRoomJoined(State state, RoomJoined joined) {
     Ack ack = new Ack(joined.room());
-    if (state.marker(joined.room()).isPresent()) {
+    if (state.marker(joined.room()).isPresent() || state.stale(joined.room(), joined.seq())) {
       return Effect().reply(joined.replyTo(), ack);
     }
     return Effect()
@@ -319,10 +344,12 @@ public final class UserEntity
 
   private Effect<Event, State> onRoomLeft(State state, RoomLeft left) {
     Ack ack = new Ack(left.room());
-    if (state.marker(left.room()).isEmpty()) {
+    if (state.stale(left.room(), left.seq())) {
       return Effect().reply(left.replyTo(), ack);
     }
-    return Effect().persist(new LeftRoom(userId, left.room())).thenReply(left.replyTo(), s -> ack);
+    // Written even for a room the user was not known to be in: the departure's position is
+    // what makes a join older than it, arriving late, recognisable.
+    return Effect().persist(new LeftRoom(userId, left.room(), left.seq())).thenReply(left.replyTo(), s -> ack);
   }
 
   private Effect<Event, State> onMarkRead(State state, MarkRead mark) {
@@ -447,7 +474,7 @@ public final class UserEntity
     return newEventHandlerBuilder()
         .forAnyState()
         .onEvent(JoinedRoom.class, (state, e) -> state.join(e.room(), e.seq()))
-        .onEvent(LeftRoom.class, (state, e) -> state.leave(e.room()))
+        .onEvent(LeftRoom.class, (state, e) -> state.leave(e.room(), e.seq()))
         .onEvent(ReadMarkerMoved.class, (state, e) -> state.read(e.room(), e.readSeq()))
         .onEvent(
             DeliveryMarkerMoved.class, (state, e) -> state.deliver(e.room(), e.deliveredSeq()))

@@ -75,10 +75,10 @@ import parley.serialization.CborSerializable;
  * keeping a copy, and trusts a "member" answer for {@link DocumentSettings#roomMembershipTtl()}:
  * one ask per user and TTL, never one per operation, and a member who leaves loses access
  * within the TTL. While the room is being asked, that user's commands wait in arrival order
- * (others' go on); then they are served, or all refused ({@code forbidden}, or
- * {@code unavailable} if the room did not answer in time). A user found to be no longer a
- * member also loses the subscriptions: each gets {@link DocumentClosed}, and subscribing again
- * is refused. The answers are a cache in this behavior instance, never journaled.
+ * (others' go on); then they are served, or all refused ({@code not_found}, as a stranger
+ * hears of any document it may not see, or {@code unavailable} if the room did not answer in
+ * time). A user found to be no longer a member also loses the subscriptions: each gets
+ * {@link DocumentClosed}, and subscribing again is refused. The answers are a cache in this behavior instance, never journaled.
  */
 public final class DocumentEntity
     extends EventSourcedBehavior<DocumentEntity.Command, DocumentEntity.Event, DocumentEntity.State> {
@@ -89,6 +89,14 @@ public final class DocumentEntity
   static final int MAX_BATCH = 64;
 
   static final int MAX_BATCH_BYTES = 32 * 1024;
+
+  /**
+   * Bounds of one {@code doc_ops} page: operations, and their weight as the retained window
+   * counts it. Documented limits of the protocol, not settings: a client pages on either way.
+   */
+  static final int OPS_PAGE = 200;
+
+  static final long OPS_PAGE_BYTES = 64 * 1024;
 
   /** Error codes of {@link Rejected}; the code is the contract, the message is for humans. */
   public static final String NOT_FOUND = "not_found";
@@ -248,7 +256,10 @@ public final class DocumentEntity
   /** The submission is revision {@code revision} of the document, in the journal. */
   public record Acked(String docId, long revision, String clientOpId) implements SubmitReply {}
 
-  /** The operations with revisions {@code fromRevision + 1} to {@code revision}, in order. */
+  /**
+   * The operations after {@code fromRevision}, in order, one page of them: {@code revision} is
+   * the newest, and a page that ends before it is followed by asking from its last operation.
+   */
   public record Ops(String docId, long fromRevision, long revision, List<HistoryEntry> ops) implements GetOpsReply {}
 
   public record Editors(String docId, String owner, List<String> editors) implements AddEditorReply {}
@@ -595,7 +606,9 @@ public final class DocumentEntity
       case GRANTED -> command instanceof Submit submit
           ? onSubmit(state, submit)
           : Effect().none().thenRun(now -> serve(now, command));
-      case DENIED -> Effect().none().thenRun(unchanged -> refuse(command, forbidden(userId)));
+      // Someone who may not use the document hears what they would of no document at all,
+      // so the answer does not tell a stranger whether it exists.
+      case DENIED -> Effect().none().thenRun(unchanged -> refuse(command, notFound()));
       case ASK_ROOM -> Effect().none().thenRun(unchanged -> awaitRoom(state.room(), userId, command));
     };
   }
@@ -660,7 +673,7 @@ public final class DocumentEntity
                 }
               });
     }
-    Rejected refusal = answer == RoomAnswer.NO_ANSWER ? roomSilent(state.room()) : forbidden(userId);
+    Rejected refusal = answer == RoomAnswer.NO_ANSWER ? roomSilent(state.room()) : notFound();
     return Effect()
         .none()
         .thenRun(
@@ -686,6 +699,8 @@ public final class DocumentEntity
       subscribe.replyTo().tell(opened(state));
     } else if (command instanceof GetOps get) {
       get.replyTo().tell(ops(state, get));
+    } else if (command instanceof AddEditor add) {
+      add.replyTo().tell(onlyTheOwnerAddsEditors());
     } else {
       throw new IllegalArgumentException("not a read: " + command);
     }
@@ -700,6 +715,8 @@ public final class DocumentEntity
       submit.replyTo().tell(refusal);
     } else if (command instanceof GetOps get) {
       get.replyTo().tell(refusal);
+    } else if (command instanceof AddEditor add) {
+      add.replyTo().tell(refusal);
     } else {
       throw new IllegalArgumentException("not a guarded command: " + command);
     }
@@ -923,12 +940,33 @@ public final class DocumentEntity
     if (badBase != null) {
       return badBase;
     }
-    return new Ops(docId, get.fromRevision(), state.revision(), state.historyAfter(get.fromRevision()));
+    return new Ops(docId, get.fromRevision(), state.revision(), page(state.historyAfter(get.fromRevision())));
+  }
+
+  /**
+   * The first operations of {@code after}, at most {@link #OPS_PAGE} of them weighing at most
+   * {@link #OPS_PAGE_BYTES} together (always at least one): one answer stays a few tens of
+   * kilobytes however far behind the client is, and a client whose page ends before
+   * {@code Ops.revision} asks again from its last operation (docs/protocol.md).
+   */
+  static List<HistoryEntry> page(List<HistoryEntry> after) {
+    long weight = 0;
+    int end = 0;
+    while (end < after.size() && end < OPS_PAGE) {
+      weight += sizeBound(after.get(end).op());
+      if (end > 0 && weight > OPS_PAGE_BYTES) {
+        break;
+      }
+      end++;
+    }
+    return List.copyOf(after.subList(0, end));
   }
 
   private Effect<Event, State> onAddEditor(State state, AddEditor add) {
     if (!state.owner().equals(add.byUserId())) {
-      return Effect().reply(add.replyTo(), new Rejected(FORBIDDEN, "only the owner adds editors"));
+      // Refused as forbidden only to those who may use the document; a stranger is told
+      // there is no such document, as for every other request.
+      return guarded(state, add.byUserId(), add);
     }
     if (add.editorId() == null || add.editorId().isBlank()) {
       return Effect().reply(add.replyTo(), new Rejected(BAD_REQUEST, "an editor needs a user id"));
@@ -1022,8 +1060,8 @@ public final class DocumentEntity
     return new Rejected(NOT_FOUND, "no document " + docId);
   }
 
-  private Rejected forbidden(String userId) {
-    return new Rejected(FORBIDDEN, "user " + userId + " may not edit document " + docId);
+  private static Rejected onlyTheOwnerAddsEditors() {
+    return new Rejected(FORBIDDEN, "only the owner adds editors");
   }
 
   private static Rejected roomSilent(String roomId) {

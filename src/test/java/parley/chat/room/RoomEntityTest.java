@@ -187,9 +187,9 @@ class RoomEntityTest {
     create("alice", "private", null);
 
     CommandResultWithReply<Command, Event, State, WriteReply> uninvited = join("bob");
-    assertRejected("not_invited", uninvited.reply());
+    assertRejected("room_not_found", uninvited.reply());
     assertTrue(uninvited.hasNoEvents());
-    assertRejected("not_a_member", write(r -> new Invite("carol", "bob", r)).reply());
+    assertRejected("room_not_found", write(r -> new Invite("carol", "bob", r)).reply());
 
     CommandResultWithReply<Command, Event, State, WriteReply> invited = write(r -> new Invite("alice", "bob", r));
     assertEquals(new Written(ROOM, 2, T0, null, false), invited.reply());
@@ -214,6 +214,38 @@ class RoomEntityTest {
     assertFalse(left.state().isMember("bob"));
     assertRejected("not_a_member", post("bob", "b1", "still here?").reply());
     assertRejected("not_a_member", write(r -> new Leave("bob", r)).reply());
+  }
+
+  /**
+   * Whatever a stranger asks of a private room or of a direct message room between others,
+   * the answer is the one a room that does not exist gives: nothing tells them it is there.
+   */
+  @Test
+  void aStrangerGetsTheAnswersOfNoRoomFromAPrivateRoomAndFromOthersDirectMessages() {
+    EventSourcedBehaviorTestKit<Command, Event, State> none = kit("nowhere", settings);
+    create("alice", "private", "Secret");
+
+    EventSourcedBehaviorTestKit<Command, Event, State> dm = kit(DM, settings);
+    dmWrite(dm, r -> new PostDirect("alice", "bob", "d1", "hi", r));
+
+    for (EventSourcedBehaviorTestKit<Command, Event, State> asked : List.of(none, room, dm)) {
+      List<Object> answers = List.of(
+          asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new Join("mallory", r)))).reply(),
+          asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new Leave("mallory", r)))).reply(),
+          asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new Invite("mallory", "eve", r)))).reply(),
+          asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new RemoveMember("mallory", "alice", r)))).reply(),
+          asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new SetTopic("mallory", "mine", r)))).reply(),
+          asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new Post("mallory", "m1", "hi", false, r)))).reply(),
+          asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new Edit("mallory", 1, "m2", "x", r)))).reply(),
+          asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new Delete("mallory", 1, "m3", r)))).reply(),
+          asked.<InfoReply>runCommand(r -> new GetInfo("mallory", r)).reply(),
+          asked.<EventsReply>runCommand(r -> new GetEvents("mallory", 1, 10, 10, r)).reply(),
+          asked.<MembershipReply>runCommand(r -> new IsMember("mallory", r)).reply());
+      for (Object answer : answers) {
+        assertInstanceOf(Rejected.class, answer);
+        assertEquals("room_not_found", ((Rejected) answer).code(), asked + ": " + answer);
+      }
+    }
   }
 
   @Test
@@ -554,8 +586,8 @@ class RoomEntityTest {
     assertTrue(dm.persistenceTestKit().persistedInStorage(RoomEntity.persistenceId(DM).id()).isEmpty());
 
     dmWrite(dm, r -> new PostDirect("alice", "bob", "d1", "hi", r));
-    assertRejected("not_a_member", dmWrite(dm, r -> new Post("carol", "c1", "psst", false, r)).reply());
-    assertRejected("forbidden", dmWrite(dm, r -> new Join("carol", r)).reply());
+    assertRejected("room_not_found", dmWrite(dm, r -> new Post("carol", "c1", "psst", false, r)).reply());
+    assertRejected("room_not_found", dmWrite(dm, r -> new Join("carol", r)).reply());
     assertRejected("forbidden", dmWrite(dm, r -> new Invite("alice", "carol", r)).reply());
   }
 
@@ -674,7 +706,7 @@ class RoomEntityTest {
   void privateRoomInfoIsForMembersOnly() {
     create("alice", "private", "Secret plans");
 
-    assertRejected("not_a_member", room.<InfoReply>runCommand(r -> new GetInfo("carol", r)).reply());
+    assertRejected("room_not_found", room.<InfoReply>runCommand(r -> new GetInfo("carol", r)).reply());
     assertEquals(
         new Info(ROOM, RoomEntity.PRIVATE, "Secret plans", "alice", Map.of("alice", RoomEntity.OWNER), 1, false),
         room.<InfoReply>runCommand(r -> new GetInfo("alice", r)).reply());
@@ -689,10 +721,11 @@ class RoomEntityTest {
 
     assertEquals(new Membership(ROOM, "alice", true), isMember("alice"));
     assertEquals(new Membership(ROOM, "bob", true), isMember("bob"));
-    assertEquals(new Membership(ROOM, "carol", false), isMember("carol"));
+    // Of a private room, whoever is not in it hears what no room at all would say.
+    assertRejected("room_not_found", isMember("carol"));
 
     write(r -> new Leave("bob", r));
-    assertEquals(new Membership(ROOM, "bob", false), isMember("bob"), "a member who left is not one");
+    assertRejected("room_not_found", isMember("bob"), "a member who left is not one");
     CommandResultWithReply<Command, Event, State, MembershipReply> asked =
         room.runCommand(r -> new IsMember("alice", r));
     assertTrue(asked.hasNoEvents());
@@ -918,6 +951,10 @@ class RoomEntityTest {
         new IsMember("bob", testKit.<MembershipReply>createTestProbe().ref()),
         new Membership(ROOM, "bob", true),
         new Typing("alice"),
+        new RoomEntity.KeepAwake(),
+        new MembershipOutbox.Enqueued(ROOM, List.of(new MembershipOutbox.Notice("bob", true, 2)), 2),
+        new MembershipOutbox.Delivered(ROOM, "bob", 2),
+        new MembershipOutbox.State(2, Map.of("bob", new MembershipOutbox.Notice("bob", false, 5))),
         new Relay(new RoomPush.Ephemeral(ROOM, "receipt", "bob", 7, "delivered", T0)),
         new Written(ROOM, 2, T0, "c1", true),
         new Written(ROOM, 2, 0, null, true),

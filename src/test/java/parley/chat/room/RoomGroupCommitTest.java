@@ -49,6 +49,7 @@ class RoomGroupCommitTest {
 
   private static ActorTestKit testKit;
   private static ChatSettings settings;
+  private static MembershipOutbox.Links links;
   private static PersistenceTestKit journal;
 
   @BeforeAll
@@ -65,6 +66,7 @@ class RoomGroupCommitTest {
     testKit = ActorTestKit.create("RoomGroupCommitTest", config);
     settings = ChatSettings.from(config);
     journal = PersistenceTestKit.create(testKit.system());
+    links = InMemoryLinks.acking(testKit);
   }
 
   @AfterAll
@@ -84,7 +86,7 @@ class RoomGroupCommitTest {
     for (Duration latency : List.of(Duration.ZERO, Duration.ofMillis(5))) {
       String roomId = "busy-" + latency.toMillis();
       String pid = RoomEntity.persistenceId(roomId).id();
-      ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings));
+      ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links));
       createRoom(room, roomId);
       Writes writes = new Writes(pid).withLatency(latency);
       journal.withPolicy(writes);
@@ -115,7 +117,7 @@ class RoomGroupCommitTest {
   void aLoneSurrogateInABatchIsRefusedAloneAndItsBatchIsWritten() {
     String roomId = "mixed";
     String pid = RoomEntity.persistenceId(roomId).id();
-    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings));
+    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links));
     createRoom(room, roomId);
     journal.withPolicy(new Writes(pid).withLatency(Duration.ofMillis(5)));
     TestProbe<WriteReply> replies = testKit.createTestProbe();
@@ -138,7 +140,7 @@ class RoomGroupCommitTest {
   void writesWaitingForAWriteAreBatchedUpToMaxBatch() {
     ChatSettings ten = withBatch(10, settings.maxBatchBytes());
     String roomId = "bounded-count";
-    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, ten));
+    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, ten, links));
     createRoom(room, roomId);
     Writes writes = new Writes(RoomEntity.persistenceId(roomId).id()).holdingFirst();
     journal.withPolicy(writes);
@@ -161,7 +163,7 @@ class RoomGroupCommitTest {
   @Test
   void writesWaitingForAWriteAreBatchedUpToMaxBatchBytes() {
     String roomId = "bounded-bytes";
-    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings));
+    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links));
     createRoom(room, roomId);
     Writes writes = new Writes(RoomEntity.persistenceId(roomId).id()).holdingFirst();
     journal.withPolicy(writes);
@@ -187,7 +189,7 @@ class RoomGroupCommitTest {
   void aFailedWriteAnswersEverySenderUnavailableAndTheirRetriesSucceedOnce() {
     String roomId = "flaky";
     String pid = RoomEntity.persistenceId(roomId).id();
-    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings));
+    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links));
     createRoom(room, roomId);
     TestProbe<RoomPush> hub = testKit.createTestProbe();
     TestProbe<Subscribed> subscribed = testKit.createTestProbe();
@@ -224,7 +226,7 @@ class RoomGroupCommitTest {
     assertEquals(2, journal.persistedInStorage(pid).size(), "nothing of the failed write is kept");
 
     // The entity starts afresh (as sharding would on the next message); the senders retry.
-    ActorRef<Command> restarted = testKit.spawn(RoomEntity.create(roomId, settings));
+    ActorRef<Command> restarted = testKit.spawn(RoomEntity.create(roomId, settings, links));
     for (int round = 0; round < 2; round++) {
       for (int i = 2; i <= 5; i++) {
         TestProbe<WriteReply> sender = testKit.createTestProbe();
@@ -254,12 +256,12 @@ class RoomGroupCommitTest {
   void aRoomThatCannotRecoverAnswersWritesUnavailable() {
     String roomId = "unreadable";
     String pid = RoomEntity.persistenceId(roomId).id();
-    ActorRef<Command> first = testKit.spawn(RoomEntity.create(roomId, settings));
+    ActorRef<Command> first = testKit.spawn(RoomEntity.create(roomId, settings, links));
     createRoom(first, roomId);
     testKit.stop(first);
 
     journal.failNextRead(pid);
-    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings));
+    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links));
     TestProbe<WriteReply> sender = testKit.createTestProbe();
     room.tell(new Post("alice", "m1", "hello?", false, sender.ref()));
 
@@ -267,7 +269,7 @@ class RoomGroupCommitTest {
     testKit.createTestProbe().expectTerminated(room, Duration.ofSeconds(5));
     assertEquals(1, journal.persistedInStorage(pid).size());
 
-    ActorRef<Command> again = testKit.spawn(RoomEntity.create(roomId, settings));
+    ActorRef<Command> again = testKit.spawn(RoomEntity.create(roomId, settings, links));
     again.tell(new Post("alice", "m1", "hello?", false, sender.ref()));
     Written written = assertInstanceOf(Written.class, sender.receiveMessage());
     assertEquals(new Written(roomId, 2, written.ts(), "m1", false), written);
@@ -279,7 +281,7 @@ class RoomGroupCommitTest {
   private static void createRoom(ActorRef<Command> room, String roomId) {
     TestProbe<WriteReply> created = testKit.createTestProbe();
     room.tell(new Create("alice", "public", null, created.ref()));
-    assertEquals(1, assertInstanceOf(Written.class, created.receiveMessage()).seq(), "room " + roomId);
+    assertEquals(1, assertInstanceOf(Written.class, created.receiveMessage(Duration.ofSeconds(10))).seq(), "room " + roomId);
   }
 
   private static ChatSettings withBatch(int maxBatch, int maxBatchBytes) {

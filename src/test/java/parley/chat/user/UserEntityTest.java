@@ -3,6 +3,7 @@ package parley.chat.user;
 import parley.chat.room.RoomPush;
 import java.util.concurrent.CopyOnWriteArrayList;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
@@ -163,12 +164,12 @@ class UserEntityTest {
     join("design", 3);
     markRead("design", 10);
 
-    CommandResultWithReply<Command, Event, State, Ack> left = leave("design");
+    CommandResultWithReply<Command, Event, State, Ack> left = leave("design", 4);
     assertEquals(new Ack("design"), left.reply());
-    assertEquals(new LeftRoom("alice", "design"), left.event());
+    assertEquals(new LeftRoom("alice", "design", 4), left.event());
     assertTrue(left.state().rooms().isEmpty());
 
-    CommandResultWithReply<Command, Event, State, Ack> leftAgain = leave("design");
+    CommandResultWithReply<Command, Event, State, Ack> leftAgain = leave("design", 4);
     assertEquals(new Ack("design"), leftAgain.reply());
     assertTrue(leftAgain.hasNoEvents());
 
@@ -178,6 +179,33 @@ class UserEntityTest {
     assertEquals(new RoomMarker("design", 20, 20, 20), alice.getState().rooms().get("design"));
   }
 
+  /**
+   * A room tells the user of each membership change at least once, so copies come late and
+   * twice: a change older than the latest known one of the same room changes nothing.
+   */
+  @Test
+  void lateCopiesOfOlderMembershipChangesChangeNothing() {
+    join("design", 3);
+    leave("design", 9);
+
+    CommandResultWithReply<Command, Event, State, Ack> lateJoin = join("design", 3);
+    assertEquals(new Ack("design"), lateJoin.reply());
+    assertTrue(lateJoin.hasNoEvents(), "a copy of the join before the leave");
+    assertTrue(alice.restart().state().rooms().isEmpty());
+
+    join("design", 12);
+    CommandResultWithReply<Command, Event, State, Ack> lateLeave = leave("design", 9);
+    assertEquals(new Ack("design"), lateLeave.reply());
+    assertTrue(lateLeave.hasNoEvents(), "a copy of the leave before the rejoin");
+    assertEquals(new RoomMarker("design", 12, 12, 12), alice.getState().rooms().get("design"));
+
+    // A leave heard before its join (only the newest change is sent): the join that comes
+    // later, older than the leave, does not add the room.
+    leave("ops", 7);
+    assertTrue(join("ops", 5).hasNoEvents());
+    assertFalse(alice.getState().rooms().containsKey("ops"));
+  }
+
   @Test
   void listsRoomsInOrderAfterRestart() {
     join("zeta", 5);
@@ -185,7 +213,7 @@ class UserEntityTest {
     join("gone", 1);
     markRead("zeta", 8);
     markDelivered("alpha", 4);
-    leave("gone");
+    leave("gone", 2);
 
     alice.restart();
     CommandResultWithReply<Command, Event, State, Rooms> rooms = alice.runCommand(GetRooms::new);
@@ -310,8 +338,8 @@ class UserEntityTest {
     return alice.runCommand(replyTo -> new RoomJoined(room, seq, replyTo));
   }
 
-  private CommandResultWithReply<Command, Event, State, Ack> leave(String room) {
-    return alice.runCommand(replyTo -> new RoomLeft(room, replyTo));
+  private CommandResultWithReply<Command, Event, State, Ack> leave(String room, long seq) {
+    return alice.runCommand(replyTo -> new RoomLeft(room, seq, replyTo));
   }
 
   private CommandResultWithReply<Command, Event, State, ReadReply> markRead(String room, long seq) {

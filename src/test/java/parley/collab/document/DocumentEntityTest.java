@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
@@ -161,17 +162,42 @@ class DocumentEntityTest {
     assertRejected(DocumentEntity.NOT_FOUND, getOps("alice", 0));
   }
 
+  /** One doc_ops answer is a page, whatever the client asks: bounded by count and by weight. */
+  @Test
+  void docOpsAnswersAPageBoundedByCountAndByWeight() {
+    List<HistoryEntry> small = new ArrayList<>();
+    for (int i = 1; i <= 500; i++) {
+      small.add(new HistoryEntry(i, op("x"), "alice", "c" + i));
+    }
+    List<HistoryEntry> page = DocumentEntity.page(small);
+    assertEquals(DocumentEntity.OPS_PAGE, page.size());
+    assertEquals(small.subList(0, DocumentEntity.OPS_PAGE), page);
+
+    List<HistoryEntry> large = new ArrayList<>();
+    for (int i = 1; i <= 10; i++) {
+      large.add(new HistoryEntry(i, op("y".repeat(8_000)), "alice", "c" + i));
+    }
+    // 8 + 3 * 8,000 = 24,008 counted bytes each: two fit in 64 KiB, not three.
+    assertEquals(2, DocumentEntity.page(large).size());
+    List<HistoryEntry> huge = List.of(new HistoryEntry(1, op("z".repeat(40_000)), "alice", "c1"));
+    assertEquals(huge, DocumentEntity.page(huge), "one operation always goes, whatever it weighs");
+    assertEquals(List.of(), DocumentEntity.page(List.of()));
+  }
+
   @Test
   void onlyOwnerAndEditorsMayOpenOrEdit() {
     create("hello", "bob");
 
-    assertRejected(DocumentEntity.FORBIDDEN, doc.<OpenReply>runCommand(r -> new Open("mallory", r)).reply());
+    // A stranger hears what no document at all would say (docs/protocol.md, Privacy).
+    assertRejected(DocumentEntity.NOT_FOUND, doc.<OpenReply>runCommand(r -> new Open("mallory", r)).reply());
     CommandResultWithReply<Command, Event, State, SubmitReply> submitted = submit("mallory", "m1", 0, op(5, "!"));
-    assertRejected(DocumentEntity.FORBIDDEN, submitted.reply());
+    assertRejected(DocumentEntity.NOT_FOUND, submitted.reply());
     assertTrue(submitted.hasNoEvents());
-    assertRejected(DocumentEntity.FORBIDDEN, getOps("mallory", 0));
+    assertRejected(DocumentEntity.NOT_FOUND, getOps("mallory", 0));
     TestProbe<Push> pushes = testKit.createTestProbe();
-    assertRejected(DocumentEntity.FORBIDDEN, subscribe("mallory", "m", pushes.ref()));
+    assertRejected(DocumentEntity.NOT_FOUND, subscribe("mallory", "m", pushes.ref()));
+    assertRejected(DocumentEntity.NOT_FOUND, addEditor("mallory", "eve").reply());
+    // An editor may see the document, and is told what they may not do.
     assertRejected(DocumentEntity.FORBIDDEN, addEditor("bob", "mallory").reply());
     assertEquals("hello", doc.getState().text());
   }

@@ -54,7 +54,7 @@ import parley.collab.ot.TextOperation;
 class DocumentRoomAccessTest {
 
   private static final Duration TTL = Duration.ofSeconds(10);
-  private static final DocumentSettings SETTINGS = new DocumentSettings(5, 4, 200, 8, TTL, Duration.ofMillis(400), 1 << 20);
+  private static final DocumentSettings SETTINGS = new DocumentSettings(5, 4, 200, 8, TTL, Duration.ofSeconds(1), 1 << 20);
   private static final String ROOM = "design";
   private static final AtomicInteger DOC_IDS = new AtomicInteger();
 
@@ -174,17 +174,17 @@ class DocumentRoomAccessTest {
     TestProbe<OpenReply> opened = testKit.createTestProbe();
     doc.runCommand(new Open("carol", opened.ref()));
     answer("carol", false);
-    assertRejected(DocumentEntity.FORBIDDEN, opened.receiveMessage());
+    assertRejected(DocumentEntity.NOT_FOUND, opened.receiveMessage());
 
     TestProbe<SubmitReply> submitted = testKit.createTestProbe();
     doc.runCommand(new Submit("carol", "c1", 0, op(2, "!"), submitted.ref()));
     answer("carol", false);
-    assertRejected(DocumentEntity.FORBIDDEN, submitted.receiveMessage());
+    assertRejected(DocumentEntity.NOT_FOUND, submitted.receiveMessage());
 
     TestProbe<GetOpsReply> ops = testKit.createTestProbe();
     doc.runCommand(new GetOps("carol", 0, ops.ref()));
     answer("carol", false);
-    assertRejected(DocumentEntity.FORBIDDEN, ops.receiveMessage());
+    assertRejected(DocumentEntity.NOT_FOUND, ops.receiveMessage());
 
     assertEquals("ab", doc.getState().text());
     assertEquals(0, doc.getState().revision());
@@ -208,7 +208,7 @@ class DocumentRoomAccessTest {
     doc.runCommand(new Submit("bob", "b2", 1, op(3, "d"), refused.ref()));
     answer("bob", false);
 
-    assertRejected(DocumentEntity.FORBIDDEN, refused.receiveMessage());
+    assertRejected(DocumentEntity.NOT_FOUND, refused.receiveMessage());
     bobsPushes.expectMessage(new DocumentClosed(docId));
     assertEquals(new Acked(docId, 2, "a1"), submitNow("alice", "a1", 1, op("A", 3)));
     bobsPushes.expectNoMessage(Duration.ofMillis(100));
