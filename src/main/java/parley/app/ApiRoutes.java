@@ -25,6 +25,7 @@ import parley.transport.websocket.WebSocketRoute;
 import parley.auth.ServerCredential;
 import parley.jobs.JobService;
 import parley.jobs.JobSettings;
+import parley.jobs.handler.JobHandler;
 import parley.jobs.http.JobRoutes;
 
 /** The client API's route tree, versioned under /v1, and the web client at /. */
@@ -36,7 +37,10 @@ public final class ApiRoutes {
       ActorSystem<?> system, Settings settings, ChatSettings chat, ActorRef<NodeHub.Command> hub, JobSettings jobSettings) {
     String address = system.address().toString();
     TokenService tokens = new TokenService(settings.auth());
-    Handlers handlers = Handlers.create(system, chat, hub, settings.http().allowedOrigins(), tokens);
+    JobService jobService = new JobService(system, jobSettings, chat.askTimeout());
+    JobHandler jobs = new JobHandler(jobService, jobSettings);
+    Handlers handlers = Handlers.create(
+        system, chat, hub, settings.http().allowedOrigins(), tokens, jobs, ServerCredential.ofKey(jobSettings.workerKey()));
     // Built once: a route given as a Supplier is built again for every request, and these hold
     // node-wide state (REST's per-user request rates) that must outlive one request.
     Route v1 =
@@ -46,7 +50,7 @@ public final class ApiRoutes {
             SseRoute.create(system, handlers, tokens),
             PollRoute.create(system, handlers, tokens),
             RestRoutes.create(system, handlers, tokens, ServerCredential.from(settings.auth())),
-            JobRoutes.create(new JobService(system, jobSettings, chat.askTimeout()), jobSettings, tokens, ServerCredential.from(settings.auth())),
+            JobRoutes.create(jobs, jobService, handlers.codec(), jobSettings, tokens, ServerCredential.from(settings.auth())),
             SpecRoutes.create(),
             path(
                 "info",

@@ -3,17 +3,20 @@ package parley.transport;
 import java.util.List;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import parley.auth.ServerCredential;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
 import parley.chat.fanout.NodeHub;
 import parley.chat.handler.ChatHandler;
 import parley.collab.handler.DocumentHandler;
+import parley.jobs.handler.JobHandler;
 import parley.protocol.Codec;
 
 /**
  * What every transport of a node shares: the settings, the node's fan-out hub, the codec, one
- * handler per feature, the origins browsers may connect from, each user's limits, and the token
- * verifier (connections check refreshed tokens). Built once per node.
+ * handler per feature, the origins browsers may connect from, each user's limits, the token
+ * verifier (connections check refreshed tokens) and the worker key (worker connections). Built
+ * once per node.
  */
 public record Handlers(
     ChatSettings settings,
@@ -21,24 +24,30 @@ public record Handlers(
     Codec codec,
     ChatHandler chat,
     DocumentHandler documents,
+    JobHandler jobs,
     AllowedOrigins origins,
     UserLimits limits,
-    TokenService tokens) {
+    TokenService tokens,
+    ServerCredential workers) {
 
   public static Handlers create(
       ActorSystem<?> system,
       ChatSettings settings,
       ActorRef<NodeHub.Command> hub,
       List<String> allowedOrigins,
-      TokenService tokens) {
+      TokenService tokens,
+      JobHandler jobs,
+      ServerCredential workers) {
     return new Handlers(
         settings,
         hub,
         new Codec(new Codec.Limits(settings.maxBodyBytes(), settings.maxTopicBytes())),
         new ChatHandler(system, settings),
         new DocumentHandler(system, settings.askTimeout()),
+        jobs,
         new AllowedOrigins(allowedOrigins),
         new UserLimits(settings, System::nanoTime),
-        tokens);
+        tokens,
+        workers);
   }
 }
