@@ -354,7 +354,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     try {
       decoded = handlers.codec().decode(inbound.text());
     } catch (ProtocolException bad) {
-      if (admit(bad.id())) {
+      if (admitted(bad.id())) {
         reply(Codec.error(bad.id(), bad.code(), bad.getMessage()));
       }
       return this;
@@ -364,7 +364,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
       // rate_limited error it would otherwise risk, so it is not counted against the rate.
       return this;
     }
-    if (userId == null || admit(decoded.id())) {
+    if (admitted(decoded.id())) {
       dispatch(decoded.id(), decoded.request());
     }
     return this;
@@ -577,6 +577,11 @@ public final class Session extends AbstractBehavior<Session.Command> {
       closed = true;
       out.close(code, reason);
     }
+  }
+
+  /** A worker's requests are held to no rate, like its REST calls: the worker key is trusted. */
+  private boolean admitted(String id) {
+    return userId == null || admit(id);
   }
 
   /**
