@@ -255,7 +255,7 @@ public final class JobWorker {
         .put("waitMs", options.fetchWait().toMillis()).put("lease", options.lease().toMillis()).put("worker", options.name());
     fetching = true;
     CompletableFuture<JsonNode> reply = connection.request(frame, options.fetchWait().plusSeconds(15));
-    reply.whenComplete((answer, failure) -> fetching = false);
+    boolean abandoned = false;
     try {
       List<JsonNode> jobs = new ArrayList<>();
       reply.get().path("jobs").forEach(jobs::add);
@@ -264,8 +264,21 @@ public final class JobWorker {
       throw e.getCause() instanceof ParleyException p ? p : new ParleyException(ParleyException.PROTOCOL_ERROR, String.valueOf(e.getCause()));
     } catch (InterruptedException stop) {
       // stop() while the fetch is held: it still answers, maybe with jobs, which go back.
-      abandonedFetch = reply.thenAccept(answer -> answer.path("jobs").forEach(leased -> release(new Job(leased))));
+      abandoned = true;
+      abandonedFetch = reply.handle((answer, failure) -> {
+        fetching = false;
+        if (answer != null) {
+          answer.path("jobs").forEach(leased -> release(new Job(leased)));
+        }
+        return null;
+      });
       throw stop;
+    } finally {
+      // Cleared here, on the fetching thread, before the jobs are handed on: a caller that sees
+      // fetching() true after a job started knows the next fetch is out.
+      if (!abandoned) {
+        fetching = false;
+      }
     }
   }
 

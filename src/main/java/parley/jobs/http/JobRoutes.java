@@ -17,7 +17,6 @@ import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -42,6 +41,7 @@ import parley.protocol.ProtocolException;
 import parley.protocol.Reply;
 import parley.protocol.Request;
 import parley.transport.HttpAnswers;
+import parley.transport.rest.RestRoutes;
 
 /**
  * The jobs API (docs/jobs.md): clients submit, follow and cancel jobs with their token (or a
@@ -134,8 +134,8 @@ public final class JobRoutes {
   private Route status(JobHandler.Caller caller, String id) {
     return parameterOptional("after", after -> parameterOptional("wait", wait -> {
       ObjectNode fields = fields().put("job", id);
-      number(fields, "after", after);
-      number(fields, "waitMs", wait);
+      RestRoutes.number(fields, "after", after);
+      RestRoutes.number(fields, "waitMs", wait);
       return answer(run(caller, "job_status", fields));
     }));
   }
@@ -155,9 +155,9 @@ public final class JobRoutes {
   private Route lease(String queue) {
     return parameterOptional("max", max -> parameterOptional("wait", wait -> parameterOptional("lease", lease -> parameterOptional("worker", worker -> {
       ObjectNode fields = fields().put("queue", queue);
-      number(fields, "max", max);
-      number(fields, "waitMs", wait);
-      number(fields, "lease", lease);
+      RestRoutes.number(fields, "max", max);
+      RestRoutes.number(fields, "waitMs", wait);
+      RestRoutes.number(fields, "lease", lease);
       worker.ifPresent(w -> fields.put("worker", w));
       return onSuccess(run(new JobHandler.Caller.Worker(), "job_fetch", fields), reply -> complete(HttpAnswers.response(reply)));
     }))));
@@ -265,17 +265,6 @@ public final class JobRoutes {
     } catch (NumberFormatException e) {
       throw new ProtocolException(ErrorCode.BAD_FIELD, "If-Match must be a job's ETag, e.g. \"3\"");
     }
-  }
-
-  /** Query numbers pass through as numbers, so a bad one gets the codec's bad_field. */
-  private static void number(ObjectNode fields, String name, Optional<String> value) {
-    value.ifPresent(v -> {
-      try {
-        fields.put(name, Long.parseLong(v));
-      } catch (NumberFormatException e) {
-        fields.put(name, v);
-      }
-    });
   }
 
   private static ObjectNode fields() {
