@@ -13,7 +13,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -85,6 +84,8 @@ public final class JobWorker {
     private final JsonNode leased;
     private final String leaseId;
     private volatile boolean leaseLost;
+    /** Its handler has returned: no more extensions. */
+    private volatile boolean finished;
 
     private Job(JsonNode leased) {
       this.leased = leased;
@@ -140,6 +141,12 @@ public final class JobWorker {
   private final CompletableFuture<Void> stopped = new CompletableFuture<>();
   private final List<CompletableFuture<?>> releases = new ArrayList<>();
   private volatile boolean stopping;
+  /**
+   * Completed by {@link #stop()}: what a held fetch waits on beside its answer. (Not an
+   * interrupt: one could break the fetch's send half-way, leaving it unknown whether the
+   * server holds it.)
+   */
+  private final CompletableFuture<Void> stopSignal = new CompletableFuture<>();
   private volatile boolean fetching;
   /** A fetch that was in flight when the worker stopped: its jobs are failed back. */
   private volatile CompletableFuture<Void> abandonedFetch = CompletableFuture.completedFuture(null);
@@ -173,7 +180,7 @@ public final class JobWorker {
   public CompletableFuture<Void> stop() {
     if (!stopping) {
       stopping = true;
-      fetcher.interrupt();
+      stopSignal.complete(null);
     }
     return stopped;
   }
@@ -219,7 +226,9 @@ public final class JobWorker {
   private void fetchLoop() {
     try {
       while (!stopping) {
-        slots.acquire();
+        if (!slots.tryAcquire(100, TimeUnit.MILLISECONDS)) {
+          continue;
+        }
         int free = 1 + slots.drainPermits();
         List<JsonNode> jobs;
         try {
@@ -243,8 +252,8 @@ public final class JobWorker {
           }
         }
       }
-    } catch (InterruptedException stop) {
-      // stop(): the fetch in flight, if any, has been answered or abandoned.
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     } finally {
       finish();
     }
@@ -253,26 +262,28 @@ public final class JobWorker {
   private List<JsonNode> fetch(int max) throws InterruptedException {
     ObjectNode frame = MAPPER.createObjectNode().put("type", "job_fetch").put("queue", options.queue()).put("max", max)
         .put("waitMs", options.fetchWait().toMillis()).put("lease", options.lease().toMillis()).put("worker", options.name());
-    fetching = true;
     CompletableFuture<JsonNode> reply = connection.request(frame, options.fetchWait().plusSeconds(15));
+    fetching = true;
     boolean abandoned = false;
     try {
+      CompletableFuture.anyOf(reply, stopSignal).get();
+      if (!reply.isDone()) {
+        // stop() while the fetch is held: it still answers, maybe with jobs, which go back.
+        abandoned = true;
+        abandonedFetch = reply.handle((answer, failure) -> {
+          fetching = false;
+          if (answer != null) {
+            answer.path("jobs").forEach(leased -> release(new Job(leased)));
+          }
+          return null;
+        });
+        return List.of();
+      }
       List<JsonNode> jobs = new ArrayList<>();
       reply.get().path("jobs").forEach(jobs::add);
       return jobs;
     } catch (ExecutionException e) {
       throw e.getCause() instanceof ParleyException p ? p : new ParleyException(ParleyException.PROTOCOL_ERROR, String.valueOf(e.getCause()));
-    } catch (InterruptedException stop) {
-      // stop() while the fetch is held: it still answers, maybe with jobs, which go back.
-      abandoned = true;
-      abandonedFetch = reply.handle((answer, failure) -> {
-        fetching = false;
-        if (answer != null) {
-          answer.path("jobs").forEach(leased -> release(new Job(leased)));
-        }
-        return null;
-      });
-      throw stop;
     } finally {
       // Cleared here, on the fetching thread, before the jobs are handed on: a caller that sees
       // fetching() true after a job started knows the next fetch is out.
@@ -314,18 +325,18 @@ public final class JobWorker {
 
   private void run(Job job) {
     running.incrementAndGet();
-    ScheduledFuture<?>[] heartbeat = {scheduleExtend(job, job.leased.path("leaseUntil").asLong())};
+    scheduleExtend(job, job.leased.path("leaseUntil").asLong());
     try {
       JsonNode result;
       try {
         result = handler.handle(job);
       } catch (Exception | Error e) {
-        cancel(heartbeat);
+        job.finished = true;
         String error = e.getMessage() == null || e.getMessage().isBlank() ? e.getClass().getName() : e.getMessage();
         outcome(job, frame("job_fail", job).put("error", shortened(error)), failed);
         return;
       }
-      cancel(heartbeat);
+      job.finished = true;
       ObjectNode frame = frame("job_complete", job);
       frame.set("result", result);
       outcome(job, frame, completed);
@@ -335,21 +346,27 @@ public final class JobWorker {
     }
   }
 
-  /** Extends the lease when half of what is left of it has passed, and again after each extension. */
-  private ScheduledFuture<?> scheduleExtend(Job job, long leaseUntil) {
+  /**
+   * Extends the lease when half of what is left of it has passed, and again after each
+   * extension, until the handler returns or the lease is lost.
+   */
+  private void scheduleExtend(Job job, long leaseUntil) {
     long delay = Math.max(100, (leaseUntil - System.currentTimeMillis()) / 2);
-    return heartbeats.schedule(() -> {
-      ObjectNode frame = frame("job_extend", job).put("lease", options.lease().toMillis());
-      report(job, frame).thenAccept(reply -> {
-        if (!job.leaseLost && !heartbeats.isShutdown()) {
-          try {
-            scheduleExtend(job, reply.path("job").path("leaseUntil").asLong());
-          } catch (java.util.concurrent.RejectedExecutionException finished) {
-            // The worker has stopped.
-          }
+    try {
+      heartbeats.schedule(() -> {
+        if (job.finished || job.leaseLost) {
+          return;
         }
-      });
-    }, delay, TimeUnit.MILLISECONDS);
+        ObjectNode frame = frame("job_extend", job).put("lease", options.lease().toMillis());
+        report(job, frame).thenAccept(reply -> {
+          if (!job.finished && !job.leaseLost) {
+            scheduleExtend(job, reply.path("job").path("leaseUntil").asLong());
+          }
+        });
+      }, delay, TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.RejectedExecutionException stopped) {
+      // The worker has stopped: its last handler has returned.
+    }
   }
 
   /** At most 1,000 characters (the server takes 4 KiB), never cutting a surrogate pair in two. */
@@ -358,10 +375,6 @@ public final class JobWorker {
       return error;
     }
     return error.substring(0, Character.isHighSurrogate(error.charAt(999)) ? 999 : 1000);
-  }
-
-  private static void cancel(ScheduledFuture<?>[] heartbeat) {
-    heartbeat[0].cancel(false);
   }
 
   /** Sends the outcome and waits for its answer, so that {@link #stop()} ends after it. */
