@@ -126,6 +126,9 @@ public final class JobWorker {
 
   private static final ObjectMapper MAPPER = new ObjectMapper();
 
+  /** Fetch refusals worth asking again (the protocol's retryable codes, and the client's timeout). */
+  private static final java.util.Set<String> RETRYABLE = java.util.Set.of("unavailable", "timeout", "rate_limited");
+
   private final ParleyClient connection;
   private final Options options;
   private final Handler handler;
@@ -148,6 +151,7 @@ public final class JobWorker {
    */
   private final CompletableFuture<Void> stopSignal = new CompletableFuture<>();
   private volatile boolean fetching;
+  private volatile ParleyException failure;
   /** A fetch that was in flight when the worker stopped: its jobs are failed back. */
   private volatile CompletableFuture<Void> abandonedFetch = CompletableFuture.completedFuture(null);
 
@@ -210,6 +214,14 @@ public final class JobWorker {
     return released.get();
   }
 
+  /**
+   * Why the worker stopped by itself, if it did: a fetch refused for good (such as {@code
+   * queue_not_found}) or the connection's end ({@code closed}). Empty after {@link #stop()}.
+   */
+  public java.util.Optional<ParleyException> failure() {
+    return java.util.Optional.ofNullable(failure);
+  }
+
   /** Whether a fetch is out now, waiting for jobs on the server. */
   public boolean fetching() {
     return fetching;
@@ -235,7 +247,10 @@ public final class JobWorker {
           jobs = fetch(free);
         } catch (ParleyException e) {
           slots.release(free);
-          if (ParleyException.CLOSED.equals(e.code()) || stopping) {
+          if (stopping || !RETRYABLE.contains(e.code())) {
+            // The connection ended, or the fetch itself is wrong (an unknown queue, say).
+            failure = stopping ? null : e;
+            stopping = true;
             break;
           }
           // A partition failing over answers unavailable: ask again, a moment later.

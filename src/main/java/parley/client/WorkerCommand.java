@@ -68,9 +68,9 @@ public final class WorkerCommand {
     }, "parley-worker-stop"));
     running.stopped().join();
     if (!asked.get()) {
-      // The worker stopped because its connection ended, not because it was told to.
-      System.err.println("parley worker: the connection ended (" + connection.closed().join() + "); "
-          + running.completed() + " completed, " + running.failed() + " failed");
+      // The worker stopped by itself (its connection ended, or its fetch was refused), not because it was told to.
+      System.err.println("parley worker: stopped by " + running.failure().map(ParleyException::getMessage).orElse("the connection's end")
+          + "; " + running.completed() + " completed, " + running.failed() + " failed");
       System.exit(1);
     }
   }
