@@ -12,8 +12,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@code ./parley worker}: a {@link JobWorker} in a process of its own (docs/jobs.md, "Running
  * workers as a process"). Options come from the command line or the environment; the worker
  * key only from the environment ({@code PARLEY_WORKER_KEY}), since a command line is visible to
- * every user of the machine. SIGTERM stops it gracefully and it exits 0; a lost connection
- * exits 1, for a supervisor to start it again.
+ * every user of the machine. SIGTERM stops it gracefully (running jobs finish and report
+ * first); a lost connection, or a fetch refused for good, exits 1, for a supervisor to start it
+ * again.
  */
 public final class WorkerCommand {
 
