@@ -65,7 +65,7 @@ class FuzzIT {
   private static final Set<String> DOCUMENTED_TYPES =
       Set.of(
           "ok", "error", "pong", "event", "typing", "read", "receipt", "presence", "lagged", "reload", "close",
-          "welcome", "ping", "doc_op", "doc_cursor", "doc_cursor_removed", "doc_editors", "doc_resync");
+          "welcome", "ping", "doc_op", "doc_cursor", "doc_cursor_removed", "doc_editors", "doc_resync", "job");
 
   private static final List<String> HONEST = List.of("alice", "bob", "carol");
   private static final List<String> FUZZERS = List.of("fz0", "fz1", "fz2", "fz3");
