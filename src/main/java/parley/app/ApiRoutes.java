@@ -25,6 +25,7 @@ import parley.transport.websocket.WebSocketRoute;
 import parley.auth.ServerCredential;
 import parley.jobs.JobService;
 import parley.jobs.JobSettings;
+import parley.jobs.handler.JobHandler;
 import parley.jobs.http.JobRoutes;
 import parley.jobs.export.ExportRoutes;
 import parley.jobs.export.ExportSettings;
@@ -40,7 +41,10 @@ public final class ApiRoutes {
     String address = system.address().toString();
     ExportSettings exports = ExportSettings.from(system.settings().config(), jobSettings);
     TokenService tokens = new TokenService(settings.auth());
-    Handlers handlers = Handlers.create(system, chat, hub, settings.http().allowedOrigins(), tokens);
+    JobService jobService = new JobService(system, jobSettings, chat.askTimeout());
+    JobHandler jobs = new JobHandler(jobService, jobSettings);
+    Handlers handlers = Handlers.create(
+        system, chat, hub, settings.http().allowedOrigins(), tokens, jobs, ServerCredential.ofKey(jobSettings.workerKey()));
     // Built once: a route given as a Supplier is built again for every request, and these hold
     // node-wide state (REST's per-user request rates) that must outlive one request.
     Route v1 =
@@ -50,7 +54,7 @@ public final class ApiRoutes {
             SseRoute.create(system, handlers, tokens),
             PollRoute.create(system, handlers, tokens),
             RestRoutes.create(system, handlers, tokens, ServerCredential.from(settings.auth())),
-            JobRoutes.create(new JobService(system, jobSettings, chat.askTimeout()), jobSettings, tokens, ServerCredential.from(settings.auth())),
+            JobRoutes.create(jobs, jobService, handlers.codec(), jobSettings, tokens, ServerCredential.from(settings.auth())),
             SpecRoutes.create(),
             ExportRoutes.create(
                 new JobService(system, jobSettings, chat.askTimeout()), exports, new ExportStore(system, exports), tokens, ServerCredential.from(settings.auth())),

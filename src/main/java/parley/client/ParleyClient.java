@@ -736,9 +736,7 @@ public final class ParleyClient implements AutoCloseable {
 
     void resolve(JsonNode frame) {
       if (frame.path("type").asText().equals("error")) {
-        reply.completeExceptionally(
-            new ParleyException(
-                frame.path("code").asText("unknown"), frame.path("message").asText("")));
+        reply.completeExceptionally(ParleyException.of(frame));
       } else {
         reply.complete(frame);
       }

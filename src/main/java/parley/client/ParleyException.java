@@ -1,5 +1,7 @@
 package parley.client;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
@@ -29,6 +31,7 @@ public class ParleyException extends RuntimeException {
 
   private final String code;
   private final int httpStatus;
+  private final JsonNode frame;
 
   public ParleyException(String code, String message) {
     this(code, message, -1, null);
@@ -43,14 +46,32 @@ public class ParleyException extends RuntimeException {
   }
 
   private ParleyException(String code, String message, int httpStatus, Throwable cause) {
+    this(code, message, httpStatus, cause, null);
+  }
+
+  private ParleyException(String code, String message, int httpStatus, Throwable cause, JsonNode frame) {
     super(code + ": " + message, cause);
     this.code = code;
     this.httpStatus = httpStatus;
+    this.frame = frame;
+  }
+
+  /** The server's {@code error} reply to a request, as it came. */
+  static ParleyException of(JsonNode error) {
+    return new ParleyException(error.path("code").asText("unknown"), error.path("message").asText(""), -1, null, error);
   }
 
   /** The machine code; the contract callers branch on. */
   public String code() {
     return code;
+  }
+
+  /**
+   * The server's {@code error} frame, when the failure is one: its fields beyond code and
+   * message (a job refusal's {@code jobId}, say).
+   */
+  public Optional<JsonNode> frame() {
+    return Optional.ofNullable(frame);
   }
 
   /** The HTTP status, when the failure was an HTTP answer rather than a WebSocket frame. */

@@ -100,22 +100,18 @@ public final class JobRequests {
         backoff, timeout, key, Job.Status.WAITING, null, null, null, null, 1, now, 0, 0, 0, digest);
   }
 
-  /** A progress report or a result: any JSON value within {@code maxBytes}. */
-  public String report(String field, ObjectNode body, int maxBytes) {
-    return json(field, body.get(field), maxBytes);
+  /** A progress report: any JSON value within {@code max-progress-size}; null for none. */
+  public String progress(JsonNode value) {
+    return json("progress", value, settings.maxProgressBytes());
   }
 
-  public int maxProgressBytes() {
-    return settings.maxProgressBytes();
-  }
-
-  public int maxResultBytes() {
-    return settings.maxResultBytes();
+  /** A result: any JSON value within {@code max-result-size}; null for none. */
+  public String result(JsonNode value) {
+    return json("result", value, settings.maxResultBytes());
   }
 
   /** The error a worker reports for a failed attempt: text of up to 4 KiB. */
-  public String error(ObjectNode body) {
-    String error = new Fields(body, limits).optionalText("error");
+  public String error(String error) {
     if (error == null || error.isEmpty()) {
       throw new ProtocolException(ErrorCode.MISSING_FIELD, "missing field 'error' (what went wrong)");
     }
@@ -125,8 +121,9 @@ public final class JobRequests {
     return error;
   }
 
-  public String leaseId(ObjectNode body) {
-    return new Fields(body, limits).text("leaseId");
+  /** Seconds until a user refused {@code rate_limited} may submit again: one submission's refill. */
+  public long submitRetryAfterSeconds() {
+    return Math.max(1, (long) Math.ceil(1 / settings.submitRatePerSecond()));
   }
 
   /** A lease duration in milliseconds: the default when absent, at most the configured maximum. */

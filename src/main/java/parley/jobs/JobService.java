@@ -137,7 +137,11 @@ public final class JobService {
       watch.thenAccept(answer -> any.complete(true));
       watches.add(watch);
     }
-    CompletableFuture.allOf(watches.toArray(CompletableFuture[]::new)).whenComplete((done, failure) -> any.complete(false));
+    // When the last watch ends this runs before that watch's own thenAccept above (a future
+    // runs its dependents last-registered first), so it asks the watches themselves: with one
+    // partition, "false" here would otherwise answer a job's arrival with an empty fetch.
+    CompletableFuture.allOf(watches.toArray(CompletableFuture[]::new)).whenComplete((done, failure) ->
+        any.complete(watches.stream().anyMatch(watch -> watch.isDone() && !watch.isCompletedExceptionally())));
     return any;
   }
 

@@ -72,6 +72,14 @@ public final class Codec {
     requests.put("doc_cursor", Request.DocCursor.class);
     requests.put("doc_add_editor", Request.DocAddEditor.class);
     requests.put("doc_close", Request.DocClose.class);
+    requests.put("job_submit", Request.JobSubmit.class);
+    requests.put("job_status", Request.JobStatus.class);
+    requests.put("job_cancel", Request.JobCancel.class);
+    requests.put("job_fetch", Request.JobFetch.class);
+    requests.put("job_extend", Request.JobExtend.class);
+    requests.put("job_progress", Request.JobProgress.class);
+    requests.put("job_complete", Request.JobComplete.class);
+    requests.put("job_fail", Request.JobFail.class);
     REQUESTS = Collections.unmodifiableMap(requests);
 
     Map<String, Class<? extends Push>> pushes = new LinkedHashMap<>();
@@ -192,6 +200,15 @@ public final class Codec {
       }
       case "doc_add_editor" -> new Request.DocAddEditor(f.doc(), f.user("user"));
       case "doc_close" -> new Request.DocClose(f.doc());
+      case "job_submit" -> new Request.JobSubmit(f.queue(), f.optionalText("idempotencyKey"), f.object("job"));
+      case "job_status" -> new Request.JobStatus(f.jobId(), f.optionalNumber("after"), f.optionalNumber("waitMs"));
+      case "job_cancel" -> new Request.JobCancel(f.jobId(), f.optionalNumber("ifVersion"));
+      case "job_fetch" -> new Request.JobFetch(
+          f.queue(), f.optionalNumber("max"), f.optionalNumber("waitMs"), f.optionalNumber("lease"), f.optionalText("worker"));
+      case "job_extend" -> new Request.JobExtend(f.jobId(), f.text("leaseId"), f.optionalNumber("lease"));
+      case "job_progress" -> new Request.JobProgress(f.jobId(), f.text("leaseId"), f.value("progress"));
+      case "job_complete" -> new Request.JobComplete(f.jobId(), f.text("leaseId"), f.value("result"));
+      case "job_fail" -> new Request.JobFail(f.jobId(), f.text("leaseId"), f.text("error"));
       default -> throw new ProtocolException(ErrorCode.UNKNOWN_TYPE, "unknown request type '" + type + "'");
     };
   }
@@ -248,6 +265,9 @@ public final class Codec {
       putId(node, id);
       node.put("code", failure.code().wire());
       node.put("message", failure.message());
+      if (failure.jobId() != null) {
+        node.put("jobId", failure.jobId());
+      }
       return write(node);
     }
     node.put("type", reply instanceof Reply.Pong ? "pong" : "ok");

@@ -169,6 +169,42 @@ public final class Fields {
     return value.asLong();
   }
 
+  public Long optionalNumber(String field) {
+    return has(field) ? number(field) : null;
+  }
+
+  /** A queue's name; whether such a queue is configured ({@code queue_not_found}) is the job handler's question. */
+  String queue() {
+    return text("queue");
+  }
+
+  /** A job's id as the server gave it; whether it names a job is its partition's question. */
+  String jobId() {
+    String job = text("job");
+    if (job.isEmpty() || job.length() > 128) {
+      throw new ProtocolException(ErrorCode.BAD_FIELD, "job must be a job id as the server gave it");
+    }
+    return job;
+  }
+
+  /** An object field; an empty object when absent. */
+  ObjectNode object(String field) {
+    JsonNode value = node.get(field);
+    if (value == null || value.isNull()) {
+      return Codec.JSON.createObjectNode();
+    }
+    if (!value.isObject()) {
+      throw new ProtocolException(ErrorCode.BAD_FIELD, "field '" + field + "' must be an object");
+    }
+    return (ObjectNode) value;
+  }
+
+  /** Any JSON value; null when absent or null. */
+  JsonNode value(String field) {
+    JsonNode value = node.get(field);
+    return value == null || value.isNull() ? null : value;
+  }
+
   /** A timeline position: an integer ≥ 0. */
   long seq(String field) {
     long seq = number(field);

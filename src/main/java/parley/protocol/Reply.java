@@ -1,5 +1,6 @@
 package parley.protocol;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.util.List;
 import java.util.Map;
 import parley.collab.ot.TextOperation;
@@ -12,8 +13,15 @@ import parley.collab.ot.TextOperation;
  */
 public sealed interface Reply {
 
-  /** A refused request. */
-  record Failure(ErrorCode code, String message) implements Reply {
+  /**
+   * A refused request. {@code jobId} names the job a refusal is about when it is not the one
+   * asked for ({@code job_key_taken}, {@code idempotency_conflict}); null otherwise.
+   */
+  record Failure(ErrorCode code, String message, String jobId) implements Reply {
+    public Failure(ErrorCode code, String message) {
+      this(code, message, null);
+    }
+
     public static Failure of(ErrorCode code, String message) {
       return new Failure(code, message);
     }
@@ -96,4 +104,13 @@ public sealed interface Reply {
 
   /** {@code doc_cursor} and {@code doc_close}: the frame was taken. */
   record DocDone(String doc) implements Reply {}
+
+  /**
+   * A job as it now is (docs/jobs.md), with the lease for its worker; {@code duplicate} is true
+   * when a {@code job_submit} repeated an earlier one's {@code idempotencyKey}.
+   */
+  record JobState(JsonNode job, Boolean duplicate) implements Reply {}
+
+  /** {@code job_fetch}: the jobs leased to the worker, each with its {@code leaseId} and {@code leaseUntil}. */
+  record JobsLeased(List<JsonNode> jobs) implements Reply {}
 }

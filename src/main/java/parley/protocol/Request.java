@@ -1,5 +1,7 @@
 package parley.protocol;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.List;
 import java.util.Map;
 import parley.collab.ot.TextOperation;
@@ -267,6 +269,92 @@ public sealed interface Request {
   record DocClose(String doc) implements Doc {
     public <R> R accept(DocVisitor<R> v) {
       return v.close(this);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Jobs (docs/jobs.md)
+
+  /**
+   * Job requests. The codec checks their shape; what depends on the node's job settings (the
+   * queue exists, sizes, lease and fetch bounds) is checked by {@code parley.jobs.JobRequests}
+   * in the job handler, before any partition is asked, for the WebSocket and REST alike.
+   */
+  sealed interface Jobs extends Request {
+    <R> R accept(JobVisitor<R> visitor);
+  }
+
+  interface JobVisitor<R> {
+    R submit(JobSubmit r);
+
+    R status(JobStatus r);
+
+    R cancel(JobCancel r);
+
+    R fetch(JobFetch r);
+
+    R extend(JobExtend r);
+
+    R progress(JobProgress r);
+
+    R complete(JobComplete r);
+
+    R fail(JobFail r);
+  }
+
+  /**
+   * {@code job}: the job's options, the body of {@code POST /v1/queues/{queue}/jobs} (empty
+   * when absent); {@code idempotencyKey}: REST's {@code Idempotency-Key}, or null.
+   */
+  record JobSubmit(String queue, String idempotencyKey, ObjectNode job) implements Jobs {
+    public <R> R accept(JobVisitor<R> v) {
+      return v.submit(this);
+    }
+  }
+
+  /** {@code after} (a version) and {@code waitMs}: answered once the job passes that version. */
+  record JobStatus(String job, Long after, Long waitMs) implements Jobs {
+    public <R> R accept(JobVisitor<R> v) {
+      return v.status(this);
+    }
+  }
+
+  /** {@code ifVersion}: cancel only if the job is still at that version (REST's If-Match). */
+  record JobCancel(String job, Long ifVersion) implements Jobs {
+    public <R> R accept(JobVisitor<R> v) {
+      return v.cancel(this);
+    }
+  }
+
+  /** A worker's fetch: up to {@code max} jobs, held up to {@code waitMs}, each leased for {@code lease} ms. */
+  record JobFetch(String queue, Long max, Long waitMs, Long lease, String worker) implements Jobs {
+    public <R> R accept(JobVisitor<R> v) {
+      return v.fetch(this);
+    }
+  }
+
+  record JobExtend(String job, String leaseId, Long lease) implements Jobs {
+    public <R> R accept(JobVisitor<R> v) {
+      return v.extend(this);
+    }
+  }
+
+  record JobProgress(String job, String leaseId, JsonNode progress) implements Jobs {
+    public <R> R accept(JobVisitor<R> v) {
+      return v.progress(this);
+    }
+  }
+
+  /** {@code result}: any JSON value, or null. */
+  record JobComplete(String job, String leaseId, JsonNode result) implements Jobs {
+    public <R> R accept(JobVisitor<R> v) {
+      return v.complete(this);
+    }
+  }
+
+  record JobFail(String job, String leaseId, String error) implements Jobs {
+    public <R> R accept(JobVisitor<R> v) {
+      return v.fail(this);
     }
   }
 }

@@ -23,6 +23,7 @@ import parley.auth.AuthResult;
 import parley.chat.ChatSettings;
 import parley.chat.room.RoomPush;
 import parley.chat.user.UserEntity;
+import parley.jobs.handler.JobHandler;
 import parley.collab.document.DocumentEntity;
 import parley.limits.TokenBucket;
 import parley.ops.ParleyMetrics;
@@ -134,6 +135,24 @@ public final class Session extends AbstractBehavior<Session.Command> {
    */
   public static Behavior<Command> create(
       AuthResult.Authenticated user, Outbound out, Handlers handlers, Options options) {
+    return create(user.userId(), user.expiresAt(), out, handlers, options);
+  }
+
+  /** The name a worker connection goes by in its welcome and the node's logs. */
+  public static final String WORKER = "worker";
+
+  /**
+   * A worker's connection, opened with the worker key (docs/jobs.md): it fetches and reports
+   * jobs and nothing else. The key does not expire, and a worker is no user: it is not online,
+   * follows no room, and its requests are not held to a user's rate (like the worker's REST
+   * calls); it answers heartbeats like any WebSocket client.
+   */
+  public static Behavior<Command> createWorker(Outbound out, Handlers handlers) {
+    return create(null, null, out, handlers, new Options(true, false, true, false, null));
+  }
+
+  private static Behavior<Command> create(
+      String userId, java.time.Instant expiresAt, Outbound out, Handlers handlers, Options options) {
     ChatSettings settings = handlers.settings();
     return Behaviors.setup(
         context ->
@@ -147,13 +166,18 @@ public final class Session extends AbstractBehavior<Session.Command> {
                     timers.startSingleTimer(
                         new CheckHeartbeat(), settings.heartbeatInterval().plus(settings.heartbeatTimeout()));
                   }
-                  // One timer for the token, replaced by each refresh: nothing per frame.
-                  timers.startSingleTimer(new TokenExpired(), handlers.tokens().untilClose(user.expiresAt()));
-                  return new Session(context, timers, user, out, handlers, options);
+                  if (expiresAt != null) {
+                    // One timer for the token, replaced by each refresh: nothing per frame.
+                    timers.startSingleTimer(new TokenExpired(), handlers.tokens().untilClose(expiresAt));
+                  }
+                  return new Session(context, timers, userId, expiresAt, out, handlers, options);
                 }));
   }
 
+  /** The connection's user; null for a worker's connection. */
   private final String userId;
+  /** How job requests are asked: as the user, or as a worker. */
+  private final JobHandler.Caller jobCaller;
   private final String sessionId = UUID.randomUUID().toString();
   private final Outbound out;
   private final Handlers handlers;
@@ -185,14 +209,16 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private Session(
       ActorContext<Command> context,
       TimerScheduler<Command> timers,
-      AuthResult.Authenticated user,
+      String userId,
+      java.time.Instant expiresAt,
       Outbound out,
       Handlers handlers,
       Options options) {
     super(context);
     this.timers = timers;
     this.options = options;
-    this.userId = user.userId();
+    this.userId = userId;
+    this.jobCaller = userId == null ? new JobHandler.Caller.Worker() : new JobHandler.Caller.User(userId);
     this.out = out;
     this.handlers = handlers;
     this.settings = handlers.settings();
@@ -216,13 +242,13 @@ public final class Session extends AbstractBehavior<Session.Command> {
     }
     if (options.welcome()) {
       send(Codec.push(new Push.Welcome(
-          userId,
+          userId == null ? WORKER : userId,
           sessionId,
           context.getSystem().address().toString(),
           1,
           options.heartbeat() ? settings.heartbeatInterval().toMillis() : null,
           options.heartbeat() ? settings.heartbeatTimeout().toMillis() : null,
-          handlers.tokens().untilExpiry(user.expiresAt()).toMillis())));
+          expiresAt == null ? null : handlers.tokens().untilExpiry(expiresAt).toMillis())));
     }
     if (options.presence()) {
       user().tell(new UserEntity.SessionOpened(sessionId, notices, context.getSystem().ignoreRef()));
@@ -328,7 +354,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     try {
       decoded = handlers.codec().decode(inbound.text());
     } catch (ProtocolException bad) {
-      if (admit(bad.id())) {
+      if (admitted(bad.id())) {
         reply(Codec.error(bad.id(), bad.code(), bad.getMessage()));
       }
       return this;
@@ -338,14 +364,19 @@ public final class Session extends AbstractBehavior<Session.Command> {
       // rate_limited error it would otherwise risk, so it is not counted against the rate.
       return this;
     }
-    if (admit(decoded.id())) {
+    if (admitted(decoded.id())) {
       dispatch(decoded.id(), decoded.request());
     }
     return this;
   }
 
   private void dispatch(String id, Request request) {
-    if (request instanceof Request.Connection connection) {
+    if (request instanceof Request.Jobs job) {
+      // Answered whenever the partitions answer: a held job_fetch holds up nothing else.
+      whenDone(handlers.jobs().handle(jobCaller, job), reply -> reply(Codec.reply(id, reply)));
+    } else if (userId == null && !(request instanceof Request.Ping)) {
+      reply(Codec.error(id, ErrorCode.FORBIDDEN, "a worker connection only fetches and reports jobs (and pings)"));
+    } else if (request instanceof Request.Connection connection) {
       connection.accept(new ConnectionRequests(id));
     } else if (request instanceof Request.Chat chat) {
       whenDone(handlers.chat().handle(userId, chat), reply -> {
@@ -546,6 +577,11 @@ public final class Session extends AbstractBehavior<Session.Command> {
       closed = true;
       out.close(code, reason);
     }
+  }
+
+  /** A worker's requests are held to no rate, like its REST calls: the worker key is trusted. */
+  private boolean admitted(String id) {
+    return userId == null || admit(id);
   }
 
   /**

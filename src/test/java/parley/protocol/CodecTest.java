@@ -120,6 +120,43 @@ class CodecTest {
   }
 
   @Test
+  void jobRequestsCarryTheirShapeAndLeaveTheQueuesRulesToTheJobHandler() {
+    Request.JobSubmit submit = (Request.JobSubmit) codec.decode(
+        "{\"type\":\"job_submit\",\"id\":\"1\",\"queue\":\"exports\",\"idempotencyKey\":\"k\",\"job\":{\"data\":{\"room\":\"r\"},\"priority\":3}}").request();
+    assertEquals("exports", submit.queue());
+    assertEquals("k", submit.idempotencyKey());
+    assertEquals(3, submit.job().get("priority").asInt());
+    assertEquals(0, ((Request.JobSubmit) codec.decode("{\"type\":\"job_submit\",\"queue\":\"q\"}").request()).job().size());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"job_submit\",\"queue\":\"q\",\"job\":[1]}").code());
+    assertEquals(ErrorCode.MISSING_FIELD, refused("{\"type\":\"job_submit\",\"job\":{}}").code());
+
+    assertEquals(new Request.JobFetch("q", 10L, 25000L, null, null),
+        codec.decode("{\"type\":\"job_fetch\",\"queue\":\"q\",\"max\":10,\"waitMs\":25000}").request());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"job_fetch\",\"queue\":\"q\",\"max\":\"ten\"}").code());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"job_fetch\",\"queue\":\"q\",\"waitMs\":1.5}").code());
+    assertEquals(new Request.JobCancel("q:0:ab", 4L), codec.decode("{\"type\":\"job_cancel\",\"job\":\"q:0:ab\",\"ifVersion\":4}").request());
+    assertEquals(new Request.JobStatus("q:0:ab", 2L, 1000L), codec.decode("{\"type\":\"job_status\",\"job\":\"q:0:ab\",\"after\":2,\"waitMs\":1000}").request());
+
+    assertEquals(ErrorCode.MISSING_FIELD, refused("{\"type\":\"job_complete\",\"job\":\"q:0:ab\"}").code());
+    assertEquals(ErrorCode.MISSING_FIELD, refused("{\"type\":\"job_progress\",\"leaseId\":\"l\"}").code());
+    assertEquals(ErrorCode.MISSING_FIELD, refused("{\"type\":\"job_fail\",\"job\":\"q:0:ab\",\"leaseId\":\"l\"}").code());
+    assertEquals(ErrorCode.BAD_FIELD, refused("{\"type\":\"job_extend\",\"job\":\"q:0:ab\",\"leaseId\":7}").code());
+    Request.JobComplete complete = (Request.JobComplete) codec.decode(
+        "{\"type\":\"job_complete\",\"job\":\"q:0:ab\",\"leaseId\":\"l\",\"result\":{\"rows\":2}}").request();
+    assertEquals(2, complete.result().get("rows").asInt());
+    assertNull(((Request.JobComplete) codec.decode("{\"type\":\"job_complete\",\"job\":\"q:0:ab\",\"leaseId\":\"l\",\"result\":null}").request()).result());
+  }
+
+  @Test
+  void aJobRefusalNamesTheJobItIsAbout() {
+    assertEquals(
+        "{\"type\":\"error\",\"id\":\"4\",\"code\":\"job_key_taken\",\"message\":\"taken\",\"jobId\":\"q:1:ab\"}",
+        Codec.reply("4", new Reply.Failure(ErrorCode.JOB_KEY_TAKEN, "taken", "q:1:ab")));
+    assertEquals("{\"type\":\"error\",\"code\":\"job_key_taken\",\"message\":\"taken\",\"jobId\":\"q:1:ab\"}",
+        Codec.restBody(new Reply.Failure(ErrorCode.JOB_KEY_TAKEN, "taken", "q:1:ab")));
+  }
+
+  @Test
   void everyErrorCodeHasAWireNameAndAStatus() {
     for (ErrorCode code : ErrorCode.values()) {
       assertEquals(code, ErrorCode.fromWire(code.wire()).orElseThrow());

@@ -587,9 +587,9 @@ class SpecTest {
     Reply reply;
     if (record == Reply.Failure.class) {
       ErrorCode code = ErrorCode.fromWire(fields.path("code").asText()).orElseThrow(() -> new AssertionError(where + ": no error code " + fields.path("code")));
-      reply = Reply.Failure.of(code, fields.path("message").asText());
-      fields.remove(List.of("code", "message"));
-      assertTrue(fields.isEmpty(), where + ": an error has code and message only, not " + fields);
+      reply = new Reply.Failure(code, fields.path("message").asText(), fields.hasNonNull("jobId") ? fields.get("jobId").asText() : null);
+      fields.remove(List.of("code", "message", "jobId"));
+      assertTrue(fields.isEmpty(), where + ": an error has code, message and (for jobs) jobId only, not " + fields);
     } else {
       reply = (Reply) read(where, fields, record);
     }

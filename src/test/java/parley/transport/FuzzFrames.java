@@ -219,6 +219,40 @@ final class FuzzFrames {
         // Well-formed as a request; as a token it is refused (token_malformed), the connection kept.
         m.put("token", "eyJ" + Long.toHexString(random.nextLong()) + "." + Long.toHexString(random.nextLong()));
       }
+      case "job_submit" -> {
+        m.put("queue", pick(List.of("default", "default", "nope")));
+        if (random.nextBoolean()) {
+          m.put("idempotencyKey", clientId());
+        }
+        Map<String, Object> job = new LinkedHashMap<>();
+        job.put("data", Map.of("n", (long) seq()));
+        if (random.nextBoolean()) {
+          job.put("priority", (long) random.nextInt(1001));
+        }
+        m.put("job", job);
+      }
+      case "job_status", "job_cancel" -> {
+        m.put("job", jobId());
+        if (random.nextBoolean()) {
+          m.put(type.equals("job_status") ? "after" : "ifVersion", (long) random.nextInt(5));
+        }
+      }
+      case "job_fetch" -> {
+        // Held fetches are the workers' (a user's is refused first): the frame says no wait.
+        m.put("queue", "default");
+        m.put("max", (long) 1 + random.nextInt(3));
+        m.put("waitMs", 0L);
+      }
+      case "job_extend", "job_progress", "job_complete", "job_fail" -> {
+        m.put("job", jobId());
+        m.put("leaseId", Long.toHexString(random.nextLong()));
+        switch (type) {
+          case "job_extend" -> m.put("lease", 30_000L);
+          case "job_progress" -> m.put("progress", Map.of("pct", (long) random.nextInt(101)));
+          case "job_complete" -> m.put("result", Map.of("ok", true));
+          default -> m.put("error", text(3));
+        }
+      }
       default -> throw new IllegalStateException("no template for request type '" + type + "': teach FuzzFrames it");
     }
     return m;
@@ -226,6 +260,11 @@ final class FuzzFrames {
 
   private String room() {
     return pick(world.rooms());
+  }
+
+  /** A job id of the right shape (of no job, mostly), or one no queue can hold. */
+  private String jobId() {
+    return random.nextInt(4) == 0 ? "nope:0:x" : "default:" + random.nextInt(4) + ":" + String.format("%016x%016x", random.nextLong(), random.nextLong());
   }
 
   private int seq() {

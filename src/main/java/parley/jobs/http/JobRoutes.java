@@ -15,13 +15,9 @@ import static org.apache.pekko.http.javadsl.server.Directives.pathPrefix;
 import static org.apache.pekko.http.javadsl.server.Directives.post;
 import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletionStage;
-import java.util.function.BiFunction;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
@@ -35,22 +31,26 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 import parley.auth.AuthRoutes;
 import parley.auth.ServerCredential;
 import parley.auth.TokenService;
-import parley.jobs.Job;
 import parley.jobs.JobService;
-import parley.jobs.JobView;
 import parley.jobs.JobSettings;
+import parley.jobs.handler.JobHandler;
 import parley.jobs.queue.QueuePartition;
-import parley.limits.RateByKey;
 import parley.protocol.Codec;
 import parley.protocol.ErrorCode;
 import parley.protocol.ProtocolException;
 import parley.protocol.Reply;
+import parley.protocol.Request;
 import parley.transport.HttpAnswers;
+import parley.transport.rest.RestRoutes;
 
 /**
  * The jobs API (docs/jobs.md): clients submit, follow and cancel jobs with their token (or a
  * backend with the server key); workers fetch, extend, report and finish them with the worker
- * key; backends pause and resume queues and read their counts.
+ * key; backends pause and resume queues and read their counts. A call's path, query, headers
+ * and body are decoded into the request record a WebSocket {@code job_*} frame becomes, by the
+ * same {@link Codec}, and answered by the same {@link JobHandler}; only the HTTP forms are
+ * this class's own (202 and {@code Location} for a new job, {@code ETag}, {@code If-Match},
+ * {@code Retry-After}).
  */
 public final class JobRoutes {
 
@@ -58,25 +58,25 @@ public final class JobRoutes {
   public static final String WORKER_KEY_MISSING = "worker_key_missing";
   public static final String WORKER_KEY_INVALID = "worker_key_invalid";
 
-  /** The longest a status request may wait for a change (the {@code wait} parameter). */
-  static final long MAX_FOLLOW_WAIT_MS = 60_000;
-
+  private final JobHandler handler;
   private final JobService jobs;
+  private final Codec codec;
   private final TokenService tokens;
   private final ServerCredential server;
   private final ServerCredential workers;
-  private final RateByKey submitRate;
 
-  private JobRoutes(JobService jobs, JobSettings settings, TokenService tokens, ServerCredential server) {
+  private JobRoutes(JobHandler handler, JobService jobs, Codec codec, JobSettings settings, TokenService tokens, ServerCredential server) {
+    this.handler = handler;
     this.jobs = jobs;
+    this.codec = codec;
     this.tokens = tokens;
     this.server = server;
     this.workers = ServerCredential.ofKey(settings.workerKey());
-    this.submitRate = new RateByKey(settings.submitRatePerSecond(), settings.submitRateBurst(), System::nanoTime);
   }
 
-  public static Route create(JobService jobs, JobSettings settings, TokenService tokens, ServerCredential server) {
-    return new JobRoutes(jobs, settings, tokens, server).routes();
+  public static Route create(
+      JobHandler handler, JobService jobs, Codec codec, JobSettings settings, TokenService tokens, ServerCredential server) {
+    return new JobRoutes(handler, jobs, codec, settings, tokens, server).routes();
   }
 
   /** Bad input found anywhere while answering becomes its error, with the code's status. */
@@ -92,7 +92,7 @@ public final class JobRoutes {
 
   private Route queueRoutes(String name) {
     return concat(
-        path("jobs", () -> post(() -> caller(submitter -> submit(name, submitter)))),
+        path("jobs", () -> post(() -> caller(caller -> submit(caller, name)))),
         path("lease", () -> post(() -> worker(() -> lease(name)))),
         path("pause", () -> post(() -> AuthRoutes.serverAuthenticated(server, () -> pause(name, true)))),
         path("resume", () -> post(() -> AuthRoutes.serverAuthenticated(server, () -> pause(name, false)))),
@@ -102,86 +102,70 @@ public final class JobRoutes {
   private Route jobRoutes(String id) {
     return concat(
         pathEnd(() -> concat(
-            get(() -> caller(requester -> status(id, requester))),
-            delete(() -> caller(requester -> cancel(id, requester))))),
-        path("extend", () -> post(() -> worker(() -> body(json ->
-            answer(jobs.extend(id, jobs.requests().leaseId(json), jobs.requests().leaseMillis(optionalLong(json, "lease"))), true))))),
-        path("progress", () -> post(() -> worker(() -> body(json ->
-            answer(jobs.progress(id, jobs.requests().leaseId(json), jobs.requests().report("progress", json, jobs.requests().maxProgressBytes())), true))))),
-        path("complete", () -> post(() -> worker(() -> body(json ->
-            answer(jobs.complete(id, jobs.requests().leaseId(json), jobs.requests().report("result", json, jobs.requests().maxResultBytes())), true))))),
-        path("fail", () -> post(() -> worker(() -> body(json ->
-            answer(jobs.fail(id, jobs.requests().leaseId(json), jobs.requests().error(json)), true))))));
+            get(() -> caller(caller -> status(caller, id))),
+            delete(() -> caller(caller -> cancel(caller, id))))),
+        path("extend", () -> post(() -> worker(() -> report("job_extend", id)))),
+        path("progress", () -> post(() -> worker(() -> report("job_progress", id)))),
+        path("complete", () -> post(() -> worker(() -> report("job_complete", id)))),
+        path("fail", () -> post(() -> worker(() -> report("job_fail", id)))));
   }
 
   // ---------------------------------------------------------------------------------------
   // Clients
 
-  /** A job is submitted with {@code Idempotency-Key} (optional) and answered 202 at once. */
-  private Route submit(String queueName, Optional<String> submitter) {
+  /** A job is submitted with {@code Idempotency-Key} (optional) and answered 202 at once (200 for a repeat). */
+  private Route submit(JobHandler.Caller caller, String queue) {
     return optionalHeaderValueByName("Idempotency-Key", key -> body(json -> {
-      JobSettings.Queue queue = jobs.requests().queue(queueName);
-      if (submitter.isPresent() ? !queue.usersMaySubmit() : !queue.serverMaySubmit()) {
-        throw new ProtocolException(ErrorCode.FORBIDDEN, "queue '" + queueName + "' does not take jobs from " + (submitter.isPresent() ? "users" : "the server key"));
-      }
-      if (submitter.isPresent()) {
-        Duration wait = submitRate.admit(submitter.get());
-        if (!wait.isZero()) {
-          long seconds = Math.max(1, (wait.toMillis() + 999) / 1000);
-          return complete(HttpAnswers.response(Reply.Failure.of(ErrorCode.RATE_LIMITED, "too many submissions; retry after " + seconds + " s"))
-              .addHeader(RawHeader.create("Retry-After", Long.toString(seconds))));
+      ObjectNode fields = fields().put("queue", queue);
+      key.ifPresent(k -> fields.put("idempotencyKey", k));
+      fields.set("job", json);
+      return onSuccess(run(caller, "job_submit", fields), reply -> {
+        if (reply instanceof Reply.JobState state) {
+          String id = state.job().path("id").asText();
+          return complete(jobResponse(Boolean.TRUE.equals(state.duplicate()) ? StatusCodes.OK : StatusCodes.ACCEPTED, state)
+              .addHeader(RawHeader.create("Location", "/v1/jobs/" + id)));
         }
-      }
-      Job job = jobs.requests().submission(queue, submitter.orElse(null), key.orElse(null), json, System.currentTimeMillis());
-      return onSuccess(jobs.submit(job), answer -> {
-        if (answer instanceof QueuePartition.Done done) {
-          Job submitted = done.job();
-          return complete(json(done.repeated() ? StatusCodes.OK : StatusCodes.ACCEPTED, JobView.render(submitted, false, System.currentTimeMillis()))
-              .addHeader(RawHeader.create("Location", "/v1/jobs/" + submitted.id()))
-              .addHeader(etag(submitted)));
-        }
-        return complete(refusal(answer));
+        return complete(failure(reply));
       });
     }));
   }
 
   /** The job's status; with {@code after} (a version), held up to {@code wait} ms for a newer one. */
-  private Route status(String id, Optional<String> requester) {
+  private Route status(JobHandler.Caller caller, String id) {
     return parameterOptional("after", after -> parameterOptional("wait", wait -> {
-      long afterVersion = after.map(v -> parse("after", v, 0, Long.MAX_VALUE)).orElse(-1L);
-      long waitMs = wait.map(v -> parse("wait", v, 0, MAX_FOLLOW_WAIT_MS)).orElse(0L);
-      CompletionStage<QueuePartition.Answer> answer = afterVersion >= 0 && waitMs > 0
-          ? jobs.follow(id, requester.orElse(null), afterVersion, Duration.ofMillis(waitMs))
-          : jobs.get(id, requester.orElse(null));
-      return answer(answer, false);
+      ObjectNode fields = fields().put("job", id);
+      RestRoutes.number(fields, "after", after);
+      RestRoutes.number(fields, "waitMs", wait);
+      return answer(run(caller, "job_status", fields));
     }));
   }
 
-  private Route cancel(String id, Optional<String> requester) {
+  private Route cancel(JobHandler.Caller caller, String id) {
     return optionalHeaderValueByName("If-Match", ifMatch -> {
-      long version = ifMatch.map(JobRoutes::version).orElse(-1L);
-      return answer(jobs.cancel(id, requester.orElse(null), version), false);
+      ObjectNode fields = fields().put("job", id);
+      ifMatch.ifPresent(v -> fields.put("ifVersion", version(v)));
+      return answer(run(caller, "job_cancel", fields));
     });
   }
 
   // ---------------------------------------------------------------------------------------
   // Workers and backends
 
-  /** {@code POST /v1/queues/{queue}/lease?max=&wait=&lease=}: up to max jobs, held up to wait ms. */
-  private Route lease(String queueName) {
+  /** {@code POST /v1/queues/{queue}/lease?max=&wait=&lease=&worker=}: up to max jobs, held up to wait ms. */
+  private Route lease(String queue) {
     return parameterOptional("max", max -> parameterOptional("wait", wait -> parameterOptional("lease", lease -> parameterOptional("worker", worker -> {
-      JobSettings.Queue queue = jobs.requests().queue(queueName);
-      int count = jobs.requests().fetchMax(max.map(v -> parse("max", v, Long.MIN_VALUE, Long.MAX_VALUE)).orElse(null));
-      long waitMs = jobs.requests().fetchWaitMillis(wait.map(v -> parse("wait", v, Long.MIN_VALUE, Long.MAX_VALUE)).orElse(null));
-      long leaseMs = jobs.requests().leaseMillis(lease.map(v -> parse("lease", v, Long.MIN_VALUE, Long.MAX_VALUE)).orElse(null));
-      String name = worker.filter(w -> !w.isBlank() && w.length() <= 64).orElse("worker");
-      return onSuccess(jobs.fetch(queue, name, count, leaseMs, Duration.ofMillis(waitMs)), leased -> {
-        ObjectNode body = Codec.JSON.createObjectNode();
-        ArrayNode list = body.putArray("jobs");
-        leased.forEach(job -> list.add(JobView.render(job, true, System.currentTimeMillis())));
-        return complete(json(StatusCodes.OK, body));
-      });
+      ObjectNode fields = fields().put("queue", queue);
+      RestRoutes.number(fields, "max", max);
+      RestRoutes.number(fields, "waitMs", wait);
+      RestRoutes.number(fields, "lease", lease);
+      worker.ifPresent(w -> fields.put("worker", w));
+      return onSuccess(run(new JobHandler.Caller.Worker(), "job_fetch", fields), reply -> complete(HttpAnswers.response(reply)));
     }))));
+  }
+
+  /** {@code extend}, {@code progress}, {@code complete}, {@code fail}: the body's fields, the job from the path. */
+  private Route report(String type, String id) {
+    return body(json -> answer(run(new JobHandler.Caller.Worker(), type, json.put("job", id))));
   }
 
   private Route pause(String queueName, boolean paused) {
@@ -195,10 +179,10 @@ public final class JobRoutes {
   }
 
   /** The queue's counts, summed over its partitions; a partition that did not answer fails the call. */
-  private static Route counted(JobSettings.Queue queue, List<QueuePartition.Answer> answers) {
+  private Route counted(JobSettings.Queue queue, List<QueuePartition.Answer> answers) {
     for (QueuePartition.Answer answer : answers) {
       if (!(answer instanceof QueuePartition.Counts)) {
-        return complete(refusal(answer));
+        return complete(failure(JobHandler.reply(answer, false)));
       }
     }
     return complete(json(StatusCodes.OK, counts(queue, answers)));
@@ -224,12 +208,12 @@ public final class JobRoutes {
   // ---------------------------------------------------------------------------------------
   // Credentials
 
-  /** A user with their token (the submitter), or a backend with the server key (empty). */
-  private Route caller(Function<Optional<String>, Route> inner) {
+  /** A user with their token, or a backend with the server key. */
+  private Route caller(Function<JobHandler.Caller, Route> inner) {
     return optionalHeaderValueByName("Authorization", authorization ->
         server.enabled() && server.accepts(authorization.orElse(null))
-            ? inner.apply(Optional.empty())
-            : AuthRoutes.authenticated(tokens, user -> inner.apply(Optional.of(user.userId()))));
+            ? inner.apply(new JobHandler.Caller.Backend())
+            : AuthRoutes.authenticated(tokens, user -> inner.apply(new JobHandler.Caller.User(user.userId()))));
   }
 
   private Route worker(Supplier<Route> inner) {
@@ -244,24 +228,30 @@ public final class JobRoutes {
   // ---------------------------------------------------------------------------------------
   // Answers
 
-  private Route answer(CompletionStage<QueuePartition.Answer> answer, boolean forWorker) {
-    return onSuccess(answer, a -> a instanceof QueuePartition.Done done
-        ? complete(json(StatusCodes.OK, JobView.render(done.job(), forWorker, System.currentTimeMillis())).addHeader(etag(done.job())))
-        : complete(refusal(a)));
+  /** Decodes the call into its request and runs it through the job handler. */
+  private CompletionStage<Reply> run(JobHandler.Caller caller, String type, ObjectNode fields) {
+    return handler.handle(caller, (Request.Jobs) codec.decode(type, fields));
   }
 
-  private static HttpResponse refusal(QueuePartition.Answer answer) {
-    QueuePartition.Refused refused = (QueuePartition.Refused) answer;
-    ErrorCode code = ErrorCode.fromWire(refused.code()).orElse(ErrorCode.UNAVAILABLE);
-    ObjectNode body = Codec.JSON.createObjectNode().put("type", "error").put("code", code.wire()).put("message", refused.message());
-    if (refused.jobId() != null && code != ErrorCode.JOB_NOT_FOUND) {
-      body.put("jobId", refused.jobId());
+  /** A job answers with its fields and its version as the {@code ETag}. */
+  private Route answer(CompletionStage<Reply> reply) {
+    return onSuccess(reply, r -> complete(r instanceof Reply.JobState state ? jobResponse(StatusCodes.OK, state) : failure(r)));
+  }
+
+  private static HttpResponse jobResponse(org.apache.pekko.http.javadsl.model.StatusCode status, Reply.JobState state) {
+    return HttpResponse.create()
+        .withStatus(status)
+        .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, state.job().toString()))
+        .addHeader(RawHeader.create("ETag", "\"" + state.job().path("version").asLong() + "\""));
+  }
+
+  /** A refusal with its code's status; {@code rate_limited} says when to submit again. */
+  private HttpResponse failure(Reply reply) {
+    HttpResponse response = HttpAnswers.response(reply);
+    if (reply instanceof Reply.Failure failure && failure.code() == ErrorCode.RATE_LIMITED) {
+      response = response.addHeader(RawHeader.create("Retry-After", Long.toString(handler.requests().submitRetryAfterSeconds())));
     }
-    return json(StatusCodes.get(code.httpStatus()), body);
-  }
-
-  private static RawHeader etag(Job job) {
-    return RawHeader.create("ETag", "\"" + job.version() + "\"");
+    return response;
   }
 
   /** An If-Match value: {@code "7"} (as the ETag gave it) or 7. */
@@ -277,31 +267,12 @@ public final class JobRoutes {
     }
   }
 
-  private static long parse(String name, String value, long min, long max) {
-    long n;
-    try {
-      n = Long.parseLong(value);
-    } catch (NumberFormatException e) {
-      throw new ProtocolException(ErrorCode.BAD_FIELD, name + " must be an integer");
-    }
-    if (n < min || n > max) {
-      throw new ProtocolException(ErrorCode.BAD_FIELD, name + " must be " + min + "-" + max);
-    }
-    return n;
-  }
-
-  private static Long optionalLong(ObjectNode json, String field) {
-    if (!json.hasNonNull(field)) {
-      return null;
-    }
-    if (!json.get(field).isIntegralNumber() || !json.get(field).canConvertToLong()) {
-      throw new ProtocolException(ErrorCode.BAD_FIELD, field + " must be an integer");
-    }
-    return json.get(field).asLong();
+  private static ObjectNode fields() {
+    return Codec.JSON.createObjectNode();
   }
 
   private static Route body(Function<ObjectNode, Route> inner) {
-    return entity(Unmarshaller.entityToString(), text -> inner.apply(text.isBlank() ? Codec.JSON.createObjectNode() : Codec.parseObject(text)));
+    return entity(Unmarshaller.entityToString(), text -> inner.apply(Codec.parseObject(text)));
   }
 
   private static HttpResponse json(org.apache.pekko.http.javadsl.model.StatusCode status, ObjectNode body) {

@@ -251,7 +251,7 @@ public final class RestRoutes {
   }
 
   /** Query numbers pass through as numbers, so a bad one gets the protocol's bad_field. */
-  private static void number(ObjectNode fields, String name, Optional<String> value) {
+  public static void number(ObjectNode fields, String name, Optional<String> value) {
     value.ifPresent(v -> {
       try {
         fields.put(name, Long.parseLong(v));

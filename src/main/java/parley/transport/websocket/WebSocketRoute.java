@@ -1,6 +1,7 @@
 package parley.transport.websocket;
 
 import static org.apache.pekko.http.javadsl.server.Directives.complete;
+import static org.apache.pekko.http.javadsl.server.Directives.extractRequest;
 import static org.apache.pekko.http.javadsl.server.Directives.extractWebSocketUpgrade;
 import static org.apache.pekko.http.javadsl.server.Directives.path;
 
@@ -8,11 +9,14 @@ import java.nio.charset.StandardCharsets;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.function.Function;
 import java.util.stream.StreamSupport;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.ws.Message;
 import org.apache.pekko.http.javadsl.model.ws.TextMessage;
 import org.apache.pekko.http.javadsl.server.Route;
@@ -23,7 +27,6 @@ import org.apache.pekko.stream.javadsl.Flow;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.stream.typed.javadsl.ActorSink;
-import parley.auth.AuthResult;
 import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
@@ -51,25 +54,39 @@ public final class WebSocketRoute {
         "ws",
         () ->
             handlers.origins().check(() ->
-            AuthRoutes.authenticated(
-                tokens,
-                user ->
-                    extractWebSocketUpgrade(
-                        upgrade -> {
-                          Flow<Message, Message, NotUsed> flow =
-                              sessionFlow(system, handlers, user);
-                          boolean offered =
-                              StreamSupport.stream(upgrade.getRequestedProtocols().spliterator(), false)
-                                  .anyMatch(SUBPROTOCOL::equals);
-                          return complete(
-                              offered
-                                  ? upgrade.handleMessagesWith(flow, SUBPROTOCOL)
-                                  : upgrade.handleMessagesWith(flow));
-                        }))));
+                extractRequest(request -> isWorker(handlers, request)
+                    ? upgraded(system, handlers, out -> Session.createWorker(out, handlers))
+                    : AuthRoutes.authenticated(
+                        tokens,
+                        user -> upgraded(system, handlers, out -> Session.create(user, out, handlers, Session.Options.interactive()))))));
+  }
+
+  /**
+   * A worker connects with the worker key where a user puts a token (docs/jobs.md): it is
+   * compared first, so it never reaches the token check, and a token can never pass for it.
+   */
+  private static boolean isWorker(Handlers handlers, HttpRequest request) {
+    return handlers.workers().enabled()
+        && AuthRoutes.presentedToken(request).map(key -> handlers.workers().accepts("Bearer " + key)).orElse(false);
+  }
+
+  private static Route upgraded(
+      ActorSystem<?> system, Handlers handlers, Function<Outbound, Behavior<Session.Command>> session) {
+    return extractWebSocketUpgrade(
+        upgrade -> {
+          Flow<Message, Message, NotUsed> flow = sessionFlow(system, handlers, session);
+          boolean offered =
+              StreamSupport.stream(upgrade.getRequestedProtocols().spliterator(), false)
+                  .anyMatch(SUBPROTOCOL::equals);
+          return complete(
+              offered
+                  ? upgrade.handleMessagesWith(flow, SUBPROTOCOL)
+                  : upgrade.handleMessagesWith(flow));
+        });
   }
 
   static Flow<Message, Message, NotUsed> sessionFlow(
-      ActorSystem<?> system, Handlers handlers, AuthResult.Authenticated user) {
+      ActorSystem<?> system, Handlers handlers, Function<Outbound, Behavior<Session.Command>> newSession) {
     ChatSettings settings = handlers.settings();
     Materializer materializer = Materializer.matFromSystem(system);
     // The outbound queue is materialized inside the connection's own stream, and the session
@@ -82,7 +99,7 @@ public final class WebSocketRoute {
                 queue -> {
                   session.complete(
                       system.systemActorOf(
-                          Session.create(user, new QueueOutbound(queue), handlers, Session.Options.interactive()),
+                          newSession.apply(new QueueOutbound(queue)),
                           "session-" + UUID.randomUUID(),
                           Props.empty()));
                   return NotUsed.notUsed();
