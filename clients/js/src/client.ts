@@ -43,7 +43,7 @@ export interface ClientOptions {
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 /** What `on` can listen to: each push by its `type`, plus the client's own events. */
-export interface ClientEvents extends Omit<Pushes, 'job' | 'ping'> {
+export interface ClientEvents extends Omit<Pushes, 'job'> {
   job: Job;
   /** Every frame that answers no request, whatever its type. */
   push: { type: string; [field: string]: unknown };
@@ -286,7 +286,8 @@ export class ParleyClient {
   // The connection.
 
   private async open(): Promise<void> {
-    this.emit('state', { state: this.attempt === 0 ? 'connecting' : 'reconnecting', attempt: this.attempt });
+    // A reconnect announced itself when it was scheduled.
+    if (this.attempt === 0) this.emit('state', { state: 'connecting' });
     let token: string;
     try {
       token = await this.freshToken();
@@ -327,9 +328,11 @@ export class ParleyClient {
     switch (type) {
       case 'welcome':
         this.onWelcome(fields as unknown as Welcome);
+        this.emit('welcome', fields as unknown as Welcome);
         break;
       case 'ping':
         this.write({ type: 'pong' });
+        this.emit('ping', {});
         return;
       case 'event': {
         const event = fields as unknown as RoomEvent;

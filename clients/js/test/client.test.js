@@ -16,7 +16,9 @@ test('a client resumes each room from the seq it was given and follows it live',
   await writer.connect();
   await writer.createRoom(room);
   for (let i = 1; i <= 4; i++) await writer.send(room, `m${i}`);
-  // seq 1 is the room's creation, 2-5 the messages.
+  // seq 1 is the room's creation, 2-5 the messages. With the read marker at 5, only a resume
+  // that names seq 3 brings 4 and 5.
+  await writer.markRead(room, 5);
 
   const reader = client({ token: mintToken(user, 600), positions: { [room]: 3 } });
   const events = eventsOf(reader, room);
@@ -100,7 +102,22 @@ test('after the server closes the socket the client reconnects and resumes with 
   assert.deepEqual(seqs(events), range(2, 8));
 });
 
-test('the token is refreshed before it expires and heartbeats are answered: one connection lives on', async () => {
+test('the server\'s heartbeats are answered: an idle connection outlives several heartbeat deadlines', async () => {
+  const idle = client({ token: mintToken(unique('hal'), 600) });
+  let pings = 0;
+  idle.on('ping', () => (pings += 1));
+  const closes = [];
+  idle.on('close', (close) => closes.push(close));
+  const welcome = await idle.connect();
+  assert.equal(welcome.pingInterval + welcome.pingTimeout, 2000, 'the node closes a silent client after 2 s here');
+  // The client sends nothing of its own meanwhile: only its pongs keep the connection.
+  await until(idle, 'ping', () => pings >= 5, 'five pings', 15_000);
+  assert.deepEqual(closes, [], 'the server never closed the connection');
+  assert.equal(idle.welcome.session, welcome.session, 'still the first connection');
+  await idle.request('ping', {});
+});
+
+test('the token is refreshed before it expires: one connection outlives several tokens', async () => {
   const user = unique('erin');
   let minted = 0;
   const erin = client({
@@ -117,8 +134,8 @@ test('the token is refreshed before it expires and heartbeats are answered: one 
   assert.ok(welcome.tokenExpiresIn > 0 && welcome.tokenExpiresIn <= 4000, JSON.stringify(welcome));
   assert.equal(welcome.pingInterval, 1000, 'the node pings every second here');
 
-  // Three refreshes at half of a 4 s life take about 6 s: past the first token's expiry and
-  // past several heartbeat deadlines (1 s + 1 s), on the same connection.
+  // Three refreshes at half of a 4 s life take about 6 s: past the first token's expiry, on the
+  // same connection.
   await until(erin, 'refreshed', () => refreshed.length >= 3, 'three refreshes', 15_000);
   assert.deepEqual(closes, [], 'the server never closed the connection');
   assert.equal(erin.welcome.session, welcome.session, 'still the first connection');

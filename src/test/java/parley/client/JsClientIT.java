@@ -77,6 +77,7 @@ class JsClientIT {
                 "PARLEY_WORKER_KEY", WORKER_KEY,
                 "PARLEY_JOB_QUEUE", QUEUE),
             5);
+    System.out.println(test.output);
     assertEquals(0, test.exitCode, "npm test failed:\n" + test.output);
     // A suite that found no tests also exits 0.
     assertTrue(PASSED.matcher(test.output).find(), "no test passed:\n" + test.output);
