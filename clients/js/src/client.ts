@@ -363,7 +363,6 @@ export class ParleyClient {
 
   private onWelcome(welcome: Welcome): void {
     this.welcomeFrame = welcome;
-    this.attempt = 0;
     this.watchSilence(welcome);
     if (welcome.tokenExpiresIn !== undefined) this.scheduleRefresh(welcome.tokenExpiresIn);
     const socket = this.socket;
@@ -373,6 +372,8 @@ export class ParleyClient {
       (reply: Reply<'resume'>) => {
         // Rooms this client did not name resume after the read marker: start counting there.
         for (const [room, seq] of Object.entries(reply.rooms)) this.seen[room] ??= seq;
+        // Backoff starts over only now: a node that welcomes and then fails every resume is not hammered.
+        this.attempt = 0;
         this.ready = true;
         this.emit('state', { state: 'open' });
         for (const entry of this.waiting.splice(0)) this.sendPending(entry);
