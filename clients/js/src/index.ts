@@ -1,0 +1,8 @@
+export { ParleyClient } from './client.js';
+export type {
+  ClientEvents, ClientOptions, ConnectionState, TokenSource, WebSocketConstructor, WebSocketLike,
+} from './client.js';
+export { ParleyError } from './errors.js';
+export type { ClientErrorCode } from './errors.js';
+export { CLOSE_CODES, ERROR_CODES, EVENT_KINDS, PUSH_TYPES, REQUEST_TYPES } from './protocol.js';
+export type * from './protocol.js';

@@ -1,0 +1,207 @@
+// Protocol v1 frames, written from docs/asyncapi.json (components.schemas) and docs/jobs.md.
+// test/spec.test.js compares the enums here (error codes, push types, event kinds, close codes)
+// with asyncapi.json, so a code added to the server fails the test until it is added here.
+
+/** docs/asyncapi.json ErrorCode: the stable machine code of a refused request. */
+export const ERROR_CODES = [
+  'bad_frame', 'unknown_type', 'missing_field', 'bad_field', 'bad_text', 'frame_too_large',
+  'body_too_large', 'bad_user_id', 'bad_room_id', 'bad_doc_id', 'bad_cursor', 'bad_timeout',
+  'token_missing', 'token_malformed', 'token_invalid', 'token_expired', 'token_lifetime_too_long',
+  'token_issued_in_future', 'token_user_mismatch', 'origin_not_allowed', 'room_not_found',
+  'room_exists', 'not_a_member', 'not_invited', 'forbidden', 'message_not_found', 'cursor_stale',
+  'cursor_ahead', 'doc_not_found', 'doc_exists', 'bad_operation', 'base_length_mismatch',
+  'bad_revision', 'resync_required', 'document_too_large', 'queue_not_found', 'job_not_found',
+  'job_key_taken', 'idempotency_conflict', 'job_finished', 'lease_lost', 'version_mismatch',
+  'rate_limited', 'unavailable', 'timeout',
+] as const;
+
+/** A code the server sends. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * REST-only codes of the server and worker keys (docs/jobs.md, Errors): not in the WebSocket
+ * ErrorCode enum, since no WebSocket request can get them.
+ */
+export type KeyErrorCode =
+  | 'server_key_missing' | 'server_key_invalid' | 'worker_key_missing' | 'worker_key_invalid';
+
+export type Visibility = 'public' | 'private';
+/** Last seq per room. */
+export type Positions = Record<string, number>;
+
+export const EVENT_KINDS = [
+  'created', 'joined', 'left', 'invited', 'removed', 'topic', 'message', 'edited', 'deleted',
+] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+/** One event of a room's timeline (docs/protocol.md, Pushes). */
+export interface RoomEvent {
+  room: string;
+  seq: number;
+  ts: string;
+  kind: EventKind;
+  /** Who did it (for invited and removed: whom it was done to). */
+  user: string;
+  by?: string;
+  clientMsgId?: string;
+  body?: string;
+  target?: number;
+  topic?: string;
+  visibility?: Visibility;
+  /** In history and catch-up: a message a later edit changed. */
+  edited?: true;
+  /** In history and catch-up: a message later deleted (no body). */
+  deleted?: true;
+}
+
+export interface Welcome {
+  user: string;
+  session: string;
+  node: string;
+  protocol: 1;
+  pingInterval?: number;
+  pingTimeout?: number;
+  tokenExpiresIn?: number;
+}
+
+export interface TypingPush { room: string; user: string }
+export interface ReadPush { room: string; user: string; seq: number }
+export interface Receipt { room: string; seq: number; user: string; status: 'delivered' | 'read' }
+export interface Presence { user: string; status: 'online' | 'offline'; lastSeen?: string }
+export interface Lagged { rooms: Positions }
+export interface Reload { room: string; code: 'cursor_stale' | 'cursor_ahead'; message: string }
+
+export const CLOSE_CODES = [1008, 1012, 4401, 4408, 4429] as const;
+/** The last frame of a connection the server ends; its code, not the socket's, is what counts. */
+export interface Close { code: (typeof CLOSE_CODES)[number]; reason: string }
+
+export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled';
+
+/** A job as its submitter sees it (docs/jobs.md). Times are epoch milliseconds. */
+export interface Job {
+  id: string;
+  queue: string;
+  state: JobState;
+  version: number;
+  data: unknown;
+  priority: number;
+  attempts: number;
+  attemptsMade: number;
+  key?: string;
+  progress: unknown;
+  result: unknown;
+  error: string | null;
+  createdAt: number;
+  runAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export type TextOperation = Array<number | string>;
+
+export interface DocOpPush { doc: string; revision: number; op: TextOperation; author: string; clientOpId: string }
+export interface DocCursorPush {
+  doc: string; user: string; session: string; revision: number; position: number; selectionEnd: number;
+}
+export interface DocCursorRemoved { doc: string; user: string; session: string }
+export interface DocEditorsPush { doc: string; owner: string; editors: string[] }
+export interface DocResync { doc: string; code: 'resync_required' | 'forbidden' | 'doc_not_found'; message: string }
+
+/** Every frame the server pushes, by its `type` (the reply frames `ok`/`error`/`pong` aside). */
+export interface Pushes {
+  welcome: Welcome;
+  ping: Record<string, never>;
+  event: RoomEvent;
+  typing: TypingPush;
+  read: ReadPush;
+  receipt: Receipt;
+  presence: Presence;
+  lagged: Lagged;
+  reload: Reload;
+  close: Close;
+  job: { job: Job };
+  doc_op: DocOpPush;
+  doc_cursor: DocCursorPush;
+  doc_cursor_removed: DocCursorRemoved;
+  doc_editors: DocEditorsPush;
+  doc_resync: DocResync;
+}
+
+export type Push = { [T in keyof Pushes]: { type: T } & Pushes[T] }[keyof Pushes];
+
+// Replies (the `ok` frame's fields beside `type` and `id`).
+
+export interface Written { room: string; seq: number; ts?: string; clientMsgId?: string; duplicate?: boolean }
+export interface DirectWritten extends Written { ts: string; clientMsgId: string; delivered: boolean; duplicate: boolean }
+export interface RoomEntry { room: string; readSeq: number; lastSeq?: number; unread?: number; direct?: boolean; topic?: string }
+export interface Member { user: string; role: 'owner' | 'member'; online?: boolean; lastSeen?: string }
+export interface Members { room: string; visibility: Visibility; topic?: string; lastSeq: number; members: Member[] }
+export interface HistoryPage { room: string; events: RoomEvent[]; hasMore: boolean }
+export interface MarkedRead { room: string; readSeq: number; unread: number }
+export interface CursorEntry { user: string; session: string; position: number; selectionEnd: number }
+export interface OpEntry { revision: number; op: TextOperation; author: string; clientOpId: string }
+
+/** Each request: its fields and its `ok` reply (docs/protocol.md, Requests and replies). */
+export interface Requests {
+  create_room: [{ room: string; visibility?: Visibility; topic?: string }, Written];
+  join: [{ room: string }, Written];
+  leave: [{ room: string }, Written];
+  invite: [{ room: string; user: string }, Written];
+  remove_member: [{ room: string; user: string }, Written];
+  set_topic: [{ room: string; topic: string }, Written];
+  list_rooms: [Record<string, never>, { rooms: RoomEntry[] }];
+  list_members: [{ room: string }, Members];
+  send: [{ room: string; clientMsgId: string; body: string }, Written & { ts: string; clientMsgId: string; duplicate: boolean }];
+  send_dm: [{ to: string; clientMsgId: string; body: string }, DirectWritten];
+  edit: [{ room: string; target: number; clientMsgId: string; body: string }, Written];
+  delete: [{ room: string; target: number; clientMsgId: string }, Written];
+  history: [{ room: string; before?: number; limit?: number }, HistoryPage];
+  resume: [{ rooms?: Positions }, { rooms: Positions }];
+  refresh: [{ token: string }, { tokenExpiresIn: number }];
+  mark_read: [{ room: string; seq: number }, MarkedRead];
+  ping: [Record<string, never>, Record<string, never>];
+  doc_create: [{ doc: string; text?: string; editors?: string[]; room?: string }, { doc: string; revision: number; room?: string }];
+  doc_open: [{ doc: string }, {
+    doc: string; text: string; revision: number; owner: string; room?: string; editors: string[]; cursors: CursorEntry[];
+  }];
+  doc_submit: [{ doc: string; clientOpId: string; revision: number; op: TextOperation }, { doc: string; revision: number; clientOpId: string }];
+  doc_ops: [{ doc: string; revision: number }, { doc: string; fromRevision: number; revision: number; ops: OpEntry[] }];
+  doc_cursor: [{ doc: string; revision: number; position: number; selectionEnd?: number }, { doc: string }];
+  doc_add_editor: [{ doc: string; user: string }, { doc: string; owner: string; editors: string[] }];
+  doc_close: [{ doc: string }, { doc: string }];
+}
+
+export type RequestType = keyof Requests;
+export type RequestFields<T extends RequestType> = Requests[T][0];
+export type Reply<T extends RequestType> = Requests[T][1];
+
+/** Fields of a job submission (docs/jobs.md, Submit); every one is optional. */
+export interface JobSubmission {
+  data?: unknown;
+  priority?: number;
+  delay?: number;
+  runAt?: number;
+  attempts?: number;
+  backoff?: { type: 'fixed' | 'exponential'; delay: number; jitter?: number };
+  timeout?: number;
+  key?: string;
+}
+
+/** The `type` of every frame the server pushes over a WebSocket. */
+export const PUSH_TYPES = [
+  'welcome', 'ping', 'event', 'typing', 'read', 'receipt', 'presence', 'lagged', 'reload', 'close',
+  'doc_op', 'doc_cursor', 'doc_cursor_removed', 'doc_editors', 'doc_resync', 'job',
+] as const satisfies ReadonlyArray<keyof Pushes>;
+
+/** The `type` of every request, `pong` and `typing` (which have no reply) included. */
+export const REQUEST_TYPES = [
+  'ping', 'pong', 'resume', 'refresh', 'create_room', 'join', 'leave', 'invite', 'remove_member',
+  'set_topic', 'list_rooms', 'list_members', 'send', 'send_dm', 'edit', 'delete', 'history',
+  'mark_read', 'typing', 'doc_create', 'doc_open', 'doc_submit', 'doc_ops', 'doc_cursor',
+  'doc_add_editor', 'doc_close',
+] as const satisfies ReadonlyArray<RequestType | 'pong' | 'typing'>;
+
+// Compile-time: the lists above name every push and request the types declare.
+type Exhaustive<T extends never> = T;
+export type PushTypesComplete = Exhaustive<Exclude<keyof Pushes, (typeof PUSH_TYPES)[number]>>;
+export type RequestTypesComplete = Exhaustive<Exclude<RequestType, (typeof REQUEST_TYPES)[number]>>;
