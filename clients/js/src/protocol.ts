@@ -12,7 +12,7 @@ export const ERROR_CODES = [
   'cursor_ahead', 'doc_not_found', 'doc_exists', 'bad_operation', 'base_length_mismatch',
   'bad_revision', 'resync_required', 'document_too_large', 'queue_not_found', 'job_not_found',
   'job_key_taken', 'idempotency_conflict', 'job_finished', 'lease_lost', 'version_mismatch',
-  'rate_limited', 'unavailable', 'timeout',
+  'rate_limited', 'unavailable', 'timeout', 'cursor_expired', 'export_not_found', 'job_not_completed',
 ] as const;
 
 /** A code the server sends. */
@@ -69,6 +69,8 @@ export interface ReadPush { room: string; user: string; seq: number }
 export interface Receipt { room: string; seq: number; user: string; status: 'delivered' | 'read' }
 export interface Presence { user: string; status: 'online' | 'offline'; lastSeen?: string }
 export interface Lagged { rooms: Positions }
+/** After a `resume` answered `pending`: the room list was read; every room followed now. */
+export interface ResumeComplete { rooms: Positions }
 export interface Reload { room: string; code: 'cursor_stale' | 'cursor_ahead'; message: string }
 
 export const CLOSE_CODES = [1008, 1012, 4401, 4408, 4429] as const;
@@ -117,6 +119,7 @@ export interface Pushes {
   receipt: Receipt;
   presence: Presence;
   lagged: Lagged;
+  resume_complete: ResumeComplete;
   reload: Reload;
   close: Close;
   job: { job: Job };
@@ -135,7 +138,9 @@ export interface Written { room: string; seq: number; ts?: string; clientMsgId?:
 export interface DirectWritten extends Written { ts: string; clientMsgId: string; delivered: boolean; duplicate: boolean }
 export interface RoomEntry { room: string; readSeq: number; lastSeq?: number; unread?: number; direct?: boolean; topic?: string }
 export interface Member { user: string; role: 'owner' | 'member'; online?: boolean; lastSeen?: string }
-export interface Members { room: string; visibility: Visibility; topic?: string; lastSeq: number; members: Member[] }
+export interface Members { room: string; visibility: Visibility; topic?: string; lastSeq: number; settingsVersion: number; members: Member[] }
+/** A job as a worker holds it: the job plus its lease. */
+export interface LeasedJob extends Job { leaseId: string; leaseUntil: number }
 export interface HistoryPage { room: string; events: RoomEvent[]; hasMore: boolean }
 export interface MarkedRead { room: string; readSeq: number; unread: number }
 export interface CursorEntry { user: string; session: string; position: number; selectionEnd: number }
@@ -148,7 +153,7 @@ export interface Requests {
   leave: [{ room: string }, Written];
   invite: [{ room: string; user: string }, Written];
   remove_member: [{ room: string; user: string }, Written];
-  set_topic: [{ room: string; topic: string }, Written];
+  set_topic: [{ room: string; topic: string; ifVersion?: number }, Written];
   list_rooms: [Record<string, never>, { rooms: RoomEntry[] }];
   list_members: [{ room: string }, Members];
   send: [{ room: string; clientMsgId: string; body: string }, Written & { ts: string; clientMsgId: string; duplicate: boolean }];
@@ -156,7 +161,7 @@ export interface Requests {
   edit: [{ room: string; target: number; clientMsgId: string; body: string }, Written];
   delete: [{ room: string; target: number; clientMsgId: string }, Written];
   history: [{ room: string; before?: number; limit?: number }, HistoryPage];
-  resume: [{ rooms?: Positions }, { rooms: Positions }];
+  resume: [{ rooms?: Positions }, { rooms: Positions; pending?: true }];
   refresh: [{ token: string }, { tokenExpiresIn: number }];
   mark_read: [{ room: string; seq: number }, MarkedRead];
   ping: [Record<string, never>, Record<string, never>];
@@ -169,6 +174,15 @@ export interface Requests {
   doc_cursor: [{ doc: string; revision: number; position: number; selectionEnd?: number }, { doc: string }];
   doc_add_editor: [{ doc: string; user: string }, { doc: string; owner: string; editors: string[] }];
   doc_close: [{ doc: string }, { doc: string }];
+  export_room: [{ room: string }, { room: string; jobId: string; job: Job }];
+  job_submit: [{ queue: string; idempotencyKey?: string; job?: JobSubmission }, { job: Job; duplicate?: boolean }];
+  job_status: [{ job: string; after?: number; waitMs?: number }, { job: Job }];
+  job_cancel: [{ job: string; ifVersion?: number }, { job: Job }];
+  job_fetch: [{ queue: string; max?: number; waitMs?: number; lease?: number; worker?: string }, { jobs: LeasedJob[] }];
+  job_extend: [{ job: string; leaseId: string; lease?: number }, { job: Job }];
+  job_progress: [{ job: string; leaseId: string; progress?: unknown }, { job: Job }];
+  job_complete: [{ job: string; leaseId: string; result?: unknown }, { job: Job }];
+  job_fail: [{ job: string; leaseId: string; error: string }, { job: Job }];
 }
 
 export type RequestType = keyof Requests;
@@ -189,8 +203,8 @@ export interface JobSubmission {
 
 /** The `type` of every frame the server pushes over a WebSocket. */
 export const PUSH_TYPES = [
-  'welcome', 'ping', 'event', 'typing', 'read', 'receipt', 'presence', 'lagged', 'reload', 'close',
-  'doc_op', 'doc_cursor', 'doc_cursor_removed', 'doc_editors', 'doc_resync', 'job',
+  'welcome', 'ping', 'event', 'typing', 'read', 'receipt', 'presence', 'lagged', 'resume_complete',
+  'reload', 'close', 'doc_op', 'doc_cursor', 'doc_cursor_removed', 'doc_editors', 'doc_resync', 'job',
 ] as const satisfies ReadonlyArray<keyof Pushes>;
 
 /** The `type` of every request, `pong` and `typing` (which have no reply) included. */
@@ -198,7 +212,8 @@ export const REQUEST_TYPES = [
   'ping', 'pong', 'resume', 'refresh', 'create_room', 'join', 'leave', 'invite', 'remove_member',
   'set_topic', 'list_rooms', 'list_members', 'send', 'send_dm', 'edit', 'delete', 'history',
   'mark_read', 'typing', 'doc_create', 'doc_open', 'doc_submit', 'doc_ops', 'doc_cursor',
-  'doc_add_editor', 'doc_close',
+  'doc_add_editor', 'doc_close', 'export_room', 'job_submit', 'job_status', 'job_cancel', 'job_fetch',
+  'job_extend', 'job_progress', 'job_complete', 'job_fail',
 ] as const satisfies ReadonlyArray<RequestType | 'pong' | 'typing'>;
 
 // Compile-time: the lists above name every push and request the types declare.

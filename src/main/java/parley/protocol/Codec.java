@@ -177,7 +177,7 @@ public final class Codec {
       case "leave" -> new Request.Leave(f.room());
       case "invite" -> new Request.Invite(f.room(), f.user("user"));
       case "remove_member" -> new Request.RemoveMember(f.room(), f.user("user"));
-      case "set_topic" -> new Request.SetTopic(f.room(), f.topic(true));
+      case "set_topic" -> new Request.SetTopic(f.room(), f.topic(true), f.optionalNumber("ifVersion"));
       case "list_rooms" -> new Request.ListRooms();
       case "list_members" -> new Request.ListMembers(f.room());
       case "send" -> new Request.Send(f.room(), f.clientId("clientMsgId"), f.body());

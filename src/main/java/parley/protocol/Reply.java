@@ -54,7 +54,8 @@ public sealed interface Reply {
   /** {@code lastSeq}, {@code unread}, {@code direct} are absent if the room did not answer. */
   record RoomEntry(String room, long readSeq, Long lastSeq, Long unread, Boolean direct, String topic) {}
 
-  record Members(String room, String visibility, String topic, long lastSeq, List<Member> members) implements Reply {}
+  /** {@code settingsVersion}: what {@code set_topic}'s {@code ifVersion} (REST: If-Match) names. */
+  record Members(String room, String visibility, String topic, long lastSeq, long settingsVersion, List<Member> members) implements Reply {}
 
   /**
    * {@code online} and {@code lastSeen} (null for a user never connected) are there for rooms

@@ -136,7 +136,8 @@ public sealed interface Request {
     }
   }
 
-  record SetTopic(String room, String topic) implements Chat {
+  /** {@code ifVersion}: only if the room's settings are still at that version (REST: If-Match). */
+  record SetTopic(String room, String topic, Long ifVersion) implements Chat {
     public <R> R accept(ChatVisitor<R> v) {
       return v.setTopic(this);
     }

@@ -40,6 +40,12 @@ final class RoomStreams {
     long epoch;
     /** The epoch the client's cursor was saved against, checked at the first fetch. */
     long expectedEpoch;
+    /**
+     * Whether the room has answered a fetch for this user, that is checked they are a member.
+     * Until then its live pushes are dropped: a client may name any room in {@code resume},
+     * and nothing of a room may reach a stranger. What was dropped is fetched after.
+     */
+    boolean admitted;
 
     RoomStream(long delivered, long expectedEpoch, int maxWaiting) {
       this.order = OrderedDelivery.after(delivered, maxWaiting, TimelineEvent::seq);
@@ -259,6 +265,17 @@ final class RoomStreams {
     if (stream == null) {
       return;
     }
+    if (!stream.admitted) {
+      // Nothing is delivered before the room admits the user (a fetch, which checks
+      // membership); what a push says of the head is kept, so that fetch goes that far.
+      if (push instanceof RoomPush.Published published) {
+        published.events().forEach(e -> stream.order.knowHead(e.seq()));
+      } else if (push instanceof RoomPush.Head head) {
+        stream.order.knowHead(head.lastSeq());
+      }
+      fetchIfNeeded(push.room(), stream);
+      return;
+    }
     if (push instanceof RoomPush.Published published) {
       boolean gap = false;
       for (TimelineEvent e : published.events()) {
@@ -298,6 +315,7 @@ final class RoomStreams {
         return;
       }
       RoomEntity.Events events = (RoomEntity.Events) reply;
+      stream.admitted = true;
       stream.epoch = events.epoch();
       if (stream.expectedEpoch != 0 && stream.expectedEpoch != events.epoch()) {
         stream.order.fetchFailed();
@@ -316,6 +334,9 @@ final class RoomStreams {
       }
       if (stream.order.fetched(events.events(), events.lastSeq(), this::deliver) && session.open()) {
         fetch(room, stream);
+      } else if (events.events().isEmpty()) {
+        // Pushes dropped before the room admitted the user may lie past this answer.
+        fetchIfNeeded(room, stream);
       }
       firstPageRead(room);
     }, failure -> {

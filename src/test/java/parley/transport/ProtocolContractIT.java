@@ -180,6 +180,42 @@ class ProtocolContractIT {
     assertError(400, "bad_frame", node.rest("POST", "/v1/rooms/restroom/read", token, "{\"seq\":1} trailing", null));
   }
 
+  /** Contention by optimistic versions on room settings: a stale If-Match changes nothing. */
+  @Test
+  void aTopicChangeNamesTheSettingsVersionItReadOverRestAndTheWebSocket() throws Exception {
+    String owner = node.token("versioner");
+    node.rest("POST", "/v1/rooms", owner, "{\"room\":\"versioned\"}", null);
+    node.rest("POST", "/v1/rooms/versioned/messages", owner, "{\"body\":\"chat does not move the version\"}", "v1");
+    long version = Frames.read(node.rest("GET", "/v1/rooms/versioned/members", owner, null, null).body()).path("settingsVersion").asLong();
+    assertEquals(1, version, "the created event's seq");
+
+    HttpResponse<String> first = putTopic(owner, "first", "\"" + version + "\"");
+    assertEquals(200, first.statusCode(), first.body());
+    long changed = Frames.read(first.body()).path("seq").asLong();
+    assertError(412, "version_mismatch", putTopic(owner, "lost update", "\"" + version + "\""));
+    assertError(400, "bad_field", putTopic(owner, "lost update", "W/\"x\""));
+    try (Wire ws = Wire.connect(owner)) {
+      JsonNode stale = ws.request("{\"type\":\"set_topic\",\"id\":\"t1\",\"room\":\"versioned\",\"topic\":\"lost update\",\"ifVersion\":" + version + "}");
+      assertEquals("version_mismatch", stale.path("code").asText(), stale.toString());
+      JsonNode fresh = ws.request("{\"type\":\"set_topic\",\"id\":\"t2\",\"room\":\"versioned\",\"topic\":\"second\",\"ifVersion\":" + changed + "}");
+      assertEquals("ok", fresh.path("type").asText(), fresh.toString());
+    }
+    JsonNode members = Frames.read(node.rest("GET", "/v1/rooms/versioned/members", owner, null, null).body());
+    assertEquals("second", members.path("topic").asText());
+    assertTrue(members.path("settingsVersion").asLong() > changed, members.toString());
+  }
+
+  private static HttpResponse<String> putTopic(String token, String topic, String ifMatch) throws Exception {
+    return java.net.http.HttpClient.newHttpClient().send(
+        java.net.http.HttpRequest.newBuilder(node.http().resolve("/v1/rooms/versioned/topic"))
+            .header("Authorization", "Bearer " + token)
+            .header("Content-Type", "application/json")
+            .header("If-Match", ifMatch)
+            .PUT(java.net.http.HttpRequest.BodyPublishers.ofString("{\"topic\":\"" + topic + "\"}"))
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
   @Test
   void listMembersSaysWhoIsOnlineNow() throws Exception {
     String owner = node.token("host");

@@ -423,7 +423,7 @@ class WebClientIT {
   @Test
   void aMemberExportsTheRoomsHistoryWatchesItsProgressAndDownloadsIt() throws Exception {
     try (Browser gina = Browser.signIn(base, "gina")) {
-      gina.createOrJoin("archive", true);
+      gina.createOrJoin("exported", true);
       for (int i = 0; i < 5; i++) {
         gina.send("archived " + i);
         gina.awaitStatus("archived " + i, "sent");
@@ -434,14 +434,14 @@ class WebClientIT {
       WebElement link = gina.visible(By.id("export-download"));
       assertEquals("100", gina.driver.findElement(By.id("export-progress")).getDomProperty("value"));
       assertTrue(gina.driver.findElement(By.id("export-text")).getText().startsWith("Export ready: 6 events"), gina.driver.findElement(By.id("export-text")).getText());
-      assertEquals("archive-history.ndjson", link.getDomAttribute("download"));
+      assertEquals("exported-history.ndjson", link.getDomAttribute("download"));
       assertTrue(gina.frames().contains("\"type\":\"job\""), "the page follows the export by job pushes");
 
       // Clicking the link downloads the export: every event once, in seq order.
       Path downloads = Files.createTempDirectory("parley-downloads");
       gina.driver.executeCdpCommand("Browser.setDownloadBehavior", Map.of("behavior", "allow", "downloadPath", downloads.toString()));
       link.click();
-      Path file = downloads.resolve("archive-history.ndjson");
+      Path file = downloads.resolve("exported-history.ndjson");
       gina.until(d -> Files.exists(file) ? true : null);
       String export = Files.readString(file);
       List<String> lines = export.lines().toList();

@@ -147,7 +147,7 @@ public final class ChatHandler {
 
     @Override
     public CompletionStage<Reply> setTopic(Request.SetTopic r) {
-      return write(r.room(), to -> new RoomEntity.SetTopic(user, r.topic(), to));
+      return write(r.room(), to -> new RoomEntity.SetTopic(user, r.topic(), r.ifVersion(), to));
     }
 
     @Override
@@ -218,7 +218,7 @@ public final class ChatHandler {
                     .exceptionally(failure -> new Reply.Member(member, role, null, null))
                     .toCompletableFuture()
                 : CompletableFuture.completedFuture(new Reply.Member(member, role, null, null))));
-        return all(entries).thenApply(list -> (Reply) new Reply.Members(r.room(), info.visibility(), info.topic(), info.lastSeq(), list));
+        return all(entries).thenApply(list -> (Reply) new Reply.Members(r.room(), info.visibility(), info.topic(), info.lastSeq(), info.settingsVersion(), list));
       });
     }
 

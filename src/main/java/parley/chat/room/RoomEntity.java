@@ -135,7 +135,8 @@ public final class RoomEntity
   public record RemoveMember(String by, String user, ActorRef<WriteReply> replyTo)
       implements Write {}
 
-  public record SetTopic(String by, String topic, ActorRef<WriteReply> replyTo) implements Write {}
+  /** {@code ifVersion}: change the topic only if the settings are still at that version (null: whatever). */
+  public record SetTopic(String by, String topic, Long ifVersion, ActorRef<WriteReply> replyTo) implements Write {}
 
   /** A message; {@code fromServer} posts for an application backend without membership. */
   public record Post(
@@ -246,7 +247,8 @@ public final class RoomEntity
       String owner,
       Map<String, String> members,
       long lastSeq,
-      boolean direct)
+      boolean direct,
+      long settingsVersion)
       implements InfoReply {}
 
   public record Membership(String room, String user, boolean member) implements MembershipReply {}
@@ -348,6 +350,7 @@ public final class RoomEntity
       Map<Long, Redaction> redactions,
       long createdAt,
       long lastMembershipSeq,
+      long settingsSeq,
       @JsonIgnore Map<String, Long> writes)
       implements CborSerializable {
 
@@ -359,8 +362,17 @@ public final class RoomEntity
       writes = writes == null ? writesOf(recent) : persistent(writes);
     }
 
+    /**
+     * The version of the room's settings (its topic): the seq of its latest {@code created} or
+     * {@code topic} event, what {@code If-Match} names. A snapshot from before this field
+     * existed reads 0 and counts as the creation's seq, 1.
+     */
+    public long settingsVersion() {
+      return Math.max(1, settingsSeq);
+    }
+
     public static State empty() {
-      return new State(false, false, null, null, null, Map.of(), Set.of(), 0, List.of(), Map.of(), 0, 0, Map.of());
+      return new State(false, false, null, null, null, Map.of(), Set.of(), 0, List.of(), Map.of(), 0, 0, 0, Map.of());
     }
 
     public boolean isMember(String user) {
@@ -445,32 +457,33 @@ public final class RoomEntity
         nextWrites = nextWrites.plus(writeKey(entry.user(), entry.clientMsgId()), next);
       }
       long membership = MembershipOutbox.notice(event, next).isPresent() ? next : lastMembershipSeq;
+      long settings = event instanceof RoomCreated || event instanceof TopicChanged ? next : settingsSeq;
         if (event instanceof RoomCreated e) {
-          return new State(true, e.direct(), e.owner(), e.visibility(), e.topic(), Map.of(e.owner(), OWNER), Set.of(), next, nextRecent, redactions, e.ts(), membership, nextWrites);
+          return new State(true, e.direct(), e.owner(), e.visibility(), e.topic(), Map.of(e.owner(), OWNER), Set.of(), next, nextRecent, redactions, e.ts(), membership, settings, nextWrites);
         }
         if (event instanceof MemberInvited e) {
-          return new State(exists, direct, owner, visibility, topic, members, plus(invited, e.user()), next, nextRecent, redactions, createdAt, membership, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, members, plus(invited, e.user()), next, nextRecent, redactions, createdAt, membership, settings, nextWrites);
         }
         if (event instanceof MemberJoined e) {
-          return new State(exists, direct, owner, visibility, topic, put(members, e.user(), e.user().equals(owner) ? OWNER : MEMBER), minus(invited, e.user()), next, nextRecent, redactions, createdAt, membership, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, put(members, e.user(), e.user().equals(owner) ? OWNER : MEMBER), minus(invited, e.user()), next, nextRecent, redactions, createdAt, membership, settings, nextWrites);
         }
         if (event instanceof MemberLeft e) {
-          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), invited, next, nextRecent, redactions, createdAt, membership, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), invited, next, nextRecent, redactions, createdAt, membership, settings, nextWrites);
         }
         if (event instanceof MemberRemoved e) {
-          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), minus(invited, e.user()), next, nextRecent, redactions, createdAt, membership, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, remove(members, e.user()), minus(invited, e.user()), next, nextRecent, redactions, createdAt, membership, settings, nextWrites);
         }
         if (event instanceof TopicChanged e) {
-          return new State(exists, direct, owner, visibility, e.topic(), members, invited, next, nextRecent, redactions, createdAt, membership, nextWrites);
+          return new State(exists, direct, owner, visibility, e.topic(), members, invited, next, nextRecent, redactions, createdAt, membership, settings, nextWrites);
         }
         if (event instanceof MessagePosted e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, redactions, createdAt, membership, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, redactions, createdAt, membership, settings, nextWrites);
         }
         if (event instanceof MessageEdited e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(e.body(), false)), createdAt, membership, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(e.body(), false)), createdAt, membership, settings, nextWrites);
         }
         if (event instanceof MessageDeleted e) {
-          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(null, true)), createdAt, membership, nextWrites);
+          return new State(exists, direct, owner, visibility, topic, members, invited, next, nextRecent, put(redactions, e.target(), new Redaction(null, true)), createdAt, membership, settings, nextWrites);
         }
       throw new IllegalArgumentException("unknown event " + event);
     }
@@ -710,6 +723,9 @@ public final class RoomEntity
           return Decision.reject("forbidden", "a direct message room has no topic");
         } else if (!s.isOwner(t.by())) {
           return Decision.reject("forbidden", "only the owner of " + roomId + " can change the topic");
+        } else if (t.ifVersion() != null && t.ifVersion() != s.settingsVersion()) {
+          return Decision.reject("version_mismatch",
+              "the settings of " + roomId + " are at version " + s.settingsVersion() + ", not " + t.ifVersion() + "; read them again");
         }
         return Decision.written(List.of(new TopicChanged(roomId, t.topic(), t.by(), now)), null);
       }
@@ -839,7 +855,7 @@ public final class RoomEntity
     return Effect()
         .reply(
             get.replyTo(),
-            new Info(roomId, state.visibility(), state.topic(), state.owner(), state.members(), state.seq(), state.direct()));
+            new Info(roomId, state.visibility(), state.topic(), state.owner(), state.members(), state.seq(), state.direct(), state.settingsVersion()));
   }
 
   private Effect<Event, State> onIsMember(State state, IsMember ask) {

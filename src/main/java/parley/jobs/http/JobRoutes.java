@@ -41,6 +41,7 @@ import parley.protocol.ProtocolException;
 import parley.protocol.Reply;
 import parley.protocol.Request;
 import parley.transport.HttpAnswers;
+import parley.transport.IfMatch;
 import parley.transport.rest.RestRoutes;
 
 /**
@@ -143,7 +144,7 @@ public final class JobRoutes {
   private Route cancel(JobHandler.Caller caller, String id) {
     return optionalHeaderValueByName("If-Match", ifMatch -> {
       ObjectNode fields = fields().put("job", id);
-      ifMatch.ifPresent(v -> fields.put("ifVersion", version(v)));
+      ifMatch.ifPresent(v -> fields.put("ifVersion", IfMatch.version(v)));
       return answer(run(caller, "job_cancel", fields));
     });
   }
@@ -252,19 +253,6 @@ public final class JobRoutes {
       response = response.addHeader(RawHeader.create("Retry-After", Long.toString(handler.requests().submitRetryAfterSeconds())));
     }
     return response;
-  }
-
-  /** An If-Match value: {@code "7"} (as the ETag gave it) or 7. */
-  private static long version(String ifMatch) {
-    String v = ifMatch.trim();
-    if (v.startsWith("\"") && v.endsWith("\"") && v.length() >= 2) {
-      v = v.substring(1, v.length() - 1);
-    }
-    try {
-      return Long.parseLong(v);
-    } catch (NumberFormatException e) {
-      throw new ProtocolException(ErrorCode.BAD_FIELD, "If-Match must be a job's ETag, e.g. \"3\"");
-    }
   }
 
   private static ObjectNode fields() {

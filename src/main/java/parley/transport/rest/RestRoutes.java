@@ -40,6 +40,7 @@ import parley.protocol.Reply;
 import parley.protocol.Request;
 import parley.transport.Handlers;
 import parley.transport.HttpAnswers;
+import parley.transport.IfMatch;
 
 /**
  * REST for everything a client can do over the socket, for clients that receive over SSE or
@@ -141,7 +142,14 @@ public final class RestRoutes {
               path("join", () -> post(() -> calls.run(me, "join", fields("room", room)))),
               path("leave", () -> post(() -> calls.run(me, "leave", fields("room", room)))),
               path("invite", () -> post(() -> body(json -> calls.run(me, "invite", with(json, "room", room))))),
-              path("topic", () -> put(() -> body(json -> calls.run(me, "set_topic", with(json, "room", room))))),
+              path("topic", () -> put(() -> optionalHeaderValueByName("If-Match", ifMatch -> body(json -> {
+                try {
+                  ifMatch.ifPresent(v -> json.put("ifVersion", IfMatch.version(v)));
+                } catch (ProtocolException bad) {
+                  return complete(HttpAnswers.response(bad.toFailure()));
+                }
+                return calls.run(me, "set_topic", with(json, "room", room));
+              })))),
               path("read", () -> post(() -> body(json -> calls.run(me, "mark_read", with(json, "room", room))))),
               path("typing", () -> post(() -> calls.run(me, "typing", fields("room", room)))),
               path("export", () -> post(() -> calls.run(me, "export_room", fields("room", room)))),

@@ -234,7 +234,7 @@ class RoomEntityTest {
           asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new Leave("mallory", r)))).reply(),
           asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new Invite("mallory", "eve", r)))).reply(),
           asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new RemoveMember("mallory", "alice", r)))).reply(),
-          asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new SetTopic("mallory", "mine", r)))).reply(),
+          asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new SetTopic("mallory", "mine", null, r)))).reply(),
           asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new Post("mallory", "m1", "hi", false, r)))).reply(),
           asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new Edit("mallory", 1, "m2", "x", r)))).reply(),
           asked.<WriteReply>runCommand(r -> new WriteBatch(List.of(new Delete("mallory", 1, "m3", r)))).reply(),
@@ -332,7 +332,7 @@ class RoomEntityTest {
     CommandResultWithReply<Command, Event, State, WriteReply> posted = post("alice", "c1", lone);
     assertRejected("bad_text", posted.reply());
     assertTrue(posted.hasNoEvents());
-    assertRejected("bad_text", write(r -> new SetTopic("alice", "\udc00", r)).reply());
+    assertRejected("bad_text", write(r -> new SetTopic("alice", "\udc00", null, r)).reply());
     EventSourcedBehaviorTestKit<Command, Event, State> dm = kit(DM, settings);
     assertRejected("bad_text", dmWrite(dm, r -> new PostDirect("alice", "bob", "c2", lone, r)).reply());
     // The room goes on as before, and a surrogate pair is ordinary text.
@@ -350,7 +350,7 @@ class RoomEntityTest {
           dmWrite(dm, r -> new RemoveMember(by, other, r));
       assertRejected("forbidden", removed.reply());
       assertTrue(removed.hasNoEvents());
-      assertRejected("forbidden", dmWrite(dm, r -> new SetTopic(by, "ours", r)).reply());
+      assertRejected("forbidden", dmWrite(dm, r -> new SetTopic(by, "ours", null, r)).reply());
     }
     assertEquals(Set.of("alice", "bob"), dm.getState().members().keySet());
   }
@@ -528,7 +528,7 @@ class RoomEntityTest {
 
     CommandResult<Command, Event, State> result = room.runCommand(new WriteBatch(List.of(
         new Post("carol", "c1", "x", false, replies.ref()),
-        new SetTopic("carol", "mine now", replies.ref()))));
+        new SetTopic("carol", "mine now", null, replies.ref()))));
 
     assertTrue(result.hasNoEvents());
     assertRejected("not_a_member", replies.receiveMessage());
@@ -618,7 +618,7 @@ class RoomEntityTest {
     CommandResultWithReply<Command, Event, State, WriteReply> bobRemoves = write(r -> new RemoveMember("bob", "carol", r));
     assertRejected("forbidden", bobRemoves.reply());
     assertTrue(bobRemoves.hasNoEvents());
-    CommandResultWithReply<Command, Event, State, WriteReply> bobSets = write(r -> new SetTopic("bob", "mine", r));
+    CommandResultWithReply<Command, Event, State, WriteReply> bobSets = write(r -> new SetTopic("bob", "mine", null, r));
     assertRejected("forbidden", bobSets.reply());
     assertTrue(bobSets.hasNoEvents());
 
@@ -628,10 +628,35 @@ class RoomEntityTest {
     assertFalse(removed.state().isMember("carol"));
     assertRejected("not_a_member", write(r -> new RemoveMember("alice", "carol", r)).reply());
 
-    CommandResultWithReply<Command, Event, State, WriteReply> topic = write(r -> new SetTopic("alice", "new", r));
+    CommandResultWithReply<Command, Event, State, WriteReply> topic = write(r -> new SetTopic("alice", "new", null, r));
     assertEquals(new Written(ROOM, 5, T0, null, false), topic.reply());
     assertEquals(List.of(new TopicChanged(ROOM, "new", "alice", T0)), topic.events());
     assertEquals("new", topic.state().topic());
+  }
+
+  /** Contention by optimistic versions: a topic change names the settings version it read. */
+  @Test
+  void aTopicChangeWithAStaleSettingsVersionIsRefusedAndChangesNothing() {
+    create("alice", "public", null);
+    join("bob");
+    assertEquals(1, info("alice").settingsVersion(), "the created event's seq");
+
+    CommandResultWithReply<Command, Event, State, WriteReply> first = write(r -> new SetTopic("alice", "first", 1L, r));
+    assertEquals(new Written(ROOM, 3, T0, null, false), first.reply());
+    assertEquals(3, info("alice").settingsVersion(), "the topic event's seq");
+
+    CommandResultWithReply<Command, Event, State, WriteReply> stale = write(r -> new SetTopic("alice", "second", 1L, r));
+    assertRejected("version_mismatch", stale.reply());
+    assertTrue(stale.hasNoEvents());
+    assertEquals("first", stale.state().topic());
+
+    write(r -> new Post("bob", "m1", "chat goes on", false, r));
+    assertEquals(3, info("alice").settingsVersion(), "messages do not change the settings' version");
+    assertEquals(new Written(ROOM, 5, T0, null, false), write(r -> new SetTopic("alice", "second", 3L, r)).reply());
+  }
+
+  private Info info(String user) {
+    return (Info) room.<InfoReply>runCommand(r -> new GetInfo(user, r)).reply();
   }
 
   @Test
@@ -640,7 +665,7 @@ class RoomEntityTest {
     join("bob");
     write(r -> new Leave("alice", r));
 
-    assertRejected("forbidden", write(r -> new SetTopic("alice", "still mine?", r)).reply());
+    assertRejected("forbidden", write(r -> new SetTopic("alice", "still mine?", null, r)).reply());
 
     join("alice");
     assertEquals(RoomEntity.OWNER, room.getState().members().get("alice"), "rejoining restores the role");
@@ -708,7 +733,7 @@ class RoomEntityTest {
 
     assertRejected("room_not_found", room.<InfoReply>runCommand(r -> new GetInfo("carol", r)).reply());
     assertEquals(
-        new Info(ROOM, RoomEntity.PRIVATE, "Secret plans", "alice", Map.of("alice", RoomEntity.OWNER), 1, false),
+        new Info(ROOM, RoomEntity.PRIVATE, "Secret plans", "alice", Map.of("alice", RoomEntity.OWNER), 1, false, 1),
         room.<InfoReply>runCommand(r -> new GetInfo("alice", r)).reply());
   }
 
@@ -738,7 +763,7 @@ class RoomEntityTest {
 
     assertEquals(
         new Info(ROOM, RoomEntity.PUBLIC, null, "alice",
-            Map.of("alice", RoomEntity.OWNER, "bob", RoomEntity.MEMBER), 2, false),
+            Map.of("alice", RoomEntity.OWNER, "bob", RoomEntity.MEMBER), 2, false, 1),
         room.<InfoReply>runCommand(r -> new GetInfo("carol", r)).reply());
   }
 
@@ -940,7 +965,7 @@ class RoomEntityTest {
         new Leave("bob", replyTo),
         new Invite("alice", "bob", replyTo),
         new RemoveMember("alice", "bob", replyTo),
-        new SetTopic("alice", "t", replyTo),
+        new SetTopic("alice", "t", null, replyTo),
         new Post("alice", "c1", "hi", false, replyTo),
         new PostDirect("alice", "bob", "c1", "hi", replyTo),
         new Edit("alice", 2, "c2", "hi!", replyTo),
@@ -961,7 +986,7 @@ class RoomEntityTest {
         new Rejected("not_a_member", "bob is not a member of room general"),
         new Subscribed(ROOM, 41),
         new Events(ROOM, List.of(created, message, deleted, edited), 4, created.ts()),
-        new Info(ROOM, "private", null, "alice", Map.of("alice", "owner", "bob", "member"), 4, false),
+        new Info(ROOM, "private", null, "alice", Map.of("alice", "owner", "bob", "member"), 4, false, 3),
         new RoomPush.Published(ROOM, List.of(message, edited)),
         new RoomPush.Ephemeral(ROOM, "typing", "bob", 4, null, T0));
     for (Object m : messages) {

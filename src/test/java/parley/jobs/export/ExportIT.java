@@ -143,7 +143,8 @@ class ExportIT {
       post(carolSocket, "carols", 20);
 
       assertEquals("not_a_member", refusal(daveSocket.request("export_room", Map.of("room", "carols"))));
-      assertEquals("not_a_member", refusal(daveSocket.request("export_room", Map.of("room", "secret"))));
+      // A private room a stranger cannot see answers as one that does not exist (protocol.md, Privacy).
+      assertEquals("room_not_found", refusal(daveSocket.request("export_room", Map.of("room", "secret"))));
       assertEquals("room_not_found", refusal(daveSocket.request("export_room", Map.of("room", "nowhere"))));
       assertEquals("bad_room_id", refusal(daveSocket.request("export_room", Map.of("room", "no spaces"))));
       assertError(403, "not_a_member", node.rest("POST", "/v1/rooms/carols/export", dave, null, null));
