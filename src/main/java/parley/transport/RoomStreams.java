@@ -55,6 +55,11 @@ final class RoomStreams {
 
   /** How often a session asks again for a room list its user's entity did not give. */
   private static final Duration ROOM_LIST_RETRY = Duration.ofSeconds(2);
+  /**
+   * How long {@code resume} waits for the user's room list before it starts the rooms the
+   * client named without it: a user entity answers in milliseconds unless its node is gone.
+   */
+  private static final Duration ROOM_LIST_WAIT = Duration.ofSeconds(1);
 
   private final Session session;
   private final String userId;
@@ -128,26 +133,32 @@ final class RoomStreams {
 
   /**
    * Follows every room of the user from the client's positions (or its read markers) and
-   * sends what it missed; live pushes join seamlessly because delivery is by seq.
+   * sends what it missed; live pushes join seamlessly because delivery is by seq. The reply
+   * goes out before any resumed event.
    *
-   * <p>The rooms the client names start at once, each on its own: a room that answers is never
-   * held back by one that does not, nor by the user's entity (the room checks membership
-   * itself). The user's room list adds the rooms the client did not name; if the user's entity
-   * does not answer (its node is failing over), the reply says {@code pending} and the list is
-   * asked again until it comes, then {@code resume_complete} names every room followed.
+   * <p>The room list lives with the user's entity. If that entity does not answer within
+   * {@link #ROOM_LIST_WAIT} (its node is failing over), the rooms the client named start
+   * anyway, each on its own (each room checks membership before it delivers anything), the
+   * reply says {@code pending}, and the list is asked again until it comes; then
+   * {@code resume_complete} names every room followed. A room that answers is never held back
+   * by one that does not.
    */
   void resume(String id, Map<String, Long> positions) {
     resumed = true;
-    positions.forEach(this::followFromClient);
-    session.ask(user(), UserEntity.GetRooms::new, UserEntity.Rooms.class, list -> {
+    session.ask(user(), UserEntity.GetRooms::new, UserEntity.Rooms.class, ROOM_LIST_WAIT, list -> {
       Map<String, Long> from = new LinkedHashMap<>();
       for (UserEntity.RoomMarker marker : list.rooms()) {
         from.put(marker.room(), positions.getOrDefault(marker.room(), marker.readSeq()));
       }
-      followListed(list);
       session.reply(Codec.reply(id, new Reply.Resumed(from, null)));
+      from.forEach((room, after) -> {
+        if (!rooms.containsKey(room) || positions.containsKey(room)) {
+          followFromClient(room, after);
+        }
+      });
     }, failure -> {
       session.reply(Codec.reply(id, new Reply.Resumed(new LinkedHashMap<>(positions), true)));
+      positions.forEach(this::followFromClient);
       retryRoomList(list -> session.send(Codec.push(new Push.ResumeComplete(positions()))));
     });
   }

@@ -646,10 +646,21 @@ public final class Session extends AbstractBehavior<Session.Command> {
       Class<R> replyClass,
       Consumer<R> onReply,
       Consumer<Throwable> onFailure) {
+    ask(target, command, replyClass, settings.askTimeout(), onReply, onFailure);
+  }
+
+  /** {@link #ask} with a timeout of its own. */
+  <Q, R> void ask(
+      RecipientRef<Q> target,
+      Function<ActorRef<R>, Q> command,
+      Class<R> replyClass,
+      Duration timeout,
+      Consumer<R> onReply,
+      Consumer<Throwable> onFailure) {
     getContext().ask(
         replyClass,
         target,
-        settings.askTimeout(),
+        timeout,
         command::apply,
         (reply, failure) -> new Continue(() -> {
           if (failure != null) {
