@@ -260,10 +260,14 @@ class RoomGroupCommitTest {
     createRoom(first, roomId);
     testKit.stop(first);
 
-    journal.failNextRead(pid);
+    // The recovery's read fails only once the write has reached the room, so the write is
+    // there to be answered, whatever the threads' timing.
+    FailedRead read = new FailedRead(pid);
+    journal.withPolicy(read);
     ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links));
     TestProbe<WriteReply> sender = testKit.createTestProbe();
     room.tell(new Post("alice", "m1", "hello?", false, sender.ref()));
+    read.release();
 
     assertEquals("unavailable", assertInstanceOf(Rejected.class, sender.receiveMessage()).code());
     testKit.createTestProbe().expectTerminated(room, Duration.ofSeconds(5));
@@ -297,6 +301,35 @@ class RoomGroupCommitTest {
    * Records the size of each atomic write of one persistence id; optionally delays every
    * write, holds the first until released, or fails the write with a given index.
    */
+  /** Fails the first read of one persistence id, once released. */
+  private static final class FailedRead implements ProcessingPolicy<JournalOperation> {
+    private final String persistenceId;
+    private final CountDownLatch released = new CountDownLatch(1);
+    private boolean failed;
+
+    FailedRead(String persistenceId) {
+      this.persistenceId = persistenceId;
+    }
+
+    void release() {
+      released.countDown();
+    }
+
+    @Override
+    public synchronized ProcessingResult tryProcess(String pid, JournalOperation operation) {
+      if (failed || !pid.equals(persistenceId) || operation instanceof WriteEvents) {
+        return ProcessingSuccess.getInstance();
+      }
+      failed = true;
+      try {
+        released.await(10, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      return StorageFailure.create(new RuntimeException("simulated unreadable journal"));
+    }
+  }
+
   private static final class Writes implements ProcessingPolicy<JournalOperation> {
     final List<Integer> sizes = new CopyOnWriteArrayList<>();
     private final String persistenceId;
