@@ -47,6 +47,14 @@ class JobsWebSocketIT {
   static void start() throws Exception {
     node = InJvmNode.start(TestCassandra.keyspacesFor("JobsWebSocketIT"), 0, 0, ConfigFactory.parseString("""
         parley.jobs.worker-key = "%s"
+        # These tests poll job_status in tight loops and submit in bursts; the request and
+        # submit limits are not what they test (ProtocolContractIT and JobsIT do).
+        parley.chat.rate-per-second = 100000
+        parley.chat.rate-burst = 100000
+        parley.chat.user-rate-per-second = 100000
+        parley.chat.user-rate-burst = 100000
+        parley.jobs.submit-rate-per-second = 100000
+        parley.jobs.submit-rate-burst = 100000
         parley.jobs.queues {
           work { partitions = 2 }
           held { partitions = 2 }
