@@ -26,7 +26,8 @@ public record JobSettings(
     double submitRateBurst,
     String workerKey,
     Duration partitionCheckInterval,
-    int snapshotEvery) {
+    int snapshotEvery,
+    int maxBatch) {
 
   /** What a queue name may be: lower-case letters, digits, dot, dash and underscore, 1-64. */
   public static final Pattern QUEUE_NAME = Pattern.compile("[a-z0-9._-]{1,64}");
@@ -36,6 +37,8 @@ public record JobSettings(
    *
    * @param concurrency jobs running at once across the cluster, 0 for no limit
    * @param ratePerSecond jobs started per second across the cluster, 0 for no limit
+   * @param keepCompleted completed jobs kept per partition, the newest
+   * @param keepCompletedMs how long a completed job is kept at least, 0 for no age limit
    */
   public record Queue(
       String name,
@@ -46,6 +49,8 @@ public record JobSettings(
       Job.Backoff backoff,
       int keepCompleted,
       int keepFailed,
+      long keepCompletedMs,
+      long keepFailedMs,
       boolean usersMaySubmit,
       boolean serverMaySubmit) {
 
@@ -60,6 +65,9 @@ public record JobSettings(
         throw new IllegalArgumentException(
             "parley.jobs.queues." + name + ".concurrency must be 0 or at least its partitions (" + partitions
                 + "): the limit is shared among them");
+      }
+      if (keepCompletedMs < 0 || keepFailedMs < 0) {
+        throw new IllegalArgumentException("parley.jobs.queues." + name + ".keep-completed-for and keep-failed-for must be 0 or more");
       }
       if (attempts < 1 || attempts > 100) {
         throw new IllegalArgumentException("parley.jobs.queues." + name + ".attempts must be 1-100");
@@ -97,6 +105,8 @@ public record JobSettings(
           backoff(q.getConfig("backoff"), "parley.jobs.queues." + name + ".backoff"),
           q.getInt("keep-completed"),
           q.getInt("keep-failed"),
+          q.getDuration("keep-completed-for").toMillis(),
+          q.getDuration("keep-failed-for").toMillis(),
           submitBy.contains("users"),
           submitBy.contains("server")));
     }
@@ -113,7 +123,8 @@ public record JobSettings(
         c.getDouble("submit-rate-burst"),
         c.getString("worker-key"),
         c.getDuration("partition-check-interval"),
-        c.getInt("snapshot-every"));
+        c.getInt("snapshot-every"),
+        c.getInt("max-batch"));
   }
 
   private static Job.Backoff backoff(Config c, String where) {

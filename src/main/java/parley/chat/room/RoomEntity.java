@@ -1,9 +1,7 @@
 package parley.chat.room;
 
 import java.time.Clock;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -15,7 +13,6 @@ import com.fasterxml.jackson.annotation.JsonIgnore;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
-import org.apache.pekko.actor.typed.Terminated;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
@@ -36,6 +33,7 @@ import parley.chat.ChatSettings;
 import parley.chat.Ids;
 import parley.cluster.ConsistentHashingShardAllocationStrategy;
 import parley.ops.ParleyMetrics;
+import parley.persistence.GroupCommit;
 import parley.serialization.CborSerializable;
 import parley.serialization.Text;
 import org.pcollections.HashTreePMap;
@@ -72,6 +70,10 @@ public final class RoomEntity
                 .withAllocationStrategy(ConsistentHashingShardAllocationStrategy.configured(system)));
   }
 
+  /** A write the room held when its journal failed: retryable, the clientMsgId dedups it. */
+  private static final Rejected UNAVAILABLE =
+      new Rejected("unavailable", "the room could not write to storage; retry with the same clientMsgId");
+
   public static PersistenceId persistenceId(String roomId) {
     return PersistenceId.of(ENTITY_KEY.name(), roomId);
   }
@@ -89,7 +91,9 @@ public final class RoomEntity
           ActorRef<Command> journal =
               context.spawn(journal(roomId, settings, context.getSelf(), outbox, Clock.systemUTC()), "journal");
           context.watch(journal);
-          return new GroupCommit(journal, settings).idle();
+          return GroupCommit.front(journal, new GroupCommit.Spec<>(
+              Command.class, Write.class, BatchDone.class, null, WriteBatch::new, Write::weight,
+              write -> write.replyTo().tell(UNAVAILABLE), settings.maxBatch(), settings.maxBatchBytes()));
         });
   }
 
@@ -563,6 +567,8 @@ public final class RoomEntity
           }
           return Effect().none();
         })
+        // Its arrival through the shard was the point: it counted as use.
+        .onCommand(KeepAwake.class, (state, c) -> Effect().none())
         .onCommand(Relay.class, (state, c) -> {
           push(c.push());
           return Effect().none();
@@ -920,78 +926,6 @@ public final class RoomEntity
     long now = clock.millis();
     hubs.entrySet().removeIf(hub -> hub.getValue() < now);
     hubs.keySet().forEach(hub -> hub.tell(push));
-  }
-
-  // ---------------------------------------------------------------------------------------
-  // Group commit front
-
-  /**
-   * The sharded entity itself: forwards reads to the journal actor at once and writes in
-   * batches, one batch in flight at a time. If the journal actor or the membership outbox
-   * stops (a failed journal write or recovery), every write it held is answered
-   * {@code unavailable} (retryable with the same clientMsgId) and the entity stops; the next
-   * message starts it afresh, and the outbox catches up from the room's journal.
-   */
-  private static final class GroupCommit {
-    private final ActorRef<Command> journal;
-    private final ChatSettings settings;
-    private final ArrayDeque<Write> pending = new ArrayDeque<>();
-    private List<Write> inFlight = List.of();
-
-    GroupCommit(ActorRef<Command> journal, ChatSettings settings) {
-      this.journal = journal;
-      this.settings = settings;
-    }
-
-    Behavior<Command> idle() {
-      return Behaviors.receive(Command.class)
-          .onMessage(Write.class, this::onWrite)
-          .onMessage(KeepAwake.class, keepAwake -> Behaviors.same())
-          .onMessage(BatchDone.class, done -> {
-            inFlight = List.of();
-            flush();
-            return Behaviors.same();
-          })
-          .onSignal(Terminated.class, this::onJournalStopped)
-          .onAnyMessage(message -> {
-            journal.tell(message);
-            return Behaviors.same();
-          })
-          .build();
-    }
-
-    private Behavior<Command> onWrite(Write write) {
-      pending.add(write);
-      if (inFlight.isEmpty()) {
-        flush();
-      }
-      return Behaviors.same();
-    }
-
-    private void flush() {
-      if (pending.isEmpty()) {
-        return;
-      }
-      List<Write> batch = new ArrayList<>();
-      int bytes = 0;
-      while (!pending.isEmpty()
-          && batch.size() < settings.maxBatch()
-          && (batch.isEmpty() || bytes + pending.peek().weight() <= settings.maxBatchBytes())) {
-        Write next = pending.poll();
-        bytes += next.weight();
-        batch.add(next);
-      }
-      inFlight = Collections.unmodifiableList(batch);
-      journal.tell(new WriteBatch(inFlight));
-    }
-
-    private Behavior<Command> onJournalStopped(Terminated terminated) {
-      Rejected unavailable =
-          new Rejected("unavailable", "the room could not write to storage; retry with the same clientMsgId");
-      inFlight.forEach(w -> w.replyTo().tell(unavailable));
-      pending.forEach(w -> w.replyTo().tell(unavailable));
-      return Behaviors.stopped();
-    }
   }
 
   // ---------------------------------------------------------------------------------------

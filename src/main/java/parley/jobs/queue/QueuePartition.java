@@ -6,10 +6,12 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.function.DoubleSupplier;
+import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
@@ -39,6 +41,7 @@ import parley.jobs.JobView;
 import parley.chat.user.UserEntity;
 import org.apache.pekko.actor.typed.RecipientRef;
 import parley.limits.TokenBucket;
+import parley.persistence.GroupCommit;
 import parley.serialization.CborSerializable;
 
 /**
@@ -103,14 +106,30 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
             .withAllocationStrategy(ConsistentHashingShardAllocationStrategy.configured(system)));
   }
 
+  /**
+   * The partition: the group-commit front over its journal actor, so that the submissions,
+   * leases and reports that arrive while one write is in flight share the next one.
+   */
   public static Behavior<Command> create(String entityId, JobSettings settings, Users users) {
-    return create(entityId, settings, users, Clock.systemUTC(), Math::random);
+    return Behaviors.setup(context -> {
+      ActorRef<Command> journal =
+          context.spawn(journal(entityId, settings, users, context.getSelf(), Clock.systemUTC(), Math::random), "journal");
+      context.watch(journal);
+      return GroupCommit.front(journal, new GroupCommit.Spec<>(
+          Command.class, Write.class, BatchDone.class, Stop.class, WriteBatch::new, write -> 1,
+          write -> write.replyTo().tell(new Refused(UNAVAILABLE, "the partition could not write to storage; send the same request again", null)),
+          settings.maxBatch(), Integer.MAX_VALUE));
+    });
   }
 
-  /** As {@link #create(String, JobSettings, Users)}, on {@code clock} and {@code random} (tests). */
-  static Behavior<Command> create(String entityId, JobSettings settings, Users users, Clock clock, DoubleSupplier random) {
+  /**
+   * The event-sourced part alone, on {@code clock} and {@code random}; {@code front} hears
+   * {@link BatchDone} after each batch (tests talk to it directly, a batch at a time).
+   */
+  static Behavior<Command> journal(
+      String entityId, JobSettings settings, Users users, ActorRef<Command> front, Clock clock, DoubleSupplier random) {
     return Behaviors.withTimers(timers -> Behaviors.setup(
-        context -> new QueuePartition(entityId, settings, users, clock, random, timers, context)));
+        context -> new QueuePartition(entityId, settings, users, front, clock, random, timers, context)));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -118,8 +137,13 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
 
   public sealed interface Command extends CborSerializable {}
 
+  /** A command that changes the partition's jobs; the front batches these. */
+  public sealed interface Write extends Command {
+    ActorRef<Answer> replyTo();
+  }
+
   /** Adds {@code job}, built and checked at the edge; its {@code seq} is set here. */
-  public record Submit(Job job, ActorRef<Answer> replyTo) implements Command {}
+  public record Submit(Job job, ActorRef<Answer> replyTo) implements Write {}
 
   /** The job, for {@code requester} (null: a backend, which sees every job). */
   public record Get(String jobId, String requester, ActorRef<Answer> replyTo) implements Command {}
@@ -129,25 +153,25 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
       implements Command {}
 
   /** Leases up to {@code max} jobs to {@code worker} for {@code leaseMs} each; maybe none. */
-  public record Lease(String worker, int max, long leaseMs, ActorRef<Answer> replyTo) implements Command {}
+  public record Lease(String worker, int max, long leaseMs, ActorRef<Answer> replyTo) implements Write {}
 
   /** Answered {@link Available} once a job can be leased (at once if one can), or never. */
   public record Watch(long untilMillis, ActorRef<Answer> replyTo) implements Command {}
 
-  public record Extend(String jobId, String leaseId, long leaseMs, ActorRef<Answer> replyTo) implements Command {}
+  public record Extend(String jobId, String leaseId, long leaseMs, ActorRef<Answer> replyTo) implements Write {}
 
-  public record Progress(String jobId, String leaseId, String progress, ActorRef<Answer> replyTo) implements Command {}
+  public record Progress(String jobId, String leaseId, String progress, ActorRef<Answer> replyTo) implements Write {}
 
-  public record Complete(String jobId, String leaseId, String result, ActorRef<Answer> replyTo) implements Command {}
+  public record Complete(String jobId, String leaseId, String result, ActorRef<Answer> replyTo) implements Write {}
 
   /** The attempt failed with {@code error}; retried by the job's backoff unless none is left. */
-  public record Fail(String jobId, String leaseId, String error, ActorRef<Answer> replyTo) implements Command {}
+  public record Fail(String jobId, String leaseId, String error, ActorRef<Answer> replyTo) implements Write {}
 
   /** Cancels a job that has not finished; {@code ifVersion} (or -1) must be its version. */
-  public record Cancel(String jobId, String requester, long ifVersion, ActorRef<Answer> replyTo) implements Command {}
+  public record Cancel(String jobId, String requester, long ifVersion, ActorRef<Answer> replyTo) implements Write {}
 
   /** Pauses (nothing is leased) or resumes the partition. */
-  public record SetPaused(boolean paused, ActorRef<Answer> replyTo) implements Command {}
+  public record SetPaused(boolean paused, ActorRef<Answer> replyTo) implements Write {}
 
   public record GetCounts(ActorRef<Answer> replyTo) implements Command {}
 
@@ -155,6 +179,12 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
   public record Wake() implements Command {}
 
   record Stop() implements Command {}
+
+  /** Front to journal: the writes gathered while the previous batch was in flight. */
+  record WriteBatch(List<Write> writes) implements Command {}
+
+  /** Journal to front: the batch is written (or refused) and its senders answered. */
+  record BatchDone() implements Command {}
 
   public sealed interface Answer extends CborSerializable {}
 
@@ -174,22 +204,27 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
 
   public sealed interface Event extends CborSerializable {}
 
+  /** An event about one job already in the partition. */
+  public sealed interface JobEvent extends Event {
+    String jobId();
+  }
+
   public record Submitted(Job job) implements Event {}
 
   public record Grant(String jobId, String leaseId, long deadline) implements CborSerializable {}
 
   public record LeasedTo(String worker, List<Grant> grants, long at) implements Event {}
 
-  public record Extended(String jobId, long deadline) implements Event {}
+  public record Extended(String jobId, long deadline) implements JobEvent {}
 
-  public record Progressed(String jobId, String progress) implements Event {}
+  public record Progressed(String jobId, String progress) implements JobEvent {}
 
-  public record Completed(String jobId, String result, long at) implements Event {}
+  public record Completed(String jobId, String result, long at) implements JobEvent {}
 
   /** An attempt ended without a result: waiting again from {@code retryAt}, or failed for good (-1). */
-  public record AttemptFailed(String jobId, String error, long at, long retryAt) implements Event {}
+  public record AttemptFailed(String jobId, String error, long at, long retryAt) implements JobEvent {}
 
-  public record Cancelled(String jobId, long at) implements Event {}
+  public record Cancelled(String jobId, long at) implements JobEvent {}
 
   public record PausedSet(boolean paused) implements Event {}
 
@@ -303,6 +338,18 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
       return state;
     }
 
+    /** Removes the finished jobs that finished more than {@code keep...Ms} before {@code now} (0: none). */
+    State aged(long now, long keepCompletedMs, long keepFailedMs) {
+      State state = this;
+      while (keepCompletedMs > 0 && !state.completed.isEmpty() && state.completed.first().rank() < now - keepCompletedMs) {
+        state = state.put(state.job(state.completed.first().id()), null);
+      }
+      while (keepFailedMs > 0 && !state.failed.isEmpty() && state.failed.first().rank() < now - keepFailedMs) {
+        state = state.put(state.job(state.failed.first().id()), null);
+      }
+      return state;
+    }
+
     State withPaused(boolean paused) {
       return new State(jobs, paused, nextSeq, waiting, scheduled, leases, completed, failed, keys);
     }
@@ -347,6 +394,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
   private final TimerScheduler<Command> timers;
   private final ActorContext<Command> context;
   private final String entityId;
+  private final ActorRef<Command> front;
   private final QueueMetrics nodeMetrics;
   private final QueueMetrics.Meters metrics;
   /** Fetches waiting for a job (ephemeral): told {@link Available} once one can be leased. */
@@ -358,6 +406,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
       String entityId,
       JobSettings settings,
       Users users,
+      ActorRef<Command> front,
       Clock clock,
       DoubleSupplier random,
       TimerScheduler<Command> timers,
@@ -378,6 +427,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
     this.timers = timers;
     this.context = context;
     this.entityId = entityId;
+    this.front = front;
     this.nodeMetrics = QueueMetrics.get(context.getSystem());
     this.metrics = nodeMetrics.of(queueName);
   }
@@ -407,63 +457,106 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
   public CommandHandler<Command, Event, State> commandHandler() {
     return newCommandHandlerBuilder()
         .forAnyState()
-        .onCommand(Submit.class, this::onSubmit)
+        .onCommand(WriteBatch.class, this::onWriteBatch)
         .onCommand(Get.class, (state, c) -> {
           c.replyTo().tell(visible(state, c.jobId(), c.requester()) ? new Done(state.job(c.jobId()), false) : notFound(c.jobId()));
           return Effect().none();
         })
         .onCommand(Follow.class, this::onFollow)
-        .onCommand(Lease.class, this::onLease)
         .onCommand(Watch.class, this::onWatch)
-        .onCommand(Extend.class, (state, c) -> leased(state, c.jobId(), c.leaseId(), c.replyTo(), job -> {
-          long deadline = deadline(job, clock.millis(), c.leaseMs());
-          return new Extended(job.id(), deadline);
-        }))
-        .onCommand(Progress.class, (state, c) -> leased(state, c.jobId(), c.leaseId(), c.replyTo(), job -> new Progressed(job.id(), c.progress())))
-        .onCommand(Complete.class, (state, c) -> leased(state, c.jobId(), c.leaseId(), c.replyTo(), job -> new Completed(job.id(), c.result(), clock.millis())))
-        .onCommand(Fail.class, (state, c) -> leased(state, c.jobId(), c.leaseId(), c.replyTo(), job -> attemptFailed(job, c.error(), clock.millis(), true)))
-        .onCommand(Cancel.class, this::onCancel)
-        .onCommand(SetPaused.class, (state, c) -> Effect().persist(new PausedSet(c.paused())).thenRun(s -> {
-          c.replyTo().tell(s.counts(clock.millis()));
-          afterChange(s, List.of());
-        }))
         .onCommand(GetCounts.class, (state, c) -> {
           c.replyTo().tell(state.counts(clock.millis()));
           return Effect().none();
         })
         .onCommand(Wake.class, this::onWake)
-        .onCommand(Stop.class, (state, c) -> Effect().stop())
         .build();
   }
 
-  private Effect<Event, State> onSubmit(State state, Submit c) {
+  /**
+   * What one write does: the events it adds, the answer its sender gets (from the state just
+   * after them, since later writes of the batch may trim a finished job away) and what the
+   * node's metrics count once the events are journaled.
+   */
+  private record Decision(List<Event> events, Function<State, Answer> answer, Runnable journaled) {
+    static Decision answer(Answer answer) {
+      return new Decision(List.of(), s -> answer, () -> {});
+    }
+  }
+
+  /**
+   * Decides every write of the batch against the state as the earlier writes of the same
+   * batch leave it, persists all their events as one atomic write, and only then answers, in
+   * order, and tells whoever follows the changed jobs.
+   */
+  private Effect<Event, State> onWriteBatch(State state, WriteBatch batch) {
+    long now = clock.millis();
+    State running = state;
+    List<Event> events = new ArrayList<>();
+    List<Runnable> answers = new ArrayList<>(batch.writes().size());
+    for (Write write : batch.writes()) {
+      Decision decision = decide(running, write, now);
+      for (Event event : decision.events()) {
+        running = apply(running, event);
+      }
+      events.addAll(decision.events());
+      Answer answer = decision.answer().apply(running);
+      answers.add(() -> {
+        decision.journaled().run();
+        write.replyTo().tell(answer);
+      });
+    }
+    if (events.isEmpty()) {
+      answers.forEach(Runnable::run);
+      front.tell(new BatchDone());
+      return Effect().none();
+    }
+    long started = System.nanoTime();
+    return Effect().persist(events).thenRun(s -> {
+      nodeMetrics.journaled(System.nanoTime() - started);
+      answers.forEach(Runnable::run);
+      afterChange(s, changedJobs(events));
+      front.tell(new BatchDone());
+    });
+  }
+
+  private Decision decide(State state, Write write, long now) {
+    if (write instanceof Submit c) {
+      return submit(state, c);
+    } else if (write instanceof Lease c) {
+      return lease(state, c, now);
+    } else if (write instanceof Extend c) {
+      return leased(state, c.jobId(), c.leaseId(), job -> new Extended(job.id(), deadline(job, now, c.leaseMs())));
+    } else if (write instanceof Progress c) {
+      return leased(state, c.jobId(), c.leaseId(), job -> new Progressed(job.id(), c.progress()));
+    } else if (write instanceof Complete c) {
+      return leased(state, c.jobId(), c.leaseId(), job -> new Completed(job.id(), c.result(), now));
+    } else if (write instanceof Fail c) {
+      return leased(state, c.jobId(), c.leaseId(), job -> attemptFailed(job, c.error(), now, true));
+    } else if (write instanceof Cancel c) {
+      return cancel(state, c, now);
+    }
+    SetPaused c = (SetPaused) write;
+    return new Decision(List.of(new PausedSet(c.paused())), s -> s.counts(now), () -> {});
+  }
+
+  private Decision submit(State state, Submit c) {
     Job job = c.job();
     Job existing = state.job(job.id());
     if (existing != null) {
       // The same Idempotency-Key: the same job, if it is the same request.
-      if (existing.digest().equals(job.digest())) {
-        c.replyTo().tell(new Done(existing, true));
-      } else {
-        c.replyTo().tell(new Refused(IDEMPOTENCY_CONFLICT, "this Idempotency-Key was used for a different job", existing.id()));
-      }
-      return Effect().none();
+      return existing.digest().equals(job.digest())
+          ? Decision.answer(new Done(existing, true))
+          : Decision.answer(new Refused(IDEMPOTENCY_CONFLICT, "this Idempotency-Key was used for a different job", existing.id()));
     }
     if (job.key() != null && state.keys().containsKey(job.key())) {
       String holder = state.keys().get(job.key());
-      c.replyTo().tell(new Refused(JOB_KEY_TAKEN, "a job with this key is waiting or running: " + holder, holder));
-      return Effect().none();
+      return Decision.answer(new Refused(JOB_KEY_TAKEN, "a job with this key is waiting or running: " + holder, holder));
     }
     Job numbered = new Job(
         job.id(), job.queue(), job.submitter(), job.data(), job.priority(), job.runAt(), job.attempts(), 0,
         job.backoff(), job.timeoutMs(), job.key(), Job.Status.WAITING, null, null, null, null, 1,
         job.createdAt(), 0, 0, state.nextSeq(), job.digest());
-    long started = System.nanoTime();
-    return Effect().persist(new Submitted(numbered)).thenRun(s -> {
-      nodeMetrics.journaled(System.nanoTime() - started);
-      metrics.submitted.increment();
-      c.replyTo().tell(new Done(s.job(job.id()), false));
-      afterChange(s, List.of(job.id()));
-    });
+    return new Decision(List.of(new Submitted(numbered)), s -> new Done(s.job(job.id()), false), metrics.submitted::increment);
   }
 
   private Effect<Event, State> onFollow(State state, Follow c) {
@@ -480,8 +573,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
     return Effect().none();
   }
 
-  private Effect<Event, State> onLease(State state, Lease c) {
-    long now = clock.millis();
+  private Decision lease(State state, Lease c, long now) {
     int room = state.paused() ? 0 : Math.min(c.max(), concurrency - state.leases().size());
     List<Grant> grants = new ArrayList<>();
     List<Long> readyAt = new ArrayList<>();
@@ -499,17 +591,13 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
       timers.startSingleTimer("rate", new Wake(), next);
     }
     if (grants.isEmpty()) {
-      c.replyTo().tell(new Leased(List.of()));
-      return Effect().none();
+      return Decision.answer(new Leased(List.of()));
     }
     List<String> ids = grants.stream().map(Grant::jobId).toList();
-    long started = System.nanoTime();
-    return Effect().persist(new LeasedTo(c.worker(), grants, now)).thenRun(s -> {
-      nodeMetrics.journaled(System.nanoTime() - started);
-      readyAt.forEach(ready -> metrics.pickedUp(ready, now));
-      c.replyTo().tell(new Leased(ids.stream().map(s::job).toList()));
-      afterChange(s, ids);
-    });
+    return new Decision(
+        List.of(new LeasedTo(c.worker(), grants, now)),
+        s -> new Leased(ids.stream().map(s::job).toList()),
+        () -> readyAt.forEach(ready -> metrics.pickedUp(ready, now)));
   }
 
   private Effect<Event, State> onWatch(State state, Watch c) {
@@ -523,25 +611,18 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
     return Effect().none();
   }
 
-  private Effect<Event, State> onCancel(State state, Cancel c) {
+  private Decision cancel(State state, Cancel c, long now) {
     if (!visible(state, c.jobId(), c.requester())) {
-      c.replyTo().tell(notFound(c.jobId()));
-      return Effect().none();
+      return Decision.answer(notFound(c.jobId()));
     }
     Job job = state.job(c.jobId());
     if (c.ifVersion() >= 0 && c.ifVersion() != job.version()) {
-      c.replyTo().tell(new Refused(VERSION_MISMATCH, "the job is at version " + job.version() + ", not " + c.ifVersion(), job.id()));
-      return Effect().none();
+      return Decision.answer(new Refused(VERSION_MISMATCH, "the job is at version " + job.version() + ", not " + c.ifVersion(), job.id()));
     }
     if (!job.live()) {
-      c.replyTo().tell(new Refused(JOB_FINISHED, "the job has finished: " + job.state(clock.millis()), job.id()));
-      return Effect().none();
+      return Decision.answer(new Refused(JOB_FINISHED, "the job has finished: " + job.state(now), job.id()));
     }
-    return Effect().persist(new Cancelled(job.id(), clock.millis())).thenRun(s -> {
-      metrics.cancelled.increment();
-      c.replyTo().tell(new Done(s.job(job.id()), false));
-      afterChange(s, List.of(job.id()));
-    });
+    return new Decision(List.of(new Cancelled(job.id(), now)), s -> new Done(s.job(job.id()), false), metrics.cancelled::increment);
   }
 
   /** Lease deadlines that have passed spend their attempt; delayed jobs that came due are announced. */
@@ -570,25 +651,32 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
   }
 
   /** Runs a worker's report against the job's lease: refused unless {@code leaseId} holds it. */
-  private Effect<Event, State> leased(
-      State state, String jobId, String leaseId, ActorRef<Answer> replyTo, java.util.function.Function<Job, Event> event) {
+  private Decision leased(State state, String jobId, String leaseId, Function<Job, Event> event) {
     Job job = state.job(jobId);
     if (job == null) {
-      replyTo.tell(notFound(jobId));
-      return Effect().none();
+      return Decision.answer(notFound(jobId));
     }
     if (!job.leasedBy(leaseId)) {
-      replyTo.tell(new Refused(LEASE_LOST, "this lease no longer holds the job (it expired, or the job was cancelled or finished): " + job.state(clock.millis()), jobId));
-      return Effect().none();
+      return Decision.answer(new Refused(LEASE_LOST,
+          "this lease no longer holds the job (it expired, or the job was cancelled or finished): " + job.state(clock.millis()), jobId));
     }
     Event happened = event.apply(job);
-    long started = System.nanoTime();
-    return Effect().persist(happened).thenRun(s -> {
-      nodeMetrics.journaled(System.nanoTime() - started);
-      counted(happened);
-      replyTo.tell(new Done(s.job(jobId), false));
-      afterChange(s, List.of(jobId));
-    });
+    return new Decision(List.of(happened), s -> new Done(s.job(jobId), false), () -> counted(happened));
+  }
+
+  /** The jobs the events change, each once, in order of first change. */
+  private static List<String> changedJobs(List<Event> events) {
+    LinkedHashSet<String> ids = new LinkedHashSet<>();
+    for (Event event : events) {
+      if (event instanceof Submitted e) {
+        ids.add(e.job().id());
+      } else if (event instanceof LeasedTo e) {
+        e.grants().forEach(g -> ids.add(g.jobId()));
+      } else if (event instanceof JobEvent e) {
+        ids.add(e.jobId());
+      }
+    }
+    return List.copyOf(ids);
   }
 
   /** Counts a worker's outcome, or an expiry's, once it is journaled. */
@@ -686,24 +774,46 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
 
   @Override
   public EventHandler<State, Event> eventHandler() {
-    return newEventHandlerBuilder()
-        .forAnyState()
-        .onEvent(Submitted.class, (state, e) -> state.put(null, e.job()).withNextSeq(e.job().seq() + 1))
-        .onEvent(LeasedTo.class, (state, e) -> {
-          State s = state;
-          for (Grant g : e.grants()) {
-            Job job = s.job(g.jobId());
-            s = s.put(job, job.leased(new Job.Lease(g.leaseId(), e.worker(), g.deadline()), e.at()));
-          }
-          return s;
-        })
-        .onEvent(Extended.class, (state, e) -> change(state, e.jobId(), job -> job.extended(e.deadline())))
-        .onEvent(Progressed.class, (state, e) -> change(state, e.jobId(), job -> job.progressed(e.progress())))
-        .onEvent(Completed.class, (state, e) -> change(state, e.jobId(), job -> job.completed(e.result(), e.at())))
-        .onEvent(AttemptFailed.class, (state, e) -> change(state, e.jobId(), job -> job.attemptFailed(e.error(), e.at(), e.retryAt())))
-        .onEvent(Cancelled.class, (state, e) -> change(state, e.jobId(), job -> job.cancelled(e.at())))
-        .onEvent(PausedSet.class, (state, e) -> state.withPaused(e.paused()))
-        .build();
+    return newEventHandlerBuilder().forAnyState().onAnyEvent((State state, Event event) -> apply(state, event));
+  }
+
+  /**
+   * The one way an event changes the state: in recovery, and while a batch is decided. Events
+   * that carry their time also remove the finished jobs that have aged out by then.
+   */
+  private State apply(State state, Event event) {
+    State after = applied(state, event);
+    long at = event instanceof Submitted e ? e.job().createdAt()
+        : event instanceof LeasedTo e ? e.at()
+        : event instanceof Completed e ? e.at()
+        : event instanceof AttemptFailed e ? e.at()
+        : event instanceof Cancelled e ? e.at()
+        : -1;
+    return at < 0 ? after : after.aged(at, queue.keepCompletedMs(), queue.keepFailedMs());
+  }
+
+  private State applied(State state, Event event) {
+    if (event instanceof Submitted e) {
+      return state.put(null, e.job()).withNextSeq(e.job().seq() + 1);
+    } else if (event instanceof LeasedTo e) {
+      State s = state;
+      for (Grant g : e.grants()) {
+        Job job = s.job(g.jobId());
+        s = s.put(job, job.leased(new Job.Lease(g.leaseId(), e.worker(), g.deadline()), e.at()));
+      }
+      return s;
+    } else if (event instanceof Extended e) {
+      return change(state, e.jobId(), job -> job.extended(e.deadline()));
+    } else if (event instanceof Progressed e) {
+      return change(state, e.jobId(), job -> job.progressed(e.progress()));
+    } else if (event instanceof Completed e) {
+      return change(state, e.jobId(), job -> job.completed(e.result(), e.at()));
+    } else if (event instanceof AttemptFailed e) {
+      return change(state, e.jobId(), job -> job.attemptFailed(e.error(), e.at(), e.retryAt()));
+    } else if (event instanceof Cancelled e) {
+      return change(state, e.jobId(), job -> job.cancelled(e.at()));
+    }
+    return state.withPaused(((PausedSet) event).paused());
   }
 
   private State change(State state, String jobId, java.util.function.UnaryOperator<Job> transition) {
