@@ -1,31 +1,47 @@
 import { ParleyError } from './errors.js';
+import { callRest, jobPath, type HttpContext } from './http.js';
 import type {
-  Close, ErrorCode, Job, JobSubmission, Positions, Pushes, Reply, RequestFields, RequestType, RoomEvent, Welcome,
+  Close, Job, JobSubmission, Positions, Pushes, Reply, RequestFields, RequestType, RoomEvent, Welcome,
 } from './protocol.js';
+import { defaultSendStore, type QueuedSend, type SendStore } from './sendStore.js';
+import {
+  DEFAULT_TRANSPORTS, PollTransport, SseTransport, WebSocketTransport,
+  type ServerFrame, type Transport, type TransportHandler, type TransportName, type WebSocketConstructor,
+} from './transports.js';
+
+export type { WebSocketConstructor, WebSocketLike, TransportName } from './transports.js';
 
 /** A token, or a function giving a fresh one: called for every connection and every refresh. */
 export type TokenSource = string | (() => string | Promise<string>);
-
-/** What this client needs of a WebSocket: the browser's and the `ws` package's both fit. */
-export interface WebSocketLike {
-  readonly readyState: number;
-  onopen: ((event: any) => void) | null;
-  onmessage: ((event: any) => void) | null;
-  onclose: ((event: any) => void) | null;
-  onerror: ((event: any) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 export interface ClientOptions {
   /** The node's base URL, `https://chat.example.com` (or `wss://…`); the socket is `/v1/ws` under it. */
   url: string;
   token: TokenSource;
-  /** Defaults to `globalThis.WebSocket`; in Node 20, pass `WebSocket` from the `ws` package. */
+  /**
+   * Defaults to `globalThis.WebSocket`; in Node 20, pass `WebSocket` from the `ws` package.
+   * Without one, the `websocket` transport is skipped.
+   */
   WebSocket?: WebSocketConstructor;
-  /** Defaults to `globalThis.fetch` (for jobs). */
+  /** Defaults to `globalThis.fetch` (REST, SSE, long-polling and jobs). */
   fetch?: typeof fetch;
+  /**
+   * The transports to try, in order, each time the client connects; default
+   * `['websocket', 'sse', 'poll']`. One that cannot be opened (refused, or no welcome within
+   * `connectTimeout`) gives way to the next; once one works, reconnects start from it.
+   */
+  transports?: TransportName[];
+  /** Milliseconds a transport has to open (welcome, or a first poll answered). Default 10 s. */
+  connectTimeout?: number;
+  /** Milliseconds the node may hold a long poll (at most 60 s). Default 25 s. */
+  pollTimeout?: number;
+  /** Where SSE and long-polling resume (a saved `client.cursor`); `positions` is the WebSocket's. */
+  cursor?: string;
+  /**
+   * Where `send`s wait until acknowledged, resent on each connection (see `send`). Default:
+   * IndexedDB in a browser (`IndexedDBSendStore`), memory in Node (`MemorySendStore`).
+   */
+  sendStore?: SendStore;
   /** Milliseconds a request waits for its reply, from the call (waiting for a connection included). Default 10 s. */
   requestTimeout?: number;
   /** Reconnect delays: exponential from `initialDelay` up to `maxDelay`, each with jitter. Defaults 500 ms and 15 s. */
@@ -42,84 +58,144 @@ export interface ClientOptions {
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
+/** A queued send sent again on a new connection: its reply, or why it failed. */
+export interface Resent {
+  send: QueuedSend;
+  reply?: Reply<'send'>;
+  error?: Error;
+}
+
 /** What `on` can listen to: each push by its `type`, plus the client's own events. */
 export interface ClientEvents extends Omit<Pushes, 'job'> {
   job: Job;
   /** Every frame that answers no request, whatever its type. */
   push: { type: string; [field: string]: unknown };
-  state: { state: ConnectionState; attempt?: number; delay?: number };
+  /** `transport` names the one being tried (`connecting`) or in use (`open`). */
+  state: { state: ConnectionState; attempt?: number; delay?: number; transport?: TransportName };
+  /** A send from the queue (`sendStore`), sent again on a new connection, was answered. */
+  resent: Resent;
   /** A refresh was accepted: the connection now lives this long. */
   refreshed: { tokenExpiresIn: number };
   /** Something went wrong that no request reports: a refused refresh, a failing token callback, a closed-for-good connection. */
   error: Error;
 }
 
-const PROTOCOL = 'parley.v1';
 const TERMINAL_JOB_STATES = new Set(['completed', 'failed', 'cancelled']);
 /** Server close codes after which reconnecting would only be refused again (docs/protocol.md, Connection notices). */
 const FINAL_CLOSE_CODES = new Set([1008, 4429]);
 const MINUTE = 60_000;
+/** Codes an SSE stream or a poll is refused with for its cursor: start again without one (docs/transports.md). */
+const CURSOR_REFUSALS = new Set(['bad_cursor', 'not_a_member', 'cursor_expired']);
+/** Codes after which a queued send stays queued: it was not carried out, or may be retried as it is. */
+const KEEP_QUEUED = new Set(['connection_lost', 'request_timeout', 'client_closed', 'rate_limited', 'unavailable', 'timeout']);
 
 interface Pending {
   type: string;
-  frame: Record<string, unknown>;
+  frame: { type: string; id: string; [field: string]: unknown };
   resolve: (reply: any) => void;
   reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
 }
 
 /**
- * One connection to a Parley node over WebSocket, kept alive: heartbeats answered, dead
- * sockets noticed, reconnects with exponential backoff and jitter, each room resumed from the
- * last seq it delivered, the token refreshed before it expires. Requests are promises.
+ * One connection to a Parley node, kept alive: over a WebSocket, or where none can be opened
+ * over Server-Sent Events or long-polling with REST for requests (docs/transports.md), with
+ * the same API either way. Heartbeats answered, dead sockets noticed, reconnects with
+ * exponential backoff and jitter, each room resumed from the last seq it delivered (or the
+ * SSE/long-poll cursor), the token refreshed before it expires, sends queued until
+ * acknowledged. Requests are promises.
  */
 export class ParleyClient {
-  private readonly options: Required<Omit<ClientOptions, 'positions' | 'reconnect'>> & { reconnect: { initialDelay: number; maxDelay: number } };
+  private readonly options: Required<Omit<ClientOptions, 'positions' | 'reconnect' | 'WebSocket' | 'cursor' | 'sendStore'>> & {
+    reconnect: { initialDelay: number; maxDelay: number };
+    WebSocket: WebSocketConstructor | null;
+  };
   private readonly wsUrl: string;
-  private readonly httpUrl: string;
+  private readonly http: HttpContext;
+  private readonly store: SendStore;
   private readonly listeners = new Map<string, Set<(value: any) => void>>();
   private readonly seen: Positions;
-  private readonly pending = new Map<string, Pending>();
+  /** Requests sent and not yet answered. */
+  private readonly inFlight = new Set<Pending>();
   /** Requests made while no connection was ready, sent once one is. */
   private waiting: Pending[] = [];
-  private socket: WebSocketLike | null = null;
+  /** clientMsgIds of sends under way on this client, so the queue does not send them again meanwhile. */
+  private readonly sending = new Set<string>();
+  /** Rooms whose gap is being filled from history (see healGaps), with their live events held meanwhile. */
+  private readonly healing = new Map<string, RoomEvent[]>();
+  private connection: Transport | null = null;
+  /** Index in `options.transports` of the transport tried now, and of the one that last worked. */
+  private tryIndex = 0;
+  private workingIndex = 0;
+  /** The current connection has opened (welcome, or a first poll answered). */
+  private opened = false;
   private ready = false;
   private stopped = true;
   private attempt = 0;
   private nextId = 1;
   private currentToken: string | null = null;
+  private lastCursor: string | null;
   private lastHeard = 0;
   private closeFrame: Close | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private openTimer: ReturnType<typeof setTimeout> | undefined;
   private silenceTimer: ReturnType<typeof setTimeout> | undefined;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private readyWaiters: Array<{ resolve: (welcome: Welcome) => void; reject: (error: Error) => void }> = [];
   private welcomeFrame: Welcome | null = null;
 
   constructor(options: ClientOptions) {
-    const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!WebSocketImpl) {
-      throw new Error('no WebSocket: pass the WebSocket option (in Node 20: import WebSocket from "ws")');
+    const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? null;
+    const wanted = options.transports ?? [...DEFAULT_TRANSPORTS];
+    const transports = wanted.filter((name) => name !== 'websocket' || WebSocketImpl);
+    if (transports.length === 0) {
+      throw new Error(wanted.length === 0
+        ? 'no transports: name at least one of websocket, sse, poll'
+        : 'no WebSocket: pass the WebSocket option (in Node 20: import WebSocket from "ws"), or allow sse or poll');
     }
     this.options = {
       url: options.url,
       token: options.token,
       WebSocket: WebSocketImpl,
       fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+      transports,
+      connectTimeout: options.connectTimeout ?? 10_000,
+      pollTimeout: options.pollTimeout ?? 25_000,
       requestTimeout: options.requestTimeout ?? 10_000,
       autoRefresh: options.autoRefresh ?? true,
       reconnect: { initialDelay: options.reconnect?.initialDelay ?? 500, maxDelay: options.reconnect?.maxDelay ?? 15_000 },
     };
     const base = new URL(options.url);
     const secure = base.protocol === 'https:' || base.protocol === 'wss:';
-    this.httpUrl = `${secure ? 'https' : 'http'}://${base.host}`;
     this.wsUrl = `${secure ? 'wss' : 'ws'}://${base.host}/v1/ws`;
+    this.http = {
+      baseUrl: `${secure ? 'https' : 'http'}://${base.host}`,
+      fetch: this.options.fetch,
+      token: async () => this.currentToken ?? (this.currentToken = await this.freshToken()),
+      renewToken: async () => (typeof this.options.token === 'function' ? (this.currentToken = await this.freshToken()) : null),
+    };
     this.seen = { ...(options.positions ?? {}) };
+    this.lastCursor = options.cursor ?? null;
+    this.store = options.sendStore ?? defaultSendStore();
   }
 
   /** The last seq delivered per room: save it to resume from there in a later client (`positions`). */
   get positions(): Positions {
     return { ...this.seen };
+  }
+
+  /**
+   * The SSE or long-poll cursor after the last event delivered, or null (none yet, or the
+   * WebSocket is in use, which resumes by `positions`). Save it beside `positions` and pass it
+   * back (`cursor`) to resume a stream across page loads.
+   */
+  get cursor(): string | null {
+    return this.lastCursor;
+  }
+
+  /** The transport of the connection in use, or null while not connected. */
+  get transport(): TransportName | null {
+    return this.ready && this.connection ? this.connection.name : null;
   }
 
   /** The current connection's welcome, or null while not connected. */
@@ -146,6 +222,7 @@ export class ParleyClient {
     const ready = this.whenReady();
     if (this.stopped) {
       this.stopped = false;
+      this.tryIndex = this.workingIndex;
       void this.open();
     }
     return ready;
@@ -157,11 +234,11 @@ export class ParleyClient {
     return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
   }
 
-  /** Closes the connection for good; pending requests fail with `client_closed`. */
+  /** Closes the connection for good; pending requests fail with `client_closed` (queued sends stay queued). */
   close(): void {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
-    this.dropSocket();
+    this.dropConnection();
     this.failAll('client_closed', 'the client was closed');
     this.emit('state', { state: 'closed' });
   }
@@ -171,9 +248,27 @@ export class ParleyClient {
     return this.call(type, fields as Record<string, unknown>, options.timeout ?? this.options.requestTimeout, false);
   }
 
-  /** Sends a message; `clientMsgId` names the write, so resending it after an error never writes twice. */
-  send(room: string, body: string, clientMsgId: string = newId()): Promise<Reply<'send'>> {
-    return this.request('send', { room, body, clientMsgId });
+  /**
+   * Sends a message; `clientMsgId` names the write, so resending it never writes twice. The
+   * send is put in the send store first and stays there until it is acknowledged (or refused
+   * for good, e.g. `room_not_found`): one that failed for want of a connection
+   * (`connection_lost`, `request_timeout`, `client_closed`) or a retryable code is sent again
+   * on the next connection, by this client or, with a store that outlives it, the next one
+   * (a reloaded page); those answers come as `resent` events.
+   */
+  async send(room: string, body: string, clientMsgId: string = newId()): Promise<Reply<'send'>> {
+    this.sending.add(clientMsgId);
+    try {
+      await this.store.put({ clientMsgId, room, body, queuedAt: Date.now() });
+      return await this.sendQueued({ clientMsgId, room, body });
+    } finally {
+      this.sending.delete(clientMsgId);
+    }
+  }
+
+  /** The sends in the send store: not yet acknowledged. */
+  queuedSends(): Promise<QueuedSend[]> {
+    return this.store.list();
   }
 
   sendDm(to: string, body: string, clientMsgId: string = newId()): Promise<Reply<'send_dm'>> {
@@ -198,14 +293,27 @@ export class ParleyClient {
 
   /** Says the user is typing in `room`. It has no reply, and is dropped while not connected (it is ephemeral). */
   typing(room: string): void {
-    if (this.ready) this.write({ type: 'typing', room });
+    if (this.ready) this.connection?.notify({ type: 'typing', room });
   }
 
-  /** Sends `refresh` now with a token from the token callback (it is also done by itself before expiry). */
+  /**
+   * Renews the connection's token now with one from the token callback (it is also done by
+   * itself before expiry). A WebSocket sends `refresh`; an SSE stream or a poll cannot, so it
+   * reconnects at once with the new token from its cursor (nothing is missed).
+   */
   async refresh(): Promise<Reply<'refresh'>> {
     const token = await this.freshToken();
-    const reply = await this.request('refresh', { token });
-    this.currentToken = token;
+    let reply: Reply<'refresh'>;
+    if (this.connection?.name === 'websocket' || !this.connection) {
+      reply = await this.request('refresh', { token });
+      this.currentToken = token;
+    } else {
+      this.currentToken = token;
+      this.dropConnection();
+      this.tryIndex = this.workingIndex;
+      void this.open(token);
+      reply = { tokenExpiresIn: tokenExpiresIn(token) };
+    }
     this.scheduleRefresh(reply.tokenExpiresIn);
     this.emit('refreshed', { tokenExpiresIn: reply.tokenExpiresIn });
     return reply;
@@ -285,67 +393,77 @@ export class ParleyClient {
 
   // The connection.
 
-  private async open(): Promise<void> {
+  /** Opens a connection over the transport at `tryIndex`; `token` when the caller just got one. */
+  private async open(token?: string): Promise<void> {
+    const name = this.options.transports[this.tryIndex];
     // A reconnect announced itself when it was scheduled.
-    if (this.attempt === 0) this.emit('state', { state: 'connecting' });
-    let token: string;
-    try {
-      token = await this.freshToken();
-    } catch (error) {
-      this.emit('error', error as Error);
-      this.scheduleReconnect();
-      return;
+    if (this.attempt === 0) this.emit('state', { state: 'connecting', transport: name });
+    if (token === undefined) {
+      try {
+        token = await this.freshToken();
+      } catch (error) {
+        this.emit('error', error as Error);
+        this.scheduleReconnect();
+        return;
+      }
     }
-    if (this.stopped) return;
+    if (this.stopped || this.connection) return;
     this.currentToken = token;
     this.closeFrame = null;
-    // The token rides in a subprotocol entry: a browser cannot set an Authorization header on a WebSocket.
-    const socket = new this.options.WebSocket(this.wsUrl, [PROTOCOL, `bearer.${token}`]);
-    this.socket = socket;
-    socket.onmessage = (event) => {
-      if (socket === this.socket) this.onFrame(String(event.data));
+    this.opened = false;
+    let connection: Transport | null = null;
+    const current = () => connection !== null && connection === this.connection;
+    const handler: TransportHandler = {
+      frame: (frame) => {
+        if (current()) this.onFrame(frame);
+      },
+      cursor: (cursor) => {
+        if (current()) this.lastCursor = cursor;
+      },
+      polling: () => {
+        if (current()) this.onOpened(pollWelcome(token!));
+      },
+      ended: (refusal) => {
+        if (current()) this.onEnded(refusal);
+      },
     };
-    socket.onclose = () => {
-      if (socket === this.socket) this.onDisconnected();
-    };
-    // A failed connection is followed by onclose, which reconnects.
-    socket.onerror = () => {};
+    // SSE and long-polling resume by cursor; without one (never had one, or the WebSocket was
+    // in use) each room starts after its read marker, and healGaps fills in from `positions`.
+    const cursor = this.lastCursor;
+    connection =
+      name === 'websocket'
+        ? new WebSocketTransport(this.options.WebSocket!, this.wsUrl, token, handler)
+        : name === 'sse'
+          ? new SseTransport(this.http, cursor, handler)
+          : new PollTransport(this.http, cursor, this.options.pollTimeout, handler);
+    this.connection = connection;
+    clearTimeout(this.openTimer);
+    this.openTimer = setTimeout(() => {
+      if (!current() || this.opened) return;
+      this.dropConnection();
+      this.onEnded();
+    }, this.options.connectTimeout);
   }
 
-  private onFrame(text: string): void {
+  private onFrame(frame: ServerFrame): void {
     this.lastHeard = Date.now();
-    let frame: { type: string; id?: string; [field: string]: any };
-    try {
-      frame = JSON.parse(text);
-    } catch {
-      return;
-    }
-    if (frame.id !== undefined && (frame.type === 'ok' || frame.type === 'error' || frame.type === 'pong')) {
-      this.settle(frame);
-      return;
-    }
     const { type, ...fields } = frame;
     switch (type) {
       case 'welcome':
-        this.onWelcome(fields as unknown as Welcome);
         this.emit('welcome', fields as unknown as Welcome);
+        this.onOpened(fields as unknown as Welcome);
         break;
       case 'ping':
-        this.write({ type: 'pong' });
+        this.connection?.notify({ type: 'pong' });
         this.emit('ping', {});
         return;
-      case 'event': {
-        const event = fields as unknown as RoomEvent;
-        // The server sends each event once per connection; across connections a resume can
-        // overlap what was delivered, so a seq already seen is dropped here.
-        if (event.seq <= (this.seen[event.room] ?? 0)) return;
-        this.seen[event.room] = event.seq;
-        this.emit('event', event);
+      case 'event':
+        this.onEvent(fields as unknown as RoomEvent);
         break;
-      }
       case 'reload':
         // The room is sent again from seq 1: forget its position so those events come through.
         this.seen[fields.room] = 0;
+        this.healing.delete(fields.room);
         this.emit('reload', fields as ClientEvents['reload']);
         break;
       case 'close':
@@ -361,32 +479,99 @@ export class ParleyClient {
     this.emit('push', frame);
   }
 
-  private onWelcome(welcome: Welcome): void {
+  private onEvent(event: RoomEvent): void {
+    const held = this.healing.get(event.room);
+    if (held) {
+      held.push(event);
+      return;
+    }
+    // The server sends each event once per connection; across connections a resume can
+    // overlap what was delivered, so a seq already seen is dropped here.
+    if (event.seq <= (this.seen[event.room] ?? 0)) return;
+    this.seen[event.room] = event.seq;
+    this.emit('event', event);
+  }
+
+  /** The connection is open: a WebSocket resumes by `positions`, SSE and long-polling are resumed already. */
+  private onOpened(welcome: Welcome): void {
+    this.opened = true;
+    clearTimeout(this.openTimer);
+    this.workingIndex = this.tryIndex;
     this.welcomeFrame = welcome;
-    this.watchSilence(welcome);
     if (welcome.tokenExpiresIn !== undefined) this.scheduleRefresh(welcome.tokenExpiresIn);
-    const socket = this.socket;
+    const connection = this.connection!;
+    if (connection.name !== 'websocket') {
+      if (this.lastCursor === null) this.healGaps(connection);
+      this.onReady(welcome);
+      return;
+    }
+    this.watchSilence(welcome);
+    // Positions are what a WebSocket resumes from; a cursor kept from a stream before would be stale.
+    this.lastCursor = null;
     const rooms = this.positions;
     const resume = Object.keys(rooms).length > 0 ? { rooms } : {};
     this.call('resume', resume, this.options.requestTimeout, true).then(
       (reply: Reply<'resume'>) => {
         // Rooms this client did not name resume after the read marker: start counting there.
         for (const [room, seq] of Object.entries(reply.rooms)) this.seen[room] ??= seq;
-        // Backoff starts over only now: a node that welcomes and then fails every resume is not hammered.
-        this.attempt = 0;
-        this.ready = true;
-        this.emit('state', { state: 'open' });
-        for (const entry of this.waiting.splice(0)) this.sendPending(entry);
-        for (const waiter of this.readyWaiters.splice(0)) waiter.resolve(welcome);
+        this.onReady(welcome);
       },
       (error: Error) => {
         // connection_lost: the socket is already gone and reconnecting; otherwise start over.
-        if (socket !== this.socket) return;
+        if (connection !== this.connection) return;
         this.emit('error', error);
-        this.dropSocket();
-        this.onDisconnected();
+        this.dropConnection();
+        this.onEnded();
       },
     );
+  }
+
+  private onReady(welcome: Welcome): void {
+    // Backoff starts over only now: a node that welcomes and then fails every resume is not hammered.
+    this.attempt = 0;
+    this.ready = true;
+    this.emit('state', { state: 'open', transport: this.connection!.name });
+    for (const entry of this.waiting.splice(0)) this.dispatch(entry);
+    for (const waiter of this.readyWaiters.splice(0)) waiter.resolve(welcome);
+    void this.resendQueued();
+  }
+
+  /**
+   * An SSE stream or a poll without a cursor starts each room after its read marker, which
+   * may be past what this client delivered (`positions`, from a WebSocket before or a saved
+   * copy). Each room with a position is caught up from history meanwhile, its live events
+   * held, then those released: every event once, in order, as a resume would give them.
+   */
+  private healGaps(connection: Transport): void {
+    for (const [room, after] of Object.entries(this.seen)) {
+      if (this.healing.has(room)) continue;
+      const held: RoomEvent[] = [];
+      this.healing.set(room, held);
+      void this.eventsAfter(connection, room, after).then(
+        (missed) => this.release(room, held, missed),
+        () => this.release(room, held, []),
+      );
+    }
+  }
+
+  private release(room: string, held: RoomEvent[], missed: RoomEvent[]): void {
+    if (this.healing.get(room) !== held) return;
+    this.healing.delete(room);
+    for (const event of [...missed, ...held]) this.onEvent(event);
+  }
+
+  /** The room's events after `after`, oldest first, read back page by page from the newest. */
+  private async eventsAfter(connection: Transport, room: string, after: number): Promise<RoomEvent[]> {
+    const pages: RoomEvent[][] = [];
+    let before: number | undefined;
+    for (;;) {
+      const fields: Record<string, unknown> = { room, limit: 200, ...(before === undefined ? {} : { before }) };
+      const page = (await connection.request({ type: 'history', id: String(this.nextId++), ...fields })) as unknown as Reply<'history'>;
+      pages.unshift(page.events.filter((event) => event.seq > after).map((event) => ({ ...event, room })));
+      const oldest = page.events[0]?.seq;
+      if (!page.hasMore || oldest === undefined || oldest <= after + 1) return pages.flat();
+      before = oldest;
+    }
   }
 
   /**
@@ -400,8 +585,8 @@ export class ParleyClient {
     const check = () => {
       const quiet = Date.now() - this.lastHeard;
       if (quiet >= limit) {
-        this.dropSocket();
-        this.onDisconnected();
+        this.dropConnection();
+        this.onEnded();
       } else {
         this.silenceTimer = setTimeout(check, limit - quiet);
       }
@@ -416,23 +601,27 @@ export class ParleyClient {
    */
   private scheduleRefresh(expiresIn: number): void {
     clearTimeout(this.refreshTimer);
-    if (typeof this.options.token !== 'function' || !this.options.autoRefresh) return;
+    if (typeof this.options.token !== 'function' || !this.options.autoRefresh || !(expiresIn > 0)) return;
     const at = Math.min(expiresIn * 0.9, Math.max(expiresIn - MINUTE, expiresIn / 2));
     this.refreshTimer = setTimeout(() => {
       this.refresh().catch((error: Error) => this.emit('error', error));
     }, at);
   }
 
-  private onDisconnected(): void {
-    this.socket = null;
+  /**
+   * The connection ended, or could not be opened. One that never opened gives way to the next
+   * transport at once; when none is left, or one that was open ends, the client reconnects
+   * after a backoff, from the transport that last worked.
+   */
+  private onEnded(refusal?: ParleyError): void {
+    const wasOpen = this.opened;
+    this.connection = null;
     this.ready = false;
+    this.opened = false;
+    clearTimeout(this.openTimer);
     clearTimeout(this.silenceTimer);
     clearTimeout(this.refreshTimer);
-    for (const [id, entry] of this.pending) {
-      clearTimeout(entry.timer);
-      this.pending.delete(id);
-      entry.reject(new ParleyError('connection_lost', `the connection dropped before ${entry.type} was answered`));
-    }
+    this.healing.clear();
     if (this.stopped) return;
     const close = this.closeFrame;
     if (close && FINAL_CLOSE_CODES.has(close.code)) {
@@ -444,6 +633,20 @@ export class ParleyClient {
       this.emit('state', { state: 'closed' });
       return;
     }
+    if (refusal && CURSOR_REFUSALS.has(refusal.code) && this.lastCursor !== null) {
+      // The cursor is refused (expired, malformed, naming a room since left): start after the
+      // read markers instead, positions filling the gaps.
+      this.emit('error', refusal);
+      this.lastCursor = null;
+      void this.open();
+      return;
+    }
+    if (!wasOpen && this.tryIndex + 1 < this.options.transports.length) {
+      this.tryIndex += 1;
+      void this.open();
+      return;
+    }
+    this.tryIndex = wasOpen ? this.workingIndex : 0;
     this.scheduleReconnect();
   }
 
@@ -459,18 +662,14 @@ export class ParleyClient {
     this.reconnectTimer = setTimeout(() => void this.open(), wait);
   }
 
-  private dropSocket(): void {
-    const socket = this.socket;
-    if (!socket) return;
-    this.socket = null;
+  private dropConnection(): void {
+    const connection = this.connection;
+    if (!connection) return;
+    this.connection = null;
     this.ready = false;
-    // No-ops rather than null: the ws package throws an 'error' event nobody listens to.
-    socket.onmessage = socket.onclose = socket.onerror = () => {};
-    try {
-      socket.close();
-    } catch {
-      // A socket still connecting may refuse to close; it is forgotten either way.
-    }
+    this.opened = false;
+    clearTimeout(this.openTimer);
+    connection.close();
   }
 
   private call(type: string, fields: Record<string, unknown>, timeout: number, early: boolean): Promise<any> {
@@ -485,47 +684,80 @@ export class ParleyClient {
         resolve,
         reject,
         timer: setTimeout(() => {
-          this.pending.delete(id);
+          this.inFlight.delete(entry);
           this.waiting = this.waiting.filter((w) => w !== entry);
           reject(new ParleyError('request_timeout', `no reply to ${type} within ${timeout} ms`));
         }, timeout),
       };
-      if (early || this.ready) this.sendPending(entry);
+      if (early || this.ready) this.dispatch(entry);
       else this.waiting.push(entry);
     });
   }
 
-  private sendPending(entry: Pending): void {
-    this.pending.set(entry.frame.id as string, entry);
-    this.write(entry.frame);
-  }
-
-  private settle(frame: { type: string; id?: string; [field: string]: any }): void {
-    const entry = this.pending.get(frame.id!);
-    if (!entry) return;
-    this.pending.delete(frame.id!);
-    clearTimeout(entry.timer);
-    const { type, id, ...fields } = frame;
-    if (type === 'error') {
-      entry.reject(new ParleyError(fields.code as ErrorCode, fields.message, undefined, fields));
-    } else {
-      entry.resolve(fields);
-    }
-  }
-
-  private write(frame: Record<string, unknown>): void {
-    if (this.socket && this.socket.readyState === 1) this.socket.send(JSON.stringify(frame));
+  private dispatch(entry: Pending): void {
+    const settle = (act: () => void) => {
+      if (!this.inFlight.delete(entry)) return;
+      clearTimeout(entry.timer);
+      act();
+    };
+    this.inFlight.add(entry);
+    const connection = this.connection;
+    const reply = connection
+      ? connection.request(entry.frame)
+      : Promise.reject(new ParleyError('connection_lost', `the connection dropped before ${entry.type} was sent`));
+    reply.then(
+      (fields) => settle(() => entry.resolve(fields)),
+      (error: Error) => settle(() => entry.reject(error)),
+    );
   }
 
   private failAll(code: 'client_closed', message: string): void {
-    for (const entry of [...this.pending.values(), ...this.waiting]) {
+    for (const entry of [...this.inFlight, ...this.waiting]) {
       clearTimeout(entry.timer);
       entry.reject(new ParleyError(code, message));
     }
-    this.pending.clear();
+    this.inFlight.clear();
     this.waiting = [];
+    this.healing.clear();
+    clearTimeout(this.openTimer);
     clearTimeout(this.silenceTimer);
     clearTimeout(this.refreshTimer);
+  }
+
+  // The send queue.
+
+  /** Sends a queued send; forgets it once acknowledged or refused for good. */
+  private async sendQueued(send: { clientMsgId: string; room: string; body: string }): Promise<Reply<'send'>> {
+    try {
+      const reply = await this.request('send', send);
+      await this.store.delete(send.clientMsgId);
+      return reply;
+    } catch (error) {
+      if (!(error instanceof ParleyError && KEEP_QUEUED.has(error.code))) await this.store.delete(send.clientMsgId);
+      throw error;
+    }
+  }
+
+  /** On each new connection: the store's sends not under way already, once each, oldest first. */
+  private async resendQueued(): Promise<void> {
+    let queued: QueuedSend[];
+    try {
+      queued = await this.store.list();
+    } catch (error) {
+      this.emit('error', error as Error);
+      return;
+    }
+    for (const send of queued) {
+      if (this.sending.has(send.clientMsgId) || !this.ready) continue;
+      this.sending.add(send.clientMsgId);
+      try {
+        this.emit('resent', { send, reply: await this.sendQueued(send) });
+      } catch (error) {
+        this.emit('resent', { send, error: error as Error });
+      } finally {
+        this.sending.delete(send.clientMsgId);
+      }
+    }
   }
 
   private async freshToken(): Promise<string> {
@@ -534,27 +766,8 @@ export class ParleyClient {
   }
 
   /** A REST call with the connection's token; a token that expired meanwhile is replaced once from the callback. */
-  private async rest<T>(method: string, path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<T> {
-    const attempt = async (token: string) =>
-      this.options.fetch(this.httpUrl + path, {
-        method,
-        headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
-      });
-    let response = await attempt(this.currentToken ?? (this.currentToken = await this.freshToken()));
-    if (response.status === 401 && typeof this.options.token === 'function') {
-      await response.body?.cancel();
-      this.currentToken = await this.freshToken();
-      response = await attempt(this.currentToken);
-    }
-    const text = await response.text();
-    const answer = text ? JSON.parse(text) : undefined;
-    if (!response.ok) {
-      const error = answer ?? {};
-      throw new ParleyError(error.code ?? 'unavailable', error.message ?? `HTTP ${response.status}`, response.status, error);
-    }
-    return answer as T;
+  private async rest<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<T> {
+    return (await callRest(this.http, { method, path, body, headers }, signal)).answer as T;
   }
 
   private emit<K extends keyof ClientEvents>(type: K, value: ClientEvents[K]): void {
@@ -571,9 +784,28 @@ export class ParleyClient {
   }
 }
 
-/** A job id is `<queue>:<partition>:<hex>`: keep its colons, escape anything else. */
-function jobPath(id: string): string {
-  return id.split(':').map(encodeURIComponent).join(':');
+/** The JWT's claims, read without checking it (the node checks it): only for its `sub` and `exp`. */
+function claims(token: string): { sub?: string; exp?: number } {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(payload));
+  } catch {
+    return {};
+  }
+}
+
+/** Milliseconds the token has left by its `exp`, by this machine's clock. */
+function tokenExpiresIn(token: string): number {
+  const exp = claims(token).exp;
+  return exp === undefined ? 0 : exp * 1000 - Date.now();
+}
+
+/**
+ * Long-polling has no welcome (docs/transports.md): what `connect()` resolves with there is
+ * the user and token lifetime its token names, with no session or node (empty strings).
+ */
+function pollWelcome(token: string): Welcome {
+  return { user: claims(token).sub ?? '', session: '', node: '', protocol: 1, tokenExpiresIn: tokenExpiresIn(token) };
 }
 
 function newId(): string {

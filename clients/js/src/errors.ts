@@ -4,9 +4,10 @@ import type { ErrorCode, KeyErrorCode } from './protocol.js';
  * Codes this client gives a request that got no answer from the server: `request_timeout` (no
  * reply within the request's timeout), `connection_lost` (the socket dropped with the request
  * in flight: it may or may not have been carried out, so resend writes with the same
- * clientMsgId), `client_closed` (close() was called).
+ * clientMsgId), `client_closed` (close() was called), `not_supported` (a request the current
+ * transport cannot carry: over SSE and long-polling, those REST has no form of).
  */
-export type ClientErrorCode = 'request_timeout' | 'connection_lost' | 'client_closed';
+export type ClientErrorCode = 'request_timeout' | 'connection_lost' | 'client_closed' | 'not_supported';
 
 /** A refused or unanswered request. Switch on `code`; `message` is for people. */
 export class ParleyError extends Error {

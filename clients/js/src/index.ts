@@ -1,8 +1,11 @@
 export { ParleyClient } from './client.js';
 export type {
-  ClientEvents, ClientOptions, ConnectionState, TokenSource, WebSocketConstructor, WebSocketLike,
+  ClientEvents, ClientOptions, ConnectionState, Resent, TokenSource, TransportName, WebSocketConstructor, WebSocketLike,
 } from './client.js';
 export { ParleyError } from './errors.js';
 export type { ClientErrorCode } from './errors.js';
+export { IndexedDBSendStore, MemorySendStore } from './sendStore.js';
+export type { QueuedSend, SendStore } from './sendStore.js';
+export { DEFAULT_TRANSPORTS } from './transports.js';
 export { CLOSE_CODES, ERROR_CODES, EVENT_KINDS, PUSH_TYPES, REQUEST_TYPES } from './protocol.js';
 export type * from './protocol.js';
