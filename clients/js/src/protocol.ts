@@ -72,6 +72,8 @@ export interface Lagged { rooms: Positions }
 /** After a `resume` answered `pending`: the room list was read; every room followed now. */
 export interface ResumeComplete { rooms: Positions }
 export interface Reload { room: string; code: 'cursor_stale' | 'cursor_ahead'; message: string }
+/** SSE and long-poll only (listed here as the protocol's): re-read the jobs you follow. */
+export interface JobsReset { code: 'jobs_restarted' | 'jobs_window'; message: string }
 
 export const CLOSE_CODES = [1008, 1012, 4401, 4408, 4429] as const;
 /** The last frame of a connection the server ends; its code, not the socket's, is what counts. */
@@ -123,6 +125,7 @@ export interface Pushes {
   reload: Reload;
   close: Close;
   job: { job: Job };
+  jobs_reset: JobsReset;
   doc_op: DocOpPush;
   doc_cursor: DocCursorPush;
   doc_cursor_removed: DocCursorRemoved;
@@ -201,10 +204,10 @@ export interface JobSubmission {
   key?: string;
 }
 
-/** The `type` of every frame the server pushes over a WebSocket. */
+/** The `type` of every frame of the protocol's push direction (`jobs_reset` comes only over SSE and long-poll). */
 export const PUSH_TYPES = [
   'welcome', 'ping', 'event', 'typing', 'read', 'receipt', 'presence', 'lagged', 'resume_complete',
-  'reload', 'close', 'doc_op', 'doc_cursor', 'doc_cursor_removed', 'doc_editors', 'doc_resync', 'job',
+  'reload', 'close', 'doc_op', 'doc_cursor', 'doc_cursor_removed', 'doc_editors', 'doc_resync', 'job', 'jobs_reset',
 ] as const satisfies ReadonlyArray<keyof Pushes>;
 
 /** The `type` of every request, `pong` and `typing` (which have no reply) included. */

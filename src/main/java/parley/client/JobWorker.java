@@ -3,6 +3,7 @@ package parley.client;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,11 +13,14 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 
 /**
  * Works on the jobs of one queue over a worker connection (docs/jobs.md, "Workers over the
@@ -30,6 +34,14 @@ import java.util.concurrent.atomic.AtomicLong;
  * ({@code job_fail}, error {@value #RELEASED}) so that they run again elsewhere after their
  * backoff rather than wait for their leases to run out. Either way that spends one of the job's
  * attempts, as every attempt that got a lease does.
+ *
+ * <p>A worker started with {@link #connect} survives its connection: when it ends (the node
+ * restarted, the network dropped) it connects again, after a backoff that doubles from
+ * {@value #FIRST_BACKOFF_MS} ms up to {@value #MAX_BACKOFF_MS} ms with jitter (so that the
+ * workers of a restarted node do not all come back at once), and goes on: the running handlers
+ * keep running, their extensions and outcomes go over the new connection while their leases
+ * last (the server keeps a lease across its own restart), and fetching resumes. One started on
+ * a given connection ({@link #start}) stops when that connection ends.
  *
  * <p>Execution is at least once: a handler whose lease was lost (the job was cancelled, or the
  * worker could not extend the lease in time) is not interrupted; {@link Job#leaseLost()} says
@@ -83,6 +95,8 @@ public final class JobWorker {
   public final class Job {
     private final JsonNode leased;
     private final String leaseId;
+    /** The lease's deadline as last heard: past it, a report lost with its connection is not sent again. */
+    private volatile long leaseUntil;
     private volatile boolean leaseLost;
     /** Its handler has returned: no more extensions. */
     private volatile boolean finished;
@@ -90,6 +104,7 @@ public final class JobWorker {
     private Job(JsonNode leased) {
       this.leased = leased;
       this.leaseId = leased.path("leaseId").asText();
+      this.leaseUntil = leased.path("leaseUntil").asLong();
     }
 
     public String id() {
@@ -126,10 +141,22 @@ public final class JobWorker {
 
   private static final ObjectMapper MAPPER = new ObjectMapper();
 
+  /** The first wait before connecting again; it doubles with each failed try. */
+  static final long FIRST_BACKOFF_MS = 200;
+  /** The longest wait between two tries to connect. */
+  static final long MAX_BACKOFF_MS = 10_000;
+
   /** Fetch refusals worth asking again (the protocol's retryable codes, and the client's timeout). */
   private static final java.util.Set<String> RETRYABLE = java.util.Set.of("unavailable", "timeout", "rate_limited");
 
-  private final ParleyClient connection;
+  /** Opens a new connection after one was lost; null when the worker has only the one it was given. */
+  private final Supplier<CompletableFuture<ParleyClient>> connector;
+  /**
+   * The connection to use: completed while one is open, pending while the worker connects
+   * again. Replaced (under the worker's lock) only by {@link #lost}.
+   */
+  private CompletableFuture<ParleyClient> live;
+  private final AtomicLong reconnects = new AtomicLong();
   private final Options options;
   private final Handler handler;
   private final Semaphore slots;
@@ -155,8 +182,9 @@ public final class JobWorker {
   /** A fetch that was in flight when the worker stopped: its jobs are failed back. */
   private volatile CompletableFuture<Void> abandonedFetch = CompletableFuture.completedFuture(null);
 
-  private JobWorker(ParleyClient connection, Options options, Handler handler) {
-    this.connection = connection;
+  private JobWorker(ParleyClient connection, Supplier<CompletableFuture<ParleyClient>> connector, Options options, Handler handler) {
+    this.live = CompletableFuture.completedFuture(connection);
+    this.connector = connector;
     this.options = options;
     this.handler = handler;
     this.slots = new Semaphore(options.concurrency());
@@ -170,11 +198,26 @@ public final class JobWorker {
    * (opened with the worker key: {@code ParleyClient.connect(wsUri, workerKey)}).
    */
   public static JobWorker start(ParleyClient connection, Options options, Handler handler) {
-    JobWorker worker = new JobWorker(connection, options, handler);
+    JobWorker worker = new JobWorker(connection, null, options, handler);
     worker.fetcher.start();
     // A connection that ends stops the worker: nothing can be reported over it any more.
     connection.closed().thenRun(worker::stop);
     return worker;
+  }
+
+  /**
+   * Connects to {@code wsUri} with the worker key and works on {@code options.queue()},
+   * connecting again whenever the connection is lost, until {@link #stop()}. Fails if the first
+   * connection cannot be made (a wrong key, say): that is not worth retrying.
+   */
+  public static CompletableFuture<JobWorker> connect(URI wsUri, String workerKey, Options options, Handler handler) {
+    Supplier<CompletableFuture<ParleyClient>> connector = () -> ParleyClient.connect(wsUri, workerKey);
+    return connector.get().thenApply(connection -> {
+      JobWorker worker = new JobWorker(connection, connector, options, handler);
+      worker.watch(connection);
+      worker.fetcher.start();
+      return worker;
+    });
   }
 
   /**
@@ -227,6 +270,11 @@ public final class JobWorker {
     return fetching;
   }
 
+  /** Connections opened again after one was lost. */
+  public long reconnects() {
+    return reconnects.get();
+  }
+
   /** Handlers running now. */
   public int running() {
     return running.get();
@@ -242,11 +290,21 @@ public final class JobWorker {
           continue;
         }
         int free = 1 + slots.drainPermits();
+        ParleyClient connection = connection();
+        if (connection == null) {
+          slots.release(free);
+          break;
+        }
         List<JsonNode> jobs;
         try {
-          jobs = fetch(free);
+          jobs = fetch(connection, free);
         } catch (ParleyException e) {
           slots.release(free);
+          if (connector != null && ParleyException.CLOSED.equals(e.code()) && !stopping) {
+            // The connection ended under the fetch: the next one waits for the new connection.
+            lost(connection);
+            continue;
+          }
           if (stopping || !RETRYABLE.contains(e.code())) {
             // The connection ended, or the fetch itself is wrong (an unknown queue, say).
             failure = stopping ? null : e;
@@ -274,7 +332,71 @@ public final class JobWorker {
     }
   }
 
-  private List<JsonNode> fetch(int max) throws InterruptedException {
+  /** The open connection, waiting while the worker connects again; null once it is stopping. */
+  private ParleyClient connection() throws InterruptedException {
+    CompletableFuture<ParleyClient> next = current();
+    try {
+      CompletableFuture.anyOf(next, stopSignal).get();
+    } catch (ExecutionException e) {
+      return null;
+    }
+    return next.isDone() && !stopping ? next.join() : null;
+  }
+
+  private synchronized CompletableFuture<ParleyClient> current() {
+    return live;
+  }
+
+  /** Connects again when {@code connection} ends (or stops, for a worker on a given connection). */
+  private void watch(ParleyClient connection) {
+    connection.closed().thenRun(() -> lost(connection));
+  }
+
+  /** {@code connection} ended: connect again, once however many notice it. */
+  private void lost(ParleyClient connection) {
+    CompletableFuture<ParleyClient> next;
+    synchronized (this) {
+      if (!live.isDone() || live.join() != connection || stopped.isDone()) {
+        return;
+      }
+      live = next = new CompletableFuture<>();
+    }
+    // A request that failed on it as closed may find the socket still half open: let it go.
+    connection.close();
+    reconnect(next, 0);
+  }
+
+  private void reconnect(CompletableFuture<ParleyClient> next, int failures) {
+    if (stopped.isDone()) {
+      next.completeExceptionally(new ParleyException(ParleyException.CLOSED, "the worker has stopped"));
+      return;
+    }
+    connector.get().whenComplete((connection, failure) -> {
+      if (failure == null) {
+        reconnects.incrementAndGet();
+        // Handed out before it is watched: if it ended already, lost() finds it current.
+        next.complete(connection);
+        watch(connection);
+      } else {
+        try {
+          heartbeats.schedule(() -> reconnect(next, failures + 1), backoff(failures), TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException stopped) {
+          next.completeExceptionally(new ParleyException(ParleyException.CLOSED, "the worker has stopped"));
+        }
+      }
+    });
+  }
+
+  /**
+   * Doubles from {@link #FIRST_BACKOFF_MS} up to {@link #MAX_BACKOFF_MS}, then takes a random
+   * part of up to half of it off: workers that lost one node do not all knock at once.
+   */
+  static long backoff(int failures) {
+    long ceiling = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS << Math.min(failures, 20));
+    return ceiling - ThreadLocalRandom.current().nextLong(ceiling / 2 + 1);
+  }
+
+  private List<JsonNode> fetch(ParleyClient connection, int max) throws InterruptedException {
     ObjectNode frame = MAPPER.createObjectNode().put("type", "job_fetch").put("queue", options.queue()).put("max", max)
         .put("waitMs", options.fetchWait().toMillis()).put("lease", options.lease().toMillis()).put("worker", options.name());
     CompletableFuture<JsonNode> reply = connection.request(frame, options.fetchWait().plusSeconds(15));
@@ -331,7 +453,13 @@ public final class JobWorker {
       synchronized (releases) {
         pending = releases.toArray(CompletableFuture[]::new);
       }
-      CompletableFuture.allOf(pending).whenComplete((ok, e) -> stopped.complete(null));
+      CompletableFuture.allOf(pending).whenComplete((ok, e) -> {
+        stopped.complete(null);
+        if (connector != null) {
+          // The worker opened its connections itself: the last one is its to close.
+          current().thenAccept(ParleyClient::close);
+        }
+      });
     });
   }
 
@@ -374,8 +502,9 @@ public final class JobWorker {
         }
         ObjectNode frame = frame("job_extend", job).put("lease", options.lease().toMillis());
         report(job, frame).thenAccept(reply -> {
+          job.leaseUntil = reply.path("job").path("leaseUntil").asLong();
           if (!job.finished && !job.leaseLost) {
-            scheduleExtend(job, reply.path("job").path("leaseUntil").asLong());
+            scheduleExtend(job, job.leaseUntil);
           }
         });
       }, delay, TimeUnit.MILLISECONDS);
@@ -406,12 +535,38 @@ public final class JobWorker {
 
   /** Sends a report; a {@code lease_lost} refusal marks the job. */
   private CompletableFuture<JsonNode> report(Job job, ObjectNode frame) {
-    return connection.request(frame).whenComplete((reply, failure) -> {
+    return send(job, frame).whenComplete((reply, failure) -> {
       Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
       if (cause instanceof ParleyException refused && "lease_lost".equals(refused.code())) {
         job.leaseLost = true;
       }
     });
+  }
+
+  /**
+   * Sends over the open connection. A report lost with its connection is sent again over the
+   * next one, as long as the job's lease may still hold: the lease, not the connection, is the
+   * worker's hold on the job. Past the lease it is refused here as the server would refuse it.
+   */
+  private CompletableFuture<JsonNode> send(Job job, ObjectNode frame) {
+    long left = job.leaseUntil - System.currentTimeMillis();
+    if (connector != null && left <= 0) {
+      return CompletableFuture.failedFuture(new ParleyException("lease_lost", "the lease ran out while the worker was disconnected"));
+    }
+    CompletableFuture<ParleyClient> next = connector == null ? current() : current().copy().orTimeout(left, TimeUnit.MILLISECONDS);
+    return next.exceptionallyCompose(timedOut -> CompletableFuture.failedFuture(
+            new ParleyException("lease_lost", "the lease ran out while the worker was disconnected")))
+        .thenCompose(connection -> connection.request(frame).handle((reply, failure) -> {
+          if (failure == null) {
+            return CompletableFuture.completedFuture(reply);
+          }
+          Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+          if (connector != null && cause instanceof ParleyException closed && ParleyException.CLOSED.equals(closed.code())) {
+            lost(connection);
+            return send(job, frame);
+          }
+          return CompletableFuture.<JsonNode>failedFuture(cause);
+        }).thenCompose(sent -> sent));
   }
 
   private static ObjectNode frame(String type, Job job) {

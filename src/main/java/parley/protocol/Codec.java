@@ -100,6 +100,7 @@ public final class Codec {
     pushes.put("doc_editors", Push.DocEditors.class);
     pushes.put("doc_resync", Push.DocResync.class);
     pushes.put("job", Push.JobChanged.class);
+    pushes.put("jobs_reset", Push.JobsReset.class);
     PUSHES = Collections.unmodifiableMap(pushes);
   }
 

@@ -72,4 +72,10 @@ public sealed interface Push {
 
   /** One of the user's jobs changed: the job as it became (docs/jobs.md), in version order. */
   record JobChanged(com.fasterxml.jackson.databind.JsonNode job) implements Push {}
+
+  /**
+   * SSE and long-poll: the job pushes after the client's cursor are not all known any more (the
+   * user's entity restarted, or more jobs changed than it keeps); re-read the jobs you follow.
+   */
+  record JobsReset(String code, String message) implements Push {}
 }

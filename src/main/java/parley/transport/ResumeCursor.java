@@ -8,6 +8,7 @@ import java.util.Base64;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import parley.chat.Ids;
 import parley.protocol.Codec;
@@ -27,10 +28,28 @@ import parley.protocol.Codec;
  * rooms, so a cursor stays a few hundred characters whatever the number of rooms:
  * {@code 2.<checkpoint id>.<delta>}, the id empty when there is no checkpoint. Version 1
  * (base64url JSON naming every room), which older servers issued, is still accepted.
+ *
+ * <p>A cursor may also carry the client's place in its user's job pushes ({@link Jobs}), as a
+ * fourth part {@code .<epoch>-<position>}: those positions live in the memory of the user's
+ * entity, not in the journal, so the epoch names the incarnation that counted them, and a
+ * cursor from an earlier one is told to re-read its jobs (docs/transports.md). Cursors
+ * without it (issued before, or before the first poll placed the client) are still read.
  */
-public record ResumeCursor(String checkpoint, Map<String, Position> base, Map<String, Position> rooms) {
+public record ResumeCursor(String checkpoint, Map<String, Position> base, Map<String, Position> rooms, Jobs jobs) {
 
   public record Position(long seq, long epoch) {}
+
+  /**
+   * The client has the user's job pushes up to {@code position}, as counted by the incarnation
+   * {@code epoch} of the user's entity.
+   */
+  public record Jobs(String epoch, long position) {
+    public Jobs {
+      if (!JOBS_EPOCH.matcher(epoch).matches() || position < 0) {
+        throw new Invalid(NOT_OURS);
+      }
+    }
+  }
 
   /** A cursor the client got wrong: {@code code} is the stable error code. */
   public static final class Invalid extends RuntimeException {
@@ -45,10 +64,17 @@ public record ResumeCursor(String checkpoint, Map<String, Position> base, Map<St
   private static final String V2 = "2.";
   private static final Pattern CHECKPOINT_ID = Pattern.compile("[A-Za-z0-9_-]{1,32}");
   private static final String NOT_OURS = "the cursor is not one this server issued";
+  private static final Pattern JOBS_EPOCH = Pattern.compile("[a-z0-9]{1,16}");
+  private static final Pattern JOBS_PART = Pattern.compile("([a-z0-9]{1,16})-([a-z0-9]{1,12})");
 
   /** A cursor spelling out every room, without a checkpoint. */
   public ResumeCursor(Map<String, Position> rooms) {
-    this(null, Map.of(), rooms);
+    this(null, Map.of(), rooms, null);
+  }
+
+  /** A cursor without a place in the job pushes. */
+  public ResumeCursor(String checkpoint, Map<String, Position> base, Map<String, Position> rooms) {
+    this(checkpoint, base, rooms, null);
   }
 
   /** Each room's position: the checkpoint's, overridden by the delta. */
@@ -60,11 +86,12 @@ public record ResumeCursor(String checkpoint, Map<String, Position> base, Map<St
 
   /** The same cursor with its checkpoint's positions loaded. */
   public ResumeCursor withBase(Map<String, Position> loaded) {
-    return new ResumeCursor(checkpoint, loaded, rooms);
+    return new ResumeCursor(checkpoint, loaded, rooms, jobs);
   }
 
   public String encode() {
-    return V2 + (checkpoint == null ? "" : checkpoint) + "." + Base64.getUrlEncoder().withoutPadding().encodeToString(pack(rooms));
+    String text = V2 + (checkpoint == null ? "" : checkpoint) + "." + Base64.getUrlEncoder().withoutPadding().encodeToString(pack(rooms));
+    return jobs == null ? text : text + "." + jobs.epoch() + "-" + Long.toString(jobs.position(), 36);
   }
 
   public static ResumeCursor decode(String text) {
@@ -77,15 +104,29 @@ public record ResumeCursor(String checkpoint, Map<String, Position> base, Map<St
       if (!id.isEmpty() && !CHECKPOINT_ID.matcher(id).matches()) {
         throw new Invalid(NOT_OURS);
       }
+      int jobsDot = text.indexOf('.', dot + 1);
+      Jobs jobs = jobsDot < 0 ? null : jobs(text.substring(jobsDot + 1));
       byte[] delta;
       try {
-        delta = Base64.getUrlDecoder().decode(text.substring(dot + 1));
+        delta = Base64.getUrlDecoder().decode(text.substring(dot + 1, jobsDot < 0 ? text.length() : jobsDot));
       } catch (IllegalArgumentException e) {
         throw new Invalid(NOT_OURS);
       }
-      return new ResumeCursor(id.isEmpty() ? null : id, Map.of(), unpack(delta));
+      return new ResumeCursor(id.isEmpty() ? null : id, Map.of(), unpack(delta), jobs);
     }
     return decodeVersion1(text);
+  }
+
+  private static Jobs jobs(String part) {
+    Matcher m = JOBS_PART.matcher(part);
+    if (!m.matches()) {
+      throw new Invalid(NOT_OURS);
+    }
+    try {
+      return new Jobs(m.group(1), Long.parseLong(m.group(2), 36));
+    } catch (NumberFormatException e) {
+      throw new Invalid(NOT_OURS);
+    }
   }
 
   /**

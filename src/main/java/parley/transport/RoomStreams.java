@@ -210,7 +210,7 @@ final class RoomStreams {
         ResumeCursor.Position p = given.get(marker.room());
         start.put(marker.room(), p == null ? new ResumeCursor.Position(marker.readSeq(), 0) : p);
       }
-      if (!pastCheckpointBound(encode(delta(start)))) {
+      if (!pastCheckpointBound(encode(delta(start), session.jobsPosition()))) {
         followFrom(start);
         return;
       }
@@ -251,7 +251,7 @@ final class RoomStreams {
   private void reportStartedOnceCaughtUp() {
     if (awaitingFirstPage.isEmpty() && !startReported) {
       startReported = true;
-      session.started(cursor());
+      session.roomsStarted();
     }
   }
 
@@ -401,14 +401,14 @@ final class RoomStreams {
   private String position(String room, long seq) {
     Map<String, ResumeCursor.Position> positions = new TreeMap<>();
     rooms.forEach((r, s) -> positions.put(r, new ResumeCursor.Position(r.equals(room) ? seq : s.order.delivered(), s.epoch != 0 ? s.epoch : s.expectedEpoch)));
-    return cursorAt(positions);
+    return cursorAt(positions, session.jobsPosition());
   }
 
-  /** The current cursor of this session (what it has delivered so far). */
-  private String cursor() {
+  /** The current cursor of this session (what it has delivered so far), with {@code jobs} as its place in the job pushes. */
+  String cursor(ResumeCursor.Jobs jobs) {
     Map<String, ResumeCursor.Position> positions = new TreeMap<>();
     rooms.forEach((r, s) -> positions.put(r, new ResumeCursor.Position(s.order.delivered(), s.epoch != 0 ? s.epoch : s.expectedEpoch)));
-    return cursorAt(positions);
+    return cursorAt(positions, jobs);
   }
 
   /**
@@ -417,9 +417,9 @@ final class RoomStreams {
    * checkpoint; cursors name it once it is written (until then the delta keeps growing).
    * Measured in characters, not rooms, since a room's id may be 1 or 130 characters long.
    */
-  private String cursorAt(Map<String, ResumeCursor.Position> positions) {
+  private String cursorAt(Map<String, ResumeCursor.Position> positions, ResumeCursor.Jobs jobs) {
     Map<String, ResumeCursor.Position> delta = delta(positions);
-    String cursor = encode(delta);
+    String cursor = encode(delta, jobs);
     if (pastCheckpointBound(cursor) && !savingCheckpoint) {
       savingCheckpoint = true;
       session.whenDone(saved(positions), id -> {
@@ -433,8 +433,8 @@ final class RoomStreams {
     return cursor;
   }
 
-  private String encode(Map<String, ResumeCursor.Position> delta) {
-    return new ResumeCursor(checkpoint, Map.of(), delta).encode();
+  private String encode(Map<String, ResumeCursor.Position> delta, ResumeCursor.Jobs jobs) {
+    return new ResumeCursor(checkpoint, Map.of(), delta, jobs).encode();
   }
 
   private boolean pastCheckpointBound(String cursor) {

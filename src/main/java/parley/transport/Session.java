@@ -39,7 +39,8 @@ import parley.protocol.Request;
  * request rate, heartbeats, its token's expiry and refresh, the outbound buffer, lagging,
  * closing); what the connection
  * follows is delivered by {@link RoomStreams} and {@link DocumentStreams}, each position once
- * and in order ({@link OrderedDelivery}). Requests are decoded by the {@link Codec} and answered
+ * and in order ({@link OrderedDelivery}), and, on connections that resume by cursor, the user's
+ * job pushes by {@link JobStreams}. Requests are decoded by the {@link Codec} and answered
  * by the feature's handler; the session only acts on what a reply means for delivery.
  */
 public final class Session extends AbstractBehavior<Session.Command> {
@@ -187,6 +188,12 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private final DocumentStreams documents;
   private final ParleyMetrics metrics;
   private final RoomStreams rooms;
+  /** The job pushes of an SSE or poll session; null on a WebSocket, which is pushed them as they come. */
+  private final JobStreams jobs;
+  /** Whether the rooms, and the job pushes, have placed themselves (see {@link #reportStarted}). */
+  private boolean roomsStarted;
+  private boolean jobsStarted;
+  private boolean startReported;
   private final TokenBucket requests;
   private final TimerScheduler<Command> timers;
   private final Options options;
@@ -225,6 +232,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     this.sharding = ClusterSharding.get(context.getSystem());
     this.rooms = new RoomStreams(this, context.messageAdapter(RoomPush.class, FromRoom::new));
     this.notices = context.messageAdapter(UserEntity.Notice.class, FromUser::new);
+    this.jobs = options.startNow() && userId != null ? new JobStreams(this, notices) : null;
     this.documents =
         new DocumentStreams(this, context.messageAdapter(DocumentEntity.Push.class, FromDocument::new));
     this.metrics = ParleyMetrics.get(context.getSystem());
@@ -255,6 +263,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     }
     if (options.startNow()) {
       rooms.startFrom(options.startAt());
+      jobs.start(options.startAt() == null ? null : options.startAt().jobs());
     }
   }
 
@@ -282,8 +291,15 @@ public final class Session extends AbstractBehavior<Session.Command> {
           if (m.notice() instanceof UserEntity.RoomAdded added) {
             rooms.onRoomAdded(added.room(), added.seq());
           } else if (m.notice() instanceof UserEntity.Relayed relayed) {
-            // A job's change: never dropped for a lagging client, like a reply.
-            reply(relayed.frame());
+            if (jobs != null && relayed.position() > 0) {
+              jobs.onRelayed(relayed);
+            } else {
+              // A job's change on a WebSocket (which has no cursor to catch up from), or a frame
+              // that is no job push: never dropped for a lagging client, like a reply.
+              reply(relayed.frame());
+            }
+          } else if (m.notice() instanceof UserEntity.JobsFrom from && jobs != null) {
+            jobs.onJobsFrom(from);
           }
           return this;
         })
@@ -459,9 +475,34 @@ public final class Session extends AbstractBehavior<Session.Command> {
     return true;
   }
 
-  /** The starting cursor, once every followed room's first page is read (SSE, polls). */
-  void started(String cursor) {
-    out.started(cursor);
+  /** Every followed room's first page is read (SSE, polls). */
+  void roomsStarted() {
+    roomsStarted = true;
+    reportStarted();
+  }
+
+  /** The job pushes after the cursor are delivered (or the user's entity did not answer in time). */
+  void jobsStarted() {
+    jobsStarted = true;
+    reportStarted();
+  }
+
+  /** Tells the transport the starting cursor once rooms and job pushes have both placed themselves. */
+  private void reportStarted() {
+    if (roomsStarted && (jobs == null || jobsStarted) && !startReported) {
+      startReported = true;
+      out.started(rooms.cursor(jobsPosition()));
+    }
+  }
+
+  /** The client's place in its job pushes, for the cursors handed out; null without one. */
+  ResumeCursor.Jobs jobsPosition() {
+    return jobs == null ? null : jobs.position();
+  }
+
+  /** Queues a job push with the cursor after it ({@code after} its place); false if the client lags or the session closes. */
+  boolean offerJobPush(String frame, ResumeCursor.Jobs after) {
+    return offerEvent(frame, () -> rooms.cursor(after));
   }
 
   /** False if the frame was not queued: the session is closing, or the client lags. */
@@ -540,6 +581,9 @@ public final class Session extends AbstractBehavior<Session.Command> {
       timers.cancel(new LagCheck());
       rooms.resumeAfterLag();
       documents.resumeAfterLag();
+      if (jobs != null) {
+        jobs.resumeAfterLag();
+      }
     }
   }
 
@@ -669,6 +713,10 @@ public final class Session extends AbstractBehavior<Session.Command> {
             onReply.accept(reply);
           }
         }));
+  }
+
+  void tellUser(UserEntity.Command command) {
+    user().tell(command);
   }
 
   private EntityRef<UserEntity.Command> user() {

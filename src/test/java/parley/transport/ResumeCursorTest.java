@@ -29,6 +29,18 @@ class ResumeCursorTest {
   }
 
   @Test
+  void aCursorMayCarryItsPlaceInTheJobPushes() {
+    ResumeCursor.Jobs jobs = new ResumeCursor.Jobs("k3x9a1", 1234);
+    String encoded = new ResumeCursor("Xq3vN0bQ8kT2mYcA", Map.of(), Map.of("mix", new ResumeCursor.Position(5, EPOCH)), jobs).encode();
+    assertEquals(jobs, ResumeCursor.decode(encoded).jobs());
+    assertEquals(Map.of("mix", new ResumeCursor.Position(5, EPOCH)), ResumeCursor.decode(encoded).rooms());
+    assertNull(ResumeCursor.decode("2..A21peASAzLDVqjM").jobs(), "a cursor from before has no place");
+    for (String bad : List.of("2..A21peASAzLDVqjM.", "2..A21peASAzLDVqjM.k3x9a1", "2..A21peASAzLDVqjM.K3-1", "2..A21peASAzLDVqjM.k3-")) {
+      assertThrows(ResumeCursor.Invalid.class, () -> ResumeCursor.decode(bad), bad);
+    }
+  }
+
+  @Test
   void theCheckpointsPositionsGiveWayToTheDelta() {
     ResumeCursor cursor = new ResumeCursor("id", Map.of(), Map.of("a", new ResumeCursor.Position(9, 1)))
         .withBase(Map.of("a", new ResumeCursor.Position(3, 1), "b", new ResumeCursor.Position(7, 1)));

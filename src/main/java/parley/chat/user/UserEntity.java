@@ -5,9 +5,13 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
@@ -26,7 +30,10 @@ import org.apache.pekko.persistence.typed.javadsl.Effect;
 import org.apache.pekko.persistence.typed.javadsl.EventHandler;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehavior;
 import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import parley.cluster.ConsistentHashingShardAllocationStrategy;
+import parley.protocol.Codec;
 import parley.serialization.CborSerializable;
 
 /**
@@ -42,6 +49,12 @@ import parley.serialization.CborSerializable;
  * <p>Presence is ephemeral (design rule 10): the live sessions are known in memory only, and
  * only the last-seen time is journaled, when a session opens and when the last one ends.
  * Persistence id {@code user|<userId>}.
+ *
+ * <p>It is also the one path by which a user's job pushes reach their connections ({@link
+ * Relay}), and keeps in memory the latest push of each of their recent jobs ({@link JobWindow})
+ * so that a long-poll or SSE client catches up on what changed while it was away ({@link
+ * FollowJobs}). That window is not journaled (the jobs' own journals are the record; a client
+ * that finds it lost re-reads its jobs), so it costs no write.
  */
 public final class UserEntity
     extends EventSourcedBehavior<UserEntity.Command, UserEntity.Event, UserEntity.State> {
@@ -129,6 +142,15 @@ public final class UserEntity
    */
   public record Relay(String frame) implements Command {}
 
+  /**
+   * A long-poll or SSE session follows the user's job pushes: it is answered {@link JobsFrom}
+   * with the pushes after {@code after} as counted by the incarnation {@code epoch} (null: the
+   * client has no place yet, and starts from now), then is sent each new one as {@link
+   * Relayed}, until it stops. Both come by {@code session}, so they arrive in order. Nothing is
+   * journaled; a poll session is not online.
+   */
+  public record FollowJobs(String epoch, long after, ActorRef<Notice> session) implements Command {}
+
   /** A watched session actor stopped; sent by the watch, never by another actor. */
   private record SessionTerminated(ActorRef<Notice> session) implements Command {}
 
@@ -141,8 +163,26 @@ public final class UserEntity
    */
   public record RoomAdded(String room, long seq) implements Notice {}
 
-  /** A frame for the user's live sessions, from elsewhere (a job of theirs changed). */
-  public record Relayed(String frame) implements Notice {}
+  /**
+   * A frame for the user's live sessions, from elsewhere (a job of theirs changed), at
+   * {@code position} of the incarnation {@code epoch}'s job pushes (0 for a frame that is no
+   * job push).
+   */
+  public record Relayed(String frame, String epoch, long position) implements Notice {}
+
+  /**
+   * The answer to {@link FollowJobs}: the latest push of each job changed after {@code from},
+   * in the order of their positions, and the position of the latest push ({@code position}).
+   * {@code reset} is null when nothing after the client's place is missing; otherwise a code
+   * ({@code jobs_restarted}: the place was counted by an earlier incarnation; {@code
+   * jobs_window}: more jobs changed since than are kept) and the pushes start from what is
+   * known. {@code more}: the answer was cut to a page; ask again after its last push.
+   */
+  public record JobsFrom(String epoch, long from, long position, List<JobPush> pushes, String reset, boolean more)
+      implements Notice {}
+
+  /** One job push and its position. */
+  public record JobPush(long position, String frame) {}
 
   public record Ack(String room) implements CborSerializable {}
 
@@ -286,6 +326,21 @@ public final class UserEntity
    */
   private final Map<String, ActorRef<Notice>> sessions = new HashMap<>();
 
+  /** Sessions following the job pushes ({@link FollowJobs}); in memory, like {@link #sessions}. */
+  private final Set<ActorRef<Notice>> jobFollowers = new HashSet<>();
+
+  /**
+   * The latest push of each of the user's last {@value #WINDOW_JOBS} changed jobs, at most
+   * {@value #WINDOW_CHARS} characters of them (docs/transports.md): a poll loop that misses
+   * more than that between two polls is told so ({@code jobs_window}).
+   */
+  private final JobWindow jobs = new JobWindow(newEpoch(), WINDOW_JOBS, WINDOW_CHARS);
+
+  static final int WINDOW_JOBS = 256;
+  static final long WINDOW_CHARS = 1 << 20;
+  /** A catch-up answer carries at most this many characters of pushes, well inside a remote frame. */
+  private static final long PAGE_CHARS = 256 * 1024;
+
   /** Where presence announcements go: the rooms the user is in. */
   private final Consumer<RoomPush.Ephemeral> rooms;
 
@@ -323,12 +378,72 @@ public final class UserEntity
         .onCommand(SessionClosed.class, (state, closed) -> endSession(closed.sessionId()))
         .onCommand(SessionTerminated.class, this::onSessionTerminated)
         .onCommand(Relay.class, (state, relay) -> {
-          sessions.values().forEach(session -> session.tell(new Relayed(relay.frame())));
+          onRelay(relay);
+          return Effect().none();
+        })
+        .onCommand(FollowJobs.class, (state, follow) -> {
+          onFollowJobs(follow);
           return Effect().none();
         })
         .onCommand(
             GetPresence.class, (state, get) -> Effect().reply(get.replyTo(), presence(state)))
         .build();
+  }
+
+  /**
+   * A job push is kept in the window and passed on, unless the window already has that version
+   * of the job (a copy, or one overtaken by a newer push): each connection gets each version
+   * once, in version order.
+   */
+  private void onRelay(Relay relay) {
+    JsonNode job = jobOf(relay.frame());
+    Relayed relayed;
+    if (job == null) {
+      relayed = new Relayed(relay.frame(), jobs.epoch(), 0);
+    } else {
+      JobWindow.Entry entry = jobs.accept(job.path("id").asText(), job.path("version").asLong(), relay.frame());
+      if (entry == null) {
+        return;
+      }
+      relayed = new Relayed(relay.frame(), jobs.epoch(), entry.position());
+    }
+    Set<ActorRef<Notice>> to = new LinkedHashSet<>(sessions.values());
+    to.addAll(jobFollowers);
+    to.forEach(session -> session.tell(relayed));
+  }
+
+  /**
+   * The partition hands over a finished frame ({@code {"type":"job","job":{…}}}); the window
+   * needs its job's id and version. Null for any other frame.
+   */
+  private static JsonNode jobOf(String frame) {
+    try {
+      JsonNode job = Codec.JSON.readTree(frame).path("job");
+      return job.path("id").isTextual() && job.path("version").canConvertToLong() ? job : null;
+    } catch (JsonProcessingException e) {
+      return null;
+    }
+  }
+
+  private void onFollowJobs(FollowJobs follow) {
+    if (jobFollowers.add(follow.session())) {
+      context.watchWith(follow.session(), new SessionTerminated(follow.session()));
+    }
+    String reset =
+        follow.epoch() == null ? null
+            : !follow.epoch().equals(jobs.epoch()) || follow.after() > jobs.position() ? "jobs_restarted"
+            : follow.after() < jobs.droppedUpTo() ? "jobs_window"
+            : null;
+    // Without a place, from now; after a reset, from the oldest push kept: what came before it
+    // is what the client must re-read.
+    long from = follow.epoch() == null ? jobs.position() : reset != null ? jobs.droppedUpTo() : follow.after();
+    JobWindow.Page page = jobs.after(from, PAGE_CHARS);
+    List<JobPush> pushes = page.entries().stream().map(e -> new JobPush(e.position(), e.frame())).toList();
+    follow.session().tell(new JobsFrom(jobs.epoch(), from, jobs.position(), pushes, reset, page.more()));
+  }
+
+  private static String newEpoch() {
+    return Long.toString(ThreadLocalRandom.current().nextLong(1L << 40), 36);
   }
 
   private Effect<Event, State> onRoomJoined(State state, RoomJoined joined) {
@@ -413,6 +528,7 @@ public final class UserEntity
             .map(Map.Entry::getKey)
             .toList();
     ids.forEach(sessions::remove);
+    jobFollowers.remove(terminated.session());
     return ids.isEmpty() ? Effect().none() : wentOfflineIfLast();
   }
 
@@ -451,7 +567,7 @@ public final class UserEntity
     if (session == null) {
       return false;
     }
-    if (!sessions.containsValue(session)) {
+    if (!sessions.containsValue(session) && !jobFollowers.contains(session)) {
       context.unwatch(session);
     }
     return true;

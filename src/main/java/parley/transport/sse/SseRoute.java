@@ -129,7 +129,7 @@ public final class SseRoute {
       if (id.length() > maxCursorChars) {
         return false;
       }
-      return queue.offer(event("event", id, frame)) == QueueOfferResult.enqueued();
+      return queue.offer(event(Frames.typeOf(frame), id, frame)) == QueueOfferResult.enqueued();
     }
 
     @Override

@@ -399,4 +399,67 @@ class UserEntityTest {
       return this;
     }
   }
+
+  // ---------------------------------------------------------------------------------------
+  // Job pushes
+
+  private static String jobPush(String id, long version) {
+    return "{\"type\":\"job\",\"job\":{\"id\":\"" + id + "\",\"version\":" + version + "}}";
+  }
+
+  private UserEntity.JobsFrom follow(TestProbe<UserEntity.Notice> session, String epoch, long after) {
+    alice.runCommand(new UserEntity.FollowJobs(epoch, after, session.getRef()));
+    return session.expectMessageClass(UserEntity.JobsFrom.class);
+  }
+
+  @Test
+  void aFollowerCatchesUpOnTheNewestPushOfEachJobChangedAfterItsPlaceThenGetsEachNewOneOnce() {
+    alice.runCommand(new UserEntity.Relay(jobPush("q:0:a", 1)));
+    TestProbe<UserEntity.Notice> poll = testKit.createTestProbe();
+    UserEntity.JobsFrom now = follow(poll, null, 0);
+    assertEquals(1, now.position());
+    assertTrue(now.pushes().isEmpty(), "without a place, from now");
+    assertEquals(null, now.reset());
+
+    UserEntity.Relayed a2 = relayedTo(poll, jobPush("q:0:a", 2));
+    assertEquals(2, a2.position());
+    alice.runCommand(new UserEntity.Relay(jobPush("q:0:a", 2)));
+    poll.expectNoMessage(java.time.Duration.ofMillis(50));
+    UserEntity.Relayed b1 = relayedTo(poll, jobPush("q:0:b", 1));
+    UserEntity.Relayed a3 = relayedTo(poll, jobPush("q:0:a", 3));
+    assertEquals(List.of(3L, 4L), List.of(b1.position(), a3.position()));
+
+    // A poll from position 1 gets b's push, then a's newest: a's earlier ones are coalesced.
+    TestProbe<UserEntity.Notice> next = testKit.createTestProbe();
+    UserEntity.JobsFrom caughtUp = follow(next, now.epoch(), 1);
+    assertEquals(List.of(new UserEntity.JobPush(3, jobPush("q:0:b", 1)), new UserEntity.JobPush(4, jobPush("q:0:a", 3))), caughtUp.pushes());
+    assertEquals(4, caughtUp.position());
+    assertFalse(caughtUp.more());
+  }
+
+  @Test
+  void aPlaceFromAnotherIncarnationOrOlderThanTheWindowIsReset() {
+    String epoch = follow(testKit.createTestProbe(), null, 0).epoch();
+    TestProbe<UserEntity.Notice> poll = testKit.createTestProbe();
+    for (int n = 0; n <= UserEntity.WINDOW_JOBS; n++) {
+      alice.runCommand(new UserEntity.Relay(jobPush("q:0:" + n, 1)));
+    }
+    UserEntity.JobsFrom window = follow(poll, epoch, 0);
+    assertEquals("jobs_window", window.reset());
+    assertEquals(1, window.from(), "job 0 was dropped for room");
+    assertEquals(UserEntity.WINDOW_JOBS, window.pushes().size());
+    assertEquals(null, follow(poll, epoch, 1).reset());
+
+    UserEntity.JobsFrom restarted = follow(poll, "zz", 1);
+    assertEquals("jobs_restarted", restarted.reset());
+    assertEquals(epoch, restarted.epoch());
+  }
+
+  private UserEntity.Relayed relayedTo(TestProbe<UserEntity.Notice> session, String frame) {
+    alice.runCommand(new UserEntity.Relay(frame));
+    UserEntity.Relayed relayed = session.expectMessageClass(UserEntity.Relayed.class);
+    assertEquals(frame, relayed.frame());
+    return relayed;
+  }
+
 }
