@@ -13,8 +13,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * workers as a process"). Options come from the command line or the environment; the worker
  * key only from the environment ({@code PARLEY_WORKER_KEY}), since a command line is visible to
  * every user of the machine. SIGTERM stops it gracefully (running jobs finish and report
- * first); a lost connection, or a fetch refused for good, exits 1, for a supervisor to start it
- * again.
+ * first). A lost connection is opened again with backoff ({@link JobWorker#connect}); a first
+ * connection that cannot be made, or a fetch refused for good, exits 1, for a supervisor to
+ * start it again.
  */
 public final class WorkerCommand {
 
@@ -50,27 +51,25 @@ public final class WorkerCommand {
     }
     URI url = URI.create(options.getOrDefault("url", "ws://127.0.0.1:8080/v1/ws"));
 
-    ParleyClient connection;
+    JobWorker running;
     try {
-      connection = ParleyClient.connect(url, key).get(30, TimeUnit.SECONDS);
+      running = JobWorker.connect(url, key, worker, handler).get(30, TimeUnit.SECONDS);
     } catch (Exception e) {
       System.err.println("parley worker: cannot connect to " + url + ": " + (e.getCause() != null ? e.getCause().getMessage() : e));
       System.exit(1);
       return;
     }
-    JobWorker running = JobWorker.start(connection, worker, handler);
     System.out.printf("parley worker: working on queue %s at %s, %d at a time%n", worker.queue(), url, worker.concurrency());
     AtomicBoolean asked = new AtomicBoolean();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       asked.set(true);
       running.stop().join();
       System.out.printf("parley worker: stopped; %d completed, %d failed, %d released%n", running.completed(), running.failed(), running.released());
-      connection.close();
     }, "parley-worker-stop"));
     running.stopped().join();
     if (!asked.get()) {
-      // The worker stopped by itself (its connection ended, or its fetch was refused), not because it was told to.
-      System.err.println("parley worker: stopped by " + running.failure().map(ParleyException::getMessage).orElse("the connection's end")
+      // The worker stopped by itself (its fetch was refused for good), not because it was told to.
+      System.err.println("parley worker: stopped by " + running.failure().map(ParleyException::getMessage).orElse("an unknown cause")
           + "; " + running.completed() + " completed, " + running.failed() + " failed");
       System.exit(1);
     }
