@@ -64,7 +64,11 @@ class JsClientIT {
 
   @Test
   void thePackagesTestsPassAgainstARealNode() throws Exception {
-    if (!Files.isDirectory(PACKAGE.resolve("node_modules"))) {
+    // npm keeps the lock it installed from in node_modules/.package-lock.json: an older one means
+    // the package's dependencies changed since (a pull), and the tests would run against stale ones.
+    Path installed = PACKAGE.resolve("node_modules").resolve(".package-lock.json");
+    if (!Files.exists(installed)
+        || Files.getLastModifiedTime(installed).compareTo(Files.getLastModifiedTime(PACKAGE.resolve("package-lock.json"))) < 0) {
       Run install = run(List.of("npm", "ci", "--no-audit", "--no-fund"), Map.of(), 10);
       assertEquals(0, install.exitCode, "npm ci failed:\n" + install.output);
     }
