@@ -11,3 +11,5 @@ export { CLOSE_CODES, ERROR_CODES, EVENT_KINDS, PUSH_TYPES, REQUEST_TYPES } from
 export type * from './protocol.js';
 export { OperationBuilder, OtClient, TextOperation } from './ot.js';
 export type { OtState } from './ot.js';
+export { ParleyDocument } from './document.js';
+export type { DocumentConnection, DocumentEvents, RemoteCursor, ResyncCode } from './document.js';
