@@ -1,5 +1,6 @@
 import { ParleyError } from './errors.js';
 import { callRest, jobPath, type HttpContext } from './http.js';
+import { ParleyDocument } from './document.js';
 import type {
   Close, Job, JobSubmission, Positions, Pushes, Reply, RequestFields, RequestType, RoomEvent, Welcome,
 } from './protocol.js';
@@ -317,6 +318,14 @@ export class ParleyClient {
     this.scheduleRefresh(reply.tokenExpiresIn);
     this.emit('refreshed', { tokenExpiresIn: reply.tokenExpiresIn });
     return reply;
+  }
+
+  /**
+   * Opens a collaboratively edited document: its text, kept in step with the server's by OT
+   * as you edit it and others do (see `ParleyDocument`). Needs the WebSocket transport.
+   */
+  openDocument(doc: string): Promise<ParleyDocument> {
+    return ParleyDocument.open(this, doc);
   }
 
   // Jobs (docs/jobs.md): over REST with the user's token; changes also come as `job` pushes.

@@ -9,3 +9,7 @@ export type { QueuedSend, SendStore } from './sendStore.js';
 export { DEFAULT_TRANSPORTS } from './transports.js';
 export { CLOSE_CODES, ERROR_CODES, EVENT_KINDS, PUSH_TYPES, REQUEST_TYPES } from './protocol.js';
 export type * from './protocol.js';
+export { OperationBuilder, OtClient, TextOperation } from './ot.js';
+export type { OtState } from './ot.js';
+export { ParleyDocument } from './document.js';
+export type { DocumentConnection, DocumentEvents, RemoteCursor, ResyncCode } from './document.js';

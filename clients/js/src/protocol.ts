@@ -101,9 +101,10 @@ export interface Job {
   finishedAt: number | null;
 }
 
-export type TextOperation = Array<number | string>;
+/** An operation in its wire form (docs/protocol.md, Collaborative editing); `TextOperation` (ot.ts) reads and writes it. */
+export type WireOperation = Array<number | string>;
 
-export interface DocOpPush { doc: string; revision: number; op: TextOperation; author: string; clientOpId: string }
+export interface DocOpPush { doc: string; revision: number; op: WireOperation; author: string; clientOpId: string }
 export interface DocCursorPush {
   doc: string; user: string; session: string; revision: number; position: number; selectionEnd: number;
 }
@@ -147,7 +148,7 @@ export interface LeasedJob extends Job { leaseId: string; leaseUntil: number }
 export interface HistoryPage { room: string; events: RoomEvent[]; hasMore: boolean }
 export interface MarkedRead { room: string; readSeq: number; unread: number }
 export interface CursorEntry { user: string; session: string; position: number; selectionEnd: number }
-export interface OpEntry { revision: number; op: TextOperation; author: string; clientOpId: string }
+export interface OpEntry { revision: number; op: WireOperation; author: string; clientOpId: string }
 
 /** Each request: its fields and its `ok` reply (docs/protocol.md, Requests and replies). */
 export interface Requests {
@@ -172,7 +173,7 @@ export interface Requests {
   doc_open: [{ doc: string }, {
     doc: string; text: string; revision: number; owner: string; room?: string; editors: string[]; cursors: CursorEntry[];
   }];
-  doc_submit: [{ doc: string; clientOpId: string; revision: number; op: TextOperation }, { doc: string; revision: number; clientOpId: string }];
+  doc_submit: [{ doc: string; clientOpId: string; revision: number; op: WireOperation }, { doc: string; revision: number; clientOpId: string }];
   doc_ops: [{ doc: string; revision: number }, { doc: string; fromRevision: number; revision: number; ops: OpEntry[] }];
   doc_cursor: [{ doc: string; revision: number; position: number; selectionEnd?: number }, { doc: string }];
   doc_add_editor: [{ doc: string; user: string }, { doc: string; owner: string; editors: string[] }];
