@@ -15,9 +15,11 @@ export type { WebSocketConstructor, WebSocketLike, TransportName } from './trans
 /** A token, or a function giving a fresh one: called for every connection and every refresh. */
 export type TokenSource = string | (() => string | Promise<string>);
 
+/** What a {@link ParleyClient} is made with: `url` and `token` are required, the rest have defaults. */
 export interface ClientOptions {
   /** The node's base URL, `https://chat.example.com` (or `wss://…`); the socket is `/v1/ws` under it. */
   url: string;
+  /** The token, or a function returning a fresh one (see {@link TokenSource}). */
   token: TokenSource;
   /**
    * Defaults to `globalThis.WebSocket`; in Node 20, pass `WebSocket` from the `ws` package.
@@ -57,6 +59,7 @@ export interface ClientOptions {
   positions?: Positions;
 }
 
+/** Where the connection is, as `state` events report it. */
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 /** A queued send sent again on a new connection: its reply, or why it failed. */
@@ -272,22 +275,33 @@ export class ParleyClient {
     return this.store.list();
   }
 
+  /**
+   * Sends a direct message to user `to` (the DM room `dm:<a>:<b>` is made on first use);
+   * `clientMsgId` names the write as for `send`. Not kept in the send store.
+   */
   sendDm(to: string, body: string, clientMsgId: string = newId()): Promise<Reply<'send_dm'>> {
     return this.request('send_dm', { to, body, clientMsgId });
   }
 
+  /**
+   * Creates a room with you as its owner. Creating it again with the same settings answers
+   * the room's current seq; anything else is `room_exists`.
+   */
   createRoom(room: string, options: { visibility?: 'public' | 'private'; topic?: string } = {}): Promise<Reply<'create_room'>> {
     return this.request('create_room', { room, ...options });
   }
 
+  /** Joins a public room, or a private one you were invited to. */
   join(room: string): Promise<Reply<'join'>> {
     return this.request('join', { room });
   }
 
+  /** A page of the room's events before seq `before` (the newest without it), oldest first; `limit` 1–200, default 50. */
   history(room: string, options: { before?: number; limit?: number } = {}): Promise<Reply<'history'>> {
     return this.request('history', { room, ...options });
   }
 
+  /** Moves your read marker in `room` to `seq` (a seq past the room's last counts as its last). */
   markRead(room: string, seq: number): Promise<Reply<'mark_read'>> {
     return this.request('mark_read', { room, seq });
   }

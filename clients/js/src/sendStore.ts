@@ -14,6 +14,7 @@ export interface QueuedSend {
  * store. Every method may be asynchronous; the client awaits `put` before the send goes out.
  */
 export interface SendStore {
+  /** Keeps a send, replacing one with the same `clientMsgId`. */
   put(send: QueuedSend): Promise<void>;
   /** Forgets a send (acknowledged, or refused for good); unknown ids are ignored. */
   delete(clientMsgId: string): Promise<void>;

@@ -14,13 +14,20 @@ export const DEFAULT_TRANSPORTS: readonly TransportName[] = ['websocket', 'sse',
 /** What this client needs of a WebSocket: the browser's and the `ws` package's both fit. */
 export interface WebSocketLike {
   readonly readyState: number;
+  /** Left alone by the client, which waits for the `welcome` frame instead. */
   onopen: ((event: any) => void) | null;
+  /** Set by the client: each message, its `data` read as text. */
   onmessage: ((event: any) => void) | null;
+  /** Set by the client: the socket closed, also after a failed connection. */
   onclose: ((event: any) => void) | null;
+  /** Set by the client (and ignored: an `onclose` follows). */
   onerror: ((event: any) => void) | null;
+  /** Sends one text frame. */
   send(data: string): void;
+  /** Starts the closing handshake. */
   close(code?: number, reason?: string): void;
 }
+/** A WebSocket class: the browser's `WebSocket`, or in Node the `ws` package's default export. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 /** A frame from the server. */

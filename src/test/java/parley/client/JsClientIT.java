@@ -5,12 +5,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.typesafe.config.ConfigFactory;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -23,15 +29,20 @@ import parley.testing.TestCassandra;
  * The TypeScript client package (clients/js) against a real node: builds it with {@code tsc}
  * and runs its {@code node --test} suite (connect and resume, two users, typed errors, a
  * reconnect after the server closes the socket, token refresh under 1 s heartbeats, a job
- * followed to completion). The node pings every second and allows no clock skew, so the
- * suite's 3 and 4 second tokens expire when they say.
+ * followed to completion), and the example application (examples/chat) that installs it. The
+ * node pings every second and allows no clock skew, so the suite's 3 and 4 second tokens
+ * expire when they say.
  */
 class JsClientIT {
 
   private static final Path PACKAGE =
       Path.of(System.getProperty("parley.base.dir", "."), "clients", "js");
+  private static final Path EXAMPLE =
+      Path.of(System.getProperty("parley.base.dir", "."), "examples", "chat");
   private static final String WORKER_KEY = "js-client-worker-key";
   private static final String QUEUE = "sdk";
+  /** The example's own queue, so its worker takes none of the suite's jobs. */
+  private static final String EXAMPLE_QUEUE = "example";
   /** The summary line of node's TAP ("# pass 7") or spec ("ℹ pass 7") reporter. */
   private static final Pattern PASSED = Pattern.compile("^(#|ℹ) pass [1-9]", Pattern.MULTILINE);
   private static InJvmNode node;
@@ -50,9 +61,9 @@ class JsClientIT {
                 parley.chat.heartbeat-interval = 1s
                 parley.chat.heartbeat-timeout = 1s
                 parley.jobs.worker-key = "%s"
-                parley.jobs.queues { %s { partitions = 1 } }
+                parley.jobs.queues { %s { partitions = 1 }, %s { partitions = 1 } }
                 """
-                    .formatted(WORKER_KEY, QUEUE)));
+                    .formatted(WORKER_KEY, QUEUE, EXAMPLE_QUEUE)));
   }
 
   @AfterAll
@@ -64,16 +75,10 @@ class JsClientIT {
 
   @Test
   void thePackagesTestsPassAgainstARealNode() throws Exception {
-    // npm keeps the lock it installed from in node_modules/.package-lock.json: an older one means
-    // the package's dependencies changed since (a pull), and the tests would run against stale ones.
-    Path installed = PACKAGE.resolve("node_modules").resolve(".package-lock.json");
-    if (!Files.exists(installed)
-        || Files.getLastModifiedTime(installed).compareTo(Files.getLastModifiedTime(PACKAGE.resolve("package-lock.json"))) < 0) {
-      Run install = run(List.of("npm", "ci", "--no-audit", "--no-fund"), Map.of(), 10);
-      assertEquals(0, install.exitCode, "npm ci failed:\n" + install.output);
-    }
+    installed(PACKAGE);
     Run test =
         run(
+            PACKAGE,
             List.of("npm", "test"),
             Map.of(
                 "PARLEY_URL", node.http().toString(),
@@ -87,15 +92,120 @@ class JsClientIT {
     assertTrue(PASSED.matcher(test.output).find(), "no test passed:\n" + test.output);
   }
 
+  /**
+   * examples/chat as its README runs it, with a worker on its queue as {@code ./parley worker}
+   * runs one: it says hello and hears it back, sends a typed line, follows its job to the
+   * demo handler's echo, and exits 0 at the end of its input.
+   */
+  @Test
+  void theExampleChatsAndHasItsJobDone() throws Exception {
+    installed(PACKAGE);
+    Run build = run(PACKAGE, List.of("npm", "run", "build"), Map.of(), 3);
+    assertEquals(0, build.exitCode, "npm run build failed:\n" + build.output);
+    installed(EXAMPLE);
+    String user = "example-" + UUID.randomUUID().toString().substring(0, 8);
+    String room = "room-" + user;
+    JobWorker worker =
+        JobWorker.connect(node.ws(), WORKER_KEY, JobWorker.Options.of(EXAMPLE_QUEUE, 1), new DemoJobHandler())
+            .get(30, TimeUnit.SECONDS);
+    ProcessBuilder builder = new ProcessBuilder("node", "chat.js").directory(EXAMPLE.toFile()).redirectErrorStream(true);
+    builder
+        .environment()
+        .putAll(
+            Map.of(
+                "PARLEY_URL", node.http().toString(),
+                "PARLEY_USER", user,
+                "PARLEY_ROOM", room,
+                "PARLEY_JOB_QUEUE", EXAMPLE_QUEUE));
+    Process chat = builder.start();
+    Lines output = new Lines(chat);
+    try {
+      output.await(Pattern.quote(room + " #") + "\\d+ " + Pattern.quote(user + ": hello from " + user));
+      output.await("job " + Pattern.quote(EXAMPLE_QUEUE) + ":\\S+ completed " + Pattern.quote("{\"echo\":{\"from\":\"" + user + "\""));
+      try (Writer typed = new OutputStreamWriter(chat.getOutputStream(), StandardCharsets.UTF_8)) {
+        typed.write("a typed line\n");
+        typed.flush();
+        output.await(Pattern.quote(room + " #") + "\\d+ " + Pattern.quote(user + ": a typed line"));
+      }
+      assertTrue(chat.waitFor(20, TimeUnit.SECONDS), "the example did not exit at the end of its input:\n" + output);
+      assertEquals(0, chat.exitValue(), "the example failed:\n" + output);
+      System.out.println(output);
+    } finally {
+      chat.destroyForcibly();
+      worker.stop().get(30, TimeUnit.SECONDS);
+    }
+  }
+
+  /**
+   * Runs {@code npm ci} in {@code directory} unless its node_modules was installed from the lock
+   * as it is: npm keeps the lock it installed from in node_modules/.package-lock.json, and an
+   * older one means the dependencies changed since (a pull), so the tests would run on stale ones.
+   */
+  private static void installed(Path directory) throws IOException, InterruptedException {
+    Path installed = directory.resolve("node_modules").resolve(".package-lock.json");
+    if (!Files.exists(installed)
+        || Files.getLastModifiedTime(installed).compareTo(Files.getLastModifiedTime(directory.resolve("package-lock.json"))) < 0) {
+      Run install = run(directory, List.of("npm", "ci", "--no-audit", "--no-fund"), Map.of(), 10);
+      assertEquals(0, install.exitCode, "npm ci in " + directory + " failed:\n" + install.output);
+    }
+  }
+
+  /** A process's output lines as they come. */
+  private static final class Lines {
+    private final List<String> lines = new ArrayList<>();
+
+    Lines(Process process) {
+      Thread reader =
+          new Thread(
+              () -> {
+                try (BufferedReader in =
+                    new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                  for (String line; (line = in.readLine()) != null; ) {
+                    synchronized (lines) {
+                      lines.add(line);
+                    }
+                  }
+                } catch (IOException e) {
+                  // The process was destroyed: its lines so far are what there is.
+                }
+              },
+              "example-output");
+      reader.setDaemon(true);
+      reader.start();
+    }
+
+    /** Waits up to 30 s for a line matching {@code regex}. */
+    void await(String regex) throws InterruptedException {
+      Pattern pattern = Pattern.compile(regex);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (System.nanoTime() < deadline) {
+        synchronized (lines) {
+          if (lines.stream().anyMatch(line -> pattern.matcher(line).find())) {
+            return;
+          }
+        }
+        Thread.sleep(50);
+      }
+      throw new AssertionError("no line matching " + regex + " within 30 s:\n" + this);
+    }
+
+    @Override
+    public String toString() {
+      synchronized (lines) {
+        return String.join("\n", lines);
+      }
+    }
+  }
+
   private record Run(int exitCode, String output) {}
 
-  private static Run run(List<String> command, Map<String, String> env, int minutes)
+  private static Run run(Path directory, List<String> command, Map<String, String> env, int minutes)
       throws IOException, InterruptedException {
     Path log = Files.createTempFile("parley-js-client", ".log");
     try {
       ProcessBuilder builder =
           new ProcessBuilder(command)
-              .directory(PACKAGE.toFile())
+              .directory(directory.toFile())
               .redirectErrorStream(true)
               .redirectOutput(log.toFile());
       builder.environment().putAll(env);
