@@ -5,7 +5,9 @@ import type { CursorEntry, OpEntry, Reply, RequestFields, RequestType, Welcome, 
 
 /** What a document needs of its client: requests, pushes and who it is. `ParleyClient` is one. */
 export interface DocumentConnection {
+  /** Sends a request and resolves with its `ok` reply. */
   request<T extends RequestType>(type: T, fields: RequestFields<T>, options?: { timeout?: number }): Promise<Reply<T>>;
+  /** Listens to a client event; returns the function that stops listening. */
   on<K extends keyof ClientEvents>(type: K, listener: (value: ClientEvents[K]) => void): () => void;
   readonly welcome: Welcome | null;
   readonly transport: string | null;
@@ -22,6 +24,7 @@ export interface RemoteCursor {
 /** Why the local text was replaced by the server's: a wire code, or `diverged` (a server operation did not fit). */
 export type ResyncCode = 'resync_required' | 'diverged' | string;
 
+/** What a {@link ParleyDocument} emits, by event name. */
 export interface DocumentEvents {
   /** Someone else's operation, `revision` on the server, as applied to the local text. */
   change: { operation: TextOperation; revision: number; author: string; clientOpId: string };
@@ -151,6 +154,7 @@ export class ParleyDocument {
     return this.live;
   }
 
+  /** The user who created the document. */
   get owner(): string {
     return this.docOwner;
   }
@@ -160,6 +164,7 @@ export class ParleyDocument {
     return this.docRoom;
   }
 
+  /** Users allowed to edit besides the owner and the room's members. */
   get editors(): readonly string[] {
     return this.docEditors;
   }
@@ -169,6 +174,7 @@ export class ParleyDocument {
     return new Map(this.remoteCursors);
   }
 
+  /** Listens to a document event; returns the function that stops listening. */
   on<K extends keyof DocumentEvents>(type: K, listener: (value: DocumentEvents[K]) => void): () => void {
     let set = this.listeners.get(type);
     if (!set) {

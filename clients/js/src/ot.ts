@@ -30,6 +30,7 @@ export class TextOperation {
     readonly targetLength: number,
   ) {}
 
+  /** A builder that appends components and normalizes as it goes. */
   static builder(): OperationBuilder {
     return new OperationBuilder((components, base, target) => new TextOperation(components, base, target));
   }
@@ -67,10 +68,12 @@ export class TextOperation {
     return [...this.components];
   }
 
+  /** The operation in its wire form (what `doc_submit` and the pushes carry). */
   toJSON(): WireOperation {
     return this.toWire();
   }
 
+  /** The wire form as JSON text. */
   toString(): string {
     return JSON.stringify(this.components);
   }
@@ -80,6 +83,7 @@ export class TextOperation {
     return this.components.length === 0 || (this.components.length === 1 && isRetain(this.components[0]));
   }
 
+  /** Whether `other` has the same components and lengths. */
   equals(other: TextOperation): boolean {
     return this.components.length === other.components.length && this.components.every((c, i) => c === other.components[i]);
   }
@@ -254,6 +258,7 @@ export class OperationBuilder {
   /** @internal Only `TextOperation.builder()` makes one. */
   constructor(private readonly make: (components: readonly (number | string)[], base: number, target: number) => TextOperation) {}
 
+  /** Keeps the next `n` UTF-16 units. */
   retain(n: number): this {
     requireLength(n, 'retain');
     if (n === 0) return this;
@@ -265,6 +270,7 @@ export class OperationBuilder {
     return this;
   }
 
+  /** Inserts `s` at the current position. */
   insert(s: string): this {
     if (typeof s !== 'string') throw badOperation('an insert must be a string');
     if (s === '') return this;
@@ -284,6 +290,7 @@ export class OperationBuilder {
     return this;
   }
 
+  /** Deletes the next `n` UTF-16 units. */
   delete(n: number): this {
     requireLength(n, 'delete');
     if (n === 0) return this;
@@ -294,6 +301,7 @@ export class OperationBuilder {
     return this;
   }
 
+  /** The operation built so far. */
   build(): TextOperation {
     for (const c of this.components) {
       if (typeof c === 'string') requireWellFormed(c);
@@ -339,7 +347,9 @@ export type OtState =
   | { readonly kind: 'awaitingConfirm'; readonly outstanding: TextOperation }
   | { readonly kind: 'awaitingWithBuffer'; readonly outstanding: TextOperation; readonly buffer: TextOperation };
 
+/** The transitions of the client state machine described by {@link OtState}. */
 export const OtClient = {
+  /** The state with nothing in flight and nothing buffered. */
   synced(): OtState {
     return SYNCHRONIZED;
   },
