@@ -1,3 +1,4 @@
+import { Listeners } from './listeners.js';
 import { ParleyError } from './errors.js';
 import { callRest, jobPath, type HttpContext } from './http.js';
 import { ParleyDocument } from './document.js';
@@ -117,7 +118,7 @@ export class ParleyClient {
   private readonly wsUrl: string;
   private readonly http: HttpContext;
   private readonly store: SendStore;
-  private readonly listeners = new Map<string, Set<(value: any) => void>>();
+  private readonly listeners = new Listeners<ClientEvents>();
   private readonly seen: Positions;
   /** Requests sent and not yet answered. */
   private readonly inFlight = new Set<Pending>();
@@ -212,13 +213,7 @@ export class ParleyClient {
    * A room `event` is delivered once per room and seq, in seq order, across reconnects.
    */
   on<K extends keyof ClientEvents>(type: K, listener: (value: ClientEvents[K]) => void): () => void {
-    let set = this.listeners.get(type);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(type, set);
-    }
-    set.add(listener);
-    return () => set!.delete(listener);
+    return this.listeners.on(type, listener);
   }
 
   /** Connects (and keeps reconnecting); resolves with the welcome once the connection has resumed. */
@@ -794,16 +789,7 @@ export class ParleyClient {
   }
 
   private emit<K extends keyof ClientEvents>(type: K, value: ClientEvents[K]): void {
-    for (const listener of this.listeners.get(type) ?? []) {
-      try {
-        listener(value);
-      } catch (error) {
-        // A throwing listener must not break the connection's frame handling; report it as uncaught.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    this.listeners.emit(type, value);
   }
 }
 

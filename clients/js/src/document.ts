@@ -1,3 +1,4 @@
+import { Listeners } from './listeners.js';
 import type { ClientEvents } from './client.js';
 import { ParleyError } from './errors.js';
 import { OtClient, TextOperation, type OtState } from './ot.js';
@@ -74,7 +75,7 @@ const RETRY = new Set(['request_timeout', 'timeout', 'unavailable', 'rate_limite
  * document operations.
  */
 export class ParleyDocument {
-  private readonly listeners = new Map<string, Set<(value: any) => void>>();
+  private readonly listeners = new Listeners<DocumentEvents>();
   private readonly stops: Array<() => void> = [];
   private readonly opIdPrefix = globalThis.crypto.randomUUID().slice(0, 8);
   private localText = '';
@@ -176,13 +177,7 @@ export class ParleyDocument {
 
   /** Listens to a document event; returns the function that stops listening. */
   on<K extends keyof DocumentEvents>(type: K, listener: (value: DocumentEvents[K]) => void): () => void {
-    let set = this.listeners.get(type);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(type, set);
-    }
-    set.add(listener);
-    return () => set!.delete(listener);
+    return this.listeners.on(type, listener);
   }
 
   /**
@@ -556,15 +551,7 @@ export class ParleyDocument {
   }
 
   private emit<K extends keyof DocumentEvents>(type: K, value: DocumentEvents[K]): void {
-    for (const listener of this.listeners.get(type) ?? []) {
-      try {
-        listener(value);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    this.listeners.emit(type, value);
   }
 }
 

@@ -291,11 +291,11 @@ public final class Session extends AbstractBehavior<Session.Command> {
           if (m.notice() instanceof UserEntity.RoomAdded added) {
             rooms.onRoomAdded(added.room(), added.seq());
           } else if (m.notice() instanceof UserEntity.Relayed relayed) {
-            if (jobs != null && relayed.position() > 0) {
+            if (jobs != null) {
               jobs.onRelayed(relayed);
             } else {
-              // A job's change on a WebSocket (which has no cursor to catch up from), or a frame
-              // that is no job push: never dropped for a lagging client, like a reply.
+              // A job's change on a WebSocket (which has no cursor to catch up from): never
+              // dropped for a lagging client, like a reply.
               reply(relayed.frame());
             }
           } else if (m.notice() instanceof UserEntity.JobsFrom from && jobs != null) {

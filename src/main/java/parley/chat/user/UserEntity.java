@@ -30,10 +30,7 @@ import org.apache.pekko.persistence.typed.javadsl.Effect;
 import org.apache.pekko.persistence.typed.javadsl.EventHandler;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehavior;
 import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
 import parley.cluster.ConsistentHashingShardAllocationStrategy;
-import parley.protocol.Codec;
 import parley.serialization.CborSerializable;
 
 /**
@@ -137,10 +134,11 @@ public final class UserEntity
   public record GetPresence(ActorRef<Presence> replyTo) implements Command {}
 
   /**
-   * Hands {@code frame} to every live session of the user, as {@link Relayed}; nothing is
-   * journaled, and with no session nothing happens (the sender keeps what matters durable).
+   * A push of the user's job {@code jobId} at {@code version} ({@code frame}, rendered by its
+   * partition): kept in the job window and handed to every live session and job follower, as
+   * {@link Relayed}; nothing is journaled (the partition keeps what matters durable).
    */
-  public record Relay(String frame) implements Command {}
+  public record Relay(String frame, String jobId, long version) implements Command {}
 
   /**
    * A long-poll or SSE session follows the user's job pushes: it is answered {@link JobsFrom}
@@ -164,9 +162,8 @@ public final class UserEntity
   public record RoomAdded(String room, long seq) implements Notice {}
 
   /**
-   * A frame for the user's live sessions, from elsewhere (a job of theirs changed), at
-   * {@code position} of the incarnation {@code epoch}'s job pushes (0 for a frame that is no
-   * job push).
+   * A job push for the user's live sessions, at {@code position} of the incarnation
+   * {@code epoch}'s job pushes.
    */
   public record Relayed(String frame, String epoch, long position) implements Notice {}
 
@@ -396,33 +393,14 @@ public final class UserEntity
    * once, in version order.
    */
   private void onRelay(Relay relay) {
-    JsonNode job = jobOf(relay.frame());
-    Relayed relayed;
-    if (job == null) {
-      relayed = new Relayed(relay.frame(), jobs.epoch(), 0);
-    } else {
-      JobWindow.Entry entry = jobs.accept(job.path("id").asText(), job.path("version").asLong(), relay.frame());
-      if (entry == null) {
-        return;
-      }
-      relayed = new Relayed(relay.frame(), jobs.epoch(), entry.position());
+    JobWindow.Entry entry = jobs.accept(relay.jobId(), relay.version(), relay.frame());
+    if (entry == null) {
+      return;
     }
+    Relayed relayed = new Relayed(relay.frame(), jobs.epoch(), entry.position());
     Set<ActorRef<Notice>> to = new LinkedHashSet<>(sessions.values());
     to.addAll(jobFollowers);
     to.forEach(session -> session.tell(relayed));
-  }
-
-  /**
-   * The partition hands over a finished frame ({@code {"type":"job","job":{…}}}); the window
-   * needs its job's id and version. Null for any other frame.
-   */
-  private static JsonNode jobOf(String frame) {
-    try {
-      JsonNode job = Codec.JSON.readTree(frame).path("job");
-      return job.path("id").isTextual() && job.path("version").canConvertToLong() ? job : null;
-    } catch (JsonProcessingException e) {
-      return null;
-    }
   }
 
   private void onFollowJobs(FollowJobs follow) {

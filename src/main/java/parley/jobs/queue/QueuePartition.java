@@ -731,7 +731,7 @@ public final class QueuePartition extends EventSourcedBehavior<QueuePartition.Co
     for (String id : changed) {
       Job job = state.job(id);
       if (job != null && job.submitter() != null) {
-        users.user(job.submitter()).tell(new UserEntity.Relay(JobView.push(job, clock.millis())));
+        users.user(job.submitter()).tell(new UserEntity.Relay(JobView.push(job, clock.millis()), job.id(), job.version()));
       }
     }
     long now = clock.millis();

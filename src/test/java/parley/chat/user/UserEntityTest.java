@@ -407,6 +407,11 @@ class UserEntityTest {
     return "{\"type\":\"job\",\"job\":{\"id\":\"" + id + "\",\"version\":" + version + "}}";
   }
 
+  /** The relay a partition sends for that push. */
+  private static UserEntity.Relay relay(String id, long version) {
+    return new UserEntity.Relay(jobPush(id, version), id, version);
+  }
+
   private UserEntity.JobsFrom follow(TestProbe<UserEntity.Notice> session, String epoch, long after) {
     alice.runCommand(new UserEntity.FollowJobs(epoch, after, session.getRef()));
     return session.expectMessageClass(UserEntity.JobsFrom.class);
@@ -414,19 +419,19 @@ class UserEntityTest {
 
   @Test
   void aFollowerCatchesUpOnTheNewestPushOfEachJobChangedAfterItsPlaceThenGetsEachNewOneOnce() {
-    alice.runCommand(new UserEntity.Relay(jobPush("q:0:a", 1)));
+    alice.runCommand(relay("q:0:a", 1));
     TestProbe<UserEntity.Notice> poll = testKit.createTestProbe();
     UserEntity.JobsFrom now = follow(poll, null, 0);
     assertEquals(1, now.position());
     assertTrue(now.pushes().isEmpty(), "without a place, from now");
     assertEquals(null, now.reset());
 
-    UserEntity.Relayed a2 = relayedTo(poll, jobPush("q:0:a", 2));
+    UserEntity.Relayed a2 = relayedTo(poll, "q:0:a", 2);
     assertEquals(2, a2.position());
-    alice.runCommand(new UserEntity.Relay(jobPush("q:0:a", 2)));
+    alice.runCommand(relay("q:0:a", 2));
     poll.expectNoMessage(java.time.Duration.ofMillis(50));
-    UserEntity.Relayed b1 = relayedTo(poll, jobPush("q:0:b", 1));
-    UserEntity.Relayed a3 = relayedTo(poll, jobPush("q:0:a", 3));
+    UserEntity.Relayed b1 = relayedTo(poll, "q:0:b", 1);
+    UserEntity.Relayed a3 = relayedTo(poll, "q:0:a", 3);
     assertEquals(List.of(3L, 4L), List.of(b1.position(), a3.position()));
 
     // A poll from position 1 gets b's push, then a's newest: a's earlier ones are coalesced.
@@ -442,7 +447,7 @@ class UserEntityTest {
     String epoch = follow(testKit.createTestProbe(), null, 0).epoch();
     TestProbe<UserEntity.Notice> poll = testKit.createTestProbe();
     for (int n = 0; n <= UserEntity.WINDOW_JOBS; n++) {
-      alice.runCommand(new UserEntity.Relay(jobPush("q:0:" + n, 1)));
+      alice.runCommand(relay("q:0:" + n, 1));
     }
     UserEntity.JobsFrom window = follow(poll, epoch, 0);
     assertEquals("jobs_window", window.reset());
@@ -455,8 +460,9 @@ class UserEntityTest {
     assertEquals(epoch, restarted.epoch());
   }
 
-  private UserEntity.Relayed relayedTo(TestProbe<UserEntity.Notice> session, String frame) {
-    alice.runCommand(new UserEntity.Relay(frame));
+  private UserEntity.Relayed relayedTo(TestProbe<UserEntity.Notice> session, String job, long version) {
+    String frame = jobPush(job, version);
+    alice.runCommand(relay(job, version));
     UserEntity.Relayed relayed = session.expectMessageClass(UserEntity.Relayed.class);
     assertEquals(frame, relayed.frame());
     return relayed;

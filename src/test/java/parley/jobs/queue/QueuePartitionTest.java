@@ -138,7 +138,11 @@ class QueuePartitionTest {
     List<JsonNode> pushed = new ArrayList<>();
     for (int i = 0; i < 4; i++) {
       UserEntity.Relay relay = (UserEntity.Relay) users.receiveMessage();
-      pushed.add(Codec.JSON.readTree(relay.frame()));
+      JsonNode frame = Codec.JSON.readTree(relay.frame());
+      // The user entity files the push by the id and version the relay names beside the frame.
+      assertEquals(frame.path("job").path("id").asText(), relay.jobId());
+      assertEquals(frame.path("job").path("version").asLong(), relay.version());
+      pushed.add(frame);
     }
     assertEquals(List.of(1L, 2L, 3L, 4L), pushed.stream().map(p -> p.path("job").path("version").asLong()).toList());
     assertEquals(List.of("waiting", "active", "active", "completed"), pushed.stream().map(p -> p.path("job").path("state").asText()).toList());
