@@ -171,6 +171,25 @@ class ManifestsTest {
     assertEquals(List.of("schema", "apply"), YAML.convertValue(job.path("spec").path("template").path("spec").path("containers").get(0).path("args"), List.class));
   }
 
+  @Test
+  void theImageBuildCopiesEveryModulesPomAndOnlyPathsThatExist() throws IOException {
+    String dockerfile = Files.readString(BASE.resolve("deploy/Dockerfile"));
+    Matcher module = Pattern.compile("<module>([^<]+)</module>").matcher(Files.readString(BASE.resolve("pom.xml")));
+    int modules = 0;
+    while (module.find()) {
+      modules++;
+      String pom = module.group(1) + "/pom.xml";
+      assertTrue(dockerfile.contains("COPY " + pom + " "), "the image copies " + pom + " (Maven reads every module)");
+    }
+    assertTrue(modules >= 4, "the build's modules: " + modules);
+    Matcher copy = Pattern.compile("(?m)^COPY (?!--from)(.+) \\S+$").matcher(dockerfile);
+    while (copy.find()) {
+      for (String source : copy.group(1).trim().split(" +")) {
+        assertTrue(Files.exists(BASE.resolve(source)), "COPY " + source + " exists");
+      }
+    }
+  }
+
   /**
    * PARLEY_* names the node reads: in conf/*.conf ({@code ${?NAME}}), in the logback config
    * ({@code ${NAME:-default}}) and in the code (System.getenv).
