@@ -2,6 +2,7 @@ package parley.transport;
 
 import static org.apache.pekko.http.javadsl.server.Directives.complete;
 
+import java.time.Duration;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
@@ -40,6 +41,17 @@ public final class HttpAnswers {
     return HttpResponse.create()
         .withStatus(status)
         .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, body));
+  }
+
+  /**
+   * 429 {@code rate_limited} with {@code Retry-After} in whole seconds, at least one, as HTTP
+   * clients expect: nothing was done.
+   */
+  public static Route rateLimited(Duration wait, String message) {
+    long seconds = Math.max(1, (wait.toMillis() + 999) / 1000);
+    return complete(
+        response(Reply.Failure.of(ErrorCode.RATE_LIMITED, message + "; retry after " + seconds + " s"))
+            .addHeader(RawHeader.create("Retry-After", Long.toString(seconds))));
   }
 
   /** An error answer: {@code {"type":"error","code":…,"message":…}} with the code's status. */

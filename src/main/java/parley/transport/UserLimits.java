@@ -9,7 +9,8 @@ import parley.limits.RateByKey;
 /**
  * What one user may use of this node, however many connections and REST calls they spread it
  * over (like Synapse's per-user rate limits and Centrifugo's connection limit): one request
- * rate for all of them together, and a bounded number of open WebSocket and SSE connections.
+ * rate for all of them together, and a bounded number of open WebSocket and SSE connections
+ * and held polls.
  * Per node: behind a balancer, a user's connections and calls spread over N nodes get N times
  * as much.
  */
@@ -30,7 +31,7 @@ public final class UserLimits {
   }
 
   /** Counts a new connection of {@code user}; false (and nothing counted) if at the limit. */
-  boolean openConnection(String user) {
+  public boolean openConnection(String user) {
     boolean[] admitted = {false};
     connections.compute(user, (u, open) -> {
       int now = open == null ? 0 : open;
@@ -40,7 +41,7 @@ public final class UserLimits {
     return admitted[0];
   }
 
-  void closeConnection(String user) {
+  public void closeConnection(String user) {
     connections.computeIfPresent(user, (u, open) -> open <= 1 ? null : open - 1);
   }
 }

@@ -27,6 +27,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import parley.client.ParleyClient;
+import parley.ops.ParleyMetrics;
 import parley.testing.InJvmNode;
 import parley.testing.PausableSocket;
 import parley.testing.SseClient;
@@ -315,6 +316,75 @@ class TransportsIT {
     // Waiting as told is enough to be served again.
     Thread.sleep(TimeUnit.SECONDS.toMillis(retryAfter));
     assertEquals(200, rest(node, "GET", "/v1/rooms", flooder, null, null).statusCode());
+  }
+
+  @Test
+  void pollsCountAgainstTheUsersRateAndHeldPollsAsConnections() throws Exception {
+    String poller = token(node, "poll-flooder");
+    String bystander = token(node, "poll-bystander");
+    // Held polls: the node's default of 20 connections per user holds for them too. Twenty
+    // polls held for a minute take every slot, so the twenty-first is refused with Retry-After
+    // while the others are still held (and so is a WebSocket: a held poll is a connection).
+    assertEquals(200, rest(node, "POST", "/v1/rooms", poller, "{\"room\":\"poll-limit-room\"}", null).statusCode());
+    String cursor = Frames.read(pollResponse(node, poller, null, "0").body()).path("cursor").asText();
+    java.util.concurrent.ExecutorService pollers = java.util.concurrent.Executors.newFixedThreadPool(20);
+    try {
+      List<CompletableFuture<HttpResponse<String>>> held = new ArrayList<>();
+      for (int i = 0; i < 20; i++) {
+        held.add(CompletableFuture.supplyAsync(() -> pollResponse(node, poller, cursor, "60s"), pollers));
+      }
+      awaitHeldPolls(20);
+      HttpResponse<String> refused = pollResponse(node, poller, cursor, "0");
+      assertError(429, "rate_limited", refused);
+      assertTrue(Long.parseLong(refused.headers().firstValue("Retry-After").orElseThrow()) >= 1, "Retry-After in whole seconds");
+      assertTrue(held.stream().noneMatch(CompletableFuture::isDone), "the held polls are still held");
+      assertEquals(200, pollResponse(node, bystander, null, "0").statusCode(), "other users are not limited");
+
+      // A message in the poller's room answers every held poll: their slots are free again.
+      assertEquals(200, rest(node, "POST", "/v1/rooms/poll-limit-room/messages", poller, "{\"body\":\"wake up\"}", "wake-1").statusCode());
+      for (CompletableFuture<HttpResponse<String>> poll : held) {
+        HttpResponse<String> answer = poll.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertEquals(200, answer.statusCode());
+        assertTrue(answer.body().contains("wake up"), answer.body());
+      }
+      awaitHeldPolls(0);
+      assertEquals(200, pollResponse(node, poller, cursor, "0").statusCode(), "answered polls no longer count");
+    } finally {
+      pollers.shutdownNow();
+    }
+
+    // Each poll is one request of the user's shared rate (40/s, bursts of 80): 150 short polls
+    // at once go past it.
+    java.util.concurrent.ExecutorService senders = java.util.concurrent.Executors.newFixedThreadPool(15);
+    List<HttpResponse<String>> answers = new ArrayList<>();
+    try {
+      List<CompletableFuture<HttpResponse<String>>> polls = new ArrayList<>();
+      for (int i = 0; i < 150; i++) {
+        polls.add(CompletableFuture.supplyAsync(() -> pollResponse(node, bystander, null, "0"), senders));
+      }
+      for (CompletableFuture<HttpResponse<String>> poll : polls) {
+        answers.add(poll.get(WAIT.toSeconds(), TimeUnit.SECONDS));
+      }
+    } finally {
+      senders.shutdown();
+    }
+    long limited = answers.stream().filter(r -> r.statusCode() == 429).count();
+    assertTrue(limited >= 30, limited + " of 150 polls were limited");
+    assertTrue(answers.stream().allMatch(r -> r.statusCode() == 200 || r.statusCode() == 429), "only answers or refusals");
+  }
+
+  /** Waits until the node's long-poll gauge shows {@code count} held polls. */
+  private static void awaitHeldPolls(int count) throws InterruptedException {
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    double held = -1;
+    while (System.nanoTime() < deadline) {
+      held = ParleyMetrics.get(node.system).registry().get("parley.connections").tag("transport", ParleyMetrics.LONG_POLL).gauge().value();
+      if (held == count) {
+        return;
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("held polls: " + held + ", expected " + count);
   }
 
   private static long usedHeapAfterGc() {

@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -36,6 +38,9 @@ class CrashIT {
       traffic.awaitAcks(BUSIEST, 30, Duration.ofSeconds(30));
 
       ClusterNode victim = cluster.byAddress(TestCluster.hostOf(cluster.running().get(0), "room", BUSIEST).orElseThrow());
+      List<ClusterNode> survivors = new ArrayList<>(cluster.running());
+      survivors.remove(victim);
+      MembershipWatch watch = new MembershipWatch(survivors, victim.address());
       long killedAt = System.nanoTime();
       long killedAtMillis = System.currentTimeMillis();
       victim.signal("KILL");
@@ -43,6 +48,9 @@ class CrashIT {
 
       traffic.awaitAcks(BUSIEST, 20, Duration.ofSeconds(60));
       Duration acknowledged = traffic.firstAckAfter(BUSIEST, killedAt).orElseThrow();
+      cluster.awaitMembers(survivors, Duration.ofSeconds(30));
+      watch.close();
+      printBudget(watch, killedAt, acknowledged);
       ClusterNode survivor = cluster.running().get(0);
       String newHost = TestCluster.hostOf(survivor, "room", BUSIEST).orElseThrow();
       assertNotEquals(victim.address(), newHost, "the busiest room moved off the dead node");
@@ -68,5 +76,22 @@ class CrashIT {
       Measured.print("crash", "failed attempts retried, by code", traffic.failureCodes(0, Long.MAX_VALUE));
       Measured.print("crash", "reader reconnects", traffic.readerReconnects());
     }
+  }
+
+  /**
+   * The failover's time budget, step by step, as the survivors saw it: the failure detector
+   * (until unreachable), the split-brain resolver's stable-after (until down), the removal,
+   * and then the shard's hand-over (sharding's removal margin, allocation, recovery from the
+   * journal) until the first write sent after the kill was acknowledged.
+   */
+  private static void printBudget(MembershipWatch watch, long killedAt, Duration acknowledged) {
+    long unreachable = watch.unreachableAt().orElseThrow(() -> new AssertionError("no survivor saw the killed node unreachable"));
+    long removed = watch.removedAt().orElseThrow(() -> new AssertionError("the killed node was never removed"));
+    long down = watch.downAt().orElse(removed);
+    Measured.print("crash", "budget 1, kill -> unreachable (failure detector)", Duration.ofNanos(unreachable - killedAt));
+    Measured.print("crash", "budget 2, unreachable -> down (split-brain resolver)", Duration.ofNanos(down - unreachable));
+    Measured.print("crash", "budget 3, down -> removed", Duration.ofNanos(removed - down));
+    Measured.print("crash", "budget 4, removed -> first write acknowledged (hand-over, allocation, recovery)", acknowledged.minus(Duration.ofNanos(removed - killedAt)));
+    Measured.print("crash", "budget total, kill -> first write acknowledged", acknowledged);
   }
 }

@@ -3,17 +3,14 @@ package parley.multijvm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -45,7 +42,7 @@ class RollingRestartIT {
         List<ClusterNode> others = new ArrayList<>(cluster.running());
         others.remove(node);
         leaving.add(node);
-        try (UnreachableWatch watch = new UnreachableWatch(others, node.address())) {
+        try (MembershipWatch watch = new MembershipWatch(others, node.address())) {
           long termAt = System.nanoTime();
           node.signal("TERM");
           int status = node.awaitExit(Duration.ofSeconds(60));
@@ -74,54 +71,6 @@ class RollingRestartIT {
       Measured.print("rolling", "messages acknowledged (all found once, in order)", traffic.acks().size());
       Measured.print("rolling", "failed attempts retried, by code", traffic.failureCodes(rollStart, rollEnd));
       Measured.print("rolling", "reader reconnects (each resumed without a gap)", traffic.readerReconnects());
-    }
-  }
-
-  /** Polls the peers' membership views while a node leaves, noting whether it turned unreachable. */
-  private static final class UnreachableWatch implements AutoCloseable {
-    private final Set<String> seen = new TreeSet<>();
-    private final AtomicBoolean running = new AtomicBoolean(true);
-    private final Thread thread;
-
-    UnreachableWatch(List<ClusterNode> peers, String address) {
-      thread =
-          new Thread(
-              () -> {
-                while (running.get()) {
-                  for (ClusterNode peer : peers) {
-                    peer.getJson("/cluster/members")
-                        .ifPresent(
-                            view -> {
-                              for (JsonNode unreachable : view.path("unreachable")) {
-                                if (address.equals(unreachable.path("node").asText())) {
-                                  synchronized (seen) {
-                                    seen.add(peer.host);
-                                  }
-                                }
-                              }
-                            });
-                  }
-                  try {
-                    Thread.sleep(100);
-                  } catch (InterruptedException e) {
-                    return;
-                  }
-                }
-              },
-              "unreachable-watch");
-      thread.setDaemon(true);
-      thread.start();
-    }
-
-    Set<String> sawUnreachable() {
-      synchronized (seen) {
-        return Set.copyOf(seen);
-      }
-    }
-
-    @Override
-    public void close() {
-      running.set(false);
     }
   }
 }

@@ -45,6 +45,10 @@ import parley.transport.Session;
  * something after the cursor, or the timeout passes, and answers the frames and the next
  * cursor. {@code timeout=0} is a short poll. Each poll is a short-lived session started from
  * the cursor, so polling has the WebSocket's ordering and exactly-once delivery.
+ *
+ * <p>A poll places a session in every room of its user, which costs the node about what a
+ * connection's start does: so each poll is one request of the user's shared rate, and a held
+ * poll counts as one of the user's open connections while it is held.
  */
 public final class PollRoute {
 
@@ -79,6 +83,10 @@ public final class PollRoute {
                                           } catch (IllegalArgumentException e) {
                                             return HttpAnswers.error(ErrorCode.BAD_TIMEOUT, e.getMessage());
                                           }
+                                          Duration wait = handlers.limits().admitRequest(user.userId());
+                                          if (!wait.isZero()) {
+                                            return HttpAnswers.rateLimited(wait, "too many requests");
+                                          }
                                           return handlers.checkpoints().startingFrom(
                                               handlers,
                                               user.userId(),
@@ -107,6 +115,10 @@ public final class PollRoute {
       ResumeCursor cursor,
       Duration timeout) {
     ChatSettings settings = handlers.settings();
+    if (!handlers.limits().openConnection(user.userId())) {
+      return HttpAnswers.rateLimited(
+          Duration.ofSeconds(1), settings.maxConnectionsPerUser() + " connections and held polls already open");
+    }
     PollOutbound out =
         new PollOutbound(
             settings.pageSize(),
@@ -126,7 +138,11 @@ public final class PollRoute {
     system.scheduler().scheduleOnce(timeout.plus(settings.askTimeout()), out::finish, system.executionContext());
     ParleyMetrics.get(system).countConnection(ParleyMetrics.LONG_POLL, out.result);
     // The session ends with the answer, whether or not the client is still there to get it.
-    out.result.whenComplete((answer, failure) -> session.tell(new Session.InboundClosed()));
+    out.result.whenComplete(
+        (answer, failure) -> {
+          handlers.limits().closeConnection(user.userId());
+          session.tell(new Session.InboundClosed());
+        });
     return onSuccess(out.result, answer -> complete(answer));
   }
 

@@ -27,7 +27,6 @@ import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
-import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 import parley.auth.AuthRoutes;
@@ -196,7 +195,7 @@ public final class RestRoutes {
       // The user's one rate on this node, shared with their WebSocket connections.
       Duration wait = handlers.limits().admitRequest(userId);
       if (!wait.isZero()) {
-        return rateLimited(wait);
+        return HttpAnswers.rateLimited(wait, "too many requests");
       }
       Request request;
       try {
@@ -210,14 +209,6 @@ public final class RestRoutes {
               : handlers.documents().handle(userId, null, (Request.Doc) request);
       return onSuccess(reply, r -> complete(HttpAnswers.response(r)));
     }
-  }
-
-  /** 429 with {@code Retry-After} in whole seconds, at least one, as HTTP clients expect. */
-  private static Route rateLimited(Duration wait) {
-    long seconds = Math.max(1, (wait.toMillis() + 999) / 1000);
-    return complete(
-        HttpAnswers.response(Reply.Failure.of(ErrorCode.RATE_LIMITED, "too many requests; retry after " + seconds + " s"))
-            .addHeader(RawHeader.create("Retry-After", Long.toString(seconds))));
   }
 
   private static Route idempotent(Function<String, Route> inner) {
