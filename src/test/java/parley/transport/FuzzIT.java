@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.Config;
@@ -32,8 +36,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
 import parley.protocol.Codec;
 import parley.protocol.ErrorCode;
 import parley.protocol.ProtocolException;
@@ -62,10 +68,9 @@ class FuzzIT {
   private static final int WINDOW = 32;
 
   /** Every frame type docs/protocol.md lists for the server to send. */
+  /** The replies' types and every push of the protocol (SpecTest holds them to the docs). */
   private static final Set<String> DOCUMENTED_TYPES =
-      Set.of(
-          "ok", "error", "pong", "event", "typing", "read", "receipt", "presence", "lagged", "reload", "close",
-          "welcome", "ping", "doc_op", "doc_cursor", "doc_cursor_removed", "doc_editors", "doc_resync", "job");
+      Stream.concat(Stream.of("ok", "error", "pong"), Codec.PUSHES.keySet().stream()).collect(Collectors.toUnmodifiableSet());
 
   private static final List<String> HONEST = List.of("alice", "bob", "carol");
   private static final List<String> FUZZERS = List.of("fz0", "fz1", "fz2", "fz3");
@@ -105,8 +110,16 @@ class FuzzIT {
             parley.chat.user-rate-burst = 100000
             """);
     long starting = System.nanoTime();
+    // Everything the node logs while it is fuzzed: an entity whose write failed, a session
+    // that crashed or a stage that failed logs an ERROR, so none may appear.
+    Logger root = (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+    ListAppender<ILoggingEvent> logged = new ListAppender<>();
+    logged.start();
+    root.addAppender(logged);
     try (InJvmNode node = InJvmNode.start(keyspaces, 0, 0, fast)) {
-      new Fuzz(node, starting).run();
+      new Fuzz(node, starting, logged).run();
+    } finally {
+      root.detachAppender(logged);
     }
   }
 
@@ -132,10 +145,12 @@ class FuzzIT {
     private final AtomicBoolean fuzzing = new AtomicBoolean(true);
     private final long maxDocumentChars;
     private final long starting;
+    private final ListAppender<ILoggingEvent> logged;
 
-    Fuzz(InJvmNode node, long starting) {
+    Fuzz(InJvmNode node, long starting, ListAppender<ILoggingEvent> logged) {
       this.node = node;
       this.starting = starting;
+      this.logged = logged;
       Config config = node.system.settings().config();
       this.codec =
           new Codec(new Codec.Limits(config.getInt("parley.chat.max-body-bytes"), config.getInt("parley.chat.max-topic-bytes")));
@@ -220,7 +235,17 @@ class FuzzIT {
               "(3) a write or an entity failed: unavailable"),
           () -> assertEquals(List.of(), roomProblems, "(3) rooms"),
           () -> assertEquals(List.of(), docProblems, "(3) documents"),
-          () -> assertEquals(List.of(), closed, "(4) connections the server closed or that stopped answering"));
+          () -> assertEquals(List.of(), closed, "(4) connections the server closed or that stopped answering"),
+          () -> assertEquals(List.of(), errorsLogged(), "(5) errors the node logged (a failed write, a crashed session or stage)"));
+    }
+
+    private List<String> errorsLogged() {
+      synchronized (logged.list) {
+        return logged.list.stream()
+            .filter(e -> e.getLevel().isGreaterOrEqual(Level.ERROR))
+            .map(e -> e.getLoggerName() + ": " + e.getFormattedMessage())
+            .toList();
+      }
     }
 
     private static List<Conn> concat(List<Conn> a, Collection<Conn> b) {
