@@ -265,7 +265,7 @@ class HostileHttpIT {
   }
 
   @Test
-  void pagesOfAnAllowedOriginGetCorsOnRestAndSseAndOthersAreRefused() throws Exception {
+  void pagesOfAnAllowedOriginGetCorsOnRestSseAndLongPollAndOthersAreRefused() throws Exception {
     String token = node.token("webapp");
     assertEquals(200, node.rest("POST", "/v1/rooms", token, "{\"room\":\"webapp-room\"}", null).statusCode());
 
@@ -306,6 +306,15 @@ class HostileHttpIT {
     assertEquals(200, stream.statusCode());
     assertEquals(APP, stream.headers().firstValue("Access-Control-Allow-Origin").orElse(null));
 
+    HttpResponse<String> polled = HTTP.send(
+        HttpRequest.newBuilder(node.http().resolve("/v1/poll?timeout=0"))
+            .header("Origin", APP)
+            .header("Authorization", "Bearer " + token)
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, polled.statusCode(), polled.body());
+    assertEquals(APP, polled.headers().firstValue("Access-Control-Allow-Origin").orElse(null));
+
     String evil = "https://evil.example";
     for (HttpRequest refused : List.of(
         HttpRequest.newBuilder(node.http().resolve("/v1/rooms/webapp-room/messages"))
@@ -319,6 +328,10 @@ class HostileHttpIT {
             .build(),
         HttpRequest.newBuilder(node.http().resolve("/v1/events?access_token=" + token))
             .header("Origin", evil)
+            .build(),
+        HttpRequest.newBuilder(node.http().resolve("/v1/poll?timeout=0"))
+            .header("Origin", evil)
+            .header("Authorization", "Bearer " + token)
             .build())) {
       HttpResponse<String> answer = HTTP.send(refused, HttpResponse.BodyHandlers.ofString());
       assertEquals(403, answer.statusCode(), refused.method() + " " + refused.uri());
