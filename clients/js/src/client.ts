@@ -3,7 +3,7 @@ import { ParleyError } from './errors.js';
 import { callRest, jobPath, type HttpContext } from './http.js';
 import { ParleyDocument } from './document.js';
 import type {
-  Close, Job, JobSubmission, Positions, Pushes, Reply, RequestFields, RequestType, RoomEvent, Welcome,
+  Close, Job, JobSubmission, Positions, Pushes, Reply, RequestFields, RequestType, RoomEntry, RoomEvent, Welcome,
 } from './protocol.js';
 import { defaultSendStore, type QueuedSend, type SendStore } from './sendStore.js';
 import {
@@ -56,8 +56,26 @@ export interface ClientOptions {
    * and the client reconnects with a token from the callback.
    */
   autoRefresh?: boolean;
-  /** Where to resume each room from (a saved `client.positions`); without it rooms start after the read marker. */
+  /** Where to resume each room from (a saved `client.positions`); without it rooms start after the read marker (see `roomStart`). */
   positions?: Positions;
+  /**
+   * Where a room starts on a WebSocket connection when this client holds no position for it
+   * (it is not in `positions`). `'unread'` (the default): after the user's read marker, so its
+   * unread events are delivered. `'latest'`: after its newest event, for an application that
+   * shows a room's past from `history` when the room is opened; the client then asks
+   * `list_rooms` before each `resume`, takes each room's `lastSeq` as its position, and emits
+   * the list as `rooms` (a room that did not answer in time starts after the read marker).
+   * SSE and long-polling without a cursor always start after the read markers.
+   */
+  roomStart?: 'unread' | 'latest';
+  /**
+   * Where the platform says the network went away or came back (its `offline` and `online`
+   * events): the connection is dropped at once on `offline` (a socket on a network that is
+   * gone stays open, dead, until the heartbeat notices) and reconnects at once on `online`,
+   * without waiting out the backoff. Default: `window` in a browser, none elsewhere; `null`
+   * ignores the platform's word.
+   */
+  networkEventTarget?: EventTarget | null;
 }
 
 /** Where the connection is, as `state` events report it. */
@@ -66,7 +84,8 @@ export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 /** A queued send sent again on a new connection: its reply, or why it failed. */
 export interface Resent {
   send: QueuedSend;
-  reply?: Reply<'send'>;
+  /** The `ok` of `send`, or of `send_dm` for a direct message (`send.to`). */
+  reply?: Reply<'send'> | Reply<'send_dm'>;
   error?: Error;
 }
 
@@ -79,6 +98,8 @@ export interface ClientEvents extends Omit<Pushes, 'job'> {
   state: { state: ConnectionState; attempt?: number; delay?: number; transport?: TransportName };
   /** A send from the queue (`sendStore`), sent again on a new connection, was answered. */
   resent: Resent;
+  /** The user's rooms as a connection starts, before it resumes them: only with `roomStart: 'latest'`. */
+  rooms: { rooms: RoomEntry[] };
   /** A refresh was accepted: the connection now lives this long. */
   refreshed: { tokenExpiresIn: number };
   /** Something went wrong that no request reports: a refused refresh, a failing token callback, a closed-for-good connection. */
@@ -111,7 +132,7 @@ interface Pending {
  * acknowledged. Requests are promises.
  */
 export class ParleyClient {
-  private readonly options: Required<Omit<ClientOptions, 'positions' | 'reconnect' | 'WebSocket' | 'cursor' | 'sendStore'>> & {
+  private readonly options: Required<Omit<ClientOptions, 'positions' | 'reconnect' | 'WebSocket' | 'cursor' | 'sendStore' | 'networkEventTarget'>> & {
     reconnect: { initialDelay: number; maxDelay: number };
     WebSocket: WebSocketConstructor | null;
   };
@@ -137,6 +158,11 @@ export class ParleyClient {
   private ready = false;
   private stopped = true;
   private attempt = 0;
+  /** The token for the next connection is being fetched (`open` is under way without a connection yet). */
+  private opening = false;
+  /** The network came back while an attempt was being made: if it fails, the next one is at once. */
+  private retryAtOnce = false;
+  private readonly network: EventTarget | null;
   private nextId = 1;
   private currentToken: string | null = null;
   private lastCursor: string | null;
@@ -168,6 +194,7 @@ export class ParleyClient {
       pollTimeout: options.pollTimeout ?? 25_000,
       requestTimeout: options.requestTimeout ?? 10_000,
       autoRefresh: options.autoRefresh ?? true,
+      roomStart: options.roomStart ?? 'unread',
       reconnect: { initialDelay: options.reconnect?.initialDelay ?? 500, maxDelay: options.reconnect?.maxDelay ?? 15_000 },
     };
     const base = new URL(options.url);
@@ -182,6 +209,9 @@ export class ParleyClient {
     this.seen = { ...(options.positions ?? {}) };
     this.lastCursor = options.cursor ?? null;
     this.store = options.sendStore ?? defaultSendStore();
+    this.network = options.networkEventTarget === undefined
+      ? ((globalThis as { window?: EventTarget }).window ?? null)
+      : options.networkEventTarget;
   }
 
   /** The last seq delivered per room: save it to resume from there in a later client (`positions`). */
@@ -222,6 +252,8 @@ export class ParleyClient {
     if (this.stopped) {
       this.stopped = false;
       this.tryIndex = this.workingIndex;
+      this.network?.addEventListener('offline', this.onNetworkOffline);
+      this.network?.addEventListener('online', this.onNetworkOnline);
       void this.open();
     }
     return ready;
@@ -235,11 +267,30 @@ export class ParleyClient {
 
   /** Closes the connection for good; pending requests fail with `client_closed` (queued sends stay queued). */
   close(): void {
-    this.stopped = true;
-    clearTimeout(this.reconnectTimer);
+    this.stop();
     this.dropConnection();
     this.failAll('client_closed', 'the client was closed');
     this.emit('state', { state: 'closed' });
+  }
+
+  /**
+   * Skips the wait before the next reconnect attempt and starts over from the shortest delay:
+   * for a "Reconnect now" button (the client does it by itself when the network comes back, see
+   * `networkEventTarget`). A connection still opening is begun afresh; an open one is kept.
+   */
+  retryNow(): void {
+    if (this.stopped || this.opened) return;
+    if (this.opening) {
+      // The attempt under way is still fetching its token: if it fails, the next one goes at once.
+      this.retryAtOnce = true;
+      return;
+    }
+    // A socket begun while the network was away can only fail, after a while.
+    this.dropConnection();
+    clearTimeout(this.reconnectTimer);
+    this.attempt = 0;
+    this.tryIndex = this.workingIndex;
+    void this.open();
   }
 
   /** Sends a request; resolves with its `ok` reply, rejects with a {@link ParleyError}. */
@@ -255,14 +306,8 @@ export class ParleyClient {
    * on the next connection, by this client or, with a store that outlives it, the next one
    * (a reloaded page); those answers come as `resent` events.
    */
-  async send(room: string, body: string, clientMsgId: string = newId()): Promise<Reply<'send'>> {
-    this.sending.add(clientMsgId);
-    try {
-      await this.store.put({ clientMsgId, room, body, queuedAt: Date.now() });
-      return await this.sendQueued({ clientMsgId, room, body });
-    } finally {
-      this.sending.delete(clientMsgId);
-    }
+  send(room: string, body: string, clientMsgId: string = newId()): Promise<Reply<'send'>> {
+    return this.queue({ clientMsgId, room, body, queuedAt: Date.now() }) as Promise<Reply<'send'>>;
   }
 
   /** The sends in the send store: not yet acknowledged. */
@@ -272,10 +317,10 @@ export class ParleyClient {
 
   /**
    * Sends a direct message to user `to` (the DM room `dm:<a>:<b>` is made on first use);
-   * `clientMsgId` names the write as for `send`. Not kept in the send store.
+   * `clientMsgId` names the write, and the send store keeps it until acknowledged, as for `send`.
    */
   sendDm(to: string, body: string, clientMsgId: string = newId()): Promise<Reply<'send_dm'>> {
-    return this.request('send_dm', { to, body, clientMsgId });
+    return this.queue({ clientMsgId, to, body, queuedAt: Date.now() }) as Promise<Reply<'send_dm'>>;
   }
 
   /**
@@ -417,12 +462,15 @@ export class ParleyClient {
     // A reconnect announced itself when it was scheduled.
     if (this.attempt === 0) this.emit('state', { state: 'connecting', transport: name });
     if (token === undefined) {
+      this.opening = true;
       try {
         token = await this.freshToken();
       } catch (error) {
         this.emit('error', error as Error);
         this.scheduleReconnect();
         return;
+      } finally {
+        this.opening = false;
       }
     }
     if (this.stopped || this.connection) return;
@@ -526,13 +574,9 @@ export class ParleyClient {
     this.watchSilence(welcome);
     // Positions are what a WebSocket resumes from; a cursor kept from a stream before would be stale.
     this.lastCursor = null;
-    const rooms = this.positions;
-    const resume = Object.keys(rooms).length > 0 ? { rooms } : {};
-    this.call('resume', resume, this.options.requestTimeout, true).then(
-      (reply: Reply<'resume'>) => {
-        // Rooms this client did not name resume after the read marker: start counting there.
-        for (const [room, seq] of Object.entries(reply.rooms)) this.seen[room] ??= seq;
-        this.onReady(welcome);
+    this.resume(connection).then(
+      (resumed) => {
+        if (resumed) this.onReady(welcome);
       },
       (error: Error) => {
         // connection_lost: the socket is already gone and reconnecting; otherwise start over.
@@ -542,6 +586,27 @@ export class ParleyClient {
         this.onEnded();
       },
     );
+  }
+
+  /**
+   * Resumes every room on a new WebSocket from `positions`; with `roomStart: 'latest'` the
+   * rooms without one are first placed at their newest event. False if the connection was
+   * replaced meanwhile.
+   */
+  private async resume(connection: Transport): Promise<boolean> {
+    if (this.options.roomStart === 'latest') {
+      const list: Reply<'list_rooms'> = await this.call('list_rooms', {}, this.options.requestTimeout, true);
+      if (connection !== this.connection) return false;
+      for (const entry of list.rooms) {
+        if (entry.lastSeq !== undefined) this.seen[entry.room] ??= entry.lastSeq;
+      }
+      this.emit('rooms', { rooms: list.rooms });
+    }
+    const rooms = this.positions;
+    const reply: Reply<'resume'> = await this.call('resume', Object.keys(rooms).length > 0 ? { rooms } : {}, this.options.requestTimeout, true);
+    // Rooms this client did not name resume after the read marker: start counting there.
+    for (const [room, seq] of Object.entries(reply.rooms)) this.seen[room] ??= seq;
+    return connection === this.connection;
   }
 
   private onReady(welcome: Welcome): void {
@@ -644,7 +709,7 @@ export class ParleyClient {
     const close = this.closeFrame;
     if (close && FINAL_CLOSE_CODES.has(close.code)) {
       const error = new Error(`the server closed the connection for good: ${close.code} ${close.reason}`);
-      this.stopped = true;
+      this.stop();
       this.failAll('client_closed', error.message);
       for (const waiter of this.readyWaiters.splice(0)) waiter.reject(error);
       this.emit('error', error);
@@ -674,11 +739,30 @@ export class ParleyClient {
     this.attempt += 1;
     const { initialDelay, maxDelay } = this.options.reconnect;
     const step = Math.min(maxDelay, initialDelay * 2 ** (this.attempt - 1));
-    const wait = step / 2 + Math.random() * (step / 2);
+    const wait = this.retryAtOnce ? 0 : step / 2 + Math.random() * (step / 2);
+    this.retryAtOnce = false;
     this.emit('state', { state: 'reconnecting', attempt: this.attempt, delay: wait });
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => void this.open(), wait);
   }
+
+  /** No more connections: the reconnect timer and the platform's network events are let go. */
+  private stop(): void {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    this.network?.removeEventListener('offline', this.onNetworkOffline);
+    this.network?.removeEventListener('online', this.onNetworkOnline);
+  }
+
+  /** The platform says the network is gone: the connection is dead or soon will be; reconnect attempts go on. */
+  private readonly onNetworkOffline = (): void => {
+    if (this.stopped || !this.connection) return;
+    this.dropConnection();
+    this.onEnded();
+  };
+
+  /** The network is back: try now rather than at the backoff's next attempt. */
+  private readonly onNetworkOnline = (): void => this.retryNow();
 
   private dropConnection(): void {
     const connection = this.connection;
@@ -744,10 +828,24 @@ export class ParleyClient {
 
   // The send queue.
 
-  /** Sends a queued send; forgets it once acknowledged or refused for good. */
-  private async sendQueued(send: { clientMsgId: string; room: string; body: string }): Promise<Reply<'send'>> {
+  /** Puts a send in the store, then sends it. */
+  private async queue(send: QueuedSend): Promise<Reply<'send'> | Reply<'send_dm'>> {
+    this.sending.add(send.clientMsgId);
     try {
-      const reply = await this.request('send', send);
+      await this.store.put(send);
+      return await this.sendQueued(send);
+    } finally {
+      this.sending.delete(send.clientMsgId);
+    }
+  }
+
+  /** Sends a queued send; forgets it once acknowledged or refused for good. */
+  private async sendQueued(send: QueuedSend): Promise<Reply<'send'> | Reply<'send_dm'>> {
+    const { clientMsgId, body } = send;
+    try {
+      const reply = send.to !== undefined
+        ? await this.request('send_dm', { to: send.to, clientMsgId, body })
+        : await this.request('send', { room: send.room!, clientMsgId, body });
       await this.store.delete(send.clientMsgId);
       return reply;
     } catch (error) {

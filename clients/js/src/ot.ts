@@ -63,6 +63,32 @@ export class TextOperation {
     return builder.build();
   }
 
+  /**
+   * The operation turning `before` into `after` as one replaced span between their common
+   * prefix and suffix: what a text field's `input` event did, for an editor that keeps the
+   * text in a `<textarea>`. `caret`, the caret's index in `after`, places an edit the texts
+   * alone leave ambiguous where the user made it (typing "a" at 1 in "aa" is an insert at 1,
+   * not at the end), since every edit ends at the caret. A surrogate pair is never split.
+   */
+  static diff(before: string, after: string, caret?: number): TextOperation {
+    const shorter = Math.min(before.length, after.length);
+    let end = 0;
+    const kept = caret === undefined ? -1 : after.length - caret;
+    // The text after the caret is what the edit left alone, when it is there in `before`.
+    if (kept >= 0 && kept <= shorter && after.endsWith(before.slice(before.length - kept))) end = kept;
+    let start = 0;
+    while (start < shorter - end && before.charCodeAt(start) === after.charCodeAt(start)) start++;
+    while (end < shorter - start && before.charCodeAt(before.length - 1 - end) === after.charCodeAt(after.length - 1 - end)) end++;
+    if (start > 0 && isHigh(before.charCodeAt(start - 1))) start--;
+    if (end > 0 && isLow(before.charCodeAt(before.length - end))) end--;
+    return TextOperation.builder()
+      .retain(start)
+      .delete(before.length - start - end)
+      .insert(after.slice(start, after.length - end))
+      .retain(end)
+      .build();
+  }
+
   /** The wire form, e.g. `[3, "hi", -2]`; a fresh array. */
   toWire(): WireOperation {
     return [...this.components];

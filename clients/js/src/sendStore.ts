@@ -1,8 +1,11 @@
-/** A `send` not yet acknowledged, as the offline queue keeps it. */
+/** A `send` or `sendDm` not yet acknowledged, as the offline queue keeps it. */
 export interface QueuedSend {
   /** Names the write: the server writes a resent `clientMsgId` once (docs/protocol.md, Idempotency). */
   clientMsgId: string;
-  room: string;
+  /** The room of a `send`. */
+  room?: string;
+  /** The recipient of a direct message (`sendDm`), sent with `send_dm`; no `room` then. */
+  to?: string;
   body: string;
   /** Epoch milliseconds when it was first sent; the queue resends in this order. */
   queuedAt: number;

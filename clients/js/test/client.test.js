@@ -1,6 +1,7 @@
 // The package against a real node (JsClientIT starts it with 1 s heartbeats and no clock skew).
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
+import WebSocket from 'ws';
 import { ParleyError } from '../dist/index.js';
 import { client, closeAll, eventsOf, mintToken, node, unique, until, worker } from './support.js';
 
@@ -100,6 +101,103 @@ test('after the server closes the socket the client reconnects and resumes with 
   await other.send(room, 'after');
   await until(dropped, 'event', () => events.length >= 7, 'the live message after the reconnect');
   assert.deepEqual(seqs(events), range(2, 8));
+});
+
+test('with roomStart latest a room starts at its newest event, and the room list comes first', async () => {
+  const user = unique('ida');
+  const room = unique('latest');
+  const writer = client({ token: mintToken(user, 600) });
+  await writer.connect();
+  await writer.createRoom(room, { topic: 'old news' });
+  for (let i = 1; i <= 3; i++) await writer.send(room, `unread ${i}`);
+
+  // The read marker is on the creation (seq 1): by default seqs 2-4 come as unread.
+  const unread = client({ token: mintToken(user, 600) });
+  const backlog = eventsOf(unread, room);
+  await unread.connect();
+  await until(unread, 'event', () => backlog.length >= 3, 'the unread events');
+  assert.deepEqual(seqs(backlog), [2, 3, 4]);
+
+  const latest = client({ token: mintToken(user, 600), roomStart: 'latest' });
+  const order = [];
+  latest.on('rooms', ({ rooms }) => order.push({ rooms }));
+  latest.on('state', ({ state }) => order.push(state));
+  const live = eventsOf(latest, room);
+  await latest.connect();
+  const listed = order.find((entry) => entry.rooms)?.rooms.find((entry) => entry.room === room);
+  assert.equal(listed?.lastSeq, 4);
+  assert.equal(listed.topic, 'old news');
+  assert.ok(order.indexOf('open') > order.findIndex((entry) => entry.rooms), `the list before open: ${JSON.stringify(order)}`);
+  assert.equal(latest.positions[room], 4);
+  await writer.send(room, 'live');
+  await until(latest, 'event', () => live.length >= 1, 'the live message');
+  assert.deepEqual(seqs(live), [5], 'nothing of the past, the live event once');
+});
+
+/** A WebSocket for a network the test switches off: while `down`, every new socket is refused. */
+function switchableNetwork() {
+  const network = new EventTarget();
+  network.down = false;
+  network.WebSocket = class extends WebSocket {
+    constructor(url, protocols) {
+      super(network.down ? 'ws://127.0.0.1:1/v1/ws' : url, protocols);
+    }
+  };
+  network.set = (up) => {
+    network.down = !up;
+    network.dispatchEvent(new Event(up ? 'online' : 'offline'));
+  };
+  return network;
+}
+
+test('the network\'s offline event drops the connection at once; online reconnects at once and resumes', async () => {
+  const user = unique('jon');
+  const room = unique('network');
+  const other = client({ token: mintToken(unique('kit'), 600) });
+  await other.connect();
+  await other.createRoom(room);
+  const network = switchableNetwork();
+  // Backoff so long that only the online event can bring the connection back within the test.
+  const away = client({
+    token: mintToken(user, 600), WebSocket: network.WebSocket, networkEventTarget: network, transports: ['websocket'],
+    reconnect: { initialDelay: 60_000, maxDelay: 60_000 },
+  });
+  const states = [];
+  away.on('state', (change) => states.push(change));
+  const events = eventsOf(away, room);
+  const first = await away.connect();
+  await away.join(room);
+
+  network.set(false);
+  assert.equal(states.at(-1).state, 'reconnecting', 'dropped on the event, not at the heartbeat');
+  assert.ok(states.at(-1).delay >= 30_000, `the next attempt is far off: ${JSON.stringify(states.at(-1))}`);
+  assert.equal(away.welcome, null);
+  await other.send(room, 'while away');
+
+  const back = Date.now();
+  network.set(true);
+  await away.whenReady();
+  assert.ok(Date.now() - back < 5_000, 'reconnected without waiting out the backoff');
+  assert.notEqual(away.welcome.session, first.session, 'a new connection');
+  await until(away, 'event', () => events.some((e) => e.body === 'while away'), 'what was written while away');
+});
+
+test('retryNow skips the backoff\'s wait', async () => {
+  const network = switchableNetwork();
+  network.down = true;
+  const late = client({
+    token: mintToken(unique('lou'), 600), WebSocket: network.WebSocket, networkEventTarget: null, transports: ['websocket'],
+    reconnect: { initialDelay: 60_000, maxDelay: 60_000 },
+  });
+  const states = [];
+  late.on('state', ({ state }) => states.push(state));
+  const connected = late.connect();
+  await until(late, 'state', () => states.includes('reconnecting'), 'a refused first attempt');
+  network.down = false;
+  const asked = Date.now();
+  late.retryNow();
+  await connected;
+  assert.ok(Date.now() - asked < 5_000, 'connected at once, not in a minute');
 });
 
 test('the server\'s heartbeats are answered: an idle connection outlives several heartbeat deadlines', async () => {

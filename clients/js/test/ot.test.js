@@ -89,3 +89,41 @@ function describeState(state) {
 test('operations serialize to their wire form', () => {
   assert.equal(JSON.stringify({ op: op([3, 'hi', -2]) }), '{"op":[3,"hi",-2]}');
 });
+
+// TextOperation.diff is the package's own (the server has no text field to read): an editor
+// on a <textarea> turns each input event into the operation it sends.
+describe('diff: the operation a text field edit made', () => {
+  const diff = (before, after, caret) => TextOperation.diff(before, after, caret).toWire();
+
+  test('typing, deleting and replacing a selection are one span each', () => {
+    assert.deepEqual(diff('hello', 'hello!', 6), [5, '!']);
+    assert.deepEqual(diff('hello', 'hllo', 1), [1, -1, 3]);
+    assert.deepEqual(diff('hello world', 'hello there', 11), [6, 'there', -5]);
+    assert.deepEqual(diff('same', 'same', 2), [4]);
+    assert.deepEqual(diff('', 'pasted text', 11), ['pasted text']);
+  });
+
+  test('the caret places an edit the texts alone leave ambiguous', () => {
+    assert.deepEqual(diff('aa', 'aaa', 2), [1, 'a', 1], 'typed at 1');
+    assert.deepEqual(diff('aa', 'aaa', 1), ['a', 2], 'typed at 0');
+    assert.deepEqual(diff('aa', 'aaa'), [2, 'a'], 'no caret: at the end');
+    assert.deepEqual(diff('abab', 'ab', 2), [2, -2], 'deleted before the caret');
+    assert.deepEqual(diff('abab', 'ab', 0), [-2, 2], 'deleted after the caret');
+  });
+
+  test('never splits a surrogate pair', () => {
+    assert.deepEqual(diff('a😀b', 'a😁b', 3), [1, '😁', -2, 1]);
+    assert.deepEqual(diff('😀', '😀😀', 4), [2, '😀']);
+  });
+
+  test('applied to the text before, gives the text after, whatever the caret', () => {
+    const alphabet = ['a', 'b', '😀', ' '];
+    const random = (n) => Array.from({ length: n }, () => alphabet[Math.floor(Math.random() * alphabet.length)]).join('');
+    for (let i = 0; i < 500; i++) {
+      const before = random(Math.floor(Math.random() * 8));
+      const after = random(Math.floor(Math.random() * 8));
+      const caret = Math.floor(Math.random() * (after.length + 1));
+      assert.equal(TextOperation.diff(before, after, caret).apply(before), after, `${JSON.stringify(before)} → ${JSON.stringify(after)} at ${caret}`);
+    }
+  });
+});

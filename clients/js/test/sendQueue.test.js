@@ -136,3 +136,26 @@ test('IndexedDBSendStore keeps sends across instances (a reload) and the client 
   assert.equal((await messagesWith(owner, room, 'i-1')).length, 1);
   await pageTwo.close();
 });
+
+test('a direct message made offline is queued too, and sent with send_dm by the next client', async () => {
+  const user = unique('val');
+  const peer = unique('wes');
+  const store = new MemorySendStore();
+  const offline = client({ token: mintToken(user, 600), transports: ['websocket'], WebSocket: RefusedWebSocket, sendStore: store, requestTimeout: 300 });
+  offline.connect().catch(() => {});
+  const failed = await offline.sendDm(peer, 'are you there?', 'dm-1').catch((error) => error);
+  assert.equal(failed.code, 'request_timeout');
+  offline.close();
+  assert.deepEqual((await store.list()).map(({ clientMsgId, to, room }) => ({ clientMsgId, to, room })), [{ clientMsgId: 'dm-1', to: peer, room: undefined }]);
+
+  const next = client({ token: mintToken(user, 600), sendStore: store });
+  const resent = [];
+  next.on('resent', (r) => resent.push(r));
+  await next.connect();
+  await until(next, 'resent', () => resent.length >= 1, 'the queued direct message');
+  assert.equal(resent[0].send.to, peer);
+  assert.equal(resent[0].reply.duplicate, false);
+  assert.equal(resent[0].reply.room, `dm:${[user, peer].sort().join(':')}`);
+  assert.deepEqual(await store.list(), []);
+  assert.equal((await messagesWith(next, resent[0].reply.room, 'dm-1')).length, 1);
+});

@@ -1,9 +1,11 @@
 // Chat: the room list, one room's timeline, sending with pending → sent → delivered → read,
-// edits and deletes, typing, presence and read receipts. Everything comes from protocol v1
-// pushes and replies; the timeline of a room is kept by seq, so a reply and a push of the same
-// event, or a page of history overlapping live events, merge instead of doubling.
+// edits and deletes, typing, presence and read receipts. Everything comes from the client
+// package's pushes and replies (each room event once, in seq order, across reconnects); the
+// timeline of a room is kept by seq, so a reply and a push of the same event, or a page of
+// history overlapping live events, merge instead of doubling.
 
 import { h, hue, timeOf, dayTimeOf, newId, names, ID_PATTERN } from './dom.js';
+import { answered } from './retry.js';
 
 const HISTORY_PAGE = 50;
 const TYPING_SHOWN_MS = 5000;
@@ -27,7 +29,8 @@ function newRoom(id, me) {
     topicSeq: 0,
     head: 0,
     readSeq: 0,
-    liveSeq: null,
+    // Its read marker is known (from the room list, or set by the first event pushed).
+    followed: false,
     items: new Map(),
     bySeq: new Map(),
     seen: new Set(),
@@ -48,8 +51,8 @@ function newRoom(id, me) {
 }
 
 export class Chat {
-  constructor(connection, me, ui) {
-    this.conn = connection;
+  constructor(client, me, ui) {
+    this.client = client;
     this.me = me;
     this.ui = ui;
     this.rooms = new Map();
@@ -63,28 +66,32 @@ export class Chat {
     this.markTimer = null;
     this.bindComposer();
     this.bindTimeline();
+    client.on('rooms', ({ rooms }) => this.onRooms(rooms));
+    client.on('event', (e) => this.onEvent(e));
+    client.on('typing', (push) => this.onTyping(push));
+    client.on('read', (push) => this.onRead(push));
+    client.on('receipt', (push) => this.onReceipt(push));
+    client.on('presence', (push) => this.onPresence(push));
+    client.on('reload', (push) => this.onReload(push));
+    client.on('resent', (resent) => this.onResent(resent));
   }
 
   // -------------------------------------------------------------------------------------
   // Connection lifecycle
 
-  /** After every welcome: learn the room list, then resume each room from its last seq. */
-  async handshake(conn) {
-    const list = await conn.request('list_rooms', {}, { early: true });
-    for (const entry of list.rooms) {
+  /**
+   * Each connection starts with the room list (the client resumes every room from its newest
+   * event, `roomStart: 'latest'`, so a room's past loads from history when it is opened).
+   */
+  onRooms(entries) {
+    for (const entry of entries) {
       const room = this.room(entry.room);
       room.exists = true;
+      room.followed = true;
       room.head = Math.max(room.head, entry.lastSeq ?? 0);
       room.readSeq = Math.max(room.readSeq, entry.readSeq ?? 0);
       if (entry.topic !== undefined && room.topicSeq === 0) room.topic = entry.topic;
-      // A room first seen now is followed from its newest event; its past loads on demand.
-      if (room.liveSeq === null) room.liveSeq = entry.lastSeq ?? 0;
     }
-    const positions = {};
-    for (const room of this.rooms.values()) {
-      if (room.liveSeq !== null && room.exists) positions[room.id] = room.liveSeq;
-    }
-    await conn.request('resume', { rooms: positions }, { early: true });
     this.renderSidebar();
   }
 
@@ -103,28 +110,30 @@ export class Chat {
     this.renderPresence();
   }
 
-  onPush(frame) {
-    switch (frame.type) {
-      case 'event':
-        this.onEvent(frame);
-        break;
-      case 'typing':
-        this.onTyping(frame);
-        break;
-      case 'read':
-        this.onRead(frame);
-        break;
-      case 'receipt':
-        this.onReceipt(frame);
-        break;
-      case 'presence':
-        this.presencePushes += 1;
-        if (this.setPresence(frame.user, { online: frame.status === 'online', lastSeen: frame.lastSeen, told: this.presencePushes })) {
-          this.renderPresence();
-        }
-        break;
-      default:
+  onPresence(push) {
+    this.presencePushes += 1;
+    if (this.setPresence(push.user, { online: push.status === 'online', lastSeen: push.lastSeen, told: this.presencePushes })) {
+      this.renderPresence();
     }
+  }
+
+  /** The room's position could not be trusted: its events come again from seq 1, so what is shown of it goes. */
+  onReload({ room: id }) {
+    const room = this.rooms.get(id);
+    if (!room) return;
+    for (const [key, item] of room.items) if (item.seq) room.items.delete(key);
+    room.bySeq.clear();
+    room.seen.clear();
+    room.orphans.clear();
+    room.oldestSeq = null;
+    room.hasMore = true;
+    room.head = 0;
+    if (room.id === this.activeId) {
+      this.elements.clear();
+      this.ui.timeline.replaceChildren();
+      this.renderRoom({ toBottom: true });
+    }
+    this.renderSidebar();
   }
 
   // -------------------------------------------------------------------------------------
@@ -144,18 +153,16 @@ export class Chat {
   }
 
   onEvent(e) {
-    const known = this.rooms.has(e.room);
     const room = this.room(e.room);
     room.exists = true;
-    if (!known || room.liveSeq === null) {
+    if (!room.followed) {
       // A room that reached us by a push (a DM, a join from another tab) starts here. When
       // what starts it is our own joining (or creating) it, nothing up to it is unread: the
       // server's read marker starts at the join too.
+      room.followed = true;
       const ours = (e.kind === 'joined' || e.kind === 'created') && e.user === this.me;
       room.readSeq = Math.max(room.readSeq, ours ? e.seq : e.seq - 1);
     }
-    if (room.liveSeq !== null && e.seq <= room.liveSeq) return;
-    room.liveSeq = e.seq;
     this.apply(room, e, e.seq);
     if (e.kind === 'message') this.stopTyping(room, e.user);
     // Someone who just wrote or joined has a live session, as a rule. Not so the peer a DM's
@@ -381,7 +388,7 @@ export class Chat {
 
   openDirect(user) {
     const room = this.room(directRoomId(this.me, user));
-    if (room.liveSeq === null && room.head === 0) room.exists = false;
+    if (!room.followed && room.head === 0) room.exists = false;
     this.openRoom(room.id);
   }
 
@@ -389,7 +396,7 @@ export class Chat {
     if (room.loading || !room.hasMore) return;
     room.loading = true;
     this.renderHistoryStatus();
-    const fields = { room: room.id, limit: HISTORY_PAGE };
+    const fields = { limit: HISTORY_PAGE };
     if (room.oldestSeq !== null) fields.before = room.oldestSeq;
     if (room.oldestSeq === 1) {
       room.hasMore = false;
@@ -398,7 +405,7 @@ export class Chat {
       return;
     }
     try {
-      const reply = await this.conn.request('history', fields, { retry: true });
+      const reply = await answered(this.client, () => this.client.history(room.id, fields));
       const snapshot = Math.max(room.head, ...reply.events.map((e) => e.seq));
       for (const e of reply.events) this.apply(room, e, snapshot);
       room.hasMore = reply.hasMore && reply.events.length > 0;
@@ -436,7 +443,7 @@ export class Chat {
     room.membersPending = true;
     let reply = null;
     try {
-      reply = await this.conn.request('list_members', { room: room.id }, { retry: true });
+      reply = await answered(this.client, () => this.client.request('list_members', { room: room.id }));
     } catch (error) {
       // Not (or no longer) a member: there is nobody to show.
     }
@@ -476,35 +483,85 @@ export class Chat {
     this.transmit(room, m);
   }
 
-  /** Sends (or sends again) a message under its one clientMsgId: the server keeps one copy. */
+  /**
+   * Sends (or sends again) a message under its one clientMsgId: the server keeps one copy. The
+   * client package keeps it in its send queue (IndexedDB) until acknowledged: one that gets no
+   * answer now goes out on the next connection, or after a reload (see onResent).
+   */
   transmit(room, m) {
     m.status = 'pending';
     m.error = null;
     m.version += 1;
-    const request = room.direct
-      ? this.conn.request('send_dm', { to: room.peer, clientMsgId: m.clientMsgId, body: m.body }, { retry: true })
-      : this.conn.request('send', { room: room.id, clientMsgId: m.clientMsgId, body: m.body }, { retry: true });
-    request.then(
-      (ok) => {
-        room.exists = true;
-        if (!m.seq) {
-          m.seq = ok.seq;
-          room.bySeq.set(ok.seq, m.key);
-          m.editSeq = ok.seq;
-        }
-        if (ok.ts) m.ts = ok.ts;
-        this.raise(m, 'sent');
-        m.version += 1;
-        this.refresh(room);
-      },
-      (error) => {
-        m.status = 'failed';
-        m.error = error.message;
-        m.version += 1;
-        this.refresh(room);
-      },
+    const sending = room.direct
+      ? this.client.sendDm(room.peer, m.body, m.clientMsgId)
+      : this.client.send(room.id, m.body, m.clientMsgId);
+    sending.then(
+      (ok) => this.onSent(room, m, ok),
+      (error) => this.onNotSent(room, m, error),
     );
     this.refresh(room);
+  }
+
+  onSent(room, m, ok) {
+    room.exists = true;
+    if (!m.seq) {
+      m.seq = ok.seq;
+      room.bySeq.set(ok.seq, m.key);
+      m.editSeq = ok.seq;
+    }
+    if (ok.ts) m.ts = ok.ts;
+    this.raise(m, 'sent');
+    m.version += 1;
+    this.refresh(room);
+  }
+
+  async onNotSent(room, m, error) {
+    // Still queued (no answer came, or the server was busy): it is sent again on the next connection.
+    if ((await this.client.queuedSends()).some((send) => send.clientMsgId === m.clientMsgId)) return;
+    m.status = 'failed';
+    m.error = error.message;
+    m.version += 1;
+    this.refresh(room);
+  }
+
+  /** A queued message was sent again on a new connection (by this page, or after a reload). */
+  onResent({ send, reply, error }) {
+    const room = this.rooms.get(send.to !== undefined ? directRoomId(this.me, send.to) : send.room);
+    const m = room?.items.get(`c:${this.me}:${send.clientMsgId}`);
+    if (!m) return;
+    if (reply) this.onSent(room, m, reply);
+    else this.onNotSent(room, m, error);
+  }
+
+  /** Shows what the send queue still holds from before a reload, as pending, where it was written. */
+  async restoreQueued() {
+    for (const send of await this.client.queuedSends()) {
+      const room = this.room(send.to !== undefined ? directRoomId(this.me, send.to) : send.room);
+      const key = `c:${this.me}:${send.clientMsgId}`;
+      if (room.items.has(key)) continue;
+      room.items.set(key, {
+        key,
+        kind: 'message',
+        user: this.me,
+        clientMsgId: send.clientMsgId,
+        body: send.body,
+        ts: new Date(send.queuedAt).toISOString(),
+        status: 'pending',
+        order: (this.localOrder += 1),
+        version: 0,
+      });
+      this.refresh(room);
+    }
+    this.renderSidebar();
+  }
+
+  /** Messages written here and not yet stored by the server. */
+  pendingCount() {
+    let count = 0;
+    for (const room of this.rooms.values()) {
+      for (const item of room.items.values()) if (item.status === 'pending') count += 1;
+    }
+    return count;
   }
 
   editMessage(room, m, body) {
@@ -515,8 +572,8 @@ export class Chat {
     m.saving = true;
     m.version += 1;
     this.refresh(room);
-    this.conn
-      .request('edit', { room: room.id, target: m.seq, clientMsgId: newId('e'), body }, { retry: true })
+    const edit = { room: room.id, target: m.seq, clientMsgId: newId('e'), body };
+    answered(this.client, () => this.client.request('edit', edit))
       .then(
         () => {
           m.saving = false;
@@ -538,7 +595,8 @@ export class Chat {
     m.saving = true;
     m.version += 1;
     this.refresh(room);
-    this.conn.request('delete', { room: room.id, target: m.seq, clientMsgId: newId('d') }, { retry: true }).then(
+    const deletion = { room: room.id, target: m.seq, clientMsgId: newId('d') };
+    answered(this.client, () => this.client.request('delete', deletion)).then(
       () => {
         m.saving = false;
         m.body = '';
@@ -555,28 +613,26 @@ export class Chat {
   }
 
   async createRoom(id, visibility, topic) {
-    const fields = { room: id, visibility };
-    if (topic) fields.topic = topic;
-    await this.conn.request('create_room', fields);
+    await this.client.createRoom(id, topic ? { visibility, topic } : { visibility });
     this.room(id).exists = true;
     this.openRoom(id);
   }
 
   async joinRoom(id) {
-    await this.conn.request('join', { room: id });
+    await this.client.join(id);
     this.room(id).exists = true;
     this.openRoom(id);
   }
 
   async invite(user) {
-    await this.conn.request('invite', { room: this.activeId, user });
+    await this.client.request('invite', { room: this.activeId, user });
   }
 
   async leaveRoom() {
     const room = this.active();
     if (!room || room.direct) return;
     try {
-      await this.conn.request('leave', { room: room.id });
+      await this.client.request('leave', { room: room.id });
       room.exists = false;
       location.hash = '';
     } catch (error) {
@@ -589,7 +645,7 @@ export class Chat {
     const now = Date.now();
     if (!room || !room.exists || room.head === 0 || now - room.typingSentAt < TYPING_SEND_EVERY_MS) return;
     room.typingSentAt = now;
-    this.conn.notify('typing', { room: room.id });
+    this.client.typing(room.id);
   }
 
   scheduleMarkRead() {
@@ -600,10 +656,10 @@ export class Chat {
   /** Marks the open room read up to its newest event, when the user can see the bottom. */
   markRead() {
     const room = this.active();
-    if (!room || !this.conn.ready || document.visibilityState !== 'visible') return;
+    if (!room || !this.client.welcome || document.visibilityState !== 'visible') return;
     if (room.head <= room.readSeq || !this.atBottom()) return;
     const seq = room.head;
-    this.conn.request('mark_read', { room: room.id, seq }).then(
+    this.client.markRead(room.id, seq).then(
       (ok) => {
         room.readSeq = Math.max(room.readSeq, ok.readSeq);
         this.renderSidebar();

@@ -1,20 +1,24 @@
-// The document view: a plain textarea kept in step with the server through OT (ot.js), with
-// the other people's cursors drawn over it. The server orders every operation; this client
-// keeps at most one in flight and buffers the rest (OtClient), exactly as OtClient.java.
+// The document view: a plain textarea bound to the client package's ParleyDocument, which
+// keeps the text in step with the server through OT (one operation in flight, the rest
+// buffered, reopened and caught up after a reconnect), with the other people's cursors drawn
+// over it. The page only turns each input event into an operation (TextOperation.diff) and
+// shows what the document says.
 
-import { h, hue, newId, names } from './dom.js';
-import { OtClient, apply, diff, isNoop, transformIndex } from './ot.js';
+import { TextOperation } from '../sdk/index.js';
+import { h, hue, names } from './dom.js';
+import { answered } from './retry.js';
 
 const CURSOR_SEND_EVERY_MS = 120;
 
 const $ = (id) => document.getElementById(id);
 
 export class Documents {
-  constructor(connection, me, ui) {
-    this.conn = connection;
+  constructor(client, me, ui) {
+    this.client = client;
     this.me = me;
     this.ui = ui;
-    this.doc = null;
+    // The document shown: { id, doc (a ParleyDocument once open), stops (its listeners) }.
+    this.view = null;
     this.editor = $('editor');
     this.overlay = $('editor-overlay');
     this.recentKey = `parley.docs.${me}`;
@@ -28,23 +32,10 @@ export class Documents {
   // Opening and closing
 
   open(id) {
-    if (this.doc?.id === id) return;
+    if (this.view?.id === id) return;
     this.close();
-    this.doc = {
-      id,
-      loaded: false,
-      missing: false,
-      text: '',
-      serverText: '',
-      revision: 0,
-      state: OtClient.synced(),
-      outstandingId: null,
-      waiting: new Map(),
-      cursors: new Map(),
-      owner: null,
-      room: null,
-      editors: [],
-    };
+    const view = { id, doc: null, stops: [] };
+    this.view = view;
     $('doc-title').textContent = id;
     $('doc-meta').textContent = 'Opening…';
     $('doc-sync').textContent = '';
@@ -56,126 +47,89 @@ export class Documents {
     this.renderCursors();
     this.renderPeople();
     this.remember(id);
-    if (this.conn.ready) this.subscribe(this.doc, false);
+    this.load(view);
   }
 
   close() {
-    const doc = this.doc;
-    if (!doc) return;
-    this.doc = null;
-    if (doc.loaded) this.conn.request('doc_close', { doc: doc.id }).catch(() => {});
+    const view = this.view;
+    if (!view) return;
+    this.view = null;
+    for (const stop of view.stops) stop();
+    view.doc?.close();
     this.renderList();
   }
 
-  /** After every welcome: open the document again and catch up from our revision. */
-  async handshake() {
-    if (this.doc && !this.doc.missing) await this.subscribe(this.doc, true);
-  }
-
-  /**
-   * Opens (subscribes to) the document. The first time, its text becomes the editor's; after
-   * a reconnect the text is ignored and the operations since our revision are fetched, as
-   * docs/protocol.md describes, so our unacknowledged edits survive.
-   */
-  async subscribe(doc, early) {
-    let opened;
+  /** Opens the document (once a connection is there, if there is none now) and shows its text. */
+  async load(view) {
+    let doc;
     try {
-      opened = await this.conn.request('doc_open', { doc: doc.id }, { early });
+      doc = await answered(this.client, () => this.client.openDocument(view.id));
     } catch (error) {
-      if (doc !== this.doc || error.code === 'offline') return;
-      this.showMissing(doc, error);
+      if (view === this.view) this.showMissing(view, error);
       return;
     }
-    if (doc !== this.doc) return;
-    doc.owner = opened.owner;
-    doc.room = opened.room ?? null;
-    doc.editors = opened.editors ?? [];
-    if (!doc.loaded) {
-      this.reset(doc, opened);
-    } else {
-      await this.catchUp(doc, opened, early);
+    if (view !== this.view) {
+      doc.close();
+      return;
     }
-    this.renderMeta();
+    view.doc = doc;
+    view.stops.push(
+      doc.on('change', ({ operation }) => this.onRemoteChange(operation)),
+      doc.on('ack', () => {
+        this.renderMeta();
+        this.sendCursor();
+      }),
+      doc.on('cursors', () => {
+        this.renderCursors();
+        this.renderPeople();
+      }),
+      doc.on('editors', () => this.renderMeta()),
+      doc.on('resync', ({ message }) => {
+        this.ui.notify(`${view.id} was reloaded from the server; your unsaved edits were dropped (${message}).`);
+        this.showText(doc);
+      }),
+      doc.on('closed', (error) => {
+        if (view === this.view) this.showMissing(view, error);
+      }),
+    );
+    this.showText(doc);
     this.renderPeople();
     this.renderList();
     this.sendCursor();
   }
 
-  /** Takes the server's text as it is, dropping anything unacknowledged. */
-  reset(doc, opened) {
-    doc.loaded = true;
-    doc.text = doc.serverText = opened.text;
-    doc.revision = opened.revision;
-    doc.state = OtClient.synced();
-    doc.outstandingId = null;
-    doc.waiting.clear();
-    doc.cursors.clear();
-    this.takeCursors(doc, opened);
-    this.editor.value = opened.text;
+  showText(doc) {
+    this.editor.value = doc.text;
     this.editor.readOnly = false;
     $('doc-missing').hidden = true;
     $('editor-wrap').hidden = false;
     this.renderCursors();
+    this.renderMeta();
   }
 
-  takeCursors(doc, opened) {
-    for (const cursor of opened.cursors ?? []) {
-      if (cursor.session === this.conn.session) continue;
-      doc.cursors.set(`${cursor.user}/${cursor.session}`, {
-        user: cursor.user,
-        revision: opened.revision,
-        position: cursor.position,
-        selectionEnd: cursor.selectionEnd ?? cursor.position,
-      });
-    }
-  }
-
-  async catchUp(doc, opened, early) {
-    doc.cursors.clear();
-    this.takeCursors(doc, opened);
-    let missed;
-    try {
-      missed = await this.conn.request('doc_ops', { doc: doc.id, revision: doc.revision }, { early });
-    } catch (error) {
-      if (doc !== this.doc) return;
-      if (error.code === 'resync_required') {
-        this.ui.notify(`${doc.id} changed too much while you were away; your unsaved edits were dropped.`);
-        this.reset(doc, opened);
-      } else if (error.code !== 'offline') {
-        throw error;
-      }
-      return;
-    }
-    if (doc !== this.doc) return;
-    for (const entry of missed.ops) this.receive(doc, entry);
-    if (doc.state.outstanding) this.send(doc, doc.state.outstanding, doc.outstandingId, early);
-  }
-
-  async showMissing(doc, error) {
-    doc.missing = true;
+  showMissing(view, error) {
     $('editor-wrap').hidden = true;
     $('doc-missing').hidden = false;
     $('doc-meta').textContent = '';
     const create = $('doc-create');
     if (error.code === 'doc_not_found') {
-      $('doc-missing-text').textContent = `There is no document “${doc.id}” yet.`;
+      $('doc-missing-text').textContent = `There is no document “${view.id}” yet.`;
       create.hidden = false;
       create.onclick = async () => {
         try {
-          await this.conn.request('doc_create', { doc: doc.id, text: '' });
+          await this.client.request('doc_create', { doc: view.id, text: '' });
         } catch (failure) {
           if (failure.code !== 'doc_exists') {
             this.ui.notify(failure.message);
             return;
           }
         }
-        doc.missing = false;
-        await this.subscribe(doc, false);
+        await this.load(view);
         this.editor.focus();
       };
       create.focus();
     } else if (error.code === 'forbidden') {
-      $('doc-missing-text').textContent = `You cannot open “${doc.id}”: ask its owner to add you as an editor, or join its room.`;
+      $('doc-missing-text').textContent = `You cannot open “${view.id}”: ask its owner to add you as an editor, or join its room.`;
       create.hidden = true;
     } else {
       $('doc-missing-text').textContent = error.message;
@@ -184,134 +138,33 @@ export class Documents {
   }
 
   // -------------------------------------------------------------------------------------
-  // Operations
+  // Edits
 
-  onPush(frame) {
-    const doc = this.doc;
-    if (!doc || frame.doc !== doc.id || !doc.loaded) return;
-    switch (frame.type) {
-      case 'doc_op':
-        this.receive(doc, frame);
-        break;
-      case 'doc_cursor':
-        this.onCursor(doc, frame);
-        break;
-      case 'doc_cursor_removed':
-        doc.cursors.delete(`${frame.user}/${frame.session}`);
-        this.renderCursors();
-        this.renderPeople();
-        break;
-      case 'doc_editors':
-        doc.owner = frame.owner;
-        doc.editors = frame.editors;
-        this.renderMeta();
-        break;
-      case 'doc_resync':
-        // The server stopped following us (we fell too far behind): open again.
-        this.subscribe(doc, false);
-        break;
-      default:
-    }
-  }
-
-  /**
-   * Takes revisions strictly in order: each is someone's operation or the acknowledgement of
-   * ours. After a reconnect, pushes can overtake the catch-up; they wait for the gap to fill.
-   */
-  receive(doc, entry) {
-    if (entry.revision <= doc.revision) return;
-    if (entry.revision > doc.revision + 1) {
-      doc.waiting.set(entry.revision, entry);
-      return;
-    }
-    this.process(doc, entry);
-    while (doc.waiting.has(doc.revision + 1)) {
-      const next = doc.waiting.get(doc.revision + 1);
-      doc.waiting.delete(doc.revision + 1);
-      this.process(doc, next);
-    }
-    for (const revision of doc.waiting.keys()) if (revision <= doc.revision) doc.waiting.delete(revision);
-  }
-
-  /** One revision: the acknowledgement of our operation in flight, or someone else's. */
-  process(doc, entry) {
-    const revision = doc.revision + 1;
-    if (doc.state.outstanding && entry.clientOpId === doc.outstandingId && (!entry.author || entry.author === this.me)) {
-      doc.serverText = apply(doc.state.outstanding, doc.serverText);
-      doc.revision = revision;
-      this.moveCursors(doc, doc.state.outstanding, revision);
-      const { state, send } = OtClient.serverAck(doc.state);
-      doc.state = state;
-      doc.outstandingId = null;
-      if (send) this.submit(doc, send);
-      else this.sendCursor();
-    } else {
-      doc.serverText = apply(entry.op, doc.serverText);
-      doc.revision = revision;
-      const { state, apply: local } = OtClient.applyServer(doc.state, entry.op);
-      doc.state = state;
-      this.moveCursors(doc, entry.op, revision);
-      this.applyLocal(doc, local);
-    }
-    this.renderCursors();
-    this.renderMeta();
-  }
-
-  submit(doc, op) {
-    doc.outstandingId = newId('op');
-    this.send(doc, op, doc.outstandingId, false);
-  }
-
-  /**
-   * Sends the operation in flight, based on our revision now. Its `ok` is its revision's
-   * acknowledgement. Offline, it simply waits: the reconnect sends it again, same clientOpId.
-   */
-  send(doc, op, clientOpId, early) {
-    if (!early && !this.conn.ready) return;
-    this.conn.request('doc_submit', { doc: doc.id, clientOpId, revision: doc.revision, op }, { early }).then(
-      (ok) => {
-        if (doc === this.doc && doc.outstandingId === clientOpId) {
-          this.receive(doc, { revision: ok.revision, clientOpId, author: this.me, op: null });
-        }
-      },
-      (error) => {
-        if (doc !== this.doc || doc.outstandingId !== clientOpId) return;
-        if (error.code === 'offline') return;
-        if (error.code === 'timeout' || error.code === 'unavailable') {
-          setTimeout(() => {
-            if (doc === this.doc && doc.outstandingId === clientOpId) this.send(doc, doc.state.outstanding, clientOpId, false);
-          }, 1000);
-          return;
-        }
-        this.ui.notify(`The document refused an edit (${error.message}); reloading it.`);
-        doc.loaded = false;
-        this.subscribe(doc, false);
-      },
-    );
-    this.renderMeta();
-  }
-
-  applyLocal(doc, op) {
-    if (isNoop(op)) return;
+  /** Someone else's operation, already in the document's text: the editor follows, the caret moved past it. */
+  onRemoteChange(operation) {
+    const doc = this.view?.doc;
+    if (!doc) return;
     const editor = this.editor;
     const { selectionStart, selectionEnd, selectionDirection, scrollTop } = editor;
-    doc.text = apply(op, doc.text);
     editor.value = doc.text;
-    editor.setSelectionRange(transformIndex(op, selectionStart), transformIndex(op, selectionEnd), selectionDirection);
+    editor.setSelectionRange(operation.transformIndex(selectionStart), operation.transformIndex(selectionEnd), selectionDirection);
     editor.scrollTop = scrollTop;
     this.renderCursors();
+    this.renderMeta();
   }
 
   onLocalInput() {
-    const doc = this.doc;
-    if (!doc || !doc.loaded) return;
-    const after = this.editor.value;
-    const op = diff(doc.text, after, this.editor.selectionEnd);
-    if (isNoop(op)) return;
-    doc.text = after;
-    const { state, send } = OtClient.applyClient(doc.state, op);
-    doc.state = state;
-    if (send) this.submit(doc, send);
+    const doc = this.view?.doc;
+    if (!doc) return;
+    const op = TextOperation.diff(doc.text, this.editor.value, this.editor.selectionEnd);
+    if (op.isNoop()) return;
+    try {
+      doc.edit(op);
+    } catch (error) {
+      // The document is being reloaded from the server (resync): its text comes back shortly.
+      this.editor.value = doc.text;
+      return;
+    }
     this.renderCursors();
     this.renderMeta();
   }
@@ -319,75 +172,30 @@ export class Documents {
   // -------------------------------------------------------------------------------------
   // Cursors
 
-  /** Tells the others where our caret is, only when our text equals the server's revision. */
+  /** Tells the others where our caret is, at most every CURSOR_SEND_EVERY_MS. */
   sendCursor() {
-    const doc = this.doc;
-    if (!doc || !doc.loaded || doc.state.outstanding || document.activeElement !== this.editor) return;
-    if (this.cursorTimer) return;
+    if (!this.view?.doc || document.activeElement !== this.editor || this.cursorTimer) return;
     this.cursorTimer = setTimeout(() => {
       this.cursorTimer = null;
-      const current = this.doc;
-      if (!current || current.state.outstanding) return;
-      const cursor = {
-        doc: current.id,
-        revision: current.revision,
-        position: this.editor.selectionStart,
-        selectionEnd: this.editor.selectionEnd,
-      };
-      // A cursor is worth nothing late: never queued, and a refusal is not worth a word.
-      if (this.conn.ready) this.conn.request('doc_cursor', cursor).catch(() => {});
+      // The document sends it once nothing of ours is unacknowledged (then its text is the server's).
+      this.view?.doc?.moveCursor(this.editor.selectionStart, this.editor.selectionEnd);
     }, CURSOR_SEND_EVERY_MS);
-  }
-
-  onCursor(doc, frame) {
-    if (frame.session && frame.user === this.me && frame.session === this.conn.session) return;
-    if (frame.revision < doc.revision) return;
-    doc.cursors.set(`${frame.user}/${frame.session}`, {
-      user: frame.user,
-      revision: frame.revision,
-      position: frame.position,
-      selectionEnd: frame.selectionEnd ?? frame.position,
-    });
-    this.renderCursors();
-    this.renderPeople();
-  }
-
-  /** A server operation moves every cursor that was placed on the revision before it. */
-  moveCursors(doc, op, revision) {
-    for (const cursor of doc.cursors.values()) {
-      if (cursor.revision === revision - 1) {
-        cursor.position = transformIndex(op, cursor.position);
-        cursor.selectionEnd = transformIndex(op, cursor.selectionEnd);
-        cursor.revision = revision;
-      }
-    }
   }
 
   /** Draws the others' cursors over the textarea, on a mirror of its text. */
   renderCursors() {
-    const doc = this.doc;
+    const doc = this.view?.doc;
     const overlay = this.overlay;
-    if (!doc || !doc.loaded) {
+    if (!doc) {
       overlay.replaceChildren();
       return;
     }
-    const pending = OtClient.pending(doc.state);
-    const marks = [];
-    for (const cursor of doc.cursors.values()) {
-      if (cursor.revision !== doc.revision) continue;
-      let position = cursor.position;
-      let end = cursor.selectionEnd;
-      if (pending) {
-        position = transformIndex(pending, position);
-        end = transformIndex(pending, end);
-      }
-      marks.push({ user: cursor.user, position: Math.min(position, doc.text.length), end: Math.min(end, doc.text.length) });
-    }
-    marks.sort((a, b) => a.position - b.position);
+    const text = doc.text;
+    const marks = [...doc.cursors.values()].sort((a, b) => a.position - b.position);
     const parts = [];
     let index = 0;
     for (const mark of marks) {
-      parts.push(doc.text.slice(index, mark.position));
+      parts.push(text.slice(index, mark.position));
       parts.push(
         h(
           'span',
@@ -397,13 +205,13 @@ export class Documents {
       );
       index = mark.position;
     }
-    parts.push(doc.text.slice(index), '\u200b');
+    parts.push(text.slice(index), '\u200b');
     overlay.replaceChildren(...parts);
     overlay.scrollTop = this.editor.scrollTop;
   }
 
   renderPeople() {
-    const doc = this.doc;
+    const doc = this.view?.doc;
     const people = doc ? [...new Set([...doc.cursors.values()].map((cursor) => cursor.user))].sort() : [];
     $('doc-people').replaceChildren(
       ...people.map((user) =>
@@ -413,8 +221,8 @@ export class Documents {
   }
 
   renderMeta() {
-    const doc = this.doc;
-    if (!doc || !doc.loaded) return;
+    const doc = this.view?.doc;
+    if (!doc) return;
     const others = doc.editors.filter((editor) => editor !== doc.owner);
     $('doc-meta').textContent =
       `Owner ${doc.owner === this.me ? 'you' : doc.owner}` +
@@ -422,18 +230,16 @@ export class Documents {
       (others.length ? ` · editors: ${names(others)}` : '');
     const sync = $('doc-sync');
     sync.dataset.revision = doc.revision;
-    sync.dataset.pending = doc.state.outstanding ? 'yes' : 'no';
-    sync.textContent = doc.state.outstanding
-      ? `Saving… (revision ${doc.revision})`
-      : `All changes saved · revision ${doc.revision}`;
+    sync.dataset.pending = doc.pending ? 'yes' : 'no';
+    sync.textContent = doc.pending ? `Saving… (revision ${doc.revision})` : `All changes saved · revision ${doc.revision}`;
     $('share-form').hidden = doc.owner !== this.me;
   }
 
   /** For tests: "saved:" or "pending:" and the editor's text, or null with no document open. */
   debugState() {
-    const doc = this.doc;
-    if (!doc || !doc.loaded) return null;
-    const saved = !doc.state.outstanding && this.conn.ready && this.editor.value === doc.text;
+    const doc = this.view?.doc;
+    if (!doc) return null;
+    const saved = !doc.pending && doc.isLive && this.client.welcome !== null && this.editor.value === doc.text;
     return (saved ? 'saved:' : 'pending:') + this.editor.value;
   }
 
@@ -447,7 +253,7 @@ export class Documents {
   }
 
   renderList() {
-    const current = this.doc?.id;
+    const current = this.view?.id;
     this.ui.docList.replaceChildren(
       ...[...this.recent].sort().map((id) =>
         h(
@@ -486,14 +292,12 @@ export class Documents {
     });
     $('share-form').addEventListener('submit', async (event) => {
       event.preventDefault();
-      const doc = this.doc;
+      const doc = this.view?.doc;
       const user = $('share-user').value.trim();
       if (!doc) return;
       try {
-        const reply = await this.conn.request('doc_add_editor', { doc: doc.id, user });
-        doc.editors = reply.editors ?? [...doc.editors, user];
+        await this.client.request('doc_add_editor', { doc: doc.id, user });
         $('share-user').value = '';
-        this.renderMeta();
         this.ui.notify(`${user} can now edit ${doc.id}.`);
       } catch (error) {
         this.ui.notify(`Could not add ${user}: ${error.message}`);

@@ -6,14 +6,15 @@
 const EXPORT_QUEUE = 'parley.export';
 
 export class Exports {
-  constructor(connection, getToken, ui) {
-    this.conn = connection;
+  constructor(client, getToken, ui) {
+    this.client = client;
     this.getToken = getToken;
     this.ui = ui;
     // room → { job, url, size, error }: the newest export of each room asked from here.
     this.byRoom = new Map();
     this.roomId = null;
     ui.button.addEventListener('click', () => this.start());
+    client.on('job', (job) => this.onJob(job));
   }
 
   /** The room shown now (null: none): its export, if any, is what the panel shows. */
@@ -28,7 +29,7 @@ export class Exports {
     if (!room) return;
     this.ui.button.disabled = true;
     try {
-      const reply = await this.conn.request('export_room', { room });
+      const reply = await this.client.request('export_room', { room });
       this.update(reply.job);
     } catch (error) {
       this.byRoom.set(room, { job: null, error: error.message });
@@ -39,8 +40,8 @@ export class Exports {
   }
 
   /** A `job` push: an export's change (pushes come in version order; a stale one is ignored). */
-  onPush(frame) {
-    if (frame.job?.queue === EXPORT_QUEUE) this.update(frame.job);
+  onJob(job) {
+    if (job.queue === EXPORT_QUEUE) this.update(job);
   }
 
   update(job) {

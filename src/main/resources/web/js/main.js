@@ -1,7 +1,9 @@
 // The web client's entry point: sign-in, the shell (sidebar, views, dialogs, offline
-// banner), navigation by URL hash, and the test hooks on window.parley.
+// banner), navigation by URL hash, and the test hooks on window.parley. The connection
+// (heartbeats, reconnect, resume, token refresh, the offline send queue) is the TypeScript
+// client package's ParleyClient (clients/js), built into ../sdk/ with the node.
 
-import { Connection } from './connection.js';
+import { IndexedDBSendStore, ParleyClient } from '../sdk/index.js';
 import { Chat, validId } from './chat.js';
 import { Documents } from './docs.js';
 import { Exports } from './exports.js';
@@ -24,7 +26,7 @@ async function devToken(user) {
   if (response.status === 404) throw new Error('This server does not issue development sign-ins.');
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.message ?? `Sign-in failed (HTTP ${response.status}).`);
-  return body;
+  return { ...body, receivedAt: Date.now() };
 }
 
 function showLogin(message) {
@@ -49,6 +51,45 @@ $('login-form').addEventListener('submit', async (event) => {
     $('login-submit').disabled = false;
   }
 });
+
+/**
+ * The last frames each way and each socket's end, for window.parley.frames() (the tests read
+ * it; it is there in the console too). The client package takes the WebSocket class to use, so
+ * the page hands it the browser's own, recording as it goes.
+ */
+class Trace {
+  constructor() {
+    this.lines = [];
+    this.socket = null;
+    const trace = this;
+    this.WebSocket = class TracedWebSocket extends WebSocket {
+      constructor(url, protocols) {
+        super(url, protocols);
+        trace.socket = this;
+        this.addEventListener('message', (event) => trace.record('←', event.data));
+        this.addEventListener('close', (event) => {
+          if (!this.closedHere) trace.record('×', `closed by the server or the network (${event.code})`);
+        });
+      }
+
+      send(data) {
+        trace.record('→', data);
+        super.send(data);
+      }
+
+      close(code, reason) {
+        if (!this.closedHere) trace.record('×', 'closed by the client');
+        this.closedHere = true;
+        super.close(code, reason);
+      }
+    };
+  }
+
+  record(direction, text) {
+    this.lines.push(`${direction} ${text}`);
+    if (this.lines.length > 400) this.lines.splice(0, this.lines.length - 400);
+  }
+}
 
 function start(initialToken) {
   const me = initialToken.user;
@@ -79,21 +120,27 @@ function start(initialToken) {
     onRoomShown: (room) => exports.show(room ? room.id : null, Boolean(room?.exists)),
   };
 
-  const connection = new Connection({
-    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`,
-    getToken: async (fresh) => {
-      // Renew a token about to expire, or one the server may have refused.
-      if (fresh || Date.parse(token.expiresAt) - Date.now() < 60000) token = await devToken(me);
-      return token.token;
-    },
-    handshake: async (conn) => {
-      await chat.handshake(conn);
-      await docs.handshake();
-    },
+  /** The token for each connection and refresh: renewed once less than a third of its life is left. */
+  const currentToken = async () => {
+    const left = Date.parse(token.expiresAt) - Date.now();
+    if (left < (Date.parse(token.expiresAt) - token.receivedAt) / 3) token = await devToken(me);
+    return token.token;
+  };
+  const trace = new Trace();
+  const client = new ParleyClient({
+    url: location.origin,
+    token: currentToken,
+    WebSocket: trace.WebSocket,
+    // Documents need the WebSocket; the page does not fall back to SSE or long-polling.
+    transports: ['websocket'],
+    // A room's past is loaded from history when it is opened, not pushed as unread.
+    roomStart: 'latest',
+    // One queue per user: another user signing in on this browser must not send these.
+    sendStore: new IndexedDBSendStore(`parley-sends.${me}`),
   });
-  const chat = new Chat(connection, me, ui);
-  const docs = new Documents(connection, me, { notify, docList: $('doc-list'), docsEmpty: $('docs-empty') });
-  const exports = new Exports(connection, () => connection.getToken(false), {
+  const chat = new Chat(client, me, ui);
+  const docs = new Documents(client, me, { notify, docList: $('doc-list'), docsEmpty: $('docs-empty') });
+  const exports = new Exports(client, currentToken, {
     button: $('room-export'),
     panel: $('export-panel'),
     bar: $('export-progress'),
@@ -101,27 +148,24 @@ function start(initialToken) {
     link: $('export-download'),
   });
 
-  connection.addEventListener('push', (event) => {
-    const frame = event.detail;
-    if (frame.type.startsWith('doc_')) docs.onPush(frame);
-    else if (frame.type === 'job') exports.onPush(frame);
-    else chat.onPush(frame);
+  const status = { state: 'connecting', retryAt: 0, wasOnline: false };
+  client.on('state', ({ state, delay }) => {
+    status.state = { open: 'online', connecting: 'connecting', reconnecting: 'offline', closed: 'offline' }[state];
+    status.retryAt = state === 'reconnecting' ? Date.now() + delay : 0;
+    if (state === 'open') status.wasOnline = true;
+    showStatus(status, chat);
+    if (state === 'open') chat.onReady();
+    else if (state === 'reconnecting') chat.onOffline();
   });
-  connection.addEventListener('status', (event) => showStatus(connection, event.detail));
-  connection.addEventListener('status', (event) => {
-    if (event.detail.state === 'online') chat.onReady();
-    else if (event.detail.state === 'offline') chat.onOffline();
-  });
+  client.on('error', (error) => console.warn('parley:', error.message));
 
   $('sign-out').addEventListener('click', () => {
-    connection.stop();
+    client.close();
     localStorage.removeItem(USER_KEY);
     location.hash = '';
     location.reload();
   });
-  $('retry-now').addEventListener('click', () => connection.retryNow());
-  window.addEventListener('offline', () => connection.browserOffline());
-  window.addEventListener('online', () => connection.browserOnline());
+  $('retry-now').addEventListener('click', () => client.retryNow());
 
   bindDialogs(chat, docs, me);
   bindNavigation(chat, docs);
@@ -129,16 +173,19 @@ function start(initialToken) {
 
   window.parley = {
     user: me,
-    debugDropSocket: () => connection.debugDropSocket(),
-    debugSetNetwork: (up) => connection.debugSetNetwork(up),
-    state: () => connection.state,
+    client,
+    /** Test hook: cuts the socket as a network would; the client reconnects by itself. */
+    debugDropSocket: () => trace.socket?.close(),
+    state: () => status.state,
     // Milliseconds until the next attempt the backoff timer would make (while offline).
-    nextAttemptIn: () => (connection.socket || connection.opening ? 0 : Math.max(0, (connection.retryAt ?? 0) - Date.now())),
-    frames: () => connection.trace.join('\n'),
+    nextAttemptIn: () => (status.state === 'offline' ? Math.max(0, status.retryAt - Date.now()) : 0),
+    frames: () => trace.lines.join('\n'),
     documentState: () => docs.debugState(),
   };
 
-  connection.start();
+  // It connects and keeps reconnecting; it gives up only when the server closes for good (1008, 4429).
+  client.connect().catch((error) => notify(error.message));
+  chat.restoreQueued();
   route(chat, docs);
 }
 
@@ -147,28 +194,29 @@ function start(initialToken) {
 
 let countdown = null;
 
-function showStatus(connection, { state, retryAt }) {
-  const status = $('conn-status');
-  status.dataset.state = state;
+function showStatus(status, chat) {
+  const { state, retryAt } = status;
+  $('conn-status').dataset.state = state;
   $('conn-text').textContent = { online: 'Online', connecting: 'Connecting…', offline: 'Offline' }[state];
   document.body.dataset.connection = state;
   clearInterval(countdown);
   const banner = $('offline-banner');
   // The first connection of a page is not an outage; only a lost one earns the banner.
-  if (state === 'online' || (state === 'connecting' && !connection.wasOnline)) {
+  if (state === 'online' || !status.wasOnline) {
     banner.hidden = true;
     return;
   }
   banner.hidden = false;
-  const queued = () => (connection.queue.length ? ` ${connection.queue.length} waiting to send.` : '');
   const update = () => {
-    const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+    const pending = chat.pendingCount();
+    const queued = pending ? ` ${pending} waiting to send.` : '';
+    const seconds = Math.ceil((retryAt - Date.now()) / 1000);
     $('offline-text').textContent =
-      connection.state === 'connecting'
-        ? `Reconnecting…${queued()}`
+      state === 'connecting' || seconds <= 0
+        ? `Reconnecting…${queued}`
         : navigator.onLine === false
-          ? `You are offline: this device has no network. Parley reconnects as soon as it is back; what you send now goes out then.${queued()}`
-          : `You are offline. Trying again in ${seconds} s; what you send now goes out when the connection is back.${queued()}`;
+          ? `You are offline: this device has no network. Parley reconnects as soon as it is back; what you send now goes out then.${queued}`
+          : `You are offline. Trying again in ${seconds} s; what you send now goes out when the connection is back.${queued}`;
   };
   update();
   countdown = setInterval(update, 1000);

@@ -54,6 +54,26 @@ class WebClientIT {
   }
 
   @Test
+  void thePageRunsOnTheClientPackageWithinItsContentSecurityPolicy() throws Exception {
+    try (Browser olga = Browser.signIn(base, "olga")) {
+      assertEquals("ParleyClient", olga.js("return window.parley.client.constructor.name;"));
+      @SuppressWarnings("unchecked")
+      List<String> loaded =
+          (List<String>) olga.js("return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname);");
+      for (String module : List.of("/sdk/index.js", "/sdk/client.js", "/sdk/transports.js", "/sdk/document.js", "/sdk/ot.js", "/sdk/sendStore.js")) {
+        assertTrue(loaded.contains(module), module + " is loaded: " + loaded);
+      }
+      assertEquals(List.of(), olga.consoleErrors(), "nothing refused by the policy, no module missing");
+    }
+    HttpClient http = HttpClient.newHttpClient();
+    HttpResponse<String> client =
+        http.send(HttpRequest.newBuilder(base.resolve("/sdk/client.js")).build(), HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, client.statusCode());
+    assertTrue(client.headers().firstValue("Content-Type").orElse("").contains("javascript"), client.headers().toString());
+    assertTrue(client.body().contains("export class ParleyClient"), "the package's compiled module");
+  }
+
+  @Test
   void thePageAnswersHeartbeatsAndKeepsItsSocket() throws Exception {
     // A node that pings every 500 ms and drops a client silent for 1.5 s.
     InJvmNode fast =
@@ -214,13 +234,13 @@ class WebClientIT {
       hana.visible(By.cssSelector("#editor-overlay .remote-caret[data-user='ivan']"));
       ivan.visible(By.cssSelector("#editor-overlay .remote-caret[data-user='hana']"));
 
-      // Hana's socket drops while both keep typing; she comes back and nothing is lost.
-      hana.js("window.parley.debugSetNetwork(false)");
+      // Hana's network goes while both keep typing; she comes back and nothing is lost.
+      hana.setNetwork(false);
       hana.visible(By.id("offline-banner"));
       words(atHana, "(offline)");
       words(atIvan, "(online)");
       ivan.awaitSaved();
-      hana.js("window.parley.debugSetNetwork(true)");
+      hana.setNetwork(true);
       hana.awaitOnline();
       String healed = awaitSameText(hana, ivan);
       assertEquals("hana wrote these words first (offline) Agenda\nivan added these at the end (online) ", healed);
@@ -256,7 +276,7 @@ class WebClientIT {
       frank.send("before the cut");
       grace.message("before the cut");
 
-      grace.js("window.parley.debugSetNetwork(false)");
+      grace.setNetwork(false);
       grace.visible(By.id("offline-banner"));
       grace.send("sent while offline");
       assertEquals("pending", grace.message("sent while offline").getDomAttribute("data-status"));
@@ -266,7 +286,7 @@ class WebClientIT {
       }
       grace.screenshot("reconnect-grace-offline");
 
-      grace.js("window.parley.debugSetNetwork(true)");
+      grace.setNetwork(true);
       grace.until(d -> d.findElement(By.id("offline-banner")).isDisplayed() ? null : true);
       grace.message("missed 3");
       grace.awaitStatus("sent while offline", "sent");
@@ -371,7 +391,7 @@ class WebClientIT {
       rita.until(Duration.ofSeconds(5), d -> "offline".equals(d.findElement(By.id("conn-status")).getDomAttribute("data-state")) ? true : null);
       assertEquals("Offline", rita.driver.findElement(By.id("conn-text")).getText());
       assertTrue(rita.driver.findElement(By.id("offline-banner")).isDisplayed());
-      assertTrue(rita.frames().contains("× browser offline"), rita.frames());
+      assertTrue(rita.frames().contains("× closed by the client"), "the page dropped the socket itself:\n" + rita.frames());
       rita.screenshot("offline-rita");
 
       rita.send("written offline");
