@@ -172,7 +172,7 @@ class ManifestsTest {
   }
 
   @Test
-  void theImageBuildCopiesEveryModulesPomAndOnlyPathsThatExist() throws IOException {
+  void theImageBuildCopiesEveryModulesPomAndOnlyPathsThatExistAndTheContextLetsIn() throws IOException {
     String dockerfile = Files.readString(BASE.resolve("deploy/Dockerfile"));
     Matcher module = Pattern.compile("<module>([^<]+)</module>").matcher(Files.readString(BASE.resolve("pom.xml")));
     int modules = 0;
@@ -182,10 +182,17 @@ class ManifestsTest {
       assertTrue(dockerfile.contains("COPY " + pom + " "), "the image copies " + pom + " (Maven reads every module)");
     }
     assertTrue(modules >= 4, "the build's modules: " + modules);
+    // The context holds only what the .dockerignore lets in ("*", then "!path" lines).
+    List<String> letIn =
+        Files.readAllLines(BASE.resolve("deploy/Dockerfile.dockerignore")).stream()
+            .filter(line -> line.startsWith("!"))
+            .map(line -> line.substring(1))
+            .toList();
     Matcher copy = Pattern.compile("(?m)^COPY (?!--from)(.+) \\S+$").matcher(dockerfile);
     while (copy.find()) {
       for (String source : copy.group(1).trim().split(" +")) {
         assertTrue(Files.exists(BASE.resolve(source)), "COPY " + source + " exists");
+        assertTrue(letIn.stream().anyMatch(in -> source.equals(in) || source.startsWith(in + "/")), "the .dockerignore lets in " + source);
       }
     }
   }
