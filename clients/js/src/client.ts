@@ -572,6 +572,11 @@ export class ParleyClient {
       return;
     }
     this.watchSilence(welcome);
+    if (isWorkerSession(welcome)) {
+      // A worker session takes only pings and the worker requests: it has no rooms to resume.
+      this.onReady(welcome);
+      return;
+    }
     // Positions are what a WebSocket resumes from; a cursor kept from a stream before would be stale.
     this.lastCursor = null;
     this.resume(connection).then(
@@ -616,7 +621,8 @@ export class ParleyClient {
     this.emit('state', { state: 'open', transport: this.connection!.name });
     for (const entry of this.waiting.splice(0)) this.dispatch(entry);
     for (const waiter of this.readyWaiters.splice(0)) waiter.resolve(welcome);
-    void this.resendQueued();
+    // A worker may not send: a store shared with the page's user (IndexedDB) stays theirs.
+    if (!isWorkerSession(welcome)) void this.resendQueued();
   }
 
   /**
@@ -899,6 +905,15 @@ function claims(token: string): { sub?: string; exp?: number } {
   } catch {
     return {};
   }
+}
+
+/**
+ * Whether the connection was opened with the worker key (docs/jobs.md, Workers over the
+ * WebSocket): its welcome names the user `worker` and, the key never expiring, no token lifetime
+ * (a user's token always has one).
+ */
+function isWorkerSession(welcome: Welcome): boolean {
+  return welcome.user === 'worker' && welcome.tokenExpiresIn === undefined;
 }
 
 /** Milliseconds the token has left by its `exp`, by this machine's clock. */

@@ -13,3 +13,5 @@ export { OperationBuilder, OtClient, TextOperation } from './ot.js';
 export type { OtState } from './ot.js';
 export { ParleyDocument } from './document.js';
 export type { DocumentConnection, DocumentEvents, RemoteCursor, ResyncCode } from './document.js';
+export { JobWorker } from './worker.js';
+export type { JobContext, JobHandler, WorkerConnectOptions, WorkerOptions } from './worker.js';

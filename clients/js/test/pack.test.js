@@ -1,5 +1,5 @@
 // The package as a user gets it: `npm pack`, installed into a fresh project, its types checked
-// by tsc there and its quick start run against the node.
+// by tsc there and its quick start run against the node (the job worker's example type-checked).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,12 +46,14 @@ console.log(JSON.stringify({ created, seq: sent.seq, refused }));
 `);
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
     compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'out', types: ['node'] },
-    files: ['main.ts', 'quickstart.ts'],
+    files: ['main.ts', 'quickstart.ts', 'worker.ts'],
   }));
   // The README's quick start as written, pointed at this node.
   const readme = readFileSync(join(packageDir, 'README.md'), 'utf8');
   const quickstart = readme.match(/## Quick start\n\n```ts\n([\s\S]*?)```/)[1];
   writeFileSync(join(app, 'quickstart.ts'), quickstart.replaceAll('http://localhost:8080', node.url));
+  // The job worker's example is type-checked only: run, it would take the suite's jobs.
+  writeFileSync(join(app, 'worker.ts'), readme.match(/## Job worker\n[\s\S]*?```ts\n([\s\S]*?)```/)[1]);
   run('node', ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], app);
 
   const out = run('node', ['out/main.js'], app, { PARLEY_URL: node.url, TOKEN: mintToken(unique('fresh'), 600), ROOM: unique('fresh') });

@@ -29,7 +29,7 @@ import parley.testing.TestCassandra;
  * The TypeScript client package (clients/js) against a real node: builds it with {@code tsc}
  * and runs its {@code node --test} suite (connect and resume, two users, typed errors, a
  * reconnect after the server closes the socket, token refresh under 1 s heartbeats, a job
- * followed to completion), and the example application (examples/chat) that installs it. The
+ * followed to completion, the job worker on the suite's queue), and the example application (examples/chat) that installs it. The
  * node pings every second and allows no clock skew, so the suite's 3 and 4 second tokens
  * expire when they say.
  */
