@@ -21,14 +21,19 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import parley.testing.CapturedLog;
 import parley.testing.InJvmNode;
 import parley.testing.PausableSocket;
+import parley.testing.RawWebSocket;
 import parley.testing.TestCassandra;
 
 /**
@@ -52,7 +57,10 @@ class ProtocolContractIT {
             ConfigFactory.parseString(
                 "parley.chat.heartbeat-interval = 300ms\nparley.chat.heartbeat-timeout = 30s\n"
                     + "parley.http.allowed-origins = \"https://app.example\"\n"
-                    + "parley.chat.max-connections-per-user = 4\nparley.chat.rooms-per-minute = 5"));
+                    + "parley.chat.max-connections-per-user = 4\nparley.chat.rooms-per-minute = 5\n"
+                    // One typing notice per user and room a minute (2 s by default): a window
+                    // that a burst of calls surely fits in, however busy the machine.
+                    + "parley.chat.typing-interval = 1m"));
   }
 
   @AfterAll
@@ -635,6 +643,194 @@ class ProtocolContractIT {
     }
   }
 
+  /**
+   * docs/protocol.md: at most one typing notice per user and room in each window, whatever the
+   * connection or transport. 30 REST calls at once and then a typing frame on the user's
+   * WebSocket reach another member as one notice. (The node here allows one a minute.)
+   */
+  @Test
+  void typingIsOneNoticePerUserAndRoomWhetherSentOverRestOrTheWebSocket() throws Exception {
+    String watcherToken = node.token("onlooker");
+    String typistToken = node.token("typist");
+    String markerToken = node.token("latecomer");
+    node.rest("POST", "/v1/rooms", watcherToken, "{\"room\":\"keyboard\"}", null);
+    assertEquals(200, node.rest("POST", "/v1/rooms/keyboard/join", typistToken, null, null).statusCode());
+    assertEquals(200, node.rest("POST", "/v1/rooms/keyboard/join", markerToken, null, null).statusCode());
+    try (Wire watcher = Wire.connect(watcherToken); Wire typist = Wire.connect(typistToken)) {
+      watcher.request("{\"type\":\"resume\",\"id\":\"r\"}");
+      awaitLive(watcher, "keyboard", markerToken, "latecomer");
+
+      // Threads of their own: the common pool has one thread on two cores.
+      ExecutorService callers = Executors.newFixedThreadPool(30);
+      try {
+        List<CompletableFuture<HttpResponse<String>>> calls = new ArrayList<>();
+        for (int i = 0; i < 30; i++) {
+          calls.add(CompletableFuture.supplyAsync(() -> node.rest("POST", "/v1/rooms/keyboard/typing", typistToken, null, null), callers));
+        }
+        for (CompletableFuture<HttpResponse<String>> call : calls) {
+          HttpResponse<String> typed = call.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+          assertEquals(204, typed.statusCode(), typed.body());
+        }
+      } finally {
+        callers.shutdown();
+      }
+      typist.send("{\"type\":\"typing\",\"room\":\"keyboard\"}");
+      // Frames are handled in order: the pong says the typing frame has been handled.
+      assertEquals("pong", typist.request("{\"type\":\"ping\",\"id\":\"p\"}").path("type").asText());
+
+      // Another member's notice, sent after all of them, comes through the room after them.
+      assertEquals(204, node.rest("POST", "/v1/rooms/keyboard/typing", markerToken, null, null).statusCode());
+      watcher.await(f -> isTyping(f, "keyboard", "latecomer"));
+      List<JsonNode> notices = watcher.received().stream().filter(f -> isTyping(f, "keyboard", "typist")).toList();
+      assertEquals(1, notices.size(), "typing notices of the typist: " + notices);
+    }
+  }
+
+  private static boolean isTyping(JsonNode frame, String room, String user) {
+    return "typing".equals(frame.path("type").asText())
+        && room.equals(frame.path("room").asText())
+        && user.equals(frame.path("user").asText());
+  }
+
+  /**
+   * Until {@code watcher} gets the room's pushes live (its node's hub subscribes to the room
+   * after the resume is answered): {@code member} marks the room read until its {@code read}
+   * push arrives. Unlike typing, marking read is not throttled, so it can be repeated.
+   */
+  private static void awaitLive(Wire watcher, String room, String memberToken, String member) throws Exception {
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    while (System.nanoTime() < deadline) {
+      HttpResponse<String> read = node.rest("POST", "/v1/rooms/" + room + "/read", memberToken, "{\"seq\":1}", null);
+      assertEquals(200, read.statusCode(), read.body());
+      if (watcher.awaitWithin(Duration.ofMillis(500), f -> "read".equals(f.path("type").asText())
+          && room.equals(f.path("room").asText()) && member.equals(f.path("user").asText())) != null) {
+        return;
+      }
+    }
+    throw new AssertionError(room + "'s pushes never reached the connection");
+  }
+
+  /** docs/protocol.md: `history`'s `limit` is 1–200; a number is checked as it is, before it is narrowed. */
+  @Test
+  void restHistoryRefusesNumbersOutOfRangeInsteadOfNarrowingThem() throws Exception {
+    String token = node.token("chronicler");
+    node.rest("POST", "/v1/rooms", token, "{\"room\":\"annals\"}", null);
+    // 4294967346 is 50 once cast to an int; 9223372036854775808 is one past the largest long.
+    for (String query : List.of("limit=4294967346", "limit=-1", "limit=0", "limit=201", "before=9223372036854775808", "before=-1")) {
+      HttpResponse<String> answer = node.rest("GET", "/v1/rooms/annals/messages?" + query, token, null, null);
+      assertEquals(400, answer.statusCode(), query + ": " + answer.body());
+      assertEquals("bad_field", Frames.read(answer.body()).path("code").asText(), query + ": " + answer.body());
+    }
+    HttpResponse<String> page = node.rest("GET", "/v1/rooms/annals/messages?limit=200&before=9223372036854775807", token, null, null);
+    assertEquals(200, page.statusCode(), page.body());
+    assertEquals(1, Frames.read(page.body()).path("events").size(), page.body());
+  }
+
+  /**
+   * docs/protocol.md, Direct messages: nobody owns a direct message room, so neither party can
+   * shut the other out, bring in a third or give it a topic, over the WebSocket or REST.
+   */
+  @Test
+  void neitherPartyOfADirectMessageRoomCanRemoveInviteOrSetATopicAndBothKeepIt() throws Exception {
+    String firstToken = node.token("pen-pal");
+    String secondToken = node.token("penfriend");
+    assertEquals(200, node.rest("POST", "/v1/dm/penfriend", firstToken, "{\"body\":\"dear friend\"}", "letter-1").statusCode());
+    String dm = parley.chat.Ids.directRoom("pen-pal", "penfriend");
+    Map<String, String> parties = Map.of("pen-pal", firstToken, "penfriend", secondToken);
+
+    List<String> answers = new ArrayList<>();
+    for (Map.Entry<String, String> party : parties.entrySet()) {
+      String other = party.getKey().equals("pen-pal") ? "penfriend" : "pen-pal";
+      try (Wire wire = Wire.connect(party.getValue())) {
+        answers.add(wire.request(frame("remove_member", "1", "room", dm, "user", other)).path("code").asText());
+        answers.add(wire.request(frame("invite", "2", "room", dm, "user", "intruder")).path("code").asText());
+        answers.add(wire.request(frame("set_topic", "3", "room", dm, "topic", "ours")).path("code").asText());
+      }
+      String at = "/v1/rooms/" + dm;
+      for (HttpResponse<String> r : List.of(
+          node.rest("DELETE", at + "/members/" + other, party.getValue(), null, null),
+          node.rest("POST", at + "/invite", party.getValue(), "{\"user\":\"intruder\"}", null),
+          node.rest("PUT", at + "/topic", party.getValue(), "{\"topic\":\"ours\"}", null))) {
+        answers.add(r.statusCode() + " " + Frames.read(r.body()).path("code").asText());
+      }
+    }
+    List<String> refused = List.of("forbidden", "forbidden", "forbidden", "403 forbidden", "403 forbidden", "403 forbidden");
+    assertEquals(List.of(refused, refused), List.of(answers.subList(0, 6), answers.subList(6, 12)));
+
+    for (String token : parties.values()) {
+      JsonNode members = Frames.read(node.rest("GET", "/v1/rooms/" + dm + "/members", token, null, null).body());
+      Set<String> names = new TreeSet<>();
+      members.path("members").forEach(m -> names.add(m.path("user").asText()));
+      assertEquals(Set.of("pen-pal", "penfriend"), names, members.toString());
+      assertFalse(members.has("topic"), members.toString());
+      JsonNode rooms = Frames.read(node.rest("GET", "/v1/rooms", token, null, null).body()).path("rooms");
+      assertTrue(rooms.findValuesAsText("room").contains(dm), rooms.toString());
+      JsonNode history = Frames.read(node.rest("GET", "/v1/rooms/" + dm + "/messages", token, null, null).body());
+      assertTrue(history.path("events").findValuesAsText("body").contains("dear friend"), history.toString());
+    }
+  }
+
+  /** A member's REST mark_read past the end is kept at the room's last seq, and so is the read push. */
+  @Test
+  void aRestMarkReadPastTheEndIsClampedAndOtherMembersArePushedTheClampedSeq() throws Exception {
+    String ownerToken = node.token("librarian");
+    String readerToken = node.token("bookworm");
+    node.rest("POST", "/v1/rooms", ownerToken, "{\"room\":\"stacks\"}", null);
+    assertEquals(200, node.rest("POST", "/v1/rooms/stacks/join", readerToken, null, null).statusCode());
+    try (Wire owner = Wire.connect(ownerToken)) {
+      owner.request("{\"type\":\"resume\",\"id\":\"r\"}");
+      awaitLive(owner, "stacks", readerToken, "bookworm");
+      long last = owner.request("{\"type\":\"send\",\"id\":\"s\",\"room\":\"stacks\",\"clientMsgId\":\"m\",\"body\":\"new arrivals\"}").path("seq").asLong();
+
+      HttpResponse<String> read = node.rest("POST", "/v1/rooms/stacks/read", readerToken, "{\"seq\":999999999}", null);
+      assertEquals(200, read.statusCode(), read.body());
+      assertEquals(last, Frames.read(read.body()).path("readSeq").asLong(), read.body());
+      assertEquals(0, Frames.read(read.body()).path("unread").asLong(), read.body());
+
+      // Past the warm-up's read pushes, which say 1.
+      JsonNode pushed = owner.await(f -> "read".equals(f.path("type").asText()) && "bookworm".equals(f.path("user").asText())
+          && f.path("seq").asLong() != 1);
+      assertEquals(last, pushed.path("seq").asLong(), pushed.toString());
+    }
+  }
+
+  /**
+   * A raw socket whose upgrade is followed by a text frame that is not UTF-8, or by nothing
+   * before it closes: either way the session ends at once (its user is offline well within the
+   * heartbeat deadline, 300 ms + 30 s here) and nothing is logged at ERROR.
+   */
+  @Test
+  void anUpgradeFollowedByInvalidUtf8OrBySilenceEndsItsSessionAtOnceAndQuietly() throws Exception {
+    String owner = node.token("porter");
+    node.rest("POST", "/v1/rooms", owner, "{\"room\":\"gatehouse\"}", null);
+    String garbler = node.token("garbler");
+    String mute = node.token("mute");
+    node.rest("POST", "/v1/rooms/gatehouse/join", garbler, null, null);
+    node.rest("POST", "/v1/rooms/gatehouse/join", mute, null, null);
+    try (CapturedLog log = CapturedLog.attach()) {
+      try (RawWebSocket socket = RawWebSocket.upgrade(node.ws(), garbler)) {
+        awaitMembers("gatehouse", owner, m -> member(m, "garbler").path("online").asBoolean());
+        long sent = System.nanoTime();
+        // A lead byte with no continuation, and a byte that is never UTF-8.
+        socket.sendText(new byte[] {'{', '"', (byte) 0xC3, '"', (byte) 0xFF, '}'});
+        // The socket stays open on this side: the frame alone must end the session.
+        awaitMembers("gatehouse", owner, m -> !member(m, "garbler").path("online").asBoolean(true));
+        long tookMs = (System.nanoTime() - sent) / 1_000_000;
+        assertTrue(tookMs < 10_000, "offline after " + tookMs + " ms");
+      }
+
+      RawWebSocket silent = RawWebSocket.upgrade(node.ws(), mute);
+      awaitMembers("gatehouse", owner, m -> member(m, "mute").path("online").asBoolean());
+      long closed = System.nanoTime();
+      silent.close();
+      awaitMembers("gatehouse", owner, m -> !member(m, "mute").path("online").asBoolean(true));
+      long tookMs = (System.nanoTime() - closed) / 1_000_000;
+      assertTrue(tookMs < 10_000, "offline after " + tookMs + " ms");
+
+      assertEquals(List.of(), log.errorsUpTo(node.system, WAIT));
+    }
+  }
+
   // ---------------------------------------------------------------------------------------
 
   private static JsonNode awaitMembers(String room, String token, Predicate<JsonNode> until) throws Exception {
@@ -739,15 +935,33 @@ class ProtocolContractIT {
     }
 
     JsonNode await(Predicate<JsonNode> wanted) throws Exception {
-      long deadline = System.nanoTime() + WAIT.toNanos();
+      JsonNode f = awaitWithin(WAIT, wanted);
+      assertNotNull(f, "no such frame in time; seen " + seen);
+      return f;
+    }
+
+    /** The first frame from now on that is {@code wanted}, or null if none came within {@code timeout}. */
+    JsonNode awaitWithin(Duration timeout, Predicate<JsonNode> wanted) throws Exception {
+      long deadline = System.nanoTime() + timeout.toNanos();
       while (true) {
         JsonNode f = frames.poll(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-        assertNotNull(f, "no such frame in time; seen " + seen);
+        if (f == null) {
+          return null;
+        }
         seen.add(f);
         if (wanted.test(f)) {
           return f;
         }
       }
+    }
+
+    /** Every frame but pings received so far, in arrival order. */
+    List<JsonNode> received() {
+      JsonNode f;
+      while ((f = frames.poll()) != null) {
+        seen.add(f);
+      }
+      return List.copyOf(seen);
     }
 
     @Override
