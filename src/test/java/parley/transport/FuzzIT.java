@@ -4,10 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ch.qos.logback.classic.Level;
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.Config;
@@ -39,11 +35,11 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.slf4j.LoggerFactory;
 import parley.protocol.Codec;
 import parley.protocol.ErrorCode;
 import parley.protocol.ProtocolException;
 import parley.protocol.Request;
+import parley.testing.CapturedLog;
 import parley.testing.InJvmNode;
 import parley.testing.PausableSocket;
 import parley.testing.TestCassandra;
@@ -112,14 +108,9 @@ class FuzzIT {
     long starting = System.nanoTime();
     // Everything the node logs while it is fuzzed: an entity whose write failed, a session
     // that crashed or a stage that failed logs an ERROR, so none may appear.
-    Logger root = (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
-    ListAppender<ILoggingEvent> logged = new ListAppender<>();
-    logged.start();
-    root.addAppender(logged);
-    try (InJvmNode node = InJvmNode.start(keyspaces, 0, 0, fast)) {
+    try (CapturedLog logged = CapturedLog.attach();
+        InJvmNode node = InJvmNode.start(keyspaces, 0, 0, fast)) {
       new Fuzz(node, starting, logged).run();
-    } finally {
-      root.detachAppender(logged);
     }
   }
 
@@ -145,9 +136,9 @@ class FuzzIT {
     private final AtomicBoolean fuzzing = new AtomicBoolean(true);
     private final long maxDocumentChars;
     private final long starting;
-    private final ListAppender<ILoggingEvent> logged;
+    private final CapturedLog logged;
 
-    Fuzz(InJvmNode node, long starting, ListAppender<ILoggingEvent> logged) {
+    Fuzz(InJvmNode node, long starting, CapturedLog logged) {
       this.node = node;
       this.starting = starting;
       this.logged = logged;
@@ -236,16 +227,7 @@ class FuzzIT {
           () -> assertEquals(List.of(), roomProblems, "(3) rooms"),
           () -> assertEquals(List.of(), docProblems, "(3) documents"),
           () -> assertEquals(List.of(), closed, "(4) connections the server closed or that stopped answering"),
-          () -> assertEquals(List.of(), errorsLogged(), "(5) errors the node logged (a failed write, a crashed session or stage)"));
-    }
-
-    private List<String> errorsLogged() {
-      synchronized (logged.list) {
-        return logged.list.stream()
-            .filter(e -> e.getLevel().isGreaterOrEqual(Level.ERROR))
-            .map(e -> e.getLoggerName() + ": " + e.getFormattedMessage())
-            .toList();
-      }
+          () -> assertEquals(List.of(), logged.errorsUpTo(node.system, WAIT), "(5) errors the node logged (a failed write, a crashed session or stage)"));
     }
 
     private static List<Conn> concat(List<Conn> a, Collection<Conn> b) {
