@@ -819,10 +819,11 @@ class ProtocolContractIT {
         assertTrue(tookMs < 10_000, "offline after " + tookMs + " ms");
       }
 
-      RawWebSocket silent = RawWebSocket.upgrade(node.ws(), mute);
-      awaitMembers("gatehouse", owner, m -> member(m, "mute").path("online").asBoolean());
-      long closed = System.nanoTime();
-      silent.close();
+      long closed;
+      try (RawWebSocket silent = RawWebSocket.upgrade(node.ws(), mute)) {
+        awaitMembers("gatehouse", owner, m -> member(m, "mute").path("online").asBoolean());
+        closed = System.nanoTime();
+      }
       awaitMembers("gatehouse", owner, m -> !member(m, "mute").path("online").asBoolean(true));
       long tookMs = (System.nanoTime() - closed) / 1_000_000;
       assertTrue(tookMs < 10_000, "offline after " + tookMs + " ms");
