@@ -7,8 +7,8 @@
 #   clients/js/build-web.sh OUTPUT_DIR
 #
 # Installs the dev dependencies (TypeScript) first when node_modules is missing or was
-# installed from an older package-lock.json, as JsClientIT does, and compiles only when a
-# source is newer than what OUTPUT_DIR holds.
+# installed from an older package-lock.json, as the tests do (parley.testing.Npm), and
+# compiles only when a source is newer than what OUTPUT_DIR holds.
 set -euo pipefail
 out="${1:?usage: build-web.sh OUTPUT_DIR}"
 mkdir -p "$out"

@@ -11,7 +11,6 @@ import java.io.InputStreamReader;
 import java.io.OutputStreamWriter;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,6 +22,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import parley.testing.InJvmNode;
+import parley.testing.Npm;
 import parley.testing.TestCassandra;
 
 /**
@@ -49,7 +49,7 @@ class JsClientIT {
 
   @BeforeAll
   static void start() throws Exception {
-    assumeTrue(commandWorks("npm", "--version"), "JS client tests skipped: npm (Node 20) is not installed");
+    assumeTrue(Npm.available(), "JS client tests skipped: npm (Node 20) is not installed");
     node =
         InJvmNode.start(
             TestCassandra.keyspacesFor("JsClientIT"),
@@ -75,9 +75,9 @@ class JsClientIT {
 
   @Test
   void thePackagesTestsPassAgainstARealNode() throws Exception {
-    installed(PACKAGE);
-    Run test =
-        run(
+    Npm.installed(PACKAGE);
+    Npm.Run test =
+        Npm.run(
             PACKAGE,
             List.of("npm", "test"),
             Map.of(
@@ -86,10 +86,10 @@ class JsClientIT {
                 "PARLEY_WORKER_KEY", WORKER_KEY,
                 "PARLEY_JOB_QUEUE", QUEUE),
             5);
-    System.out.println(test.output);
-    assertEquals(0, test.exitCode, "npm test failed:\n" + test.output);
+    System.out.println(test.output());
+    assertEquals(0, test.exitCode(), "npm test failed:\n" + test.output());
     // A suite that found no tests also exits 0.
-    assertTrue(PASSED.matcher(test.output).find(), "no test passed:\n" + test.output);
+    assertTrue(PASSED.matcher(test.output()).find(), "no test passed:\n" + test.output());
   }
 
   /**
@@ -99,10 +99,8 @@ class JsClientIT {
    */
   @Test
   void theExampleChatsAndHasItsJobDone() throws Exception {
-    installed(PACKAGE);
-    Run build = run(PACKAGE, List.of("npm", "run", "build"), Map.of(), 3);
-    assertEquals(0, build.exitCode, "npm run build failed:\n" + build.output);
-    installed(EXAMPLE);
+    Npm.built(PACKAGE);
+    Npm.installed(EXAMPLE);
     String user = "example-" + UUID.randomUUID().toString().substring(0, 8);
     String room = "room-" + user;
     JobWorker worker =
@@ -133,20 +131,6 @@ class JsClientIT {
     } finally {
       chat.destroyForcibly();
       worker.stop().get(30, TimeUnit.SECONDS);
-    }
-  }
-
-  /**
-   * Runs {@code npm ci} in {@code directory} unless its node_modules was installed from the lock
-   * as it is: npm keeps the lock it installed from in node_modules/.package-lock.json, and an
-   * older one means the dependencies changed since (a pull), so the tests would run on stale ones.
-   */
-  private static void installed(Path directory) throws IOException, InterruptedException {
-    Path installed = directory.resolve("node_modules").resolve(".package-lock.json");
-    if (!Files.exists(installed)
-        || Files.getLastModifiedTime(installed).compareTo(Files.getLastModifiedTime(directory.resolve("package-lock.json"))) < 0) {
-      Run install = run(directory, List.of("npm", "ci", "--no-audit", "--no-fund"), Map.of(), 10);
-      assertEquals(0, install.exitCode, "npm ci in " + directory + " failed:\n" + install.output);
     }
   }
 
@@ -194,38 +178,6 @@ class JsClientIT {
       synchronized (lines) {
         return String.join("\n", lines);
       }
-    }
-  }
-
-  private record Run(int exitCode, String output) {}
-
-  private static Run run(Path directory, List<String> command, Map<String, String> env, int minutes)
-      throws IOException, InterruptedException {
-    Path log = Files.createTempFile("parley-js-client", ".log");
-    try {
-      ProcessBuilder builder =
-          new ProcessBuilder(command)
-              .directory(directory.toFile())
-              .redirectErrorStream(true)
-              .redirectOutput(log.toFile());
-      builder.environment().putAll(env);
-      Process process = builder.start();
-      if (!process.waitFor(minutes, TimeUnit.MINUTES)) {
-        process.descendants().forEach(ProcessHandle::destroyForcibly);
-        process.destroyForcibly().waitFor();
-        return new Run(-1, "timed out after " + minutes + " min:\n" + Files.readString(log, StandardCharsets.UTF_8));
-      }
-      return new Run(process.exitValue(), Files.readString(log, StandardCharsets.UTF_8));
-    } finally {
-      Files.deleteIfExists(log);
-    }
-  }
-
-  private static boolean commandWorks(String... command) {
-    try {
-      return new ProcessBuilder(command).redirectErrorStream(true).start().waitFor() == 0;
-    } catch (IOException | InterruptedException e) {
-      return false;
     }
   }
 }

@@ -32,8 +32,8 @@ import org.openqa.selenium.support.ui.ExpectedConditions;
 import org.openqa.selenium.support.ui.WebDriverWait;
 
 /**
- * One person in the web client: a headless Debian Chromium driven by its own chromedriver,
- * with a fresh profile. Nothing is downloaded: both binaries are given by path, so Selenium
+ * One person in the web client (or on any other page, {@link #open}): a headless Debian
+ * Chromium driven by its own chromedriver, with a fresh profile. Nothing is downloaded: both binaries are given by path, so Selenium
  * Manager never runs. Tests skip (not fail) only where Chromium is not installed.
  */
 final class Browser implements AutoCloseable {
@@ -62,6 +62,26 @@ final class Browser implements AutoCloseable {
 
   /** Opens the client at {@code base} in a window of the given size, signed in as {@code user}. */
   static Browser signIn(URI base, String user, int width, int height) throws IOException {
+    Browser browser = launch(user, width, height);
+    browser.driver.get(base.resolve("/").toString());
+    browser.visible(By.id("login-name")).sendKeys(user);
+    browser.driver.findElement(By.id("login-submit")).click();
+    browser.awaitOnline();
+    return browser;
+  }
+
+  static Browser signIn(URI base, String user) throws IOException {
+    return signIn(base, user, 1100, 760);
+  }
+
+  /** Opens {@code page}, any page, in a window of its own; {@code user} names its evidence. */
+  static Browser open(URI page, String user) throws IOException {
+    Browser browser = launch(user, 1100, 760);
+    browser.driver.get(page.toString());
+    return browser;
+  }
+
+  private static Browser launch(String user, int width, int height) throws IOException {
     assumeChromium();
     Path profile = Files.createTempDirectory("parley-chromium-" + user);
     ChromeOptions options = new ChromeOptions();
@@ -84,15 +104,7 @@ final class Browser implements AutoCloseable {
             .build();
     Browser browser = new Browser(user, new ChromeDriver(service, options), profile);
     browser.driver.manage().window().setSize(new Dimension(width, height));
-    browser.driver.get(base.resolve("/").toString());
-    browser.visible(By.id("login-name")).sendKeys(user);
-    browser.driver.findElement(By.id("login-submit")).click();
-    browser.awaitOnline();
     return browser;
-  }
-
-  static Browser signIn(URI base, String user) throws IOException {
-    return signIn(base, user, 1100, 760);
   }
 
   // ---------------------------------------------------------------------------------------
