@@ -12,7 +12,8 @@
 //
 // Listens on 127.0.0.1 (default port PEER_PEKKO_ECHO_PORT, else 18304), WebSocket upgrades on
 // "/". The server settings that touch an idle connection are the node's (conf/http.conf);
-// nothing else of the node's configuration is loaded.
+// nothing else of the node's configuration is loaded. A system property overrides them, to see
+// what one costs: -Dpekko.http.server.idle-timeout=infinite.
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
@@ -30,12 +31,13 @@ public final class PekkoEcho {
   public static void main(String[] argv) {
     int port = Integer.parseInt(
         argv.length > 0 ? argv[0] : System.getenv().getOrDefault("PEER_PEKKO_ECHO_PORT", "18304"));
-    Config config = ConfigFactory.parseString(
+    Config config = ConfigFactory.systemProperties()
+        .withFallback(ConfigFactory.parseString(
             """
             pekko.loglevel = WARNING
             pekko.http.server.idle-timeout = 120s
             pekko.http.server.server-header = ""
-            """)
+            """))
         .withFallback(ConfigFactory.load());
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "pekko-echo", config);
 
