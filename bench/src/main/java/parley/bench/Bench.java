@@ -123,7 +123,8 @@ public final class Bench {
           fanout          --target parley|socketio|ws --url http://127.0.0.1:18280 --rooms 1
                           --members 100 --publishers <members> --rates 1000[,2000,...] --size 100
                           --warmup 5 --duration 20 --tail 5 --server-pid --storage-pid
-          connections     --target --url --connections 5000 --settle 10 --server-pid
+          connections     --target parley|socketio|ws|pekko-echo --url --connections 5000
+                          --settle 40 --server-pid
           durable-writes  --url --rooms 100 --in-flight 8 --size 100 --warmup 5 --duration 20
                           --cassandra 127.0.0.1:39142 --server-pid --storage-pid
           catchup         --url --missed 10000 --repeats 5 --size 100

@@ -37,6 +37,9 @@ final class Fanout implements Scenario {
     String run = args.runId();
     Usage usage = Usage.from(args);
     args.requireAllUsed();
+    if (!target.hasRooms()) {
+      throw new IllegalArgumentException("fanout needs a server with rooms; " + target.label() + " has none");
+    }
     if (publishersPerRoom < 1 || publishersPerRoom > members) {
       throw new IllegalArgumentException("--publishers must be between 1 and --members");
     }

@@ -13,7 +13,12 @@ enum Target {
   /** bench/peers/socketio-server.js: Socket.IO 4.8 room broadcast, nothing stored. */
   SOCKETIO,
   /** bench/peers/ws-server.js: bare `ws` broadcast, the ceiling. */
-  WS;
+  WS,
+  /**
+   * bench/peers/PekkoEcho.java: a bare Pekko HTTP WebSocket echo, the floor of Parley's own
+   * transport. It has no rooms, so it is a target of {@code connections} only.
+   */
+  PEKKO_ECHO;
 
   /** For set-up calls that block (Parley's dev token request), never on the measured path. */
   private static final ExecutorService BLOCKING =
@@ -30,11 +35,16 @@ enum Target {
         .filter(t -> t.label().equals(name))
         .findFirst()
         .orElseThrow(
-            () -> new IllegalArgumentException("--target must be parley, socketio or ws, not " + name));
+            () -> new IllegalArgumentException("--target must be parley, socketio, ws or pekko-echo, not " + name));
   }
 
   String label() {
-    return name().toLowerCase();
+    return name().toLowerCase().replace('_', '-');
+  }
+
+  /** Whether the server has rooms to join and broadcast into, as fan-out needs. */
+  boolean hasRooms() {
+    return this != PEKKO_ECHO;
   }
 
   /** Opens a connection for {@code user} to the server at {@code http} (its http:// address). */
@@ -42,7 +52,8 @@ enum Target {
     return switch (this) {
       case PARLEY -> ParleyLink.connect(http, user, listener, BLOCKING);
       case SOCKETIO -> SocketIoLink.connect(http, listener);
-      case WS -> WsLink.connect(http, listener);
+      // The echo answers the same upgrade as the ws peer; an idle connection sends nothing.
+      case WS, PEKKO_ECHO -> WsLink.connect(http, listener);
     };
   }
 }

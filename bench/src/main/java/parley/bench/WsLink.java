@@ -9,7 +9,8 @@ import java.util.concurrent.CompletableFuture;
  * WebSocket server on this machine delivers. Its protocol is the least that works, one text
  * frame per action with fields separated by {@code |}: {@code j|<id>|<room>} joins, {@code
  * p|<id>|<room>|<body>} publishes; the server answers {@code a|<id>} and sends {@code
- * m|<room>|<body>} to every member of the room.
+ * m|<room>|<body>} to every member of the room. It also opens the connections scenario's idle
+ * connections to bench/peers/PekkoEcho.java, which answers the same upgrade.
  */
 final class WsLink extends Link {
 
