@@ -16,6 +16,7 @@ import parley.chat.ChatSettings;
 import parley.chat.fanout.NodeHub;
 import parley.chat.room.RoomEntity;
 import parley.chat.user.UserEntity;
+import parley.cluster.ExitedPeerDowning;
 import parley.collab.document.DocumentEntity;
 import parley.collab.document.DocumentSettings;
 import parley.jobs.JobService;
@@ -62,6 +63,7 @@ public final class Guardian {
                       // Joined only now: a member gets shards at once, and a node still
                       // starting (cold routes, ports not bound) would stall every one of them.
                       joinCluster(system, settings.cluster());
+                      ExitedPeerDowning.start(system, settings.cluster().exitedPeerDowning());
                       started.complete(binding);
                     }
                   });

@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import parley.auth.AuthSettings;
+import parley.cluster.ExitedPeerDowning;
 
 /** Parley's typed settings, read once at start-up from the {@code parley} config section. */
 public record Settings(
@@ -77,7 +78,8 @@ public record Settings(
       List<String> seedNodes,
       boolean bootstrap,
       int virtualNodes,
-      int maxSimultaneousRebalance) {}
+      int maxSimultaneousRebalance,
+      ExitedPeerDowning.Settings exitedPeerDowning) {}
 
   public static Settings from(Config root) {
     Config c = root.getConfig("parley");
@@ -94,7 +96,13 @@ public record Settings(
             splitList(cl.getString("seed-nodes")),
             cl.getBoolean("bootstrap"),
             cl.getInt("virtual-nodes"),
-            cl.getInt("max-simultaneous-rebalance")),
+            cl.getInt("max-simultaneous-rebalance"),
+            new ExitedPeerDowning.Settings(
+                cl.getBoolean("exited-peer-downing.enabled"),
+                cl.getDuration("exited-peer-downing.interval"),
+                cl.getDuration("exited-peer-downing.connect-timeout"),
+                cl.getInt("exited-peer-downing.watched"),
+                cl.getInt("exited-peer-downing.refusals"))),
         AuthSettings.from(root));
   }
 

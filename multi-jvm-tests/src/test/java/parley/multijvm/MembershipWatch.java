@@ -22,6 +22,7 @@ final class MembershipWatch implements AutoCloseable {
   private long unreachableAt = -1;
   private long downAt = -1;
   private long removedAt = -1;
+  private boolean listed;
 
   MembershipWatch(List<ClusterNode> peers, String address) {
     this.address = address;
@@ -54,12 +55,13 @@ final class MembershipWatch implements AutoCloseable {
     for (JsonNode m : view.path("members")) {
       if (address.equals(m.path("node").asText())) {
         member = true;
+        listed = true;
         if ("Down".equals(m.path("status").asText()) && downAt < 0) {
           downAt = now;
         }
       }
     }
-    if (!member && unreachableAt >= 0 && removedAt < 0) {
+    if (!member && listed && removedAt < 0) {
       removedAt = now;
     }
   }
@@ -74,12 +76,15 @@ final class MembershipWatch implements AutoCloseable {
     return unreachableAt < 0 ? OptionalLong.empty() : OptionalLong.of(unreachableAt);
   }
 
-  /** When a peer first listed the node as Down (the split-brain resolver's decision). */
+  /**
+   * When a peer first listed the node as Down: the split-brain resolver's decision, or for a
+   * process that exited, its watchers' (parley.cluster.ExitedPeerDowning).
+   */
   synchronized OptionalLong downAt() {
     return downAt < 0 ? OptionalLong.empty() : OptionalLong.of(downAt);
   }
 
-  /** When a peer that had seen it unreachable first no longer listed it at all. */
+  /** When a peer that had listed the node first no longer listed it at all. */
   synchronized OptionalLong removedAt() {
     return removedAt < 0 ? OptionalLong.empty() : OptionalLong.of(removedAt);
   }
