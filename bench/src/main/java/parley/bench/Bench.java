@@ -73,6 +73,7 @@ public final class Bench {
     return switch (name) {
       case "fanout" -> new Fanout();
       case "connections" -> new Connections();
+      case "storm" -> new Storm();
       case "durable-writes" -> new DurableWrites();
       case "catchup" -> new Catchup();
       case "docs" -> new DocumentsScenario();
@@ -125,6 +126,9 @@ public final class Bench {
                           --warmup 5 --duration 20 --tail 5 --server-pid --storage-pid
           connections     --target parley|socketio|ws|pekko-echo --url --connections 5000
                           --settle 40 --server-pid
+          storm           --urls http://127.0.0.2:8080,http://127.0.0.3:8080,http://127.0.0.4:8080
+                          --victim-pid <pid of the first url's node> --connections 10000 --rooms 100
+                          --backoff 500ms --max-backoff 8s --deadline 300s --server-pid
           durable-writes  --url --rooms 100 --in-flight 8 --size 100 --warmup 5 --duration 20
                           --cassandra 127.0.0.1:39142 --server-pid --storage-pid
           catchup         --url --missed 10000 --repeats 5 --size 100

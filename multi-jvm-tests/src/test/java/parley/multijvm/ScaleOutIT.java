@@ -59,6 +59,7 @@ class ScaleOutIT {
       cluster.awaitMembers(four, TestCluster.CONVERGE_TIMEOUT);
       Map<String, String> grown = settledPlacement(four);
       Measured.print("scale-out", "4th node joined and shards settled in", Measured.since(joinAt));
+      Measured.print("scale-out", "longest write stall of any room while it joined", longestStall(traffic, joinAt));
 
       HashRing ringOfThree = ring(three);
       HashRing ringOfFour = ring(four);
@@ -87,6 +88,7 @@ class ScaleOutIT {
       cluster.awaitMembers(three, TestCluster.CONVERGE_TIMEOUT);
       Map<String, String> shrunk = settledPlacement(three);
       Measured.print("scale-in", "4th node left and shards settled in", Measured.since(leaveAt));
+      Measured.print("scale-in", "longest write stall of any room while it left", longestStall(traffic, leaveAt));
       Set<String> movedBack = moved(grown, shrunk);
       Set<String> heldByFourth = new TreeSet<>();
       grown.forEach((shard, node) -> {
@@ -135,6 +137,15 @@ class ScaleOutIT {
     JsonNode distribution = TestCluster.distribution(via);
     assertEquals(0, Shards.misplaced(distribution, "room"), distribution.toString());
     return Shards.placement(distribution, "room");
+  }
+
+  private static Duration longestStall(Traffic traffic, long since) {
+    Duration longest = Duration.ZERO;
+    for (String room : traffic.rooms()) {
+      Duration stall = traffic.longestStall(room, since, System.nanoTime());
+      longest = stall.compareTo(longest) > 0 ? stall : longest;
+    }
+    return longest;
   }
 
   private static HashRing ring(List<ClusterNode> members) {
