@@ -1,6 +1,7 @@
 package parley.multijvm;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -70,7 +71,12 @@ class FreezeIT {
       }
       Measured.print("freeze", "rooms on the majority kept being written during the freeze", otherRooms);
       cluster.awaitMembers(majority, Duration.ofSeconds(60));
-      Measured.print("freeze", "frozen node removed by the split-brain resolver after", Duration.ofNanos(System.nanoTime() - frozenAt));
+      Duration removed = Duration.ofNanos(System.nanoTime() - frozenAt);
+      Measured.print("freeze", "frozen node removed by the split-brain resolver after", removed);
+      // A frozen process keeps its listening socket, so its watchers' probes are never
+      // refused: only the resolver may down it, after the failure detector's pause and
+      // stable-after (3 s + 4 s here), never the exited-peer downing within a second.
+      assertTrue(removed.compareTo(Duration.ofSeconds(7)) >= 0, "the frozen node was downed by the resolver, not as an exited process: " + removed);
       for (String room : frozenRooms) {
         traffic.awaitAcks(room, 5, Duration.ofSeconds(60));
       }
