@@ -57,9 +57,11 @@ final class RoomStreams {
   private static final Duration ROOM_LIST_RETRY = Duration.ofSeconds(2);
   /**
    * How long {@code resume} waits for the user's room list before it starts the rooms the
-   * client named without it: a user entity answers in milliseconds unless its node is gone.
+   * client named without it: a user entity answers in milliseconds unless its node is gone,
+   * and a client reconnecting from a failed node should have its healthy rooms within a
+   * second.
    */
-  private static final Duration ROOM_LIST_WAIT = Duration.ofSeconds(1);
+  private static final Duration ROOM_LIST_WAIT = Duration.ofMillis(500);
 
   private final Session session;
   private final String userId;
