@@ -27,6 +27,7 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 import org.apache.pekko.persistence.typed.PersistenceId;
 import org.apache.pekko.persistence.typed.javadsl.CommandHandler;
 import org.apache.pekko.persistence.typed.javadsl.Effect;
+import org.apache.pekko.persistence.typed.javadsl.EffectBuilder;
 import org.apache.pekko.persistence.typed.javadsl.EventHandler;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehavior;
 import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
@@ -323,6 +324,9 @@ public final class UserEntity
    */
   private final Map<String, ActorRef<Notice>> sessions = new HashMap<>();
 
+  /** When the newest live session opened: lastSeen while online. In memory, like {@link #sessions}. */
+  private Instant newestSessionAt;
+
   /** Sessions following the job pushes ({@link FollowJobs}); in memory, like {@link #sessions}. */
   private final Set<ActorRef<Notice>> jobFollowers = new HashSet<>();
 
@@ -484,14 +488,21 @@ public final class UserEntity
       }
       return Effect().reply(opened.replyTo(), presence(state));
     }
-    // Registered only once the event is written: if the write fails, the session's retry
-    // finds no half-registered session and writes again.
+    // Presence is ephemeral (design rule 10): while online, lastSeen is the newest session's
+    // start, kept here, and only going offline is journaled. A write per connect doubled the
+    // journal's load when a failed node's clients all came back at once. The one exception is
+    // a user's first session ever, so that a user who connected is never shown as one who
+    // never did, even if this entity's node dies before they go offline.
     boolean wasOffline = sessions.isEmpty();
-    return Effect()
-        .persist(new LastSeenRecorded(userId, clock.instant()))
+    Instant now = clock.instant();
+    EffectBuilder<Event, State> effect = state.lastSeen() == null
+        ? Effect().persist(new LastSeenRecorded(userId, now))
+        : Effect().none();
+    return effect
         .thenRun(
             s -> {
               remember(opened.sessionId(), opened.session());
+              newestSessionAt = now;
               if (wasOffline) {
                 announcePresence(s, "online");
               }
@@ -556,7 +567,9 @@ public final class UserEntity
   }
 
   private Presence presence(State state) {
-    return new Presence(userId, !sessions.isEmpty(), state.lastSeen());
+    return sessions.isEmpty()
+        ? new Presence(userId, false, state.lastSeen())
+        : new Presence(userId, true, newestSessionAt);
   }
 
   private Rejected notAMember(String room) {
