@@ -107,12 +107,10 @@ public final class ExitedPeerDowning {
       List<Address> watched = watchedBy(self.address(), List.copyOf(members.keySet()), settings.watched());
       refusedInARow.keySet().retainAll(watched);
       for (Address address : watched) {
-        Probe probe = probe(address, settings.connectTimeout());
-        int refused = probe == Probe.REFUSED ? refusedInARow.merge(address, 1, Integer::sum) : 0;
+        int refused = probe(address, settings.connectTimeout()) == Probe.REFUSED ? refusedInARow.getOrDefault(address, 0) + 1 : 0;
         refusedInARow.put(address, refused);
-        Member member = members.get(address);
         if (refused == settings.refusals()) {
-          down(member.uniqueAddress());
+          down(members.get(address).uniqueAddress());
         }
       }
     } catch (RuntimeException e) {

@@ -12,6 +12,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import parley.client.ParleyClient;
+import parley.client.Sent;
 
 /**
  * The reconnect storm (issue 15): N clients connected to one node of a running cluster, each
@@ -100,9 +101,7 @@ final class Storm implements Scenario {
       long allResumed = System.nanoTime();
       writing.interrupt();
       writing.join();
-      for (String room : rooms) {
-        lastSent.merge(room, sendUntilAcked(writer, room, "post-" + room, "after"), Math::max);
-      }
+      sendToEvery(writer, rooms, "post", "after", lastSent);
       await(clients, c -> c.lastSeq() >= lastSent.get(c.room()), Duration.ofSeconds(120), "every client has every message");
       long allCaughtUp = System.nanoTime();
       Map<String, Object> cpu = window.stop();
@@ -145,16 +144,9 @@ final class Storm implements Scenario {
   }
 
   private static void writeUntilInterrupted(ParleyClient writer, List<String> rooms, Map<String, Long> lastSent) {
-    int round = 0;
     try {
-      while (!Thread.currentThread().isInterrupted()) {
-        round++;
-        List<CompletableFuture<Void>> sends = new ArrayList<>();
-        for (String room : rooms) {
-          String id = "during-" + round + "-" + room;
-          sends.add(CompletableFuture.runAsync(() -> lastSent.merge(room, sendUntilAcked(writer, room, id, "during"), Math::max)));
-        }
-        CompletableFuture.allOf(sends.toArray(CompletableFuture[]::new)).join();
+      for (int round = 1; !Thread.currentThread().isInterrupted(); round++) {
+        sendToEvery(writer, rooms, "during-" + round, "during", lastSent);
         Thread.sleep(1000);
       }
     } catch (InterruptedException e) {
@@ -162,16 +154,25 @@ final class Storm implements Scenario {
     }
   }
 
-  /** Sends until acknowledged; the same clientMsgId makes a retry land once. */
-  private static long sendUntilAcked(ParleyClient writer, String room, String clientMsgId, String body) {
-    for (int attempt = 0; attempt < 60; attempt++) {
-      try {
-        return writer.send(room, clientMsgId, body).get(15, TimeUnit.SECONDS).seq();
-      } catch (Exception retry) {
-        // timeout or unavailable while the room's shard moves: the next attempt decides
-      }
-    }
-    throw new IllegalStateException("no acknowledgement for " + clientMsgId + " after 60 attempts");
+  /** One message into every room at once, each retried until acknowledged; waits for all. */
+  private static void sendToEvery(ParleyClient writer, List<String> rooms, String prefix, String body, Map<String, Long> lastSent) {
+    CompletableFuture.allOf(rooms.stream()
+            .map(room -> sendUntilAcked(writer, room, prefix + "-" + room, body, 60)
+                .thenAccept(seq -> lastSent.merge(room, seq, Math::max)))
+            .toArray(CompletableFuture[]::new))
+        .join();
+  }
+
+  /**
+   * Sends until acknowledged (a room on the dead node times out or is unavailable until its
+   * shard has moved); the same clientMsgId makes a retry land once.
+   */
+  private static CompletableFuture<Long> sendUntilAcked(ParleyClient writer, String room, String clientMsgId, String body, int attempts) {
+    return writer.send(room, clientMsgId, body)
+        .thenApply(Sent::seq)
+        .exceptionallyCompose(failure -> attempts > 1
+            ? sendUntilAcked(writer, room, clientMsgId, body, attempts - 1)
+            : CompletableFuture.failedFuture(failure));
   }
 
   private static void await(List<StormClient> clients, Predicate<StormClient> done, Duration timeout, String what)

@@ -41,7 +41,7 @@ final class StormClient implements LeanSocket.Handler {
   private volatile LeanSocket socket;
   private volatile Reconnect reconnect;
   private volatile boolean closing;
-  private volatile CompletableFuture<Void> joined = new CompletableFuture<>();
+  private final CompletableFuture<Void> joined = new CompletableFuture<>();
   private volatile CompletableFuture<Void> resumed = new CompletableFuture<>();
   private long lastSeq;
   private long gaps;
