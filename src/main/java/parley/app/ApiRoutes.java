@@ -36,7 +36,10 @@ public final class ApiRoutes {
 
   private ApiRoutes() {}
 
-  public static Route create(
+  /** The routes, and what a second WebSocket edge needs to admit and serve sessions the same way. */
+  public record Api(Route route, Handlers handlers, TokenService tokens) {}
+
+  public static Api create(
       ActorSystem<?> system, Settings settings, ChatSettings chat, ActorRef<NodeHub.Command> hub, JobSettings jobSettings) {
     String address = system.address().toString();
     ExportSettings exports = ExportSettings.from(system.settings().config(), jobSettings);
@@ -71,6 +74,6 @@ public final class ApiRoutes {
                                         + "\"}")))));
     Route web = WebRoutes.create();
     // CORS for pages of the allowed origins (PARLEY_ALLOWED_ORIGINS): REST, SSE and long-poll.
-    return concat(pathPrefix("v1", () -> handlers.origins().cors(() -> v1)), web);
+    return new Api(concat(pathPrefix("v1", () -> handlers.origins().cors(() -> v1)), web), handlers, tokens);
   }
 }

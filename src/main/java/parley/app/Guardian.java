@@ -17,6 +17,7 @@ import parley.chat.fanout.NodeHub;
 import parley.chat.room.RoomEntity;
 import parley.chat.user.UserEntity;
 import parley.cluster.ExitedPeerDowning;
+import parley.transport.websocket.NettyWebSocketServer;
 import parley.collab.document.DocumentEntity;
 import parley.collab.document.DocumentSettings;
 import parley.jobs.JobService;
@@ -51,8 +52,10 @@ public final class Guardian {
           ExportSettings exports = ExportSettings.from(system.settings().config(), jobs);
           ExportWorker.start(system, new JobService(system, jobs, chat.askTimeout()), exports, new ExportStore(system, exports), chat.askTimeout());
           ActorRef<NodeHub.Command> hub = context.spawn(NodeHub.create(chat), "hub");
+          ApiRoutes.Api api = ApiRoutes.create(system, settings, chat, hub, jobs);
           CompletionStage<ServerBinding> http =
-              HttpServer.start(system, settings.http(), ApiRoutes.create(system, settings, chat, hub, jobs));
+              HttpServer.start(system, settings.http(), api.route())
+                  .thenCompose(binding -> startWebSocketPort(system, settings.http(), binding.localAddress().getPort(), api).thenApply(ignored -> binding));
           CompletionStage<?> management = startManagement(system, settings.cluster());
           http.thenCombine(management, (binding, ignored) -> binding)
               .whenComplete(
@@ -68,6 +71,21 @@ public final class Guardian {
                     }
                   });
           return Behaviors.empty();
+        });
+  }
+
+  /** The Netty WebSocket port, when one is set (parley.http.websocket-port). */
+  private static CompletionStage<?> startWebSocketPort(
+      ActorSystem<?> system, Settings.Http http, int clientPort, ApiRoutes.Api api) {
+    if (http.websocketPort() == 0) {
+      return CompletableFuture.completedFuture(null);
+    }
+    return NettyWebSocketServer.start(
+            system, http.iface(), http.websocketPort(), clientPort, http.requestHeaderTimeout(), api.handlers(), api.tokens())
+        .exceptionally(error -> {
+          throw new StartupFailure(
+              "Cannot listen for WebSockets on " + http.iface() + ":" + http.websocketPort() + " ("
+                  + HttpServer.rootMessage(error) + "). Stop what holds the port or set PARLEY_WS_PORT (0: none).");
         });
   }
 

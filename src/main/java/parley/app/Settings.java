@@ -21,7 +21,8 @@ public record Settings(
    * The client API's address, the browser origins it admits, and how long a connection may
    * take to deliver a request head ({@code parley.http.request-header-timeout}).
    */
-  public record Http(String iface, int port, java.util.List<String> allowedOrigins, Duration requestHeaderTimeout) {}
+  /** {@code websocketPort} 0: no Netty WebSocket port (the client port serves /v1/ws either way). */
+  public record Http(String iface, int port, int websocketPort, java.util.List<String> allowedOrigins, Duration requestHeaderTimeout) {}
 
   public record Cassandra(
       List<InetSocketAddress> contactPoints,
@@ -89,6 +90,7 @@ public record Settings(
         new Http(
             c.getString("http.interface"),
             c.getInt("http.port"),
+            c.getInt("http.websocket-port"),
             parseOrigins(c.getString("http.allowed-origins")),
             c.getDuration("http.request-header-timeout")),
         Cassandra.from(root),

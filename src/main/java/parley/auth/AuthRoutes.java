@@ -106,16 +106,17 @@ public final class AuthRoutes {
   public static Route authenticated(TokenService tokens, Function<Authenticated, Route> inner) {
     return extractRequest(
         request -> {
-          if (authorizationHeaders(request) > 1) {
-            return complete(unauthorized(new AuthFailure(
-                AuthFailure.TOKEN_MALFORMED, "More than one Authorization header: send exactly one")));
-          }
-          AuthResult result = tokens.verify(presentedToken(request).orElse(null));
-          if (result instanceof Authenticated user) {
-            return inner.apply(user);
-          }
-          return complete(unauthorized((AuthFailure) result));
+          AuthResult result = authenticate(tokens, request);
+          return result instanceof Authenticated user ? inner.apply(user) : complete(unauthorized((AuthFailure) result));
         });
+  }
+
+  /** Who the request's token names, or why it is refused; the token is found as the class comment says. */
+  public static AuthResult authenticate(TokenService tokens, HttpRequest request) {
+    if (authorizationHeaders(request) > 1) {
+      return new AuthFailure(AuthFailure.TOKEN_MALFORMED, "More than one Authorization header: send exactly one");
+    }
+    return tokens.verify(presentedToken(request).orElse(null));
   }
 
   /**

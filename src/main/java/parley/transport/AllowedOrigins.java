@@ -16,10 +16,14 @@ import org.apache.pekko.http.cors.javadsl.CorsRejection;
 import org.apache.pekko.http.cors.javadsl.model.HttpOriginMatcher;
 import org.apache.pekko.http.cors.javadsl.settings.CorsSettings;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.headers.HttpOrigin;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
+import org.apache.pekko.http.javadsl.server.Directives;
 import org.apache.pekko.http.javadsl.server.RejectionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
 import parley.protocol.ErrorCode;
+import parley.protocol.Reply;
 
 /**
  * Which browser pages may open a WebSocket or an SSE stream. A browser sends its page's
@@ -63,7 +67,7 @@ public final class AllowedOrigins {
       }
       RejectionHandler refusals = RejectionHandler.newBuilder()
           .handle(CorsRejection.class, rejection -> rejection.cause() instanceof CorsRejection.InvalidOrigin
-              ? refuse(origin.get())
+              ? Directives.complete(refusalOf(origin.get()))
               : HttpAnswers.error(ErrorCode.FORBIDDEN, "CORS: " + rejection.cause().description()))
           .build();
       return handleRejections(refusals, () -> CorsDirectives.cors(cors, inner));
@@ -72,19 +76,28 @@ public final class AllowedOrigins {
 
   /** Runs {@code inner} for an allowed origin; 403 {@code origin_not_allowed} before anything else otherwise. */
   public Route check(Supplier<Route> inner) {
-    return extractRequest(request -> {
-      Optional<String> origin = request.getHeader("Origin").map(HttpHeader::value);
-      if (origin.isEmpty() || any || allowed.contains(normalized(origin.get())) || sameOrigin(origin.get(), request)) {
-        return inner.get();
-      }
-      return refuse(origin.get());
-    });
+    return extractRequest(request -> refusal(request, 0).map(Directives::complete).orElseGet(inner));
   }
 
-  private static Route refuse(String origin) {
-    return HttpAnswers.error(
+  /**
+   * The 403 {@code origin_not_allowed} answer for a request from a page of an origin that may
+   * not connect; empty for an allowed origin, the node's own, or no {@code Origin} at all. On
+   * a second port of the node, {@code clientPort} (else 0) names the client port, whose pages
+   * are the node's own too.
+   */
+  public Optional<HttpResponse> refusal(HttpRequest request, int clientPort) {
+    Optional<String> origin = request.getHeader("Origin").map(HttpHeader::value);
+    if (origin.isEmpty() || any || allowed.contains(normalized(origin.get()))
+        || sameOrigin(origin.get(), request) || (clientPort > 0 && sameOrigin(origin.get(), withPort(request, clientPort)))) {
+      return Optional.empty();
+    }
+    return Optional.of(refusalOf(origin.get()));
+  }
+
+  private static HttpResponse refusalOf(String origin) {
+    return HttpAnswers.response(Reply.Failure.of(
         ErrorCode.ORIGIN_NOT_ALLOWED,
-        "pages from " + origin + " may not connect here (PARLEY_ALLOWED_ORIGINS lists those that may)");
+        "pages from " + origin + " may not connect here (PARLEY_ALLOWED_ORIGINS lists those that may)"));
   }
 
   /** The page came from the host the request is addressed to (what its Host header names). */
@@ -103,6 +116,18 @@ public final class AllowedOrigins {
     } catch (java.net.URISyntaxException e) {
       return false;
     }
+  }
+
+  /** The request as if addressed to {@code port} of the same host. */
+  private static HttpRequest withPort(HttpRequest request, int port) {
+    return request.getHeader("Host")
+        .map(host -> {
+          String name = host.value();
+          int colon = name.lastIndexOf(':');
+          String bare = colon > name.lastIndexOf(']') ? name.substring(0, colon) : name;
+          return (HttpRequest) request.removeHeader("Host").addHeader(RawHeader.create("Host", bare + ":" + port));
+        })
+        .orElse(request);
   }
 
   private static String withoutDefaultPort(String host, String scheme) {

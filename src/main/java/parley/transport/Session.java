@@ -47,14 +47,17 @@ public final class Session extends AbstractBehavior<Session.Command> {
 
   public sealed interface Command {}
 
-  /** One text frame from the client; {@code ackTo} asks for the next (backpressure). */
-  public record Inbound(String text, ActorRef<Ack> ackTo) implements Command {}
+  /**
+   * One text frame from the client; running {@code next} asks the transport for the next one
+   * (backpressure: a client cannot flood the mailbox, whichever transport reads its socket).
+   */
+  public record Inbound(String text, Runnable next) implements Command {}
 
   /**
    * The frame was over the size limit; only its beginning was kept, to find the request id
    * the error answers.
    */
-  public record InboundTooLarge(String prefix, ActorRef<Ack> ackTo) implements Command {}
+  public record InboundTooLarge(String prefix, Runnable next) implements Command {}
 
   public record InboundStarted(ActorRef<Ack> ackTo) implements Command {}
 
@@ -278,7 +281,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
         .onMessage(InboundTooLarge.class, m -> {
           heard();
           reply(Codec.error(Codec.idIn(m.prefix()), ErrorCode.FRAME_TOO_LARGE, "frames are limited to " + settings.maxFrameBytes() + " bytes"));
-          m.ackTo().tell(Ack.INSTANCE);
+          m.next().run();
           return this;
         })
         .onMessage(InboundClosed.class, c -> Behaviors.stopped())
@@ -360,7 +363,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
   // Requests
 
   private Behavior<Command> onInbound(Inbound inbound) {
-    inbound.ackTo().tell(Ack.INSTANCE);
+    inbound.next().run();
     heard();
     if (closed) {
       // Closing: the socket drains what was queued, then the stream ends and so do we.

@@ -46,6 +46,8 @@ public final class InJvmNode implements AutoCloseable {
                         + port
                         + "\nparley.http.port = "
                         + NodeProcess.freePort()
+                        + "\nparley.http.websocket-port = "
+                        + (NETTY_WEBSOCKETS ? NodeProcess.freePort() : 0)
                         + "\npekko.management.http.port = "
                         + NodeProcess.freePort()
                         + "\nparley.cluster.seed-nodes = \""
@@ -117,9 +119,22 @@ public final class InJvmNode implements AutoCloseable {
     return URI.create("http://127.0.0.1:" + system.settings().config().getInt("pekko.management.http.port"));
   }
 
+  /**
+   * Where clients open WebSockets: the client port, or with {@code -Dparley.test.websocket=netty}
+   * the Netty WebSocket port, so any suite runs against either edge unchanged.
+   */
   public URI ws() {
+    int websocketPort = system.settings().config().getInt("parley.http.websocket-port");
+    return URI.create("ws://127.0.0.1:" + (websocketPort == 0 ? httpPort : websocketPort) + "/v1/ws");
+  }
+
+  /** The WebSocket on the client port (Pekko HTTP), whichever edge {@link #ws()} names. */
+  public URI clientPortWs() {
     return URI.create("ws://127.0.0.1:" + httpPort + "/v1/ws");
   }
+
+  /** Whether this run's suites open their WebSockets on the Netty port. */
+  public static final boolean NETTY_WEBSOCKETS = "netty".equals(System.getProperty("parley.test.websocket"));
 
   @Override
   public void close() throws Exception {

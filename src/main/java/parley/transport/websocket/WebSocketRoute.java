@@ -6,6 +6,7 @@ import static org.apache.pekko.http.javadsl.server.Directives.extractWebSocketUp
 import static org.apache.pekko.http.javadsl.server.Directives.path;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -17,6 +18,7 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.ws.Message;
 import org.apache.pekko.http.javadsl.model.ws.TextMessage;
 import org.apache.pekko.http.javadsl.server.Route;
@@ -27,6 +29,7 @@ import org.apache.pekko.stream.javadsl.Flow;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.stream.typed.javadsl.ActorSink;
+import parley.auth.AuthResult;
 import parley.auth.AuthRoutes;
 import parley.auth.TokenService;
 import parley.chat.ChatSettings;
@@ -47,18 +50,49 @@ public final class WebSocketRoute {
 
   public static final String SUBPROTOCOL = "parley.v1";
 
+  /** What the session reads for a binary frame: no text frame can be it, and it is refused as bad_frame. */
+  static final String BINARY = "\u0000binary";
+
   private WebSocketRoute() {}
 
   public static Route create(ActorSystem<?> system, Handlers handlers, TokenService tokens) {
     return path(
         "ws",
         () ->
-            handlers.origins().check(() ->
-                extractRequest(request -> isWorker(handlers, request)
-                    ? upgraded(system, handlers, out -> Session.createWorker(out, handlers))
-                    : AuthRoutes.authenticated(
-                        tokens,
-                        user -> upgraded(system, handlers, out -> Session.create(user, out, handlers, Session.Options.interactive()))))));
+            extractRequest(request -> {
+              Admission admission = admit(request, handlers, tokens, 0);
+              return admission instanceof Admission.Admitted admitted
+                  ? upgraded(system, handlers, admitted.session())
+                  : complete(((Admission.Refused) admission).answer());
+            }));
+  }
+
+  /** Whether an upgrade may open a session, and as whom: one rule for every WebSocket edge. */
+  public sealed interface Admission {
+    /** The session to start, given the socket's side of it. */
+    record Admitted(Function<Outbound, Behavior<Session.Command>> session) implements Admission {}
+
+    /** The HTTP answer instead of the upgrade (403 origin_not_allowed, 401 token_...). */
+    record Refused(HttpResponse answer) implements Admission {}
+  }
+
+  /**
+   * The page's origin is checked first, then the credential: the worker key, else a user's
+   * token (found as {@link AuthRoutes} says). {@code clientPort}: on the WebSocket port, the
+   * client port, whose pages are the node's own (0 on the client port itself).
+   */
+  public static Admission admit(HttpRequest request, Handlers handlers, TokenService tokens, int clientPort) {
+    Optional<HttpResponse> refusal = handlers.origins().refusal(request, clientPort);
+    if (refusal.isPresent()) {
+      return new Admission.Refused(refusal.get());
+    }
+    if (isWorker(handlers, request)) {
+      return new Admission.Admitted(out -> Session.createWorker(out, handlers));
+    }
+    AuthResult result = AuthRoutes.authenticate(tokens, request);
+    return result instanceof AuthResult.Authenticated user
+        ? new Admission.Admitted(out -> Session.create(user, out, handlers, Session.Options.interactive()))
+        : new Admission.Refused(AuthRoutes.unauthorized((AuthResult.AuthFailure) result));
   }
 
   /**
@@ -115,8 +149,8 @@ public final class WebSocketRoute {
                                     ref,
                                     (ackTo, frame) ->
                                         frame.tooLarge()
-                                            ? new Session.InboundTooLarge(frame.text(), ackTo)
-                                            : new Session.Inbound(frame.text(), ackTo),
+                                            ? new Session.InboundTooLarge(frame.text(), () -> ackTo.tell(Session.Ack.INSTANCE))
+                                            : new Session.Inbound(frame.text(), () -> ackTo.tell(Session.Ack.INSTANCE)),
                                     Session.InboundStarted::new,
                                     Session.Ack.INSTANCE,
                                     new Session.InboundClosed(),
@@ -146,7 +180,7 @@ public final class WebSocketRoute {
       Message message, int maxBytes, Materializer materializer) {
     if (!message.isText()) {
       message.asBinaryMessage().getStreamedData().runWith(Sink.ignore(), materializer);
-      return CompletableFuture.completedFuture(new Frame("\u0000binary", false));
+      return CompletableFuture.completedFuture(new Frame(BINARY, false));
     }
     TextMessage text = message.asTextMessage();
     if (text.isStrict()) {
