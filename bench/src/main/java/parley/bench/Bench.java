@@ -45,6 +45,9 @@ public final class Bench {
       return;
     }
     Args args = Args.parse(argv, 1);
+    if (List.of(argv).contains("--ws-port")) {
+      Target.websocketPort(args.integer("ws-port", 0));
+    }
     String out = args.string("out", "");
     Map<String, Object> before = Machine.describe();
     Instant started = Instant.now().truncatedTo(ChronoUnit.SECONDS);
@@ -124,8 +127,8 @@ public final class Bench {
           fanout          --target parley|socketio|ws --url http://127.0.0.1:18280 --rooms 1
                           --members 100 --publishers <members> --rates 1000[,2000,...] --size 100
                           --warmup 5 --duration 20 --tail 5 --server-pid --storage-pid
-          connections     --target parley|socketio|ws|pekko-echo --url --connections 5000
-                          --settle 40 --server-pid
+          connections     --target parley|parley-netty|socketio|ws|pekko-echo --url --connections 5000
+                          --settle 40 --server-pid --ws-port (parley-netty: the node's WebSocket port)
           storm           --urls http://127.0.0.2:8080,http://127.0.0.3:8080,http://127.0.0.4:8080
                           --victim-pid <pid of the first url's node> --connections 10000 --rooms 100
                           --backoff 500ms --max-backoff 8s --deadline 300s --server-pid

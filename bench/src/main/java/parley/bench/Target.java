@@ -10,6 +10,11 @@ import java.util.concurrent.Executors;
 enum Target {
   /** A Parley node (protocol v1); every message is journaled before it is acknowledged. */
   PARLEY,
+  /**
+   * A Parley node's WebSocket port on Netty ({@code parley.http.websocket-port}): tokens from
+   * the node at {@code --url}, sockets to {@code --ws-port} of the same host.
+   */
+  PARLEY_NETTY,
   /** bench/peers/socketio-server.js: Socket.IO 4.8 room broadcast, nothing stored. */
   SOCKETIO,
   /** bench/peers/ws-server.js: bare `ws` broadcast, the ceiling. */
@@ -30,12 +35,19 @@ enum Target {
             return thread;
           });
 
+  /** The Netty WebSocket port {@link #PARLEY_NETTY} connects to ({@code --ws-port}). */
+  private static volatile int websocketPort;
+
+  static void websocketPort(int port) {
+    websocketPort = port;
+  }
+
   static Target named(String name) {
     return Arrays.stream(values())
         .filter(t -> t.label().equals(name))
         .findFirst()
         .orElseThrow(
-            () -> new IllegalArgumentException("--target must be parley, socketio, ws or pekko-echo, not " + name));
+            () -> new IllegalArgumentException("--target must be parley, parley-netty, socketio, ws or pekko-echo, not " + name));
   }
 
   String label() {
@@ -50,7 +62,14 @@ enum Target {
   /** Opens a connection for {@code user} to the server at {@code http} (its http:// address). */
   CompletableFuture<Link> connect(URI http, String user, Link.Listener listener) {
     return switch (this) {
-      case PARLEY -> ParleyLink.connect(http, user, listener, BLOCKING);
+      case PARLEY -> ParleyLink.connect(http, http, user, listener, BLOCKING);
+      case PARLEY_NETTY -> {
+        if (websocketPort == 0) {
+          throw new IllegalArgumentException("--target parley-netty needs --ws-port");
+        }
+        URI ws = URI.create("http://" + http.getHost() + ":" + websocketPort);
+        yield ParleyLink.connect(http, ws, user, listener, BLOCKING);
+      }
       case SOCKETIO -> SocketIoLink.connect(http, listener);
       // The echo answers the same upgrade as the ws peer; an idle connection sends nothing.
       case WS, PEKKO_ECHO -> WsLink.connect(http, listener);

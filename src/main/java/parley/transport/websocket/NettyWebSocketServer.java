@@ -21,7 +21,10 @@ import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.websocketx.CloseWebSocketFrame;
+import io.netty.handler.codec.http.websocketx.WebSocketCloseStatus;
 import io.netty.handler.codec.http.websocketx.WebSocketDecoderConfig;
+import io.netty.handler.codec.http.websocketx.WebSocketFrame;
 import io.netty.handler.codec.http.websocketx.WebSocketFrameAggregator;
 import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolConfig;
 import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolHandler;
@@ -63,7 +66,7 @@ import parley.transport.Handlers;
 public final class NettyWebSocketServer {
 
   /** Frames up to this many times the frame limit are read (and refused); larger ones close. */
-  static final int HARD_FRAME_LIMIT_FACTOR = 16;
+  public static final int HARD_FRAME_LIMIT_FACTOR = 16;
 
   private static final int MAX_HEAD_BYTES = 16 * 1024;
 
@@ -154,6 +157,24 @@ public final class NettyWebSocketServer {
   }
 
   /**
+   * Joins a message sent in fragments into one frame. A message past the hard limit closes the
+   * socket with 1009, as the frame decoder does for one frame that large (not with the 1000
+   * that a bare close would send).
+   */
+  private static final class MessageAssembler extends WebSocketFrameAggregator {
+    MessageAssembler(int maxBytes) {
+      super(maxBytes);
+    }
+
+    @Override
+    protected void handleOversizedMessage(ChannelHandlerContext ctx, WebSocketFrame oversized) {
+      oversized.release();
+      ctx.writeAndFlush(new CloseWebSocketFrame(WebSocketCloseStatus.MESSAGE_TOO_BIG, "message too big"))
+          .addListener(ChannelFutureListener.CLOSE);
+    }
+  }
+
+  /**
    * The connection before its upgrade: the request head must come within the deadline, name
    * {@code GET /v1/ws}, and pass {@link WebSocketRoute#admit}; then the WebSocket handlers
    * take the pipeline and this one leaves it.
@@ -229,7 +250,7 @@ public final class NettyWebSocketServer {
       var session = ((WebSocketRoute.Admission.Admitted) admission).session();
       ctx.pipeline()
           .addLast(new WebSocketServerProtocolHandler(protocol))
-          .addLast(new WebSocketFrameAggregator((int) protocol.decoderConfig().maxFramePayloadLength()))
+          .addLast(new MessageAssembler((int) protocol.decoderConfig().maxFramePayloadLength()))
           .addLast(new NettySocket(system, session, handlers.settings().maxFrameBytes(), handlers.settings().outboundBuffer()));
       // A request without Upgrade gets the protocol handler's 400, as on the client port.
       ctx.fireChannelRead(request);

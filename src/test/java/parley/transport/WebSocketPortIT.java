@@ -1,0 +1,276 @@
+package parley.transport;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.typesafe.config.ConfigFactory;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.WebSocket;
+import java.net.http.WebSocketHandshakeException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import parley.testing.InJvmNode;
+import parley.testing.NodeProcess;
+import parley.testing.TestCassandra;
+import parley.transport.websocket.NettyWebSocketServer;
+
+/**
+ * The WebSocket port on Netty ({@code parley.http.websocket-port}) through the wire: what its
+ * edge does itself (the HTTP before the upgrade, the request-head deadline, frame sizes, close
+ * codes). The protocol behind it is the client port's, and every WebSocket suite runs against
+ * this port too with {@code -Dparley.test.websocket=netty} (README, "Run the tests").
+ */
+class WebSocketPortIT {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Duration WAIT = Duration.ofSeconds(20);
+  private static InJvmNode node;
+  private static int port;
+
+  @BeforeAll
+  static void startNode() throws Exception {
+    port = NodeProcess.freePort();
+    node =
+        InJvmNode.start(
+            TestCassandra.keyspacesFor("WebSocketPortIT"),
+            0,
+            0,
+            ConfigFactory.parseString(
+                "parley.http.websocket-port = " + port + "\n"
+                    + "parley.http.request-header-timeout = 1s\n"
+                    + "parley.http.allowed-origins = \"https://app.example\"\n"
+                    + "parley.chat.max-connections-per-user = 2"));
+  }
+
+  @AfterAll
+  static void stopNode() throws Exception {
+    if (node != null) {
+      node.close();
+    }
+  }
+
+  private static URI ws() {
+    return URI.create("ws://127.0.0.1:" + port + "/v1/ws");
+  }
+
+  @Test
+  void aMessageSentOnTheWebSocketPortReachesAMemberOnTheClientPort() throws Exception {
+    String alice = node.token("port-alice");
+    String bob = node.token("port-bob");
+    try (Frames a = Frames.open(ws(), alice, "parley.v1"); Frames b = Frames.open(node.clientPortWs(), bob, "parley.v1")) {
+      assertEquals("parley.v1", a.socket.getSubprotocol(), "the subprotocol is chosen as on the client port");
+      a.await("welcome");
+      b.await("welcome");
+      a.send("{\"type\":\"resume\",\"id\":\"r\"}");
+      assertEquals("ok", a.awaitReply("r").path("type").asText());
+      a.send("{\"type\":\"create_room\",\"id\":\"c\",\"room\":\"ports\"}");
+      a.awaitReply("c");
+      b.send("{\"type\":\"join\",\"id\":\"j\",\"room\":\"ports\"}");
+      b.awaitReply("j");
+      b.send("{\"type\":\"resume\",\"id\":\"r\"}");
+      assertEquals("ok", b.awaitReply("r").path("type").asText());
+      a.send("{\"type\":\"send\",\"id\":\"s\",\"room\":\"ports\",\"clientMsgId\":\"m1\",\"body\":\"über ✓ 𝄞\"}");
+      assertEquals("ok", a.awaitReply("s").path("type").asText());
+      JsonNode event = b.await("event");
+      while (!"message".equals(event.path("kind").asText())) {
+        event = b.await("event"); // bob's own join comes first
+      }
+      assertEquals("über ✓ 𝄞", event.path("body").asText(), event.toString());
+    }
+  }
+
+  @Test
+  void upgradesAreAdmittedByTheClientPortsRules() throws Exception {
+    WebSocketHandshakeException missing = refused(HttpClient.newHttpClient().newWebSocketBuilder());
+    assertEquals(401, missing.getResponse().statusCode());
+    assertEquals("token_missing", JSON.readTree(String.valueOf(missing.getResponse().body())).path("code").asText());
+    assertTrue(missing.getResponse().headers().firstValue("WWW-Authenticate").orElse("").startsWith("Bearer"));
+
+    String token = node.token("port-origin");
+    WebSocketHandshakeException foreign =
+        refused(HttpClient.newHttpClient().newWebSocketBuilder().header("Origin", "http://evil.example").header("Authorization", "Bearer " + token));
+    assertEquals(403, foreign.getResponse().statusCode());
+    assertEquals("origin_not_allowed", JSON.readTree(String.valueOf(foreign.getResponse().body())).path("code").asText());
+
+    // An allowed origin, and the node's own pages (served on the client port), may connect.
+    for (String origin : new String[] {"https://app.example", node.http().toString().replaceAll("/$", "")}) {
+      try (Frames page = Frames.open(ws(), token, "parley.v1", "Origin", origin)) {
+        page.await("welcome");
+      }
+    }
+    // The token may travel as a subprotocol entry, as browsers send it; it is never echoed.
+    try (Frames browser = Frames.open(ws(), null, "bearer." + token, "parley.v1")) {
+      browser.await("welcome");
+      assertEquals("parley.v1", browser.socket.getSubprotocol());
+    }
+  }
+
+  private static WebSocketHandshakeException refused(WebSocket.Builder builder) {
+    ExecutionException failed =
+        assertThrows(ExecutionException.class, () -> builder.buildAsync(ws(), new WebSocket.Listener() {}).get(20, TimeUnit.SECONDS));
+    return assertInstanceOf(WebSocketHandshakeException.class, failed.getCause());
+  }
+
+  @Test
+  void anythingButTheUpgradeIsAnsweredAndClosed() throws Exception {
+    assertTrue(exchange("GET /v1/rooms HTTP/1.1\r\nHost: x\r\n\r\n").startsWith("HTTP/1.1 404"));
+    assertTrue(exchange("POST /v1/ws HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").startsWith("HTTP/1.1 405"));
+    String token = node.token("port-plain");
+    assertTrue(exchange("GET /v1/ws HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\n\r\n").startsWith("HTTP/1.1 400"));
+    assertTrue(exchange("NONSENSE\r\n\r\n").startsWith("HTTP/1.1 400"));
+  }
+
+  /** Sends {@code request} and reads until the server closes; a closed connection is part of the answer. */
+  private static String exchange(String request) throws Exception {
+    try (Socket socket = new Socket("127.0.0.1", port)) {
+      socket.setSoTimeout(20_000);
+      socket.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
+      return new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+
+  @Test
+  void aConnectionThatTricklesItsRequestHeadIsClosedAtTheDeadline() throws Exception {
+    try (Socket socket = new Socket("127.0.0.1", port)) {
+      socket.setSoTimeout(20_000);
+      long started = System.nanoTime();
+      socket.getOutputStream().write("GET /v1/ws HTTP/1.1\r\nHost: x\r\n".getBytes(StandardCharsets.US_ASCII));
+      InputStream in = socket.getInputStream();
+      assertEquals(-1, in.read(), "closed without an answer");
+      long tookMs = (System.nanoTime() - started) / 1_000_000;
+      assertTrue(tookMs >= 900 && tookMs < 10_000, "closed after " + tookMs + " ms (deadline 1 s)");
+    }
+  }
+
+  @Test
+  void anOversizedFrameIsRefusedAndTheSocketStaysAFarLargerOneClosesIt() throws Exception {
+    try (Frames client = Frames.open(ws(), node.token("port-big"), "parley.v1")) {
+      client.await("welcome");
+      String big = "{\"type\":\"ping\",\"id\":\"big\",\"pad\":\"" + "x".repeat(100_000) + "\"}";
+      client.send(big);
+      JsonNode error = client.awaitReply("big");
+      assertEquals("frame_too_large", error.path("code").asText(), error.toString());
+      client.send("{\"type\":\"ping\",\"id\":\"after\"}");
+      assertEquals("pong", client.awaitReply("after").path("type").asText());
+
+      client.socket.sendText("x".repeat(65_536 * NettyWebSocketServer.HARD_FRAME_LIMIT_FACTOR + 1), true);
+      assertEquals(1009, client.closed.get(20, TimeUnit.SECONDS), "closed as too big (RFC 6455 1009)");
+    }
+  }
+
+  @Test
+  void theCloseFrameCarriesTheCodeOfTheLastCloseMessage() throws Exception {
+    String token = node.token("port-many");
+    try (Frames one = Frames.open(ws(), token, "parley.v1"); Frames two = Frames.open(ws(), token, "parley.v1");
+        Frames three = Frames.open(ws(), token, "parley.v1")) {
+      one.await("welcome");
+      two.await("welcome");
+      JsonNode close = three.await("close");
+      assertEquals(4429, close.path("code").asInt(), close.toString());
+      assertEquals(4429, three.closed.get(20, TimeUnit.SECONDS), "the WebSocket close status is the same code");
+    }
+  }
+
+  /** A JDK WebSocket client that queues the frames it gets, parsed. */
+  private static final class Frames implements WebSocket.Listener, AutoCloseable {
+    final LinkedBlockingQueue<JsonNode> frames = new LinkedBlockingQueue<>();
+    final CompletableFuture<Integer> closed = new CompletableFuture<>();
+    private final StringBuilder partial = new StringBuilder();
+    WebSocket socket;
+
+    static Frames open(URI uri, String token, String... protocolsThenHeaders) throws Exception {
+      Frames frames = new Frames();
+      WebSocket.Builder builder = HttpClient.newHttpClient().newWebSocketBuilder();
+      if (token != null) {
+        builder.header("Authorization", "Bearer " + token);
+      }
+      int protocols = 0;
+      while (protocols < protocolsThenHeaders.length && !protocolsThenHeaders[protocols].equals("Origin")) {
+        protocols++;
+      }
+      if (protocols > 0) {
+        String[] rest = new String[protocols - 1];
+        System.arraycopy(protocolsThenHeaders, 1, rest, 0, protocols - 1);
+        builder.subprotocols(protocolsThenHeaders[0], rest);
+      }
+      for (int i = protocols; i + 1 < protocolsThenHeaders.length; i += 2) {
+        builder.header(protocolsThenHeaders[i], protocolsThenHeaders[i + 1]);
+      }
+      frames.socket = builder.buildAsync(uri, frames).get(20, TimeUnit.SECONDS);
+      return frames;
+    }
+
+    void send(String text) throws Exception {
+      socket.sendText(text, true).get(20, TimeUnit.SECONDS);
+    }
+
+    JsonNode await(String type) throws Exception {
+      long deadline = System.nanoTime() + WAIT.toNanos();
+      while (System.nanoTime() < deadline) {
+        JsonNode frame = frames.poll(100, TimeUnit.MILLISECONDS);
+        if (frame != null && type.equals(frame.path("type").asText())) {
+          return frame;
+        }
+      }
+      throw new AssertionError("no " + type + " frame within " + WAIT);
+    }
+
+    JsonNode awaitReply(String id) throws Exception {
+      long deadline = System.nanoTime() + WAIT.toNanos();
+      while (System.nanoTime() < deadline) {
+        JsonNode frame = frames.poll(100, TimeUnit.MILLISECONDS);
+        if (frame != null && id.equals(frame.path("id").asText())) {
+          return frame;
+        }
+      }
+      throw new AssertionError("no reply to " + id + " within " + WAIT);
+    }
+
+    @Override
+    public CompletionStage<?> onText(WebSocket webSocket, CharSequence data, boolean last) {
+      partial.append(data);
+      if (last) {
+        try {
+          frames.add(JSON.readTree(partial.toString()));
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+        partial.setLength(0);
+      }
+      webSocket.request(1);
+      return null;
+    }
+
+    @Override
+    public CompletionStage<?> onClose(WebSocket webSocket, int statusCode, String reason) {
+      closed.complete(statusCode);
+      return null;
+    }
+
+    @Override
+    public void onError(WebSocket webSocket, Throwable error) {
+      closed.completeExceptionally(error);
+    }
+
+    @Override
+    public void close() {
+      socket.abort();
+    }
+  }
+}
