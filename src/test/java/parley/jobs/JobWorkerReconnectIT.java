@@ -40,13 +40,17 @@ class JobWorkerReconnectIT {
     }
   }
 
+  /** The restarted node keeps its ports (the WebSocket port's too, when the suite runs on it). */
   private static Config config(int httpPort) {
     return ConfigFactory.parseString("""
         parley.http.port = %d
+        parley.http.websocket-port = %d
         parley.jobs.worker-key = "%s"
         parley.jobs.queues { reconnect { partitions = 1 } }
-        """.formatted(httpPort, WORKER_KEY));
+        """.formatted(httpPort, InJvmNode.NETTY_WEBSOCKETS ? WEBSOCKET_PORT : 0, WORKER_KEY));
   }
+
+  private static final int WEBSOCKET_PORT = parley.testing.NodeProcess.freePort();
 
   @Test
   void aWorkerOutlivesItsNodesRestartFinishesWhatItRanAndFetchesAgain() throws Exception {

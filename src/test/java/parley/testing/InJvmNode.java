@@ -128,6 +128,16 @@ public final class InJvmNode implements AutoCloseable {
     return URI.create("ws://127.0.0.1:" + (websocketPort == 0 ? httpPort : websocketPort) + "/v1/ws");
   }
 
+  /** Whether {@link #ws()} names the node's Netty WebSocket port. */
+  public boolean onWebSocketPort() {
+    return system.settings().config().getInt("parley.http.websocket-port") != 0;
+  }
+
+  /** {@code config} with a WebSocket port on Netty, which {@link #ws()} then names. */
+  public static Config withWebSocketPort(Config config) {
+    return ConfigFactory.parseString("parley.http.websocket-port = " + NodeProcess.freePort()).withFallback(config);
+  }
+
   /** The WebSocket on the client port (Pekko HTTP), whichever edge {@link #ws()} names. */
   public URI clientPortWs() {
     return URI.create("ws://127.0.0.1:" + httpPort + "/v1/ws");

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import java.io.BufferedReader;
 import java.io.InputStream;
@@ -44,23 +45,22 @@ import parley.testing.TestCassandra;
 class ProtocolContractIT {
 
   private static final Duration WAIT = Duration.ofSeconds(20);
-  private static InJvmNode node;
+  static InJvmNode node;
 
   @BeforeAll
   static void startNode() throws Exception {
-    node =
-        InJvmNode.start(
-            TestCassandra.keyspacesFor("ProtocolContractIT"),
-            0,
-            0,
-            // Short heartbeats, so the SSE keep-alive shows within the test.
-            ConfigFactory.parseString(
-                "parley.chat.heartbeat-interval = 300ms\nparley.chat.heartbeat-timeout = 30s\n"
-                    + "parley.http.allowed-origins = \"https://app.example\"\n"
-                    + "parley.chat.max-connections-per-user = 4\nparley.chat.rooms-per-minute = 5\n"
-                    // One typing notice per user and room a minute (2 s by default): a window
-                    // that a burst of calls surely fits in, however busy the machine.
-                    + "parley.chat.typing-interval = 1m"));
+    node = InJvmNode.start(TestCassandra.keyspacesFor("ProtocolContractIT"), 0, 0, config());
+  }
+
+  static Config config() {
+    // Short heartbeats, so the SSE keep-alive shows within the test.
+    return ConfigFactory.parseString(
+        "parley.chat.heartbeat-interval = 300ms\nparley.chat.heartbeat-timeout = 30s\n"
+            + "parley.http.allowed-origins = \"https://app.example\"\n"
+            + "parley.chat.max-connections-per-user = 4\nparley.chat.rooms-per-minute = 5\n"
+            // One typing notice per user and room a minute (2 s by default): a window
+            // that a burst of calls surely fits in, however busy the machine.
+            + "parley.chat.typing-interval = 1m");
   }
 
   @AfterAll
