@@ -132,6 +132,7 @@ public final class Bench {
           storm           --urls http://127.0.0.2:8080,http://127.0.0.3:8080,http://127.0.0.4:8080
                           --victim-pid <pid of the first url's node> --connections 10000 --rooms 100
                           --backoff 500ms --max-backoff 8s --deadline 300s --server-pid
+                          --ws-port (0: /v1/ws on each node's client port; else its WebSocket port)
           durable-writes  --url --rooms 100 --in-flight 8 --size 100 --warmup 5 --duration 20
                           --cassandra 127.0.0.1:39142 --server-pid --storage-pid
           catchup         --url --missed 10000 --repeats 5 --size 100

@@ -34,12 +34,11 @@ final class ParleyLink extends Link {
 
   /**
    * Fetches a dev token for {@code user} from the node at {@code http} (on {@code blocking},
-   * since that call waits), connects to {@code /v1/ws} of {@code wsHost} (the client port, or
-   * the node's WebSocket port) and resumes.
+   * since that call waits), connects to {@code ws} (the client port's or the WebSocket port's
+   * {@code /v1/ws}) and resumes.
    */
-  static CompletableFuture<Link> connect(URI http, URI wsHost, String user, Listener listener, Executor blocking) {
+  static CompletableFuture<Link> connect(URI http, URI ws, String user, Listener listener, Executor blocking) {
     ParleyLink link = new ParleyLink(user, listener);
-    URI ws = URI.create("ws" + wsHost.toString().substring(4)).resolve("/v1/ws");
     return CompletableFuture.supplyAsync(() -> ParleyClient.devToken(http, user), blocking)
         .thenCompose(
             token -> link.open(ws, Map.of("Authorization", "Bearer " + token), ParleyClient.SUBPROTOCOL))

@@ -50,7 +50,7 @@ final class Storm implements Scenario {
     List<URI> survivors = nodes.subList(1, nodes.size());
 
     ParleyClient.Options options = ParleyClient.Options.defaults().withPushBuffer(0).withRequestTimeout(Duration.ofSeconds(10));
-    URI writerWs = URI.create("ws" + survivors.get(0).toString().substring(4)).resolve("/v1/ws");
+    URI writerWs = Target.webSocketOf(survivors.get(0));
     List<String> rooms = new ArrayList<>();
     for (int r = 0; r < roomCount; r++) {
       rooms.add("storm-" + run + "-" + r);

@@ -75,8 +75,7 @@ final class StormClient implements LeanSocket.Handler {
     resumed = new CompletableFuture<>();
     LeanSocket fresh = new LeanSocket(this);
     socket = fresh;
-    URI ws = URI.create("ws" + node.toString().substring(4)).resolve("/v1/ws");
-    fresh.open(ws, Map.of("Authorization", "Bearer " + token), ParleyClient.SUBPROTOCOL);
+    fresh.open(Target.webSocketOf(node), Map.of("Authorization", "Bearer " + token), ParleyClient.SUBPROTOCOL);
   }
 
   @Override

@@ -42,6 +42,13 @@ enum Target {
     websocketPort = port;
   }
 
+  /** {@code /v1/ws} of the node at {@code http}: on its WebSocket port when {@code --ws-port} names one. */
+  static URI webSocketOf(URI http) {
+    return websocketPort == 0
+        ? URI.create("ws" + http.toString().substring(4)).resolve("/v1/ws")
+        : URI.create("ws://" + http.getHost() + ":" + websocketPort + "/v1/ws");
+  }
+
   static Target named(String name) {
     return Arrays.stream(values())
         .filter(t -> t.label().equals(name))
@@ -62,13 +69,12 @@ enum Target {
   /** Opens a connection for {@code user} to the server at {@code http} (its http:// address). */
   CompletableFuture<Link> connect(URI http, String user, Link.Listener listener) {
     return switch (this) {
-      case PARLEY -> ParleyLink.connect(http, http, user, listener, BLOCKING);
+      case PARLEY -> ParleyLink.connect(http, URI.create("ws" + http.toString().substring(4)).resolve("/v1/ws"), user, listener, BLOCKING);
       case PARLEY_NETTY -> {
         if (websocketPort == 0) {
           throw new IllegalArgumentException("--target parley-netty needs --ws-port");
         }
-        URI ws = URI.create("http://" + http.getHost() + ":" + websocketPort);
-        yield ParleyLink.connect(http, ws, user, listener, BLOCKING);
+        yield ParleyLink.connect(http, webSocketOf(http), user, listener, BLOCKING);
       }
       case SOCKETIO -> SocketIoLink.connect(http, listener);
       // The echo answers the same upgrade as the ws peer; an idle connection sends nothing.
