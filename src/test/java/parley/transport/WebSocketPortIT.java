@@ -145,6 +145,67 @@ class WebSocketPortIT {
     }
   }
 
+  /**
+   * RFC 6455 §4.1 tells clients to wait for the 101 before sending frames; one that does not
+   * still gets its frames answered, in order, here (the session starts after the 101 is written).
+   */
+  @Test
+  void framesSentRightBehindTheUpgradeRequestAreServedInOrder() throws Exception {
+    URI uri = ws();
+    try (Socket socket = new Socket("127.0.0.1", uri.getPort())) {
+      socket.setSoTimeout(20_000);
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      out.write(("GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:" + uri.getPort() + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+          + "Authorization: Bearer " + node.token("port-eager") + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      for (String frame : new String[] {"{\"type\":\"ping\",\"id\":\"early-1\"}", "{\"type\":\"ping\",\"id\":\"early-2\"}"}) {
+        byte[] payload = frame.getBytes(StandardCharsets.UTF_8);
+        out.write(0x81); // FIN, text
+        out.write(0x80 | payload.length); // masked, with the key 0 0 0 0
+        out.write(new byte[4]);
+        out.write(payload);
+      }
+      socket.getOutputStream().write(out.toByteArray()); // one write: the frames ride with the upgrade
+      InputStream in = socket.getInputStream();
+      String head = readHead(in);
+      assertTrue(head.startsWith("HTTP/1.1 101"), head);
+      java.util.List<String> answered = new java.util.ArrayList<>();
+      while (answered.size() < 2) {
+        JsonNode frame = JSON.readTree(readServerFrame(in));
+        if (frame.path("id").asText().startsWith("early-")) {
+          assertEquals("pong", frame.path("type").asText(), frame.toString());
+          answered.add(frame.path("id").asText());
+        }
+      }
+      assertEquals(java.util.List.of("early-1", "early-2"), answered, "both, in order");
+    }
+  }
+
+  private static String readHead(InputStream in) throws Exception {
+    ByteArrayOutputStream head = new ByteArrayOutputStream();
+    while (!head.toString(StandardCharsets.US_ASCII).endsWith("\r\n\r\n")) {
+      int b = in.read();
+      if (b < 0) {
+        throw new AssertionError("closed in the head: " + head);
+      }
+      head.write(b);
+    }
+    return head.toString(StandardCharsets.US_ASCII);
+  }
+
+  /** One unmasked, unfragmented frame from the server, as text. */
+  private static String readServerFrame(InputStream in) throws Exception {
+    byte[] header = in.readNBytes(2);
+    long length = header[1] & 0x7F;
+    if (length == 126) {
+      byte[] extended = in.readNBytes(2);
+      length = ((extended[0] & 0xFF) << 8) | (extended[1] & 0xFF);
+    } else if (length == 127) {
+      length = java.nio.ByteBuffer.wrap(in.readNBytes(8)).getLong();
+    }
+    return new String(in.readNBytes((int) length), StandardCharsets.UTF_8);
+  }
+
   @Test
   void aConnectionThatTricklesItsRequestHeadIsClosedAtTheDeadline() throws Exception {
     try (Socket socket = new Socket("127.0.0.1", port)) {

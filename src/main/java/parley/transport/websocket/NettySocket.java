@@ -66,7 +66,13 @@ final class NettySocket extends SimpleChannelInboundHandler<WebSocketFrame> impl
       CompletableFuture<Void> closed = new CompletableFuture<>();
       ctx.channel().closeFuture().addListener(f -> closed.complete(null));
       ParleyMetrics.get(system).countConnection(ParleyMetrics.WEBSOCKET, closed);
-      ctx.read();
+      Session.Command first = waiting.poll();
+      if (first != null) {
+        sessionBusy = true;
+        session.tell(first);
+      } else {
+        ctx.read();
+      }
     } else {
       super.userEventTriggered(ctx, event);
     }
@@ -86,7 +92,9 @@ final class NettySocket extends SimpleChannelInboundHandler<WebSocketFrame> impl
     } else {
       return; // pings and pongs are answered or dropped by the protocol handler before this one
     }
-    if (sessionBusy) {
+    if (session == null || sessionBusy) {
+      // Frames a client sent right behind its upgrade request can arrive before the session
+      // exists (the handshake completes when the 101 is written): they wait for it.
       waiting.add(command);
     } else {
       sessionBusy = true;

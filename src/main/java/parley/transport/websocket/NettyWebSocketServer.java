@@ -19,7 +19,8 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpResponseStatus;
-import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpRequestDecoder;
+import io.netty.handler.codec.http.HttpResponseEncoder;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.websocketx.CloseWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.WebSocketCloseStatus;
@@ -107,7 +108,11 @@ public final class NettyWebSocketServer {
                   protected void initChannel(SocketChannel channel) {
                     channel
                         .pipeline()
-                        .addLast(new HttpServerCodec(MAX_HEAD_BYTES, MAX_HEAD_BYTES, 8192))
+                        // A decoder and an encoder, not HttpServerCodec: the handshake replaces
+                        // the decoder in place, so bytes a client sent right behind its upgrade
+                        // request (frames already) reach the frame decoder, not the HTTP one.
+                        .addLast(new HttpRequestDecoder(MAX_HEAD_BYTES, MAX_HEAD_BYTES, 8192))
+                        .addLast(new HttpResponseEncoder())
                         .addLast(new HttpObjectAggregator(8192))
                         .addLast(new Upgrade(system, handlers, tokens, clientPort, requestHeaderTimeout, protocol));
                     channel.read();
