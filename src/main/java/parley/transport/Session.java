@@ -79,24 +79,19 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private record FromDocument(DocumentEntity.Push push) implements Command {}
 
   /**
-   * Presence and document subscriptions live in entities' memory: the session renews them
-   * periodically, so an entity that restarted or moved learns of it again.
+   * The session's beat on the node's {@link Pulse}: something periodic is due (a ping, the
+   * heartbeat deadline, a presence renewal, the token's expiry). Presence and document
+   * subscriptions live in entities' memory: the session renews them periodically, so an
+   * entity that restarted or moved learns of it again.
    */
-  private record RenewPresence() implements Command {}
+  private record Beat() implements Command {}
+
+  private static final Beat BEAT = new Beat();
 
   /** An answer (of an entity or a handler), handled on the session's own thread. */
   private record Continue(Runnable work) implements Command {}
 
   private record LagCheck() implements Command {}
-
-  /** Time to ping the client (interactive sessions). */
-  private record SendPing() implements Command {}
-
-  /** Time to check whether the client was heard from within the heartbeat deadline. */
-  private record CheckHeartbeat() implements Command {}
-
-  /** The connection's token has expired (plus clock skew) and was not refreshed. */
-  private record TokenExpired() implements Command {}
 
   /**
    * How a transport uses the session. A WebSocket client is interactive: it is welcomed, sends
@@ -160,22 +155,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     ChatSettings settings = handlers.settings();
     return Behaviors.setup(
         context ->
-            Behaviors.withTimers(
-                timers -> {
-                  if (options.presence()) {
-                    timers.startTimerWithFixedDelay(new RenewPresence(), settings.hubRenewInterval());
-                  }
-                  if (options.heartbeat()) {
-                    timers.startTimerAtFixedRate(new SendPing(), settings.heartbeatInterval());
-                    timers.startSingleTimer(
-                        new CheckHeartbeat(), settings.heartbeatInterval().plus(settings.heartbeatTimeout()));
-                  }
-                  if (expiresAt != null) {
-                    // One timer for the token, replaced by each refresh: nothing per frame.
-                    timers.startSingleTimer(new TokenExpired(), handlers.tokens().untilClose(expiresAt));
-                  }
-                  return new Session(context, timers, userId, expiresAt, out, handlers, options);
-                }));
+            Behaviors.withTimers(timers -> new Session(context, timers, userId, expiresAt, out, handlers, options)));
   }
 
   /** The connection's user; null for a worker's connection. */
@@ -202,6 +182,13 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private final Options options;
   /** When the client was last heard from; null for sessions whose client cannot answer pings. */
   private final Heartbeat heartbeat;
+  private final Pulse pulse;
+  /** This session's entry on the pulse; replaced each time it is set. */
+  private Pulse.Beat beat;
+  /** System.nanoTime() readings: the next ping, the next presence renewal, the token's close (MAX: none). */
+  private long nextPingAt = Long.MAX_VALUE;
+  private long nextRenewalAt = Long.MAX_VALUE;
+  private long tokenCloseAt = Long.MAX_VALUE;
   private int overLimit;
   private boolean closed;
   /** The client reads too slowly: nothing is delivered until its buffer drains. */
@@ -244,6 +231,18 @@ public final class Session extends AbstractBehavior<Session.Command> {
         options.heartbeat()
             ? new Heartbeat(settings.heartbeatInterval(), settings.heartbeatTimeout(), System.nanoTime())
             : null;
+    this.pulse = Pulse.get(context.getSystem());
+    long now = System.nanoTime();
+    if (options.heartbeat()) {
+      nextPingAt = now + settings.heartbeatInterval().toNanos();
+    }
+    if (options.presence()) {
+      nextRenewalAt = now + settings.hubRenewInterval().toNanos();
+    }
+    if (expiresAt != null) {
+      tokenCloseAt = now + handlers.tokens().untilClose(expiresAt).toNanos();
+    }
+    nextBeat(now);
     SessionRegistry.get(context.getSystem()).register(context.getSelf());
     this.counted = options.presence() && handlers.limits().openConnection(userId);
     if (options.presence() && !counted) {
@@ -310,11 +309,8 @@ public final class Session extends AbstractBehavior<Session.Command> {
           documents.onPush(m.push());
           return this;
         })
-        .onMessage(RenewPresence.class, r -> {
-          if (counted) {
-            user().tell(new UserEntity.SessionOpened(sessionId, notices, getContext().getSystem().ignoreRef()));
-          }
-          documents.renew();
+        .onMessage(Beat.class, b -> {
+          onBeat();
           return this;
         })
         .onMessage(Continue.class, c -> {
@@ -329,26 +325,11 @@ public final class Session extends AbstractBehavior<Session.Command> {
           onLagCheck();
           return this;
         })
-        .onMessage(SendPing.class, p -> {
-          // Past the lagged flag: a client that reads slowly is still alive, and the ping
-          // (behind what it has yet to read) lets it prove so.
-          if (!closed) {
-            out.offer(PING);
-          }
-          return this;
-        })
-        .onMessage(CheckHeartbeat.class, c -> {
-          onCheckHeartbeat();
-          return this;
-        })
-        .onMessage(TokenExpired.class, e -> {
-          if (!closed) {
-            getContext().getLog().info("Session {} of {} closed: its token expired", sessionId, userId);
-            closeWith(TOKEN_EXPIRED_CODE, "token_expired");
-          }
-          return this;
-        })
+
         .onSignal(PostStop.class, s -> {
+          if (beat != null) {
+            beat.cancel();
+          }
           SessionRegistry.get(getContext().getSystem()).unregister(getContext().getSelf());
           if (counted) {
             handlers.limits().closeConnection(userId);
@@ -449,7 +430,9 @@ public final class Session extends AbstractBehavior<Session.Command> {
           reply(Codec.error(id, ErrorCode.TOKEN_USER_MISMATCH,
               "the token is for " + user.userId() + ", this connection is " + userId + "'s: connect anew to change user"));
         } else {
-          timers.startSingleTimer(new TokenExpired(), handlers.tokens().untilClose(user.expiresAt()));
+          long now = System.nanoTime();
+          tokenCloseAt = now + handlers.tokens().untilClose(user.expiresAt()).toNanos();
+          nextBeat(now);
           reply(Codec.reply(id, new Reply.Refreshed(handlers.tokens().untilExpiry(user.expiresAt()).toMillis())));
         }
       }
@@ -600,22 +583,50 @@ public final class Session extends AbstractBehavior<Session.Command> {
   }
 
   /**
-   * The deadline timer is set once for the whole allowed silence and, when it fires, again for
-   * what is left since the client was last heard: no timer work per inbound frame.
+   * Whatever is due now: the token's close, the heartbeat deadline (checked here, not on each
+   * frame: a frame only records when it came), a ping, a presence renewal. Then the next beat.
    */
-  private void onCheckHeartbeat() {
-    if (closed) {
-      return;
-    }
+  private void onBeat() {
     long now = System.nanoTime();
-    if (heartbeat.expired(now)) {
-      getContext().getLog().info(
-          "Session {} of {} closed: nothing heard for {} ms (heartbeat interval + timeout)",
-          sessionId, userId, settings.heartbeatInterval().plus(settings.heartbeatTimeout()).toMillis());
-      metrics.heartbeatTimeout();
-      closeWith(HEARTBEAT_TIMEOUT_CODE, "heartbeat_timeout");
-    } else {
-      timers.startSingleTimer(new CheckHeartbeat(), heartbeat.remaining(now));
+    if (!closed && tokenCloseAt <= now) {
+      getContext().getLog().info("Session {} of {} closed: its token expired", sessionId, userId);
+      closeWith(TOKEN_EXPIRED_CODE, "token_expired");
+    }
+    if (heartbeat != null && !closed) {
+      if (heartbeat.expired(now)) {
+        getContext().getLog().info(
+            "Session {} of {} closed: nothing heard for {} ms (heartbeat interval + timeout)",
+            sessionId, userId, settings.heartbeatInterval().plus(settings.heartbeatTimeout()).toMillis());
+        metrics.heartbeatTimeout();
+        closeWith(HEARTBEAT_TIMEOUT_CODE, "heartbeat_timeout");
+      } else if (nextPingAt <= now) {
+        // Past the lagged flag: a client that reads slowly is still alive, and the ping
+        // (behind what it has yet to read) lets it prove so.
+        out.offer(PING);
+        nextPingAt = now + settings.heartbeatInterval().toNanos();
+      }
+    }
+    if (nextRenewalAt <= now) {
+      if (counted) {
+        user().tell(new UserEntity.SessionOpened(sessionId, notices, getContext().getSystem().ignoreRef()));
+      }
+      documents.renew();
+      nextRenewalAt = now + settings.hubRenewInterval().toNanos();
+    }
+    nextBeat(now);
+  }
+
+  /** Sets the session's beat at the first of its due moments. */
+  private void nextBeat(long now) {
+    long due = Math.min(Math.min(nextPingAt, nextRenewalAt), tokenCloseAt);
+    if (heartbeat != null) {
+      due = Math.min(due, now + heartbeat.remaining(now).toNanos());
+    }
+    if (beat != null) {
+      beat.cancel();
+    }
+    if (due != Long.MAX_VALUE) {
+      beat = pulse.schedule(getContext().getSelf(), BEAT, due - now);
     }
   }
 
