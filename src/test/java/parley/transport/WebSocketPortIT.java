@@ -282,25 +282,23 @@ class WebSocketPortIT {
     }
 
     JsonNode await(String type) throws Exception {
-      long deadline = System.nanoTime() + WAIT.toNanos();
-      while (System.nanoTime() < deadline) {
-        JsonNode frame = frames.poll(100, TimeUnit.MILLISECONDS);
-        if (frame != null && type.equals(frame.path("type").asText())) {
-          return frame;
-        }
-      }
-      throw new AssertionError("no " + type + " frame within " + WAIT);
+      return awaitFrame(frame -> type.equals(frame.path("type").asText()), "no " + type + " frame");
     }
 
     JsonNode awaitReply(String id) throws Exception {
+      return awaitFrame(frame -> id.equals(frame.path("id").asText()), "no reply to " + id);
+    }
+
+    /** The next frame that {@code wanted} accepts; the others are dropped. */
+    private JsonNode awaitFrame(java.util.function.Predicate<JsonNode> wanted, String missing) throws Exception {
       long deadline = System.nanoTime() + WAIT.toNanos();
       while (System.nanoTime() < deadline) {
         JsonNode frame = frames.poll(100, TimeUnit.MILLISECONDS);
-        if (frame != null && id.equals(frame.path("id").asText())) {
+        if (frame != null && wanted.test(frame)) {
           return frame;
         }
       }
-      throw new AssertionError("no reply to " + id + " within " + WAIT);
+      throw new AssertionError(missing + " within " + WAIT);
     }
 
     @Override
