@@ -1,5 +1,7 @@
 package parley.transport;
 
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
 import org.junit.jupiter.api.BeforeAll;
 import parley.testing.InJvmNode;
 import parley.testing.TestCassandra;
@@ -14,5 +16,7 @@ class DeadPeerOnWebSocketPortIT extends DeadPeerIT {
   @BeforeAll
   static void startNode() throws Exception {
     node = InJvmNode.start(TestCassandra.keyspacesFor("DeadPeerOnWebSocketPortIT"), 0, 0, InJvmNode.withWebSocketPort(config()));
+    // Were the port not applied, every test would pass against the client port instead.
+    assertNotEquals(node.httpPort, node.ws().getPort(), "the suite runs through the WebSocket port");
   }
 }

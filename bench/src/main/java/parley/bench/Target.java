@@ -45,8 +45,12 @@ enum Target {
   /** {@code /v1/ws} of the node at {@code http}: on its WebSocket port when {@code --ws-port} names one. */
   static URI webSocketOf(URI http) {
     return websocketPort == 0
-        ? URI.create("ws" + http.toString().substring(4)).resolve("/v1/ws")
+        ? clientPortWebSocket(http)
         : URI.create("ws://" + http.getHost() + ":" + websocketPort + "/v1/ws");
+  }
+
+  private static URI clientPortWebSocket(URI http) {
+    return URI.create("ws" + http.toString().substring(4)).resolve("/v1/ws");
   }
 
   static Target named(String name) {
@@ -69,7 +73,7 @@ enum Target {
   /** Opens a connection for {@code user} to the server at {@code http} (its http:// address). */
   CompletableFuture<Link> connect(URI http, String user, Link.Listener listener) {
     return switch (this) {
-      case PARLEY -> ParleyLink.connect(http, URI.create("ws" + http.toString().substring(4)).resolve("/v1/ws"), user, listener, BLOCKING);
+      case PARLEY -> ParleyLink.connect(http, clientPortWebSocket(http), user, listener, BLOCKING);
       case PARLEY_NETTY -> {
         if (websocketPort == 0) {
           throw new IllegalArgumentException("--target parley-netty needs --ws-port");
