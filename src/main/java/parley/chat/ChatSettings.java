@@ -26,7 +26,9 @@ public record ChatSettings(
     int userRatePerSecond,
     int userRateBurst,
     int maxConnectionsPerUser,
-    int roomsPerMinute) {
+    int roomsPerMinute,
+    Duration offlineGrace,
+    Duration sessionRenewInterval) {
 
   public ChatSettings {
     requirePositive("max-frame-bytes", maxFrameBytes);
@@ -40,6 +42,7 @@ public record ChatSettings(
     requirePositive("outbound-buffer", outboundBuffer);
     requirePositive("hub-lease", hubLease);
     requirePositive("hub-renew-interval", hubRenewInterval);
+    requirePositive("session-renew-interval", sessionRenewInterval);
     requirePositive("typing-interval", typingInterval);
     requirePositive("ask-timeout", askTimeout);
     requirePositive("heartbeat-interval", heartbeatInterval);
@@ -50,6 +53,9 @@ public record ChatSettings(
     requirePositive("rooms-per-minute", roomsPerMinute);
     if (presenceListLimit < 0) {
       throw new IllegalArgumentException("parley.chat.presence-list-limit must not be negative, was " + presenceListLimit);
+    }
+    if (offlineGrace.isNegative()) {
+      throw new IllegalArgumentException("parley.chat.offline-grace must not be negative, was " + offlineGrace);
     }
     if (heartbeatTimeout.isNegative()) {
       throw new IllegalArgumentException("parley.chat.heartbeat-timeout must not be negative, was " + heartbeatTimeout);
@@ -92,6 +98,8 @@ public record ChatSettings(
         c.getInt("user-rate-per-second"),
         c.getInt("user-rate-burst"),
         c.getInt("max-connections-per-user"),
-        c.getInt("rooms-per-minute"));
+        c.getInt("rooms-per-minute"),
+        c.getDuration("offline-grace"),
+        c.getDuration("session-renew-interval"));
   }
 }

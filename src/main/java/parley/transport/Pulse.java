@@ -52,7 +52,7 @@ public final class Pulse implements Extension {
 
   private Pulse(ActorSystem<?> system) {
     ChatSettings settings = ChatSettings.from(system.settings().config());
-    Duration resolution = resolutionFor(settings.heartbeatInterval(), settings.hubRenewInterval());
+    Duration resolution = resolutionFor(settings.heartbeatInterval(), settings.sessionRenewInterval());
     this.resolutionNanos = resolution.toNanos();
     for (int i = 0; i < SLOTS; i++) {
       slots.add(new ArrayList<>());

@@ -10,12 +10,13 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.ExtensibleBehavior;
 import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.Signal;
+import org.apache.pekko.actor.typed.TypedActorContext;
 import org.apache.pekko.actor.typed.RecipientRef;
-import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
@@ -43,7 +44,7 @@ import parley.protocol.Request;
  * job pushes by {@link JobStreams}. Requests are decoded by the {@link Codec} and answered
  * by the feature's handler; the session only acts on what a reply means for delivery.
  */
-public final class Session extends AbstractBehavior<Session.Command> {
+public final class Session extends ExtensibleBehavior<Session.Command> {
 
   public sealed interface Command {}
 
@@ -159,6 +160,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
   }
 
   /** The connection's user; null for a worker's connection. */
+  private final ActorContext<Command> context;
   private final String userId;
   /** How job requests are asked: as the user, or as a worker. */
   private final JobHandler.Caller jobCaller;
@@ -211,7 +213,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
       Outbound out,
       Handlers handlers,
       Options options) {
-    super(context);
+    this.context = context;
     this.timers = timers;
     this.options = options;
     this.userId = userId;
@@ -237,7 +239,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
       nextPingAt = now + settings.heartbeatInterval().toNanos();
     }
     if (options.presence()) {
-      nextRenewalAt = now + settings.hubRenewInterval().toNanos();
+      nextRenewalAt = now + settings.sessionRenewInterval().toNanos();
     }
     if (expiresAt != null) {
       tokenCloseAt = now + handlers.tokens().untilClose(expiresAt).toNanos();
@@ -246,7 +248,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     SessionRegistry.get(context.getSystem()).register(context.getSelf());
     this.counted = options.presence() && handlers.limits().openConnection(userId);
     if (options.presence() && !counted) {
-      getContext().getLog().info("Session of {} refused: {} connections already open", userId, settings.maxConnectionsPerUser());
+      context.getLog().info("Session of {} refused: {} connections already open", userId, settings.maxConnectionsPerUser());
       closeWith(TOO_MANY_CONNECTIONS_CODE, "too_many_connections");
       return;
     }
@@ -269,75 +271,71 @@ public final class Session extends AbstractBehavior<Session.Command> {
     }
   }
 
+  /**
+   * Messages are dispatched by one method rather than a receive built with {@code
+   * newReceiveBuilder()}: the builder makes some twenty objects per session, 0.4 KB of each idle
+   * connection's heap (docs/benchmarks.md, "What a connection costs").
+   */
   @Override
-  public Receive<Command> createReceive() {
-    return newReceiveBuilder()
-        .onMessage(InboundStarted.class, s -> {
-          s.ackTo().tell(Ack.INSTANCE);
-          return this;
-        })
-        .onMessage(Inbound.class, this::onInbound)
-        .onMessage(InboundTooLarge.class, m -> {
-          heard();
-          reply(Codec.error(Codec.idIn(m.prefix()), ErrorCode.FRAME_TOO_LARGE, "frames are limited to " + settings.maxFrameBytes() + " bytes"));
-          m.next().run();
-          return this;
-        })
-        .onMessage(InboundClosed.class, c -> Behaviors.stopped())
-        .onMessage(InboundFailed.class, f -> Behaviors.stopped())
-        .onMessage(FromRoom.class, m -> {
-          rooms.onRoomPush(m.push());
-          return this;
-        })
-        .onMessage(FromUser.class, m -> {
-          if (m.notice() instanceof UserEntity.RoomAdded added) {
-            rooms.onRoomAdded(added.room(), added.seq());
-          } else if (m.notice() instanceof UserEntity.Relayed relayed) {
-            if (jobs != null) {
-              jobs.onRelayed(relayed);
-            } else {
-              // A job's change on a WebSocket (which has no cursor to catch up from): never
-              // dropped for a lagging client, like a reply.
-              reply(relayed.frame());
-            }
-          } else if (m.notice() instanceof UserEntity.JobsFrom from && jobs != null) {
-            jobs.onJobsFrom(from);
-          }
-          return this;
-        })
-        .onMessage(FromDocument.class, m -> {
-          documents.onPush(m.push());
-          return this;
-        })
-        .onMessage(Beat.class, b -> {
-          onBeat();
-          return this;
-        })
-        .onMessage(Continue.class, c -> {
-          c.work().run();
-          return this;
-        })
-        .onMessage(Drain.class, d -> {
-          closeWith(1012, "service restart: reconnect and resume");
-          return this;
-        })
-        .onMessage(LagCheck.class, c -> {
-          onLagCheck();
-          return this;
-        })
+  public Behavior<Command> receive(TypedActorContext<Command> ignored, Command message) {
+    if (message instanceof Inbound inbound) {
+      return onInbound(inbound);
+    } else if (message instanceof Beat) {
+      onBeat();
+    } else if (message instanceof FromRoom m) {
+      rooms.onRoomPush(m.push());
+    } else if (message instanceof FromUser m) {
+      onNotice(m.notice());
+    } else if (message instanceof FromDocument m) {
+      documents.onPush(m.push());
+    } else if (message instanceof Continue c) {
+      c.work().run();
+    } else if (message instanceof LagCheck) {
+      onLagCheck();
+    } else if (message instanceof InboundTooLarge m) {
+      heard();
+      reply(Codec.error(Codec.idIn(m.prefix()), ErrorCode.FRAME_TOO_LARGE, "frames are limited to " + settings.maxFrameBytes() + " bytes"));
+      m.next().run();
+    } else if (message instanceof InboundStarted started) {
+      started.ackTo().tell(Ack.INSTANCE);
+    } else if (message instanceof Drain) {
+      closeWith(1012, "service restart: reconnect and resume");
+    } else if (message instanceof InboundClosed || message instanceof InboundFailed) {
+      return Behaviors.stopped();
+    }
+    return this;
+  }
 
-        .onSignal(PostStop.class, s -> {
-          if (beat != null) {
-            beat.cancel();
-          }
-          SessionRegistry.get(getContext().getSystem()).unregister(getContext().getSelf());
-          if (counted) {
-            handlers.limits().closeConnection(userId);
-            user().tell(new UserEntity.SessionClosed(sessionId));
-          }
-          return this;
-        })
-        .build();
+  @Override
+  public Behavior<Command> receiveSignal(TypedActorContext<Command> ignored, Signal signal) {
+    if (!(signal instanceof PostStop)) {
+      return Behaviors.unhandled();
+    }
+    if (beat != null) {
+      beat.cancel();
+    }
+    SessionRegistry.get(context.getSystem()).unregister(context.getSelf());
+    if (counted) {
+      handlers.limits().closeConnection(userId);
+      user().tell(new UserEntity.SessionClosed(sessionId));
+    }
+    return this;
+  }
+
+  private void onNotice(UserEntity.Notice notice) {
+    if (notice instanceof UserEntity.RoomAdded added) {
+      rooms.onRoomAdded(added.room(), added.seq());
+    } else if (notice instanceof UserEntity.Relayed relayed) {
+      if (jobs != null) {
+        jobs.onRelayed(relayed);
+      } else {
+        // A job's change on a WebSocket (which has no cursor to catch up from): never
+        // dropped for a lagging client, like a reply.
+        reply(relayed.frame());
+      }
+    } else if (notice instanceof UserEntity.JobsFrom from && jobs != null) {
+      jobs.onJobsFrom(from);
+    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -519,7 +517,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     unsentReplies.add(frame);
     enterLagged();
     if (unsentReplies.size() > settings.outboundBuffer()) {
-      getContext().getLog().info("Session {} of {} closed: {} replies unread", sessionId, userId, unsentReplies.size());
+      context.getLog().info("Session {} of {} closed: {} replies unread", sessionId, userId, unsentReplies.size());
       unsentReplies.clear();
       closeWith(1008, "replies_unread");
     }
@@ -546,7 +544,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
     lagged = true;
     lagNoticePending = true;
     rooms.dropWaiting();
-    getContext().getLog().debug("Session {} of {} lagged", sessionId, userId);
+    context.getLog().debug("Session {} of {} lagged", sessionId, userId);
     timers.startTimerWithFixedDelay(new LagCheck(), Duration.ofMillis(100));
   }
 
@@ -589,12 +587,12 @@ public final class Session extends AbstractBehavior<Session.Command> {
   private void onBeat() {
     long now = System.nanoTime();
     if (!closed && tokenCloseAt <= now) {
-      getContext().getLog().info("Session {} of {} closed: its token expired", sessionId, userId);
+      context.getLog().info("Session {} of {} closed: its token expired", sessionId, userId);
       closeWith(TOKEN_EXPIRED_CODE, "token_expired");
     }
     if (heartbeat != null && !closed) {
       if (heartbeat.expired(now)) {
-        getContext().getLog().info(
+        context.getLog().info(
             "Session {} of {} closed: nothing heard for {} ms (heartbeat interval + timeout)",
             sessionId, userId, settings.heartbeatInterval().plus(settings.heartbeatTimeout()).toMillis());
         metrics.heartbeatTimeout();
@@ -608,10 +606,10 @@ public final class Session extends AbstractBehavior<Session.Command> {
     }
     if (nextRenewalAt <= now) {
       if (counted) {
-        user().tell(new UserEntity.SessionOpened(sessionId, notices, getContext().getSystem().ignoreRef()));
+        user().tell(new UserEntity.SessionOpened(sessionId, notices, context.getSystem().ignoreRef()));
       }
       documents.renew();
-      nextRenewalAt = now + settings.hubRenewInterval().toNanos();
+      nextRenewalAt = now + settings.sessionRenewInterval().toNanos();
     }
     nextBeat(now);
   }
@@ -626,7 +624,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
       beat.cancel();
     }
     if (due != Long.MAX_VALUE) {
-      beat = pulse.schedule(getContext().getSelf(), BEAT, due - now);
+      beat = pulse.schedule(context.getSelf(), BEAT, due - now);
     }
   }
 
@@ -690,7 +688,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
 
   /** Runs {@code then} on the session's own thread once {@code stage} completes. */
   <T> void whenDone(CompletionStage<T> stage, Consumer<T> then) {
-    getContext().pipeToSelf(stage, (value, failure) -> new Continue(() -> {
+    context.pipeToSelf(stage, (value, failure) -> new Continue(() -> {
       if (failure == null) {
         then.accept(value);
       }
@@ -715,7 +713,7 @@ public final class Session extends AbstractBehavior<Session.Command> {
       Duration timeout,
       Consumer<R> onReply,
       Consumer<Throwable> onFailure) {
-    getContext().ask(
+    context.ask(
         replyClass,
         target,
         timeout,

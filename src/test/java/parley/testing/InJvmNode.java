@@ -62,6 +62,7 @@ public final class InJvmNode implements AutoCloseable {
                         pekko.cluster.run-coordinated-shutdown-when-down = off
                         pekko.cluster.split-brain-resolver.stable-after = 3s
                         parley.chat.hub-renew-interval = 1s
+                        parley.chat.session-renew-interval = 1s
                         parley.auth.server-key = "test-server-key-for-application-backends"
                         """))
             .withFallback(keyspaces)

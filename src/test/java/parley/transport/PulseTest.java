@@ -19,7 +19,7 @@ class PulseTest {
   static void start() {
     testKit = ActorTestKit.create(
         "PulseTest",
-        ConfigFactory.parseString("parley.chat.heartbeat-interval = 500ms\nparley.chat.hub-renew-interval = 1s")
+        ConfigFactory.parseString("parley.chat.heartbeat-interval = 500ms\nparley.chat.session-renew-interval = 1s")
             .withFallback(ConfigFactory.parseResources("chat.conf"))
             .resolve());
   }

@@ -45,6 +45,7 @@ final class ClusterNode implements AutoCloseable {
           "-XX:+UseSerialGC",
           "-XX:TieredStopAtLevel=1",
           "-Dparley.chat.hub-renew-interval=2s",
+          "-Dparley.chat.session-renew-interval=2s",
           "-Dpekko.cluster.sharding.rebalance-interval=2s");
 
   final String name;

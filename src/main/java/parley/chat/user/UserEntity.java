@@ -22,6 +22,7 @@ import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 import org.apache.pekko.persistence.typed.PersistenceId;
@@ -29,8 +30,10 @@ import org.apache.pekko.persistence.typed.javadsl.CommandHandler;
 import org.apache.pekko.persistence.typed.javadsl.Effect;
 import org.apache.pekko.persistence.typed.javadsl.EffectBuilder;
 import org.apache.pekko.persistence.typed.javadsl.EventHandler;
+import org.apache.pekko.persistence.typed.javadsl.EventHandlerBuilder;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehavior;
 import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
+import parley.chat.ChatSettings;
 import parley.cluster.ConsistentHashingShardAllocationStrategy;
 import parley.serialization.CborSerializable;
 
@@ -45,7 +48,8 @@ import parley.serialization.CborSerializable;
  * back. Reading implies delivery: moving the read marker past the delivery marker moves that too.
  *
  * <p>Presence is ephemeral (design rule 10): the live sessions are known in memory only, and
- * only the last-seen time is journaled, when a session opens and when the last one ends.
+ * only the last-seen time is journaled, when the user's first session ever opens and when the
+ * last one ends (for a session whose node died, once its offline grace ran out).
  * Persistence id {@code user|<userId>}.
  *
  * <p>It is also the one path by which a user's job pushes reach their connections ({@link
@@ -61,32 +65,35 @@ public final class UserEntity
       EntityTypeKey.create(Command.class, "user");
 
   public static void init(ActorSystem<?> system) {
+    Duration offlineGrace = ChatSettings.from(system.settings().config()).offlineGrace();
     ClusterSharding.get(system)
         .init(
-            Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId()))
+            Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId(), offlineGrace))
                 .withAllocationStrategy(ConsistentHashingShardAllocationStrategy.configured(system)));
   }
 
-  public static Behavior<Command> create(String userId) {
-    return Behaviors.setup(
+  public static Behavior<Command> create(String userId, Duration offlineGrace) {
+    return Behaviors.withTimers(timers -> Behaviors.setup(
         context -> {
           ClusterSharding sharding = ClusterSharding.get(context.getSystem());
           return new UserEntity(
               userId,
               Clock.systemUTC(),
+              offlineGrace,
               context,
+              timers,
               push -> sharding.entityRefFor(RoomEntity.ENTITY_KEY, push.room()).tell(new RoomEntity.Relay(push)));
-        });
+        }));
   }
 
-  /** With the clock that stamps last-seen times, so tests can choose them. */
-  /** For tests: presence announcements go to {@code rooms} instead of the room entities. */
-  static Behavior<Command> create(String userId, Clock clock, Consumer<RoomPush.Ephemeral> rooms) {
-    return Behaviors.setup(context -> new UserEntity(userId, clock, context, rooms));
-  }
-
-  static Behavior<Command> create(String userId, Clock clock) {
-    return create(userId, clock, push -> {});
+  /**
+   * For tests: the clock stamps last-seen times, and presence announcements go to {@code rooms}
+   * instead of the room entities.
+   */
+  static Behavior<Command> create(
+      String userId, Clock clock, Duration offlineGrace, Consumer<RoomPush.Ephemeral> rooms) {
+    return Behaviors.withTimers(timers -> Behaviors.setup(
+        context -> new UserEntity(userId, clock, offlineGrace, context, timers, rooms)));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -152,6 +159,9 @@ public final class UserEntity
 
   /** A watched session actor stopped; sent by the watch, never by another actor. */
   private record SessionTerminated(ActorRef<Notice> session) implements Command {}
+
+  /** The offline grace of a session that vanished ran out; sent by a timer, never by another actor. */
+  private record GraceEnded(String sessionId) implements Command {}
 
   /** What the user's live sessions hear from it. */
   public sealed interface Notice extends CborSerializable {}
@@ -314,7 +324,10 @@ public final class UserEntity
 
   private final String userId;
   private final Clock clock;
+  /** How long a vanished session still counts as online (parley.chat.offline-grace). */
+  private final Duration offlineGrace;
   private final ActorContext<Command> context;
+  private final TimerScheduler<Command> timers;
 
   /**
    * The user's live sessions by session id. In memory only, not in {@link State}: a session is
@@ -323,6 +336,16 @@ public final class UserEntity
    * registration (see {@link SessionOpened}), which rebuilds this map after the entity moves.
    */
   private final Map<String, ActorRef<Notice>> sessions = new HashMap<>();
+
+  /**
+   * Sessions whose actor stopped without saying {@link SessionClosed}, by session id, with when
+   * that was known. That happens when their node died: the client is most likely reconnecting to
+   * another node, so for {@link #offlineGrace} the user still counts as online. If a session
+   * comes back within it, nothing was journaled and nobody was told "offline" for a blink; when
+   * a whole node's clients come back at once, that is one journal write fewer per user. In
+   * memory, like {@link #sessions}.
+   */
+  private final Map<String, Instant> vanished = new HashMap<>();
 
   /** When the newest live session opened: lastSeen while online. In memory, like {@link #sessions}. */
   private Instant newestSessionAt;
@@ -346,13 +369,20 @@ public final class UserEntity
   private final Consumer<RoomPush.Ephemeral> rooms;
 
   private UserEntity(
-      String userId, Clock clock, ActorContext<Command> context, Consumer<RoomPush.Ephemeral> rooms) {
+      String userId,
+      Clock clock,
+      Duration offlineGrace,
+      ActorContext<Command> context,
+      TimerScheduler<Command> timers,
+      Consumer<RoomPush.Ephemeral> rooms) {
     super(
         PersistenceId.of(ENTITY_KEY.name(), userId),
         SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(5), 0.1));
     this.userId = userId;
     this.clock = clock;
+    this.offlineGrace = offlineGrace;
     this.context = context;
+    this.timers = timers;
     this.rooms = rooms;
   }
 
@@ -366,29 +396,47 @@ public final class UserEntity
     return RetentionCriteria.snapshotEvery(100, 2);
   }
 
+  /**
+   * Commands are dispatched by one method rather than through a handler built with {@code
+   * newCommandHandlerBuilder()}: the builder makes some thirty objects per incarnation, and a
+   * node keeps an incarnation for every user connected to it, so they were 0.7 KB of each idle
+   * connection's heap (docs/benchmarks.md, "What a connection costs").
+   */
   @Override
   public CommandHandler<Command, Event, State> commandHandler() {
-    return newCommandHandlerBuilder()
-        .forAnyState()
-        .onCommand(RoomJoined.class, this::onRoomJoined)
-        .onCommand(RoomLeft.class, this::onRoomLeft)
-        .onCommand(MarkRead.class, this::onMarkRead)
-        .onCommand(MarkDelivered.class, this::onMarkDelivered)
-        .onCommand(GetRooms.class, (state, get) -> Effect().reply(get.replyTo(), rooms(state)))
-        .onCommand(SessionOpened.class, this::onSessionOpened)
-        .onCommand(SessionClosed.class, (state, closed) -> endSession(closed.sessionId()))
-        .onCommand(SessionTerminated.class, this::onSessionTerminated)
-        .onCommand(Relay.class, (state, relay) -> {
-          onRelay(relay);
-          return Effect().none();
-        })
-        .onCommand(FollowJobs.class, (state, follow) -> {
-          onFollowJobs(follow);
-          return Effect().none();
-        })
-        .onCommand(
-            GetPresence.class, (state, get) -> Effect().reply(get.replyTo(), presence(state)))
-        .build();
+    return this::onCommand;
+  }
+
+  private Effect<Event, State> onCommand(State state, Command command) {
+    if (command instanceof SessionOpened opened) {
+      return onSessionOpened(state, opened);
+    } else if (command instanceof SessionClosed closed) {
+      return endSession(closed.sessionId());
+    } else if (command instanceof SessionTerminated terminated) {
+      return onSessionTerminated(terminated);
+    } else if (command instanceof GraceEnded ended) {
+      Instant at = vanished.remove(ended.sessionId());
+      return at == null ? Effect().none() : wentOfflineIfLast(at);
+    } else if (command instanceof GetPresence get) {
+      return Effect().reply(get.replyTo(), presence(state));
+    } else if (command instanceof RoomJoined joined) {
+      return onRoomJoined(state, joined);
+    } else if (command instanceof RoomLeft left) {
+      return onRoomLeft(state, left);
+    } else if (command instanceof MarkRead mark) {
+      return onMarkRead(state, mark);
+    } else if (command instanceof MarkDelivered mark) {
+      return onMarkDelivered(state, mark);
+    } else if (command instanceof GetRooms get) {
+      return Effect().reply(get.replyTo(), rooms(state));
+    } else if (command instanceof Relay relay) {
+      onRelay(relay);
+      return Effect().none();
+    } else if (command instanceof FollowJobs follow) {
+      onFollowJobs(follow);
+      return Effect().none();
+    }
+    return Effect().unhandled();
   }
 
   /**
@@ -493,7 +541,7 @@ public final class UserEntity
     // journal's load when a failed node's clients all came back at once. The one exception is
     // a user's first session ever, so that a user who connected is never shown as one who
     // never did, even if this entity's node dies before they go offline.
-    boolean wasOffline = sessions.isEmpty();
+    boolean wasOffline = !online();
     Instant now = clock.instant();
     EffectBuilder<Event, State> effect = state.lastSeen() == null
         ? Effect().persist(new LastSeenRecorded(userId, now))
@@ -510,27 +558,50 @@ public final class UserEntity
         .thenReply(opened.replyTo(), this::presence);
   }
 
-  private Effect<Event, State> onSessionTerminated(State state, SessionTerminated terminated) {
+  /**
+   * A session actor stopped. A session that ends says {@link SessionClosed} as it stops, but that
+   * comes through sharding and often after this signal, so the session is only set aside as
+   * vanished: its {@link SessionClosed} ends it at once, and if none comes (its node died) the
+   * grace ends it.
+   */
+  private Effect<Event, State> onSessionTerminated(SessionTerminated terminated) {
     List<String> ids =
         sessions.entrySet().stream()
             .filter(e -> e.getValue().equals(terminated.session()))
             .map(Map.Entry::getKey)
             .toList();
-    ids.forEach(sessions::remove);
     jobFollowers.remove(terminated.session());
-    return ids.isEmpty() ? Effect().none() : wentOfflineIfLast();
+    if (ids.isEmpty()) {
+      return Effect().none();
+    }
+    Instant now = clock.instant();
+    for (String id : ids) {
+      sessions.remove(id);
+      vanished.put(id, now);
+      timers.startSingleTimer(id, new GraceEnded(id), offlineGrace);
+    }
+    return Effect().none();
   }
 
   private Effect<Event, State> endSession(String sessionId) {
-    return forget(sessionId) ? wentOfflineIfLast() : Effect().none();
+    boolean ended = forget(sessionId);
+    if (vanished.remove(sessionId) != null) {
+      timers.cancel(sessionId);
+      ended = true;
+    }
+    return ended ? wentOfflineIfLast(clock.instant()) : Effect().none();
   }
 
-  private Effect<Event, State> wentOfflineIfLast() {
-    return sessions.isEmpty()
-        ? Effect()
-            .persist(new LastSeenRecorded(userId, clock.instant()))
-            .thenRun(s -> announcePresence(s, "offline"))
-        : Effect().none();
+  private Effect<Event, State> wentOfflineIfLast(Instant at) {
+    return online()
+        ? Effect().none()
+        : Effect()
+            .persist(new LastSeenRecorded(userId, at))
+            .thenRun(s -> announcePresence(s, "offline"));
+  }
+
+  private boolean online() {
+    return !sessions.isEmpty() || !vanished.isEmpty();
   }
 
   /**
@@ -567,25 +638,28 @@ public final class UserEntity
   }
 
   private Presence presence(State state) {
-    return sessions.isEmpty()
-        ? new Presence(userId, false, state.lastSeen())
-        : new Presence(userId, true, newestSessionAt);
+    return online()
+        ? new Presence(userId, true, newestSessionAt)
+        : new Presence(userId, false, state.lastSeen());
   }
 
   private Rejected notAMember(String room) {
     return new Rejected("not_a_member", userId + " is not a member of room " + room);
   }
 
+  /** Built once for all incarnations: it needs nothing of any one of them. */
+  private static final EventHandler<State, Event> EVENTS =
+      EventHandlerBuilder.<State, Event>builder()
+          .forAnyState()
+          .onEvent(JoinedRoom.class, (state, e) -> state.join(e.room(), e.seq()))
+          .onEvent(LeftRoom.class, (state, e) -> state.leave(e.room(), e.seq()))
+          .onEvent(ReadMarkerMoved.class, (state, e) -> state.read(e.room(), e.readSeq()))
+          .onEvent(DeliveryMarkerMoved.class, (state, e) -> state.deliver(e.room(), e.deliveredSeq()))
+          .onEvent(LastSeenRecorded.class, (state, e) -> state.seen(e.at()))
+          .build();
+
   @Override
   public EventHandler<State, Event> eventHandler() {
-    return newEventHandlerBuilder()
-        .forAnyState()
-        .onEvent(JoinedRoom.class, (state, e) -> state.join(e.room(), e.seq()))
-        .onEvent(LeftRoom.class, (state, e) -> state.leave(e.room(), e.seq()))
-        .onEvent(ReadMarkerMoved.class, (state, e) -> state.read(e.room(), e.readSeq()))
-        .onEvent(
-            DeliveryMarkerMoved.class, (state, e) -> state.deliver(e.room(), e.deliveredSeq()))
-        .onEvent(LastSeenRecorded.class, (state, e) -> state.seen(e.at()))
-        .build();
+    return EVENTS;
   }
 }

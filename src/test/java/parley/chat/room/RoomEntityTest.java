@@ -1010,7 +1010,8 @@ class RoomEntityTest {
         s.hubLease(), s.hubRenewInterval(), s.pageSize(), s.ratePerSecond(), s.rateBurst(),
         s.floodDisconnectAfter(), s.typingInterval(), s.outboundBuffer(), s.askTimeout(),
         s.heartbeatInterval(), s.heartbeatTimeout(), s.maxTopicBytes(), s.presenceListLimit(),
-        s.userRatePerSecond(), s.userRateBurst(), s.maxConnectionsPerUser(), s.roomsPerMinute());
+        s.userRatePerSecond(), s.userRateBurst(), s.maxConnectionsPerUser(), s.roomsPerMinute(),
+        s.offlineGrace(), s.sessionRenewInterval());
   }
 
   private CommandResultWithReply<Command, Event, State, WriteReply> write(Function<ActorRef<WriteReply>, Write> write) {

@@ -294,7 +294,8 @@ class RoomGroupCommitTest {
         s.hubLease(), s.hubRenewInterval(), s.pageSize(), s.ratePerSecond(), s.rateBurst(),
         s.floodDisconnectAfter(), s.typingInterval(), s.outboundBuffer(), s.askTimeout(),
         s.heartbeatInterval(), s.heartbeatTimeout(), s.maxTopicBytes(), s.presenceListLimit(),
-        s.userRatePerSecond(), s.userRateBurst(), s.maxConnectionsPerUser(), s.roomsPerMinute());
+        s.userRatePerSecond(), s.userRateBurst(), s.maxConnectionsPerUser(), s.roomsPerMinute(),
+        s.offlineGrace(), s.sessionRenewInterval());
   }
 
   /**

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
@@ -83,10 +84,15 @@ class UserEntityTest {
   @BeforeEach
   void freshEntity() {
     announced.clear();
-    alice =
+    alice = entity(Duration.ofHours(1));
+  }
+
+  private EventSourcedBehaviorTestKit<Command, Event, State> entity(Duration offlineGrace) {
+    EventSourcedBehaviorTestKit<Command, Event, State> entity =
         EventSourcedBehaviorTestKit.create(
-            testKit.system(), UserEntity.create("alice", clock, announced::add));
-    alice.clear();
+            testKit.system(), UserEntity.create("alice", clock, offlineGrace, announced::add));
+    entity.clear();
+    return entity;
   }
 
   @Test
@@ -300,21 +306,61 @@ class UserEntityTest {
   }
 
   @Test
-  void aSessionActorThatStopsEndsItsSession() {
+  void aSessionWhoseActorStopsWithoutClosingCountsAsOnlineUntilItsGraceRunsOut() {
+    Duration grace = Duration.ofMillis(800);
+    alice = entity(grace);
+    join("design", 4);
     TestProbe<UserEntity.Notice> first = testKit.createTestProbe();
     TestProbe<UserEntity.Notice> second = testKit.createTestProbe();
     open("s1", first);
     open("s2", second);
+    announced.clear();
     clock.set(T2);
 
+    // Their node died: the actors stop, and no SessionClosed comes.
+    long stoppedAt = System.nanoTime();
     first.stop();
-    awaitPresence(new Presence("alice", true, T1));
-    assertEquals(new LastSeenRecorded("alice", T1), lastPersisted(), "nothing written for s1");
-
-    clock.set(T3);
     second.stop();
-    awaitPresence(new Presence("alice", false, T3));
-    assertEquals(new LastSeenRecorded("alice", T3), lastPersisted());
+    awaitPresence(new Presence("alice", false, T2));
+    assertTrue(
+        Duration.ofNanos(System.nanoTime() - stoppedAt).compareTo(grace) >= 0,
+        "online until the grace ran out");
+    assertEquals(new LastSeenRecorded("alice", T2), lastPersisted());
+    assertEquals(List.of(new RoomPush.Ephemeral("design", "presence", "alice", 0, "offline", clock.millis())), announced);
+  }
+
+  @Test
+  void aSessionThatComesBackWithinTheGraceWritesNothingAndTellsNoRoom() {
+    join("design", 4);
+    TestProbe<UserEntity.Notice> gone = testKit.createTestProbe();
+    open("s1", gone);
+    announced.clear();
+    gone.stop();
+    testKit.createTestProbe().expectTerminated(gone.ref());
+
+    clock.set(T2);
+    CommandResultWithReply<Command, Event, State, Presence> back = open("s2", testKit.createTestProbe());
+    assertTrue(back.hasNoEvents());
+    assertEquals(new Presence("alice", true, T2), back.reply());
+    assertTrue(alice.runCommand(new SessionClosed("s2")).hasNoEvents(), "s1 is within its grace");
+    assertEquals(List.of(), announced, "no offline, no online again");
+  }
+
+  @Test
+  void aSessionThatSaysClosedAfterItsActorStoppedIsOfflineAtOnce() {
+    // A session that ends tells the entity through sharding, which is often slower than the
+    // watch: its close must not wait for the grace.
+    open("s1", testKit.createTestProbe());
+    TestProbe<UserEntity.Notice> closing = testKit.createTestProbe();
+    open("s2", closing);
+    clock.set(T2);
+    assertTrue(alice.runCommand(new SessionClosed("s1")).hasNoEvents(), "s2 is live");
+
+    closing.stop();
+    testKit.createTestProbe().expectTerminated(closing.ref());
+    clock.set(T3);
+    assertEquals(new LastSeenRecorded("alice", T3), alice.runCommand(new SessionClosed("s2")).event());
+    assertEquals(new Presence("alice", false, T3), alice.runCommand(GetPresence::new).reply());
   }
 
   @Test
