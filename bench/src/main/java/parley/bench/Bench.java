@@ -128,13 +128,14 @@ public final class Bench {
                           --members 100 --publishers <members> --rates 1000[,2000,...] --size 100
                           --warmup 5 --duration 20 --tail 5 --server-pid --storage-pid
           connections     --target parley|parley-netty|socketio|ws|pekko-echo --url --connections 5000
-                          --settle 40 --server-pid --ws-port (parley-netty: the node's WebSocket port)
+                          --settle 55 --server-pid --ws-port (parley-netty: the node's WebSocket port)
           storm           --urls http://127.0.0.2:8080,http://127.0.0.3:8080,http://127.0.0.4:8080
                           --victim-pid <pid of the first url's node> --connections 10000 --rooms 100
                           --backoff 500ms --max-backoff 8s --deadline 300s --server-pid
                           --ws-port (0: /v1/ws on each node's client port; else its WebSocket port)
-          durable-writes  --url --rooms 100 --in-flight 8 --size 100 --warmup 5 --duration 20
-                          --cassandra 127.0.0.1:39142 --server-pid --storage-pid
+          durable-writes  --target parley|parley-netty --url --rooms 100 --in-flight 4 --size 100
+                          --warmup 5 --duration 20 --cassandra 127.0.0.1:39142 --server-pid
+                          --storage-pid --ws-port (parley-netty: the node's WebSocket port)
           catchup         --url --missed 10000 --repeats 5 --size 100
           docs            --target parley|sharedb --url http://127.0.0.1:18280 (sharedb: 18303)
                           --docs 1 --editors 20 --rates 5,10,20,40,80 (edits/s per editor)

@@ -7,6 +7,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * What an idle connection costs the server: N authenticated connections that do nothing after
@@ -21,10 +23,21 @@ import java.util.OptionalLong;
  * is measured over that hold but for its first {@value #QUIET_SECONDS} s (a third of it if
  * shorter), so it counts what holding costs, not the opening's tail: the last resumes
  * answered, their first last-seen writes, the JIT compiling the paths they took.
+ *
+ * <p>A Parley connection's dev token is fetched before the opening is timed, as a real client
+ * holds its token before it connects ({@code dev_tokens_per_s}: how fast they came); opening
+ * is then the upgrade (where the token is checked), the session, and {@code resume} with the
+ * user's presence.
+ *
+ * <p>On Parley, chat must still work for the connections held: after the hold, {@value
+ * #CHAT_SAMPLE} of them spread over the whole crowd join one room, one sends a message, and
+ * {@code chat_delivered} counts how many of them received it ({@code chat_ms}: how long the
+ * last took).
  */
 final class Connections implements Scenario {
 
   private static final int QUIET_SECONDS = 15;
+  private static final int CHAT_SAMPLE = 100;
 
   @Override
   public List<Result> run(Args args) throws Exception {
@@ -49,9 +62,16 @@ final class Connections implements Scenario {
     Thread.sleep(5000);
     Footprint before = Footprint.of(server, gcSignal);
 
+    List<String> users = users("cn-" + run, count);
+    Double tokensPerSecond = null;
+    if (target == Target.PARLEY || target == Target.PARLEY_NETTY) {
+      System.err.printf("connections: fetching %d dev tokens first%n", count);
+      tokensPerSecond = Target.fetchTokens(url, users);
+    }
     System.err.printf("connections: opening %d connections to %s (%s)%n", count, url, target.label());
     long opening = System.nanoTime();
-    Crowd crowd = Crowd.connect(target, url, users("cn-" + run, count), i -> tally, concurrency);
+    ChatCheck chat = new ChatCheck(tally);
+    Crowd crowd = Crowd.connect(target, url, users, i -> chat, concurrency);
     double openSeconds = (System.nanoTime() - opening) / 1e9;
     System.err.printf("connections: open in %.1f s; holding them %d s%n", openSeconds, settle.toSeconds());
     Duration quiet = Duration.ofSeconds(QUIET_SECONDS);
@@ -64,11 +84,16 @@ final class Connections implements Scenario {
     Map<String, Object> idleUsage = idle.stop();
     Footprint after = Footprint.of(server, gcSignal);
     long lost = tally.lostSoFar();
+    Map<String, Object> chatColumns =
+        target == Target.PARLEY || target == Target.PARLEY_NETTY ? chat.run(crowd, "cn-" + run + "-chat") : Map.of();
     crowd.close();
 
     Map<String, Object> row = new LinkedHashMap<>();
     row.put("connections", count);
     row.put("open_per_s", Numbers.round(count / openSeconds, 0));
+    if (tokensPerSecond != null) {
+      row.put("dev_tokens_per_s", Numbers.round(tokensPerSecond, 0));
+    }
     row.put("rss_before_mb", mb(before.rss()));
     row.put("rss_after_mb", mb(after.rss()));
     row.put("rss_per_conn_kb", perConnectionKb(before.rss(), after.rss(), count));
@@ -84,6 +109,7 @@ final class Connections implements Scenario {
     }
     row.put("idle_server_cpu_pct", idleUsage.get("server_cpu_pct"));
     row.put("lost", lost);
+    row.putAll(chatColumns);
     List<String> notes = new ArrayList<>();
     if (lost > 0) {
       notes.add(lost + " connections were closed by the server while idle: " + tally.take().failures());
@@ -103,6 +129,59 @@ final class Connections implements Scenario {
         return new Footprint(rss, false, rss, OptionalLong.empty());
       }
       return new Footprint(rss, true, server.rssBytes(), server.heapUsedBytes());
+    }
+  }
+
+  /**
+   * Counts the deliveries of one message to a sample of the crowd; everything else goes to the
+   * scenario's tally.
+   */
+  private static final class ChatCheck implements Link.Listener {
+    private final Tally tally;
+    private final AtomicInteger delivered = new AtomicInteger();
+
+    ChatCheck(Tally tally) {
+      this.tally = tally;
+    }
+
+    Map<String, Object> run(Crowd crowd, String room) throws Exception {
+      List<Link> links = crowd.links();
+      List<Link> sample = new ArrayList<>();
+      for (int i = 0; i < CHAT_SAMPLE && i < links.size(); i++) {
+        sample.add(links.get(i * links.size() / Math.min(CHAT_SAMPLE, links.size())));
+      }
+      sample.get(0).join(room, true).get(30, TimeUnit.SECONDS);
+      Crowd.eachOf(sample.subList(1, sample.size()), link -> link.join(room, false), 32);
+      long sent = System.nanoTime();
+      long stamp = Payload.stamp();
+      sample.get(0).publish(room, stamp, Payload.body(stamp, 100));
+      long deadline = sent + Duration.ofSeconds(30).toNanos();
+      while (delivered.get() < sample.size() && System.nanoTime() < deadline) {
+        Thread.sleep(10);
+      }
+      Map<String, Object> columns = new LinkedHashMap<>();
+      columns.put("chat_members", sample.size());
+      columns.put("chat_delivered", delivered.get());
+      columns.put("chat_ms", Numbers.round((System.nanoTime() - sent) / 1e6, 0));
+      return columns;
+    }
+
+    @Override
+    public void delivered(long stamp) {
+      delivered.incrementAndGet();
+    }
+
+    @Override
+    public void acked(long stamp) {}
+
+    @Override
+    public void failed(String code) {
+      tally.failed(code);
+    }
+
+    @Override
+    public void lost(int code, String reason) {
+      tally.lost(code, reason);
     }
   }
 

@@ -35,6 +35,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * the limit of a path that writes every message as its own row; Parley's rooms gather the
  * messages that arrive during a write into one batch, so they can come close to it or pass it.
  * With {@code --repeats} the two alternate, so drift on a shared machine hits both alike.
+ *
+ * <p>{@code --target parley-netty} writes through the node's WebSocket port ({@code --ws-port})
+ * rather than its client port. Each row of Parley's also carries {@code server_ms_per_write}:
+ * the node's CPU time per acknowledged write.
  */
 final class DurableWrites implements Scenario {
 
@@ -42,6 +46,10 @@ final class DurableWrites implements Scenario {
 
   @Override
   public List<Result> run(Args args) throws Exception {
+    Target target = Target.named(args.string("target", "parley"));
+    if (target != Target.PARLEY && target != Target.PARLEY_NETTY) {
+      throw new IllegalArgumentException("durable-writes: --target must be parley or parley-netty, not " + target.label());
+    }
     URI url = args.uri("url", "http://127.0.0.1:18280");
     int rooms = args.integer("rooms", 100);
     int inFlight = args.integer("in-flight", 4);
@@ -71,7 +79,7 @@ final class DurableWrites implements Scenario {
       users.add("dw-" + run + "-u" + r);
     }
     System.err.printf("durable-writes: connecting %d writers to %s%n", rooms, url);
-    Crowd crowd = Crowd.connect(Target.PARLEY, url, users, writers::get, concurrency);
+    Crowd crowd = Crowd.connect(target, url, users, writers::get, concurrency);
     for (int r = 0; r < rooms; r++) {
       writers.get(r).link = crowd.get(r);
     }
@@ -84,7 +92,12 @@ final class DurableWrites implements Scenario {
       for (int repeat = 1; repeat <= repeats; repeat++) {
         System.err.printf("durable-writes: Parley, %d rooms × %d in flight%n", rooms, inFlight);
         writers.forEach(w -> w.start(inFlight));
-        parleyRows.add(measure(repeat, tally, usage, warmup, duration, parleyNotes));
+        Map<String, Object> row = measure(repeat, tally, usage, warmup, duration, parleyNotes);
+        if (row.get("server_cpu_pct") instanceof Number cpu && ((Number) row.get("writes_per_s")).doubleValue() > 0) {
+          // cpu_pct of one core over writes/s: ms of node CPU per write.
+          row.put("server_ms_per_write", Numbers.round(cpu.doubleValue() * 10 / ((Number) row.get("writes_per_s")).doubleValue(), 3));
+        }
+        parleyRows.add(row);
         writers.forEach(Writer::stop);
         Thread.sleep(2000);
 
@@ -99,7 +112,7 @@ final class DurableWrites implements Scenario {
       crowd.close();
     }
     return List.of(
-        new Result("durable-writes", "parley", parleyRows, parleyNotes),
+        new Result("durable-writes", target.label(), parleyRows, parleyNotes),
         new Result("durable-writes", "cassandra", rawRows, rawNotes));
   }
 

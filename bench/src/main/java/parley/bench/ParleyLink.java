@@ -3,7 +3,6 @@ package parley.bench;
 import java.net.URI;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicLong;
 import parley.client.ParleyClient;
 
@@ -33,13 +32,12 @@ final class ParleyLink extends Link {
   }
 
   /**
-   * Fetches a dev token for {@code user} from the node at {@code http} (on {@code blocking},
-   * since that call waits), connects to {@code ws} (the client port's or the WebSocket port's
-   * {@code /v1/ws}) and resumes.
+   * Once {@code devToken} (for {@code user}) is there, connects to {@code ws} (the
+   * client port's or the WebSocket port's {@code /v1/ws}) and resumes.
    */
-  static CompletableFuture<Link> connect(URI http, URI ws, String user, Listener listener, Executor blocking) {
+  static CompletableFuture<Link> connect(CompletableFuture<String> devToken, URI ws, String user, Listener listener) {
     ParleyLink link = new ParleyLink(user, listener);
-    return CompletableFuture.supplyAsync(() -> ParleyClient.devToken(http, user), blocking)
+    return devToken
         .thenCompose(
             token -> link.open(ws, Map.of("Authorization", "Bearer " + token), ParleyClient.SUBPROTOCOL))
         .thenCompose(welcomed -> link.request("resume", ""))

@@ -2,9 +2,13 @@ package parley.bench;
 
 import java.net.URI;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import parley.client.ParleyClient;
 
 /** The kinds of server the load tool drives with the same scenarios. */
 enum Target {
@@ -25,15 +29,40 @@ enum Target {
    */
   PEKKO_ECHO;
 
-  /** For set-up calls that block (Parley's dev token request), never on the measured path. */
+  /** For set-up calls that block (Parley's dev token request). */
   private static final ExecutorService BLOCKING =
       Executors.newFixedThreadPool(
-          8,
+          32,
           task -> {
             Thread thread = new Thread(task, "bench-setup");
             thread.setDaemon(true);
             return thread;
           });
+
+  /** Dev tokens fetched ahead by {@link #fetchTokens}, by user; each is used once. */
+  private static final Map<String, String> TOKENS = new ConcurrentHashMap<>();
+
+  /**
+   * Fetches Parley dev tokens for {@code users} now, so that their connections open without
+   * that call: a real client holds its token (from the application's login) before it
+   * connects, and the dev token endpoint stands in for the application. Returns tokens/s.
+   */
+  static double fetchTokens(URI http, List<String> users) {
+    long start = System.nanoTime();
+    CompletableFuture.allOf(
+            users.stream()
+                .map(user -> CompletableFuture.runAsync(() -> TOKENS.put(user, ParleyClient.devToken(http, user)), BLOCKING))
+                .toArray(CompletableFuture[]::new))
+        .join();
+    return users.size() / ((System.nanoTime() - start) / 1e9);
+  }
+
+  private static CompletableFuture<String> tokenFor(URI http, String user) {
+    String fetched = TOKENS.remove(user);
+    return fetched != null
+        ? CompletableFuture.completedFuture(fetched)
+        : CompletableFuture.supplyAsync(() -> ParleyClient.devToken(http, user), BLOCKING);
+  }
 
   /** The Netty WebSocket port {@link #PARLEY_NETTY} connects to ({@code --ws-port}). */
   private static volatile int websocketPort;
@@ -73,12 +102,12 @@ enum Target {
   /** Opens a connection for {@code user} to the server at {@code http} (its http:// address). */
   CompletableFuture<Link> connect(URI http, String user, Link.Listener listener) {
     return switch (this) {
-      case PARLEY -> ParleyLink.connect(http, clientPortWebSocket(http), user, listener, BLOCKING);
+      case PARLEY -> ParleyLink.connect(tokenFor(http, user), clientPortWebSocket(http), user, listener);
       case PARLEY_NETTY -> {
         if (websocketPort == 0) {
           throw new IllegalArgumentException("--target parley-netty needs --ws-port");
         }
-        yield ParleyLink.connect(http, webSocketOf(http), user, listener, BLOCKING);
+        yield ParleyLink.connect(tokenFor(http, user), webSocketOf(http), user, listener);
       }
       case SOCKETIO -> SocketIoLink.connect(http, listener);
       // The echo answers the same upgrade as the ws peer; an idle connection sends nothing.
