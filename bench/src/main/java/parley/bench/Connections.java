@@ -70,8 +70,10 @@ final class Connections implements Scenario {
     }
     System.err.printf("connections: opening %d connections to %s (%s)%n", count, url, target.label());
     long opening = System.nanoTime();
+    Usage.Window openWindow = usage.start();
     ChatCheck chat = new ChatCheck(tally);
     Crowd crowd = Crowd.connect(target, url, users, i -> chat, concurrency);
+    Map<String, Object> openUsage = openWindow.stop();
     double openSeconds = (System.nanoTime() - opening) / 1e9;
     System.err.printf("connections: open in %.1f s; holding them %d s%n", openSeconds, settle.toSeconds());
     Duration quiet = Duration.ofSeconds(QUIET_SECONDS);
@@ -107,6 +109,13 @@ final class Connections implements Scenario {
       row.put("heap_after_mb", mb(after.liveHeap().getAsLong()));
       row.put("heap_per_conn_kb", perConnectionKb(before.liveHeap().getAsLong(), after.liveHeap().getAsLong(), count));
     }
+    // What the machine did while they opened: the server, its storage (a Parley node's
+    // Cassandra, with --storage-pid) and this tool, in % of one core.
+    openUsage.forEach((column, value) -> {
+      if (column.endsWith("_cpu_pct")) {
+        row.put("open_" + column, value);
+      }
+    });
     row.put("idle_server_cpu_pct", idleUsage.get("server_cpu_pct"));
     row.put("lost", lost);
     row.putAll(chatColumns);
