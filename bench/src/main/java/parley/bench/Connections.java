@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.HdrHistogram.Histogram;
 
 /**
  * What an idle connection costs the server: N authenticated connections that do nothing after
@@ -75,6 +76,14 @@ final class Connections implements Scenario {
     Crowd crowd = Crowd.connect(target, url, users, i -> chat, concurrency);
     Map<String, Object> openUsage = openWindow.stop();
     double openSeconds = (System.nanoTime() - opening) / 1e9;
+    Histogram upgrades = new Histogram(Numbers.MAX_MICROS, 3);
+    Histogram resumes = new Histogram(Numbers.MAX_MICROS, 3);
+    for (Link link : crowd.links()) {
+      if (link instanceof ParleyLink parley) {
+        upgrades.recordValue(Math.min(parley.upgradeMicros(), Numbers.MAX_MICROS));
+        resumes.recordValue(Math.min(parley.resumeMicros(), Numbers.MAX_MICROS));
+      }
+    }
     System.err.printf("connections: open in %.1f s; holding them %d s%n", openSeconds, settle.toSeconds());
     Duration quiet = Duration.ofSeconds(QUIET_SECONDS);
     if (quiet.multipliedBy(3).compareTo(settle) > 0) {
@@ -116,6 +125,11 @@ final class Connections implements Scenario {
         row.put("open_" + column, value);
       }
     });
+    if (resumes.getTotalCount() > 0) {
+      // Where an open's time goes: the upgrade to the welcome, then resume to its answer.
+      Numbers.latencies(row, "open_upgrade", upgrades);
+      Numbers.latencies(row, "open_resume", resumes);
+    }
     row.put("idle_server_cpu_pct", idleUsage.get("server_cpu_pct"));
     row.put("lost", lost);
     row.putAll(chatColumns);

@@ -25,6 +25,10 @@ final class ParleyLink extends Link {
 
   private final String user;
   private final AtomicLong messages = new AtomicLong();
+  /** System.nanoTime() when the upgrade was sent, the welcome came and resume was answered. */
+  private volatile long openedAt;
+  private volatile long welcomedAt;
+  private volatile long resumedAt;
 
   private ParleyLink(String user, Listener listener) {
     super(listener);
@@ -38,10 +42,28 @@ final class ParleyLink extends Link {
   static CompletableFuture<Link> connect(CompletableFuture<String> devToken, URI ws, String user, Listener listener) {
     ParleyLink link = new ParleyLink(user, listener);
     return devToken
-        .thenCompose(
-            token -> link.open(ws, Map.of("Authorization", "Bearer " + token), ParleyClient.SUBPROTOCOL))
-        .thenCompose(welcomed -> link.request("resume", ""))
-        .thenApply(resumed -> link);
+        .thenCompose(token -> {
+          link.openedAt = System.nanoTime();
+          return link.open(ws, Map.of("Authorization", "Bearer " + token), ParleyClient.SUBPROTOCOL);
+        })
+        .thenCompose(welcomed -> {
+          link.welcomedAt = System.nanoTime();
+          return link.request("resume", "");
+        })
+        .thenApply(resumed -> {
+          link.resumedAt = System.nanoTime();
+          return link;
+        });
+  }
+
+  /** From sending the upgrade (token checked, session started) to the welcome frame. */
+  long upgradeMicros() {
+    return (welcomedAt - openedAt) / 1000;
+  }
+
+  /** From the welcome to resume's answer (the user's entity started, its room list read). */
+  long resumeMicros() {
+    return (resumedAt - welcomedAt) / 1000;
   }
 
   @Override
