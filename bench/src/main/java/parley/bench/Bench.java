@@ -124,7 +124,7 @@ public final class Bench {
                bench compare <result.json>...
 
         scenarios (options with their defaults; see docs/benchmarks.md):
-          fanout          --target parley|socketio|ws --url http://127.0.0.1:18280 --rooms 1
+          fanout          --target parley|parley-netty|socketio|ws --url http://127.0.0.1:18280 --rooms 1
                           --members 100 --publishers <members> --rates 1000[,2000,...] --size 100
                           --warmup 5 --duration 20 --tail 5 --server-pid --storage-pid
           connections     --target parley|parley-netty|socketio|ws|pekko-echo --url --connections 5000
