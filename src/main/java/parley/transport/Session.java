@@ -193,6 +193,8 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
   private long tokenCloseAt = Long.MAX_VALUE;
   private int overLimit;
   private boolean closed;
+  /** Closed because the node shuts down (1012): the user counts as online a while longer. */
+  private boolean restarting;
   /** The client reads too slowly: nothing is delivered until its buffer drains. */
   private boolean lagged;
   private boolean lagNoticePending;
@@ -299,6 +301,7 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
     } else if (message instanceof InboundStarted started) {
       started.ackTo().tell(Ack.INSTANCE);
     } else if (message instanceof Drain) {
+      restarting = true;
       closeWith(1012, "service restart: reconnect and resume");
     } else if (message instanceof InboundClosed || message instanceof InboundFailed) {
       return Behaviors.stopped();
@@ -317,7 +320,7 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
     SessionRegistry.get(context.getSystem()).unregister(context.getSelf());
     if (counted) {
       handlers.limits().closeConnection(userId);
-      user().tell(new UserEntity.SessionClosed(sessionId));
+      user().tell(new UserEntity.SessionClosed(sessionId, restarting));
     }
     return this;
   }

@@ -1,5 +1,6 @@
 package parley.multijvm;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -107,6 +108,10 @@ class CrashIT {
       assertTrue(everyRoom.compareTo(Duration.ofSeconds(30)) < 0, "every room is writable again within 30 s: " + everyRoom);
       traffic.awaitReaders(lastSeqs, Duration.ofSeconds(60));
       assertTrue(traffic.readerReconnects() >= 1, "the dead node's reader reconnected elsewhere");
+      Set<String> blinked = traffic.wentOfflineSince(killedAt);
+      blinked.retainAll(traffic.reconnectedReaders());
+      assertEquals(Set.of(), blinked,
+          "readers whose node died came back within the offline grace: their rooms never saw them offline");
       Measured.print(scenario, "messages acknowledged (all found once, in order)", traffic.acks().size());
       Measured.print(scenario, "failed attempts retried, by code", traffic.failureCodes(0, Long.MAX_VALUE));
       Measured.print(scenario, "reader reconnects", traffic.readerReconnects());

@@ -68,6 +68,10 @@ class RollingRestartIT {
       Map<String, Long> lastSeqs = traffic.verify();
       traffic.awaitReaders(lastSeqs, Duration.ofSeconds(60));
       assertTrue(traffic.readerReconnects() >= 3, "every reader's node restarted once");
+      Set<String> blinked = traffic.wentOfflineSince(rollStart);
+      blinked.retainAll(traffic.reconnectedReaders());
+      assertEquals(Set.of(), blinked,
+          "readers whose node restarted came back within the offline grace: their rooms never saw them offline");
       Measured.print("rolling", "messages acknowledged (all found once, in order)", traffic.acks().size());
       Measured.print("rolling", "failed attempts retried, by code", traffic.failureCodes(rollStart, rollEnd));
       Measured.print("rolling", "reader reconnects (each resumed without a gap)", traffic.readerReconnects());

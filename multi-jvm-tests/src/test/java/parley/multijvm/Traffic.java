@@ -23,6 +23,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
+import java.util.stream.Collectors;
 import parley.client.ParleyClient;
 import parley.client.ParleyException;
 import parley.client.Sent;
@@ -53,6 +54,9 @@ final class Traffic implements AutoCloseable {
   /** One failed attempt and its error code. */
   record Failure(String room, String clientMsgId, String code, long at) {}
 
+  /** A reader was told {@code user} went offline, at {@code at} (System.nanoTime()). */
+  record Offline(String user, long at) {}
+
   private static final Duration DRAIN_TIMEOUT = Duration.ofSeconds(90);
   private static final ParleyClient.Options OPTIONS =
       ParleyClient.Options.defaults()
@@ -69,6 +73,7 @@ final class Traffic implements AutoCloseable {
   private final List<Reader> readers = new ArrayList<>();
   private final List<Ack> acks = new CopyOnWriteArrayList<>();
   private final List<Failure> failures = new CopyOnWriteArrayList<>();
+  private final List<Offline> offline = new CopyOnWriteArrayList<>();
   private final List<String> fatal = new CopyOnWriteArrayList<>();
   private final Map<String, List<JsonNode>> histories = new ConcurrentHashMap<>();
   private final ExecutorService background = Executors.newCachedThreadPool(r -> {
@@ -146,6 +151,16 @@ final class Traffic implements AutoCloseable {
 
   int readerReconnects() {
     return readers.stream().mapToInt(r -> r.reconnects).sum();
+  }
+
+  /** The readers whose connection ended at least once (and who reconnected). */
+  Set<String> reconnectedReaders() {
+    return readers.stream().filter(r -> r.reconnects > 0).map(r -> r.user).collect(Collectors.toSet());
+  }
+
+  /** The users some reader was told went offline at or after {@code since} (System.nanoTime()). */
+  Set<String> wentOfflineSince(long since) {
+    return offline.stream().filter(o -> o.at() >= since).map(Offline::user).collect(Collectors.toSet());
   }
 
   /** Acknowledgements of {@code room} so far. */
@@ -559,6 +574,9 @@ final class Traffic implements AutoCloseable {
     }
 
     private void onPush(JsonNode push) {
+      if ("presence".equals(push.path("type").asText()) && "offline".equals(push.path("status").asText())) {
+        offline.add(new Offline(push.path("user").asText(), System.nanoTime()));
+      }
       if (!"event".equals(push.path("type").asText())) {
         return;
       }

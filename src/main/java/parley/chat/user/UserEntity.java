@@ -136,8 +136,12 @@ public final class UserEntity
   public record SessionOpened(String sessionId, ActorRef<Notice> session, ActorRef<Presence> replyTo)
       implements Command {}
 
-  /** The session ended. When it was the user's last, the user is offline and last seen now. */
-  public record SessionClosed(String sessionId) implements Command {}
+  /**
+   * The session ended. When it was the user's last, the user is offline and last seen now;
+   * unless {@code restarting}: its node closed it as it shut down (1012), and its client is
+   * reconnecting to another node, so it counts as vanished, like a session of a node that died.
+   */
+  public record SessionClosed(String sessionId, boolean restarting) implements Command {}
 
   public record GetPresence(ActorRef<Presence> replyTo) implements Command {}
 
@@ -338,8 +342,9 @@ public final class UserEntity
   private final Map<String, ActorRef<Notice>> sessions = new HashMap<>();
 
   /**
-   * Sessions whose actor stopped without saying {@link SessionClosed}, by session id, with when
-   * that was known. That happens when their node died: the client is most likely reconnecting to
+   * Sessions whose actor stopped without saying {@link SessionClosed}, or that said it {@code
+   * restarting}, by session id, with when that was known. That happens when their node died or
+   * shut down: the client is most likely reconnecting to
    * another node, so for {@link #offlineGrace} the user still counts as online. If a session
    * comes back within it, nothing was journaled and nobody was told "offline" for a blink; when
    * a whole node's clients come back at once, that is one journal write fewer per user. In
@@ -411,7 +416,7 @@ public final class UserEntity
     if (command instanceof SessionOpened opened) {
       return onSessionOpened(state, opened);
     } else if (command instanceof SessionClosed closed) {
-      return endSession(closed.sessionId());
+      return closed.restarting() ? sessionRestarting(closed.sessionId()) : endSession(closed.sessionId());
     } else if (command instanceof SessionTerminated terminated) {
       return onSessionTerminated(terminated);
     } else if (command instanceof GraceEnded ended) {
@@ -574,13 +579,25 @@ public final class UserEntity
     if (ids.isEmpty()) {
       return Effect().none();
     }
-    Instant now = clock.instant();
     for (String id : ids) {
       sessions.remove(id);
-      vanished.put(id, now);
-      timers.startSingleTimer(id, new GraceEnded(id), offlineGrace);
+      vanish(id);
     }
     return Effect().none();
+  }
+
+  /** Its node closed the session as it shut down: the user's client is on its way elsewhere. */
+  private Effect<Event, State> sessionRestarting(String sessionId) {
+    if (forget(sessionId)) {
+      vanish(sessionId);
+    }
+    return Effect().none();
+  }
+
+  /** The session still counts as online until it closes or its grace runs out. */
+  private void vanish(String sessionId) {
+    vanished.put(sessionId, clock.instant());
+    timers.startSingleTimer(sessionId, new GraceEnded(sessionId), offlineGrace);
   }
 
   private Effect<Event, State> endSession(String sessionId) {

@@ -86,7 +86,7 @@ class UserEntityIT {
           ask(alice, (ActorRef<Presence> r) -> new SessionOpened("s1", session.ref(), r));
       assertTrue(online.online());
       assertNotNull(online.lastSeen());
-      alice.tell(new SessionClosed("s1"));
+      alice.tell(new SessionClosed("s1", false));
       offline = ask(alice, GetPresence::new);
       assertFalse(offline.online());
       assertFalse(offline.lastSeen().isBefore(online.lastSeen()));

@@ -248,7 +248,7 @@ class UserEntityTest {
     assertEquals(new UserEntity.RoomAdded("ops", 9), session.receiveMessage());
 
     announced.clear();
-    alice.runCommand(new SessionClosed("s1"));
+    alice.runCommand(new SessionClosed("s1", false));
     assertEquals(2, announced.size());
     assertTrue(announced.stream().allMatch(p -> "offline".equals(p.status())));
   }
@@ -272,7 +272,7 @@ class UserEntityTest {
     TestProbe<UserEntity.Notice> first = testKit.createTestProbe();
     open("s1", first);
     clock.set(T2);
-    assertEquals(new LastSeenRecorded("alice", T2), alice.runCommand(new SessionClosed("s1")).event());
+    assertEquals(new LastSeenRecorded("alice", T2), alice.runCommand(new SessionClosed("s1", false)).event());
 
     clock.set(T3);
     TestProbe<UserEntity.Notice> second = testKit.createTestProbe();
@@ -293,13 +293,13 @@ class UserEntityTest {
     open("s2", second);
 
     clock.set(T3);
-    assertTrue(alice.runCommand(new SessionClosed("s1")).hasNoEvents(), "s2 is still live");
+    assertTrue(alice.runCommand(new SessionClosed("s1", false)).hasNoEvents(), "s2 is still live");
     assertEquals(new Presence("alice", true, T2), alice.runCommand(GetPresence::new).reply());
 
     assertEquals(
-        new LastSeenRecorded("alice", T3), alice.runCommand(new SessionClosed("s2")).event());
+        new LastSeenRecorded("alice", T3), alice.runCommand(new SessionClosed("s2", false)).event());
     assertEquals(new Presence("alice", false, T3), alice.runCommand(GetPresence::new).reply());
-    assertTrue(alice.runCommand(new SessionClosed("s2")).hasNoEvents(), "already closed");
+    assertTrue(alice.runCommand(new SessionClosed("s2", false)).hasNoEvents(), "already closed");
 
     alice.restart();
     assertEquals(new Presence("alice", false, T3), alice.runCommand(GetPresence::new).reply());
@@ -330,6 +330,28 @@ class UserEntityTest {
   }
 
   @Test
+  void aSessionClosedByItsNodesShutdownCountsAsOnlineUntilItsGraceRunsOut() {
+    Duration grace = Duration.ofMillis(800);
+    alice = entity(grace);
+    join("design", 4);
+    open("s1", testKit.createTestProbe());
+    announced.clear();
+    clock.set(T2);
+
+    long closedAt = System.nanoTime();
+    assertTrue(alice.runCommand(new SessionClosed("s1", true)).hasNoEvents(), "nothing written at the close");
+    assertEquals(new Presence("alice", true, T1), alice.runCommand(GetPresence::new).reply());
+    assertEquals(List.of(), announced);
+
+    awaitPresence(new Presence("alice", false, T2));
+    assertTrue(
+        Duration.ofNanos(System.nanoTime() - closedAt).compareTo(grace) >= 0,
+        "online until the grace ran out");
+    assertEquals(new LastSeenRecorded("alice", T2), lastPersisted());
+    assertEquals(List.of(new RoomPush.Ephemeral("design", "presence", "alice", 0, "offline", clock.millis())), announced);
+  }
+
+  @Test
   void aSessionThatComesBackWithinTheGraceWritesNothingAndTellsNoRoom() {
     join("design", 4);
     TestProbe<UserEntity.Notice> gone = testKit.createTestProbe();
@@ -342,7 +364,7 @@ class UserEntityTest {
     CommandResultWithReply<Command, Event, State, Presence> back = open("s2", testKit.createTestProbe());
     assertTrue(back.hasNoEvents());
     assertEquals(new Presence("alice", true, T2), back.reply());
-    assertTrue(alice.runCommand(new SessionClosed("s2")).hasNoEvents(), "s1 is within its grace");
+    assertTrue(alice.runCommand(new SessionClosed("s2", false)).hasNoEvents(), "s1 is within its grace");
     assertEquals(List.of(), announced, "no offline, no online again");
   }
 
@@ -354,12 +376,12 @@ class UserEntityTest {
     TestProbe<UserEntity.Notice> closing = testKit.createTestProbe();
     open("s2", closing);
     clock.set(T2);
-    assertTrue(alice.runCommand(new SessionClosed("s1")).hasNoEvents(), "s2 is live");
+    assertTrue(alice.runCommand(new SessionClosed("s1", false)).hasNoEvents(), "s2 is live");
 
     closing.stop();
     testKit.createTestProbe().expectTerminated(closing.ref());
     clock.set(T3);
-    assertEquals(new LastSeenRecorded("alice", T3), alice.runCommand(new SessionClosed("s2")).event());
+    assertEquals(new LastSeenRecorded("alice", T3), alice.runCommand(new SessionClosed("s2", false)).event());
     assertEquals(new Presence("alice", false, T3), alice.runCommand(GetPresence::new).reply());
   }
 
