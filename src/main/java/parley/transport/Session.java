@@ -159,8 +159,8 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
             Behaviors.withTimers(timers -> new Session(context, timers, userId, expiresAt, out, handlers, options)));
   }
 
-  /** The connection's user; null for a worker's connection. */
   private final ActorContext<Command> context;
+  /** The connection's user; null for a worker's connection. */
   private final String userId;
   /** How job requests are asked: as the user, or as a worker. */
   private final JobHandler.Caller jobCaller;
