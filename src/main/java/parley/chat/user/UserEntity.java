@@ -576,9 +576,6 @@ public final class UserEntity
             .map(Map.Entry::getKey)
             .toList();
     jobFollowers.remove(terminated.session());
-    if (ids.isEmpty()) {
-      return Effect().none();
-    }
     for (String id : ids) {
       sessions.remove(id);
       vanish(id);
