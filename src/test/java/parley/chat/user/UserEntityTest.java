@@ -321,12 +321,7 @@ class UserEntityTest {
     long stoppedAt = System.nanoTime();
     first.stop();
     second.stop();
-    awaitPresence(new Presence("alice", false, T2));
-    assertTrue(
-        Duration.ofNanos(System.nanoTime() - stoppedAt).compareTo(grace) >= 0,
-        "online until the grace ran out");
-    assertEquals(new LastSeenRecorded("alice", T2), lastPersisted());
-    assertEquals(List.of(new RoomPush.Ephemeral("design", "presence", "alice", 0, "offline", clock.millis())), announced);
+    awaitOfflineAfterGrace(stoppedAt, grace);
   }
 
   @Test
@@ -343,12 +338,7 @@ class UserEntityTest {
     assertEquals(new Presence("alice", true, T1), alice.runCommand(GetPresence::new).reply());
     assertEquals(List.of(), announced);
 
-    awaitPresence(new Presence("alice", false, T2));
-    assertTrue(
-        Duration.ofNanos(System.nanoTime() - closedAt).compareTo(grace) >= 0,
-        "online until the grace ran out");
-    assertEquals(new LastSeenRecorded("alice", T2), lastPersisted());
-    assertEquals(List.of(new RoomPush.Ephemeral("design", "presence", "alice", 0, "offline", clock.millis())), announced);
+    awaitOfflineAfterGrace(closedAt, grace);
   }
 
   @Test
@@ -439,6 +429,19 @@ class UserEntityTest {
   private CommandResultWithReply<Command, Event, State, Presence> open(
       String sessionId, TestProbe<UserEntity.Notice> session) {
     return alice.runCommand(replyTo -> new SessionOpened(sessionId, session.ref(), replyTo));
+  }
+
+  /**
+   * Alice goes offline, last seen at T2 (when her session vanished), no sooner than {@code
+   * grace} after {@code vanishedAt} (System.nanoTime()), and her room "design" is told so once.
+   */
+  private void awaitOfflineAfterGrace(long vanishedAt, Duration grace) {
+    awaitPresence(new Presence("alice", false, T2));
+    assertTrue(
+        Duration.ofNanos(System.nanoTime() - vanishedAt).compareTo(grace) >= 0,
+        "online until the grace ran out");
+    assertEquals(new LastSeenRecorded("alice", T2), lastPersisted());
+    assertEquals(List.of(new RoomPush.Ephemeral("design", "presence", "alice", 0, "offline", clock.millis())), announced);
   }
 
   /** The session's end arrives by the watch, not as a command, so poll for its effect. */
