@@ -100,8 +100,13 @@ class PersistenceIT {
     assertEquals(2, recovered.seq());
   }
 
+  /**
+   * The journal keeps every event (support-deletes is off: Parley never deletes them), so the
+   * events a snapshot covers are removed here behind the plugin's back: the entity can only
+   * come back right by starting from the snapshot.
+   */
   @Test
-  void recoversFromSnapshotWhenEarlierEventsAreDeleted() {
+  void recoversFromSnapshot() {
     EntityRef<Tally.Command> tally = sharding.entityRefFor(SNAPSHOTTING, "b");
     TestProbe<Tally.Total> probe = testKit.createTestProbe();
     for (int i = 1; i <= 12; i++) {
@@ -109,12 +114,20 @@ class PersistenceIT {
       probe.receiveMessage();
     }
     String pid = "SnapshottingTally|b";
-    probe.awaitAssert(
-        () -> {
-          assertTrue(snapshotRows(pid) >= 1, "a snapshot is stored");
-          assertTrue(deletedTo(pid) >= 5, "events before the snapshot are deleted");
-          return null;
-        });
+    long snapshotSeq =
+        probe.awaitAssert(
+            () -> {
+              long seq = latestSnapshotSeq(pid);
+              assertEquals(10, seq, "snapshots every 5 events: the latest at 10");
+              return seq;
+            });
+    assertEquals(12, journalRows(pid), "no event was deleted");
+    TestCassandra.session()
+        .execute(
+            "DELETE FROM " + journal + ".messages WHERE persistence_id = ? AND partition_nr = 0 AND sequence_nr <= ?",
+            pid,
+            snapshotSeq);
+    assertEquals(2, journalRows(pid));
     Tally.Total before = askTotal(tally, probe);
 
     tally.tell(new Tally.Passivate());
@@ -125,7 +138,7 @@ class PersistenceIT {
               assertNotEquals(before.incarnation(), total.incarnation());
               return total;
             });
-    assertEquals(78, recovered.total(), "1 + 2 + ... + 12, although the first events are gone");
+    assertEquals(78, recovered.total(), "1 + 2 + ... + 12, of which only 11 and 12 are left in the journal");
     assertEquals(12, recovered.seq());
   }
 
@@ -146,18 +159,11 @@ class PersistenceIT {
     return row.getLong(0);
   }
 
-  private static long snapshotRows(String pid) {
-    return TestCassandra.session()
-        .execute("SELECT count(*) FROM " + snapshots + ".snapshots WHERE persistence_id = ?", pid)
-        .one()
-        .getLong(0);
-  }
-
-  private static long deletedTo(String pid) {
+  private static long latestSnapshotSeq(String pid) {
     Row row =
         TestCassandra.session()
-            .execute("SELECT deleted_to FROM " + journal + ".metadata WHERE persistence_id = ?", pid)
+            .execute("SELECT max(sequence_nr) FROM " + snapshots + ".snapshots WHERE persistence_id = ?", pid)
             .one();
-    return row == null ? 0 : row.getLong(0);
+    return row == null || row.isNull(0) ? 0 : row.getLong(0);
   }
 }

@@ -75,7 +75,7 @@ final class Tally extends EventSourcedBehavior<Tally.Command, Tally.Added, Tally
   @Override
   public RetentionCriteria retentionCriteria() {
     return snapshots
-        ? RetentionCriteria.snapshotEvery(5, 1).withDeleteEventsOnSnapshot()
+        ? RetentionCriteria.snapshotEvery(5, 1)
         : RetentionCriteria.disabled();
   }
 

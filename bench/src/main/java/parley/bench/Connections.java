@@ -30,6 +30,12 @@ import org.HdrHistogram.Histogram;
  * is then the upgrade (where the token is checked), the session, and {@code resume} with the
  * user's presence.
  *
+ * <p>{@code --returning} says who opens: {@code none} (default), users connecting for the first
+ * time, whose user entities start empty and journal a first last-seen; {@code awake}, users who
+ * connected once and left just before, whose entities are still in memory; {@code asleep}, the
+ * same users after {@code --asleep-after} (75 s, past the bench node's 45 s passivation), whose
+ * entities are recovered from Cassandra on connect, as after a night away or a node's failure.
+ *
  * <p>On Parley, chat must still work for the connections held: after the hold, {@value
  * #CHAT_SAMPLE} of them spread over the whole crowd join one room, one sends a message, and
  * {@code chat_delivered} counts how many of them received it ({@code chat_ms}: how long the
@@ -49,6 +55,11 @@ final class Connections implements Scenario {
     Duration settle = args.duration("settle", Duration.ofSeconds(55));
     int concurrency = args.integer("connect-concurrency", 32);
     String gcSignal = args.string("gc-signal", "");
+    String returning = args.string("returning", "none");
+    Duration asleepAfter = args.duration("asleep-after", Duration.ofSeconds(75));
+    if (!List.of("none", "awake", "asleep").contains(returning)) {
+      throw new IllegalArgumentException("--returning is none, awake or asleep, not " + returning);
+    }
     String run = args.runId();
     Usage usage = Usage.from(args);
     args.requireAllUsed();
@@ -64,6 +75,14 @@ final class Connections implements Scenario {
     Footprint before = Footprint.of(server, gcSignal);
 
     List<String> users = users("cn-" + run, count);
+    if (!returning.equals("none")) {
+      System.err.printf("connections: %d users connect once and leave first (%s)%n", count, returning);
+      Crowd.connect(target, url, users, i -> tally, concurrency).close();
+      if (returning.equals("asleep")) {
+        System.err.printf("connections: waiting %d s for their user entities to passivate%n", asleepAfter.toSeconds());
+        Thread.sleep(asleepAfter.toMillis());
+      }
+    }
     Double tokensPerSecond = null;
     if (target == Target.PARLEY || target == Target.PARLEY_NETTY) {
       System.err.printf("connections: fetching %d dev tokens first%n", count);
@@ -101,6 +120,7 @@ final class Connections implements Scenario {
 
     Map<String, Object> row = new LinkedHashMap<>();
     row.put("connections", count);
+    row.put("returning", returning);
     row.put("open_per_s", Numbers.round(count / openSeconds, 0));
     if (tokensPerSecond != null) {
       row.put("dev_tokens_per_s", Numbers.round(tokensPerSecond, 0));

@@ -112,6 +112,8 @@ class CrashIT {
       blinked.retainAll(traffic.reconnectedReaders());
       assertEquals(Set.of(), blinked,
           "readers whose node died came back within the offline grace: their rooms never saw them offline");
+      // Readers are told of a user who closed cleanly, so the check above can fail.
+      traffic.awaitCleanCloseSeenOffline(Duration.ofSeconds(30));
       Measured.print(scenario, "messages acknowledged (all found once, in order)", traffic.acks().size());
       Measured.print(scenario, "failed attempts retried, by code", traffic.failureCodes(0, Long.MAX_VALUE));
       Measured.print(scenario, "reader reconnects", traffic.readerReconnects());

@@ -72,6 +72,8 @@ class RollingRestartIT {
       blinked.retainAll(traffic.reconnectedReaders());
       assertEquals(Set.of(), blinked,
           "readers whose node restarted came back within the offline grace: their rooms never saw them offline");
+      // Readers are told of a user who closed cleanly, so the check above can fail.
+      traffic.awaitCleanCloseSeenOffline(Duration.ofSeconds(30));
       Measured.print("rolling", "messages acknowledged (all found once, in order)", traffic.acks().size());
       Measured.print("rolling", "failed attempts retried, by code", traffic.failureCodes(rollStart, rollEnd));
       Measured.print("rolling", "reader reconnects (each resumed without a gap)", traffic.readerReconnects());

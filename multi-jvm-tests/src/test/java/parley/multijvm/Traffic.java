@@ -163,6 +163,36 @@ final class Traffic implements AutoCloseable {
     return offline.stream().filter(o -> o.at() >= since).map(Offline::user).collect(Collectors.toSet());
   }
 
+  /**
+   * The positive control of {@link #wentOfflineSince}: a new user joins every room on one
+   * connection and closes it cleanly, which ends their only session at once, so the readers
+   * must be told they went offline. Returns when one was; fails after {@code timeout}.
+   */
+  void awaitCleanCloseSeenOffline(Duration timeout) throws Exception {
+    String user = prefix + "-leaver";
+    long since = System.nanoTime();
+    long deadline = since + timeout.toNanos();
+    try (ParleyClient client = connect(user, 0)) {
+      for (String room : rooms()) {
+        client.join(room).get(15, TimeUnit.SECONDS);
+      }
+      // A room tells the user's entity of a join after journaling it: the offline notice goes
+      // to the rooms the entity knows, so wait until it knows them all.
+      while (!client.resume(Map.of()).get(15, TimeUnit.SECONDS).keySet().containsAll(rooms())) {
+        if (System.nanoTime() > deadline) {
+          throw new AssertionError(user + "'s room list never held all of " + rooms());
+        }
+        Thread.sleep(50);
+      }
+    }
+    while (!wentOfflineSince(since).contains(user)) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("no reader was told " + user + " went offline within " + timeout + " of a clean close");
+      }
+      Thread.sleep(50);
+    }
+  }
+
   /** Acknowledgements of {@code room} so far. */
   long acked(String room) {
     return acks.stream().filter(a -> a.room().equals(room)).count();

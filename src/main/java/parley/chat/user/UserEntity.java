@@ -73,27 +73,23 @@ public final class UserEntity
   }
 
   public static Behavior<Command> create(String userId, Duration offlineGrace) {
-    return Behaviors.withTimers(timers -> Behaviors.setup(
-        context -> {
-          ClusterSharding sharding = ClusterSharding.get(context.getSystem());
-          return new UserEntity(
-              userId,
-              Clock.systemUTC(),
-              offlineGrace,
-              context,
-              timers,
-              push -> sharding.entityRefFor(RoomEntity.ENTITY_KEY, push.room()).tell(new RoomEntity.Relay(push)));
-        }));
+    return create(userId, Clock.systemUTC(), offlineGrace, null);
   }
 
   /**
    * For tests: the clock stamps last-seen times, and presence announcements go to {@code rooms}
-   * instead of the room entities.
+   * instead of the room entities (null: to the room entities).
    */
   static Behavior<Command> create(
       String userId, Clock clock, Duration offlineGrace, Consumer<RoomPush.Ephemeral> rooms) {
     return Behaviors.withTimers(timers -> Behaviors.setup(
-        context -> new UserEntity(userId, clock, offlineGrace, context, timers, rooms)));
+        context -> new UserEntity(
+            userId, clock, offlineGrace, context, timers, rooms != null ? rooms : roomEntities(context.getSystem()))));
+  }
+
+  private static Consumer<RoomPush.Ephemeral> roomEntities(ActorSystem<?> system) {
+    ClusterSharding sharding = ClusterSharding.get(system);
+    return push -> sharding.entityRefFor(RoomEntity.ENTITY_KEY, push.room()).tell(new RoomEntity.Relay(push));
   }
 
   // ---------------------------------------------------------------------------------------
