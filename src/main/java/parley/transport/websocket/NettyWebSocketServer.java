@@ -29,7 +29,6 @@ import io.netty.handler.codec.http.websocketx.WebSocketFrame;
 import io.netty.handler.codec.http.websocketx.WebSocketFrameAggregator;
 import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolConfig;
 import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolHandler;
-import io.netty.handler.flush.FlushConsolidationHandler;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -109,10 +108,6 @@ public final class NettyWebSocketServer {
                   protected void initChannel(SocketChannel channel) {
                     channel
                         .pipeline()
-                        // Sessions write from actor threads, a frame at a time: flushing each
-                        // would cost a system call per frame (200,000 a second in a busy
-                        // room's fan-out), so flushes close together become one.
-                        .addLast(new FlushConsolidationHandler(FlushConsolidationHandler.DEFAULT_EXPLICIT_FLUSH_AFTER_FLUSHES, true))
                         // A decoder and an encoder, not HttpServerCodec: the handshake replaces
                         // the decoder in place, so bytes a client sent right behind its upgrade
                         // request (frames already) reach the frame decoder, not the HTTP one.
