@@ -38,6 +38,24 @@ final class Shards {
   }
 
   /**
+   * Waits until every node answered and no shard of {@code type} is misplaced, so no rebalance
+   * is left to move one of its entities (after a node restarted, its shards move back to it).
+   */
+  static void awaitSettled(ClusterNode via, String type, Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      JsonNode distribution = TestCluster.distribution(via);
+      if (misplaced(distribution, type) == 0 && distribution.path("types").path(type).path("unanswered").isEmpty()) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError(type + " shards did not settle within " + timeout + ": " + distribution);
+      }
+      Thread.sleep(500);
+    }
+  }
+
+  /**
    * Asks for the members of {@code count} rooms named {@code prefix-0…} through the given
    * nodes. Whether a room exists or not, the ask starts its entity, so its shard is allocated.
    */
