@@ -120,19 +120,7 @@ class ScaleOutIT {
    */
   private static Map<String, String> settledPlacement(List<ClusterNode> members) throws Exception {
     ClusterNode via = members.get(0);
-    long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
-    while (true) {
-      JsonNode distribution = TestCluster.distribution(via);
-      if (Shards.misplaced(distribution, "room") == 0
-          && distribution.path("types").path("room").path("nodes").size() == members.size()
-          && distribution.path("types").path("room").path("unanswered").isEmpty()) {
-        break;
-      }
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("room shards did not settle within 90 s: " + distribution);
-      }
-      Thread.sleep(500);
-    }
+    Shards.awaitSettled(via, "room", members.size(), Duration.ofSeconds(90));
     Shards.touchRooms(members, TOUCHED, TOUCHED_ROOMS);
     JsonNode distribution = TestCluster.distribution(via);
     assertEquals(0, Shards.misplaced(distribution, "room"), distribution.toString());

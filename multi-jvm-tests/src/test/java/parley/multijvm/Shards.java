@@ -38,14 +38,15 @@ final class Shards {
   }
 
   /**
-   * Waits until every node answered and no shard of {@code type} is misplaced, so no rebalance
-   * is left to move one of its entities (after a node restarted, its shards move back to it).
+   * Waits until every node answered, no shard of {@code type} is misplaced (no rebalance is left
+   * to move one of its entities) and {@code holders} nodes host shards of it.
    */
-  static void awaitSettled(ClusterNode via, String type, Duration timeout) throws InterruptedException {
+  static void awaitSettled(ClusterNode via, String type, int holders, Duration timeout) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (true) {
       JsonNode distribution = TestCluster.distribution(via);
-      if (misplaced(distribution, type) == 0 && distribution.path("types").path(type).path("unanswered").isEmpty()) {
+      JsonNode ofType = distribution.path("types").path(type);
+      if (misplaced(distribution, type) == 0 && ofType.path("unanswered").isEmpty() && ofType.path("nodes").size() == holders) {
         return;
       }
       if (System.nanoTime() > deadline) {

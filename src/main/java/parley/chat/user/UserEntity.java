@@ -351,6 +351,13 @@ public final class UserEntity
   /** When the newest live session opened: lastSeen while online. In memory, like {@link #sessions}. */
   private Instant newestSessionAt;
 
+  /**
+   * Whether this incarnation has known any session of the user. One that has not was just
+   * started (after a move, a failover or a passivation) and cannot tell whether the user is
+   * online: see {@link #adoptUnknown}.
+   */
+  private boolean knewASession;
+
   /** Sessions following the job pushes ({@link FollowJobs}); in memory, like {@link #sessions}. */
   private final Set<ActorRef<Notice>> jobFollowers = new HashSet<>();
 
@@ -581,7 +588,7 @@ public final class UserEntity
 
   /** Its node closed the session as it shut down: the user's client is on its way elsewhere. */
   private Effect<Event, State> sessionRestarting(String sessionId) {
-    if (forget(sessionId)) {
+    if (forget(sessionId) || adoptUnknown()) {
       vanish(sessionId);
     }
     return Effect().none();
@@ -599,7 +606,25 @@ public final class UserEntity
       timers.cancel(sessionId);
       ended = true;
     }
-    return ended ? wentOfflineIfLast(clock.instant()) : Effect().none();
+    return ended || adoptUnknown() ? wentOfflineIfLast(clock.instant()) : Effect().none();
+  }
+
+  /**
+   * A session this incarnation never knew is ending. When the incarnation has known no session
+   * at all, it has just started, and the session most likely registered with the incarnation
+   * before it, which told the user's rooms they were online; nothing else would ever tell them
+   * otherwise. So the ending session is taken as the user's only one. Should a second device
+   * still be live, it is shown offline only until its next renewal registers it again.
+   */
+  private boolean adoptUnknown() {
+    if (knewASession) {
+      return false;
+    }
+    knewASession = true;
+    if (newestSessionAt == null) {
+      newestSessionAt = clock.instant();
+    }
+    return true;
   }
 
   private Effect<Event, State> wentOfflineIfLast(Instant at) {
@@ -627,6 +652,7 @@ public final class UserEntity
 
   private void remember(String sessionId, ActorRef<Notice> session) {
     sessions.put(sessionId, session);
+    knewASession = true;
     // The same message for the same ref, so watching a ref twice is allowed.
     context.watchWith(session, new SessionTerminated(session));
   }

@@ -390,6 +390,57 @@ class UserEntityTest {
   }
 
   @Test
+  void theCloseOfASessionRegisteredBeforeAMoveTakesTheUserOffline() {
+    join("design", 4);
+    open("s1", testKit.createTestProbe());
+    alice.restart();
+    announced.clear();
+
+    clock.set(T2);
+    assertEquals(new LastSeenRecorded("alice", T2), alice.runCommand(new SessionClosed("s1", false)).event());
+    assertEquals(new Presence("alice", false, T2), alice.runCommand(GetPresence::new).reply());
+    assertEquals(List.of(new RoomPush.Ephemeral("design", "presence", "alice", 0, "offline", clock.millis())), announced);
+
+    clock.set(T3);
+    assertTrue(alice.runCommand(new SessionClosed("s1", false)).hasNoEvents(), "offline once");
+    assertEquals(1, announced.size());
+  }
+
+  @Test
+  void afterAMoveAnUnknownSessionsCloseLeavesARenewedSessionOnline() {
+    join("design", 4);
+    open("s1", testKit.createTestProbe());
+    TestProbe<UserEntity.Notice> second = testKit.createTestProbe();
+    open("s2", second);
+    alice.restart();
+    open("s2", second);
+    announced.clear();
+
+    clock.set(T2);
+    assertTrue(alice.runCommand(new SessionClosed("s1", false)).hasNoEvents(), "s2 renewed and is live");
+    assertEquals(List.of(), announced);
+    assertTrue(alice.runCommand(GetPresence::new).reply().online());
+  }
+
+  @Test
+  void anUnknownSessionClosedByItsNodesShutdownAfterAMoveCountsAsOnlineUntilItsGraceRunsOut() {
+    Duration grace = Duration.ofMillis(800);
+    alice = entity(grace);
+    join("design", 4);
+    open("s1", testKit.createTestProbe());
+    alice.restart();
+    announced.clear();
+    clock.set(T2);
+
+    long closedAt = System.nanoTime();
+    assertTrue(alice.runCommand(new SessionClosed("s1", true)).hasNoEvents(), "nothing written at the close");
+    assertTrue(alice.runCommand(GetPresence::new).reply().online());
+    assertEquals(List.of(), announced);
+
+    awaitOfflineAfterGrace(closedAt, grace);
+  }
+
+  @Test
   void snapshotsEveryHundredEvents() {
     join("design", 1);
     for (long seq = 2; seq <= 100; seq++) {
