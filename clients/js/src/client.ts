@@ -699,8 +699,8 @@ export class ParleyClient {
 
   /**
    * The connection ended, or could not be opened. One that never opened gives way to the next
-   * transport at once; when none is left, or one that was open ends, the client reconnects
-   * after a backoff, from the transport that last worked.
+   * transport at once, unless the node answered `unavailable`; when none is left, or one that
+   * was open ends, the client reconnects after a backoff, from the transport that last worked.
    */
   private onEnded(refusal?: ParleyError): void {
     const wasOpen = this.opened;
@@ -730,11 +730,13 @@ export class ParleyClient {
       void this.open();
       return;
     }
-    if (!wasOpen && this.tryIndex + 1 < this.options.transports.length) {
+    if (!wasOpen && refusal?.code !== 'unavailable' && this.tryIndex + 1 < this.options.transports.length) {
       this.tryIndex += 1;
       void this.open();
       return;
     }
+    // A node that answers `unavailable` is busy (starting as many sessions as it may, say), not
+    // unreachable by this transport: another transport would only add to its load, so back off.
     this.tryIndex = wasOpen ? this.workingIndex : 0;
     this.scheduleReconnect();
   }

@@ -155,6 +155,33 @@ test('with no WebSocket and no stream the client long-polls, and resumes each po
   assert.equal(pat.transport, 'poll', 'reconnects stay with the transport that worked');
 });
 
+test('a node busy starting sessions (503 unavailable) makes the client back off, not fall back to another transport', async () => {
+  const user = unique('bea');
+  const calls = [];
+  let busy = 1;
+  // The node's answer while it is starting as many sessions as it may (docs/transports.md).
+  const busyOnce = async (url, init) => {
+    const { pathname } = new URL(url);
+    calls.push(pathname);
+    if (pathname === '/v1/events' && busy-- > 0) {
+      return new Response(JSON.stringify({ type: 'error', code: 'unavailable', message: 'busy; retry after 1 s' }), {
+        status: 503, headers: { 'Content-Type': 'application/json', 'Retry-After': '1' },
+      });
+    }
+    return fetch(url, init);
+  };
+  const bea = client({ token: mintToken(user, 600), WebSocket: RefusedWebSocket, fetch: busyOnce, reconnect: { initialDelay: 200 } });
+  const states = [];
+  bea.on('state', (change) => states.push(change.transport ? `${change.state}:${change.transport}` : change.state));
+  await bea.connect();
+
+  assert.equal(bea.transport, 'sse');
+  assert.deepEqual(states, ['connecting:websocket', 'connecting:sse', 'reconnecting', 'open:sse'],
+    'after the 503 it backed off and started again from the WebSocket');
+  assert.deepEqual(calls.filter((path) => path === '/v1/events').length, 2);
+  assert.ok(!calls.includes('/v1/poll'), 'long-polling was never tried');
+});
+
 test('transports: the client uses only those named; positions fill the gap a cursor-less stream leaves', async () => {
   const user = unique('ivy');
   const room = unique('heal');

@@ -28,7 +28,8 @@ public record ChatSettings(
     int maxConnectionsPerUser,
     int roomsPerMinute,
     Duration offlineGrace,
-    Duration sessionRenewInterval) {
+    Duration sessionRenewInterval,
+    int maxStartingSessions) {
 
   public ChatSettings {
     requirePositive("max-frame-bytes", maxFrameBytes);
@@ -51,6 +52,7 @@ public record ChatSettings(
     requirePositive("user-rate-burst", userRateBurst);
     requirePositive("max-connections-per-user", maxConnectionsPerUser);
     requirePositive("rooms-per-minute", roomsPerMinute);
+    requirePositive("max-starting-sessions", maxStartingSessions);
     if (presenceListLimit < 0) {
       throw new IllegalArgumentException("parley.chat.presence-list-limit must not be negative, was " + presenceListLimit);
     }
@@ -100,6 +102,7 @@ public record ChatSettings(
         c.getInt("max-connections-per-user"),
         c.getInt("rooms-per-minute"),
         c.getDuration("offline-grace"),
-        c.getDuration("session-renew-interval"));
+        c.getDuration("session-renew-interval"),
+        c.getInt("max-starting-sessions"));
   }
 }

@@ -34,6 +34,9 @@ import org.apache.pekko.stream.javadsl.Source;
  *       too slowly (its outbound buffer filled up)
  *   <li>{@code parley_heartbeat_timeouts_total}: WebSocket connections closed because the
  *       client answered no heartbeat in time (it vanished without closing)
+ *   <li>{@code parley_session_starts_refused_total}: WebSocket upgrades and SSE streams
+ *       answered 503 because the node was already starting as many sessions as it may
+ *       ({@code parley.chat.max-starting-sessions})
  *   <li>{@code parley_entities{type}}, {@code parley_shards{type}}: active entities and shards
  *       on this node (refreshed every {@code parley.ops.poll-interval})
  *   <li>{@code parley_shards_handed_off_total{type}}: shards this node handed to another node
@@ -65,6 +68,10 @@ public final class ParleyMetrics implements Extension {
   private final Counter heartbeatTimeouts =
       Counter.builder("parley.heartbeat.timeouts")
           .description("WebSocket connections closed because the client answered no heartbeat in time")
+          .register(registry);
+  private final Counter sessionStartsRefused =
+      Counter.builder("parley.session.starts.refused")
+          .description("Connections answered 503 because the node was starting as many sessions as it may")
           .register(registry);
   private final Map<String, AtomicInteger> connections = new ConcurrentHashMap<>();
   private final Map<String, Timer> persistTimers = new ConcurrentHashMap<>();
@@ -141,6 +148,10 @@ public final class ParleyMetrics implements Extension {
 
   public void heartbeatTimeout() {
     heartbeatTimeouts.increment();
+  }
+
+  public void sessionStartRefused() {
+    sessionStartsRefused.increment();
   }
 
   /** What {@link ShardPoller} found in this node's region of {@code type}. */

@@ -11,11 +11,13 @@ import parley.chat.fanout.NodeHub;
 import parley.chat.handler.ChatHandler;
 import parley.collab.handler.DocumentHandler;
 import parley.jobs.handler.JobHandler;
+import parley.ops.ParleyMetrics;
 import parley.protocol.Codec;
 
 /**
  * What every transport of a node shares: the settings, the node's fan-out hub, the codec, one
- * handler per feature, the origins browsers may connect from, each user's limits, the token
+ * handler per feature, the origins browsers may connect from, each user's limits, how many
+ * sessions may start at once, the token
  * verifier (connections check refreshed tokens), the resume-cursor checkpoints and the worker
  * key (worker connections). Built once per node.
  */
@@ -28,6 +30,7 @@ public record Handlers(
     JobHandler jobs,
     AllowedOrigins origins,
     UserLimits limits,
+    SessionStarts starts,
     TokenService tokens,
     CursorCheckpoints checkpoints,
     ServerCredential workers) {
@@ -49,6 +52,8 @@ public record Handlers(
         jobs,
         new AllowedOrigins(allowedOrigins, CorsSettings.create(system.classicSystem())),
         new UserLimits(settings, System::nanoTime),
+        new SessionStarts(
+            settings.maxStartingSessions(), settings.askTimeout(), System::nanoTime, ParleyMetrics.get(system)::sessionStartRefused),
         tokens,
         CursorCheckpoints.create(system),
         workers);

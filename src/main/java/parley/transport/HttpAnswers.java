@@ -48,10 +48,22 @@ public final class HttpAnswers {
    * clients expect: nothing was done.
    */
   public static Route rateLimited(Duration wait, String message) {
+    return complete(retryLater(ErrorCode.RATE_LIMITED, wait, message));
+  }
+
+  /**
+   * The node is starting as many sessions as it may ({@link SessionStarts}): 503 {@code
+   * unavailable}, to come again in a second.
+   */
+  public static HttpResponse busyStarting() {
+    return retryLater(ErrorCode.UNAVAILABLE, Duration.ofSeconds(1), "this node is starting as many sessions as it may");
+  }
+
+  /** The code's status and {@code Retry-After} in whole seconds, at least one. */
+  private static HttpResponse retryLater(ErrorCode code, Duration wait, String message) {
     long seconds = Math.max(1, (wait.toMillis() + 999) / 1000);
-    return complete(
-        response(Reply.Failure.of(ErrorCode.RATE_LIMITED, message + "; retry after " + seconds + " s"))
-            .addHeader(RawHeader.create("Retry-After", Long.toString(seconds))));
+    return response(Reply.Failure.of(code, message + "; retry after " + seconds + " s"))
+        .addHeader(RawHeader.create("Retry-After", Long.toString(seconds)));
   }
 
   /** An error answer: {@code {"type":"error","code":…,"message":…}} with the code's status. */

@@ -98,20 +98,26 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
    * How a transport uses the session. A WebSocket client is interactive: it is welcomed, sends
    * {@code resume} itself, and must answer heartbeats. SSE and long-poll clients start from a
    * cursor (or their read markers) at once; they cannot answer pings. A poll is too
-   * short-lived to count as being online.
+   * short-lived to count as being online. {@code start}: the session's place among those
+   * starting on the node, given back once the user's entity has registered it (null: none).
    */
   public record Options(
-      boolean welcome, boolean presence, boolean heartbeat, boolean startNow, ResumeCursor startAt) {
-    public static Options interactive() {
-      return new Options(true, true, true, false, null);
+      boolean welcome,
+      boolean presence,
+      boolean heartbeat,
+      boolean startNow,
+      ResumeCursor startAt,
+      SessionStarts.Start start) {
+    public static Options interactive(SessionStarts.Start start) {
+      return new Options(true, true, true, false, null, start);
     }
 
-    public static Options stream(ResumeCursor startAt) {
-      return new Options(true, true, false, true, startAt);
+    public static Options stream(ResumeCursor startAt, SessionStarts.Start start) {
+      return new Options(true, true, false, true, startAt, start);
     }
 
     public static Options poll(ResumeCursor startAt) {
-      return new Options(false, false, false, true, startAt);
+      return new Options(false, false, false, true, startAt, null);
     }
   }
 
@@ -148,12 +154,11 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
    * calls); it answers heartbeats like any WebSocket client.
    */
   public static Behavior<Command> createWorker(Outbound out, Handlers handlers) {
-    return create(null, null, out, handlers, new Options(true, false, true, false, null));
+    return create(null, null, out, handlers, new Options(true, false, true, false, null, null));
   }
 
   private static Behavior<Command> create(
       String userId, java.time.Instant expiresAt, Outbound out, Handlers handlers, Options options) {
-    ChatSettings settings = handlers.settings();
     return Behaviors.setup(
         context ->
             Behaviors.withTimers(timers -> new Session(context, timers, userId, expiresAt, out, handlers, options)));
@@ -206,6 +211,8 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
   private final ArrayDeque<String> unsentReplies = new ArrayDeque<>();
   /** Counted against the user's connection limit (WebSocket and SSE sessions that got in). */
   private final boolean counted;
+  /** The session's place among those starting on the node, until {@link #started}; else null. */
+  private SessionStarts.Start start;
 
   private Session(
       ActorContext<Command> context,
@@ -218,6 +225,7 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
     this.context = context;
     this.timers = timers;
     this.options = options;
+    this.start = options.start();
     this.userId = userId;
     this.jobCaller = userId == null ? new JobHandler.Caller.Worker() : new JobHandler.Caller.User(userId);
     this.out = out;
@@ -264,7 +272,10 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
           options.heartbeat() ? settings.heartbeatTimeout().toMillis() : null,
           expiresAt == null ? null : handlers.tokens().untilExpiry(expiresAt).toMillis())));
     }
-    if (options.presence()) {
+    if (options.presence() && start != null) {
+      ask(user(), replyTo -> new UserEntity.SessionOpened(sessionId, notices, replyTo), UserEntity.Presence.class,
+          registered -> started(), noAnswer -> started());
+    } else if (options.presence()) {
       user().tell(new UserEntity.SessionOpened(sessionId, notices, context.getSystem().ignoreRef()));
     }
     if (options.startNow()) {
@@ -318,6 +329,7 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
       beat.cancel();
     }
     SessionRegistry.get(context.getSystem()).unregister(context.getSelf());
+    started();
     if (counted) {
       handlers.limits().closeConnection(userId);
       user().tell(new UserEntity.SessionClosed(sessionId, restarting));
@@ -615,6 +627,14 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
       nextRenewalAt = now + settings.sessionRenewInterval().toNanos();
     }
     nextBeat(now);
+  }
+
+  /** The user's entity has registered the session (or did not answer in time), or it ended. */
+  private void started() {
+    if (start != null) {
+      start.done();
+      start = null;
+    }
   }
 
   /** Sets the session's beat at the first of its due moments. */

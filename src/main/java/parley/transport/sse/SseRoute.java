@@ -34,6 +34,7 @@ import parley.transport.HttpAnswers;
 import parley.transport.Outbound;
 import parley.transport.ResumeCursor;
 import parley.transport.Session;
+import parley.transport.SessionStarts;
 
 /**
  * {@code GET /v1/events}: the same server-to-client frames as the WebSocket, as Server-Sent
@@ -78,11 +79,15 @@ public final class SseRoute {
 
   private static Route stream(
       ActorSystem<?> system, Materializer materializer, Handlers handlers, AuthResult.Authenticated user, ResumeCursor cursor) {
+    SessionStarts.Start start = handlers.starts().tryStart();
+    if (start == null) {
+      return complete(HttpAnswers.busyStarting());
+    }
     Pair<BoundedSourceQueue<ByteString>, Source<ByteString, NotUsed>> queue =
         Source.<ByteString>queue(handlers.settings().outboundBuffer()).preMaterialize(materializer);
     ActorRef<Session.Command> session =
         system.systemActorOf(
-            Session.create(user, new SseOutbound(queue.first(), handlers.checkpoints().settings().cursorChars()), handlers, Session.Options.stream(cursor)),
+            Session.create(user, new SseOutbound(queue.first(), handlers.checkpoints().settings().cursorChars()), handlers, Session.Options.stream(cursor, start)),
             "sse-" + UUID.randomUUID(),
             Props.empty());
     Source<ByteString, NotUsed> events =

@@ -37,8 +37,10 @@ import parley.ops.ParleyMetrics;
 import parley.protocol.Codec;
 import parley.protocol.Push;
 import parley.transport.Handlers;
+import parley.transport.HttpAnswers;
 import parley.transport.Outbound;
 import parley.transport.Session;
+import parley.transport.SessionStarts;
 
 /**
  * {@code GET /v1/ws}: authenticates the upgrade, then joins the socket to a new {@link
@@ -72,13 +74,14 @@ public final class WebSocketRoute {
     /** The session to start, given the socket's side of it. */
     record Admitted(Function<Outbound, Behavior<Session.Command>> session) implements Admission {}
 
-    /** The HTTP answer instead of the upgrade (403 origin_not_allowed, 401 token_...). */
+    /** The HTTP answer instead of the upgrade (403 origin_not_allowed, 503 unavailable, 401 token_...). */
     record Refused(HttpResponse answer) implements Admission {}
   }
 
   /**
-   * The page's origin is checked first, then the credential: the worker key, else a user's
-   * token (found as {@link AuthRoutes} says). {@code clientPort}: on the WebSocket port, the
+   * The page's origin is checked first, then the credential: the worker key, else (if the
+   * node may start one more session, see {@link SessionStarts}) a user's token (found as {@link
+   * AuthRoutes} says). {@code clientPort}: on the WebSocket port, the
    * client port, whose pages are the node's own (0 on the client port itself).
    */
   public static Admission admit(HttpRequest request, Handlers handlers, TokenService tokens, int clientPort) {
@@ -89,10 +92,17 @@ public final class WebSocketRoute {
     if (isWorker(handlers, request)) {
       return new Admission.Admitted(out -> Session.createWorker(out, handlers));
     }
+    // Before the token: a node too busy to start a session spends nothing on checking one.
+    SessionStarts.Start start = handlers.starts().tryStart();
+    if (start == null) {
+      return new Admission.Refused(HttpAnswers.busyStarting());
+    }
     AuthResult result = AuthRoutes.authenticate(tokens, request);
-    return result instanceof AuthResult.Authenticated user
-        ? new Admission.Admitted(out -> Session.create(user, out, handlers, Session.Options.interactive()))
-        : new Admission.Refused(AuthRoutes.unauthorized((AuthResult.AuthFailure) result));
+    if (result instanceof AuthResult.Authenticated user) {
+      return new Admission.Admitted(out -> Session.create(user, out, handlers, Session.Options.interactive(start)));
+    }
+    start.done();
+    return new Admission.Refused(AuthRoutes.unauthorized((AuthResult.AuthFailure) result));
   }
 
   /**

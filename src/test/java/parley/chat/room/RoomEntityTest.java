@@ -1011,7 +1011,7 @@ class RoomEntityTest {
         s.floodDisconnectAfter(), s.typingInterval(), s.outboundBuffer(), s.askTimeout(),
         s.heartbeatInterval(), s.heartbeatTimeout(), s.maxTopicBytes(), s.presenceListLimit(),
         s.userRatePerSecond(), s.userRateBurst(), s.maxConnectionsPerUser(), s.roomsPerMinute(),
-        s.offlineGrace(), s.sessionRenewInterval());
+        s.offlineGrace(), s.sessionRenewInterval(), s.maxStartingSessions());
   }
 
   private CommandResultWithReply<Command, Event, State, WriteReply> write(Function<ActorRef<WriteReply>, Write> write) {

@@ -295,7 +295,7 @@ class RoomGroupCommitTest {
         s.floodDisconnectAfter(), s.typingInterval(), s.outboundBuffer(), s.askTimeout(),
         s.heartbeatInterval(), s.heartbeatTimeout(), s.maxTopicBytes(), s.presenceListLimit(),
         s.userRatePerSecond(), s.userRateBurst(), s.maxConnectionsPerUser(), s.roomsPerMinute(),
-        s.offlineGrace(), s.sessionRenewInterval());
+        s.offlineGrace(), s.sessionRenewInterval(), s.maxStartingSessions());
   }
 
   /**
