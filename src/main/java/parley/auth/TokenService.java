@@ -228,15 +228,16 @@ public final class TokenService {
       return invalid("The token is not signed");
     }
     JWSAlgorithm alg = jwt.getHeader().getAlgorithm();
-    // The payload's JSON is parsed once, here, for the claims and the raw sub below: every
-    // connection open verifies a token, and a second parse was a share of its cost.
-    Map<String, Object> payload = jwt.getPayload().toJSONObject();
+    Map<String, Object> payload;
     JWTClaimsSet claims;
     try {
       if (JWSAlgorithm.HS256.equals(alg)) {
         if (!jwt.verify(verifier)) {
           return invalid("The token's signature does not verify");
         }
+        // Parsed once for the claims and the raw sub below: every connection open verifies a
+        // token, and a second parse of the payload was a share of its cost.
+        payload = jwt.getPayload().toJSONObject();
         if (payload == null) {
           return malformed("its payload is not a JSON object");
         }
@@ -244,6 +245,7 @@ public final class TokenService {
         claimsVerifier.verify(claims, null);
       } else if (provider != null && PROVIDER_ALGORITHMS.contains(alg)) {
         claims = provider.process(jwt, null);
+        payload = jwt.getPayload().toJSONObject();
       } else {
         return invalid(
             "The token must be signed with HS256"

@@ -272,11 +272,10 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
           options.heartbeat() ? settings.heartbeatTimeout().toMillis() : null,
           expiresAt == null ? null : handlers.tokens().untilExpiry(expiresAt).toMillis())));
     }
-    if (options.presence() && start != null) {
+    if (options.presence()) {
+      // Asked, not told: the answer ends the session's start (SessionStarts).
       ask(user(), replyTo -> new UserEntity.SessionOpened(sessionId, notices, replyTo), UserEntity.Presence.class,
           registered -> started(), noAnswer -> started());
-    } else if (options.presence()) {
-      user().tell(new UserEntity.SessionOpened(sessionId, notices, context.getSystem().ignoreRef()));
     }
     if (options.startNow()) {
       rooms.startFrom(options.startAt());

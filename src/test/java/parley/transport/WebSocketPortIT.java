@@ -16,11 +16,7 @@ import java.net.http.HttpClient;
 import java.net.http.WebSocket;
 import java.net.http.WebSocketHandshakeException;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -39,7 +35,6 @@ import parley.transport.websocket.NettyWebSocketServer;
 class WebSocketPortIT {
 
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final Duration WAIT = Duration.ofSeconds(20);
   private static InJvmNode node;
   private static int port;
 
@@ -73,7 +68,7 @@ class WebSocketPortIT {
   void aMessageSentOnTheWebSocketPortReachesAMemberOnTheClientPort() throws Exception {
     String alice = node.token("port-alice");
     String bob = node.token("port-bob");
-    try (Frames a = Frames.open(ws(), alice, "parley.v1"); Frames b = Frames.open(node.clientPortWs(), bob, "parley.v1")) {
+    try (JdkWebSocket a = JdkWebSocket.open(ws(), alice, "parley.v1"); JdkWebSocket b = JdkWebSocket.open(node.clientPortWs(), bob, "parley.v1")) {
       assertEquals("parley.v1", a.socket.getSubprotocol(), "the subprotocol is chosen as on the client port");
       a.await("welcome");
       b.await("welcome");
@@ -110,12 +105,12 @@ class WebSocketPortIT {
 
     // An allowed origin, and the node's own pages (served on the client port), may connect.
     for (String origin : new String[] {"https://app.example", node.http().toString().replaceAll("/$", "")}) {
-      try (Frames page = Frames.open(ws(), token, "parley.v1", "Origin", origin)) {
+      try (JdkWebSocket page = JdkWebSocket.open(ws(), token, "parley.v1", "Origin", origin)) {
         page.await("welcome");
       }
     }
     // The token may travel as a subprotocol entry, as browsers send it; it is never echoed.
-    try (Frames browser = Frames.open(ws(), null, "bearer." + token, "parley.v1")) {
+    try (JdkWebSocket browser = JdkWebSocket.open(ws(), null, "bearer." + token, "parley.v1")) {
       browser.await("welcome");
       assertEquals("parley.v1", browser.socket.getSubprotocol());
     }
@@ -221,7 +216,7 @@ class WebSocketPortIT {
 
   @Test
   void anOversizedFrameIsRefusedAndTheSocketStaysAFarLargerOneClosesIt() throws Exception {
-    try (Frames client = Frames.open(ws(), node.token("port-big"), "parley.v1")) {
+    try (JdkWebSocket client = JdkWebSocket.open(ws(), node.token("port-big"), "parley.v1")) {
       client.await("welcome");
       String big = "{\"type\":\"ping\",\"id\":\"big\",\"pad\":\"" + "x".repeat(100_000) + "\"}";
       client.send(big);
@@ -238,98 +233,13 @@ class WebSocketPortIT {
   @Test
   void theCloseFrameCarriesTheCodeOfTheLastCloseMessage() throws Exception {
     String token = node.token("port-many");
-    try (Frames one = Frames.open(ws(), token, "parley.v1"); Frames two = Frames.open(ws(), token, "parley.v1");
-        Frames three = Frames.open(ws(), token, "parley.v1")) {
+    try (JdkWebSocket one = JdkWebSocket.open(ws(), token, "parley.v1"); JdkWebSocket two = JdkWebSocket.open(ws(), token, "parley.v1");
+        JdkWebSocket three = JdkWebSocket.open(ws(), token, "parley.v1")) {
       one.await("welcome");
       two.await("welcome");
       JsonNode close = three.await("close");
       assertEquals(4429, close.path("code").asInt(), close.toString());
       assertEquals(4429, three.closed.get(20, TimeUnit.SECONDS), "the WebSocket close status is the same code");
-    }
-  }
-
-  /** A JDK WebSocket client that queues the frames it gets, parsed. */
-  private static final class Frames implements WebSocket.Listener, AutoCloseable {
-    final LinkedBlockingQueue<JsonNode> frames = new LinkedBlockingQueue<>();
-    final CompletableFuture<Integer> closed = new CompletableFuture<>();
-    private final StringBuilder partial = new StringBuilder();
-    WebSocket socket;
-
-    static Frames open(URI uri, String token, String... protocolsThenHeaders) throws Exception {
-      Frames frames = new Frames();
-      WebSocket.Builder builder = HttpClient.newHttpClient().newWebSocketBuilder();
-      if (token != null) {
-        builder.header("Authorization", "Bearer " + token);
-      }
-      int protocols = 0;
-      while (protocols < protocolsThenHeaders.length && !protocolsThenHeaders[protocols].equals("Origin")) {
-        protocols++;
-      }
-      if (protocols > 0) {
-        String[] rest = new String[protocols - 1];
-        System.arraycopy(protocolsThenHeaders, 1, rest, 0, protocols - 1);
-        builder.subprotocols(protocolsThenHeaders[0], rest);
-      }
-      for (int i = protocols; i + 1 < protocolsThenHeaders.length; i += 2) {
-        builder.header(protocolsThenHeaders[i], protocolsThenHeaders[i + 1]);
-      }
-      frames.socket = builder.buildAsync(uri, frames).get(20, TimeUnit.SECONDS);
-      return frames;
-    }
-
-    void send(String text) throws Exception {
-      socket.sendText(text, true).get(20, TimeUnit.SECONDS);
-    }
-
-    JsonNode await(String type) throws Exception {
-      return awaitFrame(frame -> type.equals(frame.path("type").asText()), "no " + type + " frame");
-    }
-
-    JsonNode awaitReply(String id) throws Exception {
-      return awaitFrame(frame -> id.equals(frame.path("id").asText()), "no reply to " + id);
-    }
-
-    /** The next frame that {@code wanted} accepts; the others are dropped. */
-    private JsonNode awaitFrame(java.util.function.Predicate<JsonNode> wanted, String missing) throws Exception {
-      long deadline = System.nanoTime() + WAIT.toNanos();
-      while (System.nanoTime() < deadline) {
-        JsonNode frame = frames.poll(100, TimeUnit.MILLISECONDS);
-        if (frame != null && wanted.test(frame)) {
-          return frame;
-        }
-      }
-      throw new AssertionError(missing + " within " + WAIT);
-    }
-
-    @Override
-    public CompletionStage<?> onText(WebSocket webSocket, CharSequence data, boolean last) {
-      partial.append(data);
-      if (last) {
-        try {
-          frames.add(JSON.readTree(partial.toString()));
-        } catch (Exception e) {
-          throw new IllegalStateException(e);
-        }
-        partial.setLength(0);
-      }
-      webSocket.request(1);
-      return null;
-    }
-
-    @Override
-    public CompletionStage<?> onClose(WebSocket webSocket, int statusCode, String reason) {
-      closed.complete(statusCode);
-      return null;
-    }
-
-    @Override
-    public void onError(WebSocket webSocket, Throwable error) {
-      closed.completeExceptionally(error);
-    }
-
-    @Override
-    public void close() {
-      socket.abort();
     }
   }
 }

@@ -2,11 +2,13 @@ package parley.transport.sse;
 
 import static org.apache.pekko.http.javadsl.server.Directives.complete;
 import static org.apache.pekko.http.javadsl.server.Directives.get;
+import static org.apache.pekko.http.javadsl.server.Directives.mapResponse;
 import static org.apache.pekko.http.javadsl.server.Directives.optionalHeaderValueByName;
 import static org.apache.pekko.http.javadsl.server.Directives.parameterOptional;
 import static org.apache.pekko.http.javadsl.server.Directives.path;
 
 import java.util.UUID;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -64,25 +66,51 @@ public final class SseRoute {
                     AuthRoutes.authenticated(
                         tokens,
                         user ->
-                            optionalHeaderValueByName(
-                                "Last-Event-ID",
-                                lastEventId ->
-                                    parameterOptional(
-                                        "cursor",
-                                        cursorParameter ->
-                                            handlers.checkpoints().startingFrom(
-                                                handlers,
-                                                user.userId(),
-                                                lastEventId.or(() -> cursorParameter),
-                                                cursor -> stream(system, materializer, handlers, user, cursor))))))));
+                            starting(
+                                handlers,
+                                user,
+                                start ->
+                                    optionalHeaderValueByName(
+                                        "Last-Event-ID",
+                                        lastEventId ->
+                                            parameterOptional(
+                                                "cursor",
+                                                cursorParameter ->
+                                                    handlers.checkpoints().startingFrom(
+                                                        handlers,
+                                                        user.userId(),
+                                                        lastEventId.or(() -> cursorParameter),
+                                                        cursor -> stream(system, materializer, handlers, user, cursor, start)))))))));
   }
 
-  private static Route stream(
-      ActorSystem<?> system, Materializer materializer, Handlers handlers, AuthResult.Authenticated user, ResumeCursor cursor) {
-    SessionStarts.Start start = handlers.starts().tryStart();
+  /**
+   * Takes the stream's place among the node's starting sessions before anything is read for it
+   * (the cursor's checkpoint, the user's rooms), or answers 503; an answer other than the
+   * stream (a refused cursor) gives the place back.
+   */
+  private static Route starting(
+      Handlers handlers, AuthResult.Authenticated user, Function<SessionStarts.Start, Route> inner) {
+    SessionStarts.Start start = handlers.starts().tryStart(user.userId());
     if (start == null) {
       return complete(HttpAnswers.busyStarting());
     }
+    return mapResponse(
+        response -> {
+          if (response.status().intValue() != 200) {
+            start.done();
+          }
+          return response;
+        },
+        () -> inner.apply(start));
+  }
+
+  private static Route stream(
+      ActorSystem<?> system,
+      Materializer materializer,
+      Handlers handlers,
+      AuthResult.Authenticated user,
+      ResumeCursor cursor,
+      SessionStarts.Start start) {
     Pair<BoundedSourceQueue<ByteString>, Source<ByteString, NotUsed>> queue =
         Source.<ByteString>queue(handlers.settings().outboundBuffer()).preMaterialize(materializer);
     ActorRef<Session.Command> session =

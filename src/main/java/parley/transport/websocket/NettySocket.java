@@ -16,10 +16,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.Props;
 import parley.ops.ParleyMetrics;
 import parley.protocol.Codec;
@@ -43,7 +41,8 @@ import parley.transport.Session;
 final class NettySocket extends SimpleChannelInboundHandler<WebSocketFrame> implements Outbound {
 
   private final ActorSystem<?> system;
-  private final Function<Outbound, Behavior<Session.Command>> newSession;
+  /** The session to start once the handshake completes. */
+  private final WebSocketRoute.Admission.Admitted admitted;
   private final int maxFrameBytes;
   private final int outboundBuffer;
   private final AtomicInteger unwritten = new AtomicInteger();
@@ -58,9 +57,9 @@ final class NettySocket extends SimpleChannelInboundHandler<WebSocketFrame> impl
   private boolean sessionBusy;
 
   NettySocket(
-      ActorSystem<?> system, Function<Outbound, Behavior<Session.Command>> newSession, int maxFrameBytes, int outboundBuffer) {
+      ActorSystem<?> system, WebSocketRoute.Admission.Admitted admitted, int maxFrameBytes, int outboundBuffer) {
     this.system = system;
-    this.newSession = newSession;
+    this.admitted = admitted;
     this.maxFrameBytes = maxFrameBytes;
     this.outboundBuffer = outboundBuffer;
   }
@@ -73,7 +72,7 @@ final class NettySocket extends SimpleChannelInboundHandler<WebSocketFrame> impl
   @Override
   public void userEventTriggered(ChannelHandlerContext ctx, Object event) throws Exception {
     if (event instanceof WebSocketServerProtocolHandler.HandshakeComplete) {
-      session = system.systemActorOf(newSession.apply(this), "session-" + UUID.randomUUID(), Props.empty());
+      session = system.systemActorOf(admitted.session().apply(this), "session-" + UUID.randomUUID(), Props.empty());
       CompletableFuture<Void> closed = new CompletableFuture<>();
       ctx.channel().closeFuture().addListener(f -> closed.complete(null));
       ParleyMetrics.get(system).countConnection(ParleyMetrics.WEBSOCKET, closed);
@@ -142,6 +141,8 @@ final class NettySocket extends SimpleChannelInboundHandler<WebSocketFrame> impl
   public void channelInactive(ChannelHandlerContext ctx) {
     if (session != null) {
       session.tell(new Session.InboundClosed());
+    } else {
+      admitted.abandon(); // no handshake (not an upgrade, or the client left first): no session
     }
   }
 

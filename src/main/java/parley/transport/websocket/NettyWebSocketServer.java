@@ -252,11 +252,11 @@ public final class NettyWebSocketServer {
         answer(ctx, request, fromPekko(refused.answer()));
         return;
       }
-      var session = ((WebSocketRoute.Admission.Admitted) admission).session();
+      var admitted = (WebSocketRoute.Admission.Admitted) admission;
       ctx.pipeline()
           .addLast(new WebSocketServerProtocolHandler(protocol))
           .addLast(new MessageAssembler((int) protocol.decoderConfig().maxFramePayloadLength()))
-          .addLast(new NettySocket(system, session, handlers.settings().maxFrameBytes(), handlers.settings().outboundBuffer()));
+          .addLast(new NettySocket(system, admitted, handlers.settings().maxFrameBytes(), handlers.settings().outboundBuffer()));
       // A request without Upgrade gets the protocol handler's 400, as on the client port.
       ctx.fireChannelRead(request);
       ctx.pipeline().remove(this);

@@ -17,6 +17,7 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.http.javadsl.model.AttributeKeys;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.ws.Message;
@@ -63,25 +64,40 @@ public final class WebSocketRoute {
         () ->
             extractRequest(request -> {
               Admission admission = admit(request, handlers, tokens, 0);
-              return admission instanceof Admission.Admitted admitted
-                  ? upgraded(system, handlers, admitted.session())
-                  : complete(((Admission.Refused) admission).answer());
+              if (!(admission instanceof Admission.Admitted admitted)) {
+                return complete(((Admission.Refused) admission).answer());
+              }
+              if (request.getAttribute(AttributeKeys.webSocketUpgrade).isEmpty()) {
+                admitted.abandon(); // not an upgrade: answered 400 below, and no session is made
+              }
+              return upgraded(system, handlers, admitted.session());
             }));
   }
 
   /** Whether an upgrade may open a session, and as whom: one rule for every WebSocket edge. */
   public sealed interface Admission {
-    /** The session to start, given the socket's side of it. */
-    record Admitted(Function<Outbound, Behavior<Session.Command>> session) implements Admission {}
+    /**
+     * The session to start, given the socket's side of it, and its place among the node's
+     * starting sessions (null for a worker's).
+     */
+    record Admitted(Function<Outbound, Behavior<Session.Command>> session, SessionStarts.Start start)
+        implements Admission {
+      /** No session will be made (not an upgrade after all, or the client left first). */
+      public void abandon() {
+        if (start != null) {
+          start.done();
+        }
+      }
+    }
 
-    /** The HTTP answer instead of the upgrade (403 origin_not_allowed, 503 unavailable, 401 token_...). */
+    /** The HTTP answer instead of the upgrade (403 origin_not_allowed, 401 token_..., 503 unavailable). */
     record Refused(HttpResponse answer) implements Admission {}
   }
 
   /**
-   * The page's origin is checked first, then the credential: the worker key, else (if the
-   * node may start one more session, see {@link SessionStarts}) a user's token (found as {@link
-   * AuthRoutes} says). {@code clientPort}: on the WebSocket port, the
+   * The page's origin is checked first, then the credential: the worker key, else a user's
+   * token (found as {@link AuthRoutes} says); then whether the node may start one more session
+   * of that user ({@link SessionStarts}). {@code clientPort}: on the WebSocket port, the
    * client port, whose pages are the node's own (0 on the client port itself).
    */
   public static Admission admit(HttpRequest request, Handlers handlers, TokenService tokens, int clientPort) {
@@ -90,19 +106,16 @@ public final class WebSocketRoute {
       return new Admission.Refused(refusal.get());
     }
     if (isWorker(handlers, request)) {
-      return new Admission.Admitted(out -> Session.createWorker(out, handlers));
-    }
-    // Before the token: a node too busy to start a session spends nothing on checking one.
-    SessionStarts.Start start = handlers.starts().tryStart();
-    if (start == null) {
-      return new Admission.Refused(HttpAnswers.busyStarting());
+      return new Admission.Admitted(out -> Session.createWorker(out, handlers), null);
     }
     AuthResult result = AuthRoutes.authenticate(tokens, request);
-    if (result instanceof AuthResult.Authenticated user) {
-      return new Admission.Admitted(out -> Session.create(user, out, handlers, Session.Options.interactive(start)));
+    if (!(result instanceof AuthResult.Authenticated user)) {
+      return new Admission.Refused(AuthRoutes.unauthorized((AuthResult.AuthFailure) result));
     }
-    start.done();
-    return new Admission.Refused(AuthRoutes.unauthorized((AuthResult.AuthFailure) result));
+    SessionStarts.Start start = handlers.starts().tryStart(user.userId());
+    return start == null
+        ? new Admission.Refused(HttpAnswers.busyStarting())
+        : new Admission.Admitted(out -> Session.create(user, out, handlers, Session.Options.interactive(start)), start);
   }
 
   /**

@@ -326,16 +326,29 @@ class UserEntityTest {
 
   @Test
   void aSessionClosedByItsNodesShutdownCountsAsOnlineUntilItsGraceRunsOut() {
+    closedByItsNodesShutdownCountsAsOnlineUntilItsGraceRunsOut(false);
+  }
+
+  @Test
+  void anUnknownSessionClosedByItsNodesShutdownAfterAMoveCountsAsOnlineUntilItsGraceRunsOut() {
+    closedByItsNodesShutdownCountsAsOnlineUntilItsGraceRunsOut(true);
+  }
+
+  /** {@code moved}: the entity restarts between the open and the close, forgetting the session. */
+  private void closedByItsNodesShutdownCountsAsOnlineUntilItsGraceRunsOut(boolean moved) {
     Duration grace = Duration.ofMillis(800);
     alice = entity(grace);
     join("design", 4);
     open("s1", testKit.createTestProbe());
+    if (moved) {
+      alice.restart();
+    }
     announced.clear();
     clock.set(T2);
 
     long closedAt = System.nanoTime();
     assertTrue(alice.runCommand(new SessionClosed("s1", true)).hasNoEvents(), "nothing written at the close");
-    assertEquals(new Presence("alice", true, T1), alice.runCommand(GetPresence::new).reply());
+    assertEquals(new Presence("alice", true, moved ? T2 : T1), alice.runCommand(GetPresence::new).reply());
     assertEquals(List.of(), announced);
 
     awaitOfflineAfterGrace(closedAt, grace);
@@ -420,24 +433,6 @@ class UserEntityTest {
     assertTrue(alice.runCommand(new SessionClosed("s1", false)).hasNoEvents(), "s2 renewed and is live");
     assertEquals(List.of(), announced);
     assertTrue(alice.runCommand(GetPresence::new).reply().online());
-  }
-
-  @Test
-  void anUnknownSessionClosedByItsNodesShutdownAfterAMoveCountsAsOnlineUntilItsGraceRunsOut() {
-    Duration grace = Duration.ofMillis(800);
-    alice = entity(grace);
-    join("design", 4);
-    open("s1", testKit.createTestProbe());
-    alice.restart();
-    announced.clear();
-    clock.set(T2);
-
-    long closedAt = System.nanoTime();
-    assertTrue(alice.runCommand(new SessionClosed("s1", true)).hasNoEvents(), "nothing written at the close");
-    assertTrue(alice.runCommand(GetPresence::new).reply().online());
-    assertEquals(List.of(), announced);
-
-    awaitOfflineAfterGrace(closedAt, grace);
   }
 
   @Test
