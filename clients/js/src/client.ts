@@ -738,16 +738,20 @@ export class ParleyClient {
     // A node that answers `unavailable` is busy (starting as many sessions as it may, say), not
     // unreachable by this transport: another transport would only add to its load, so back off.
     this.tryIndex = wasOpen ? this.workingIndex : 0;
-    this.scheduleReconnect();
+    this.scheduleReconnect(refusal?.retryAfter);
   }
 
-  /** Exponential backoff with "equal jitter": half the step fixed, half random, so clients dropped together spread out. */
-  private scheduleReconnect(): void {
+  /**
+   * Exponential backoff with "equal jitter": half the step fixed, half random, so clients dropped
+   * together spread out; never sooner than the server's `Retry-After` (`retryAfter`, seconds).
+   */
+  private scheduleReconnect(retryAfter?: number): void {
     if (this.stopped) return;
     this.attempt += 1;
     const { initialDelay, maxDelay } = this.options.reconnect;
     const step = Math.min(maxDelay, initialDelay * 2 ** (this.attempt - 1));
-    const wait = this.retryAtOnce ? 0 : step / 2 + Math.random() * (step / 2);
+    const backoff = this.retryAtOnce ? 0 : step / 2 + Math.random() * (step / 2);
+    const wait = Math.max(backoff, (retryAfter ?? 0) * 1000);
     this.retryAtOnce = false;
     this.emit('state', { state: 'reconnecting', attempt: this.attempt, delay: wait });
     clearTimeout(this.reconnectTimer);

@@ -20,6 +20,8 @@ export class ParleyError extends Error {
     readonly status?: number,
     /** The whole error body or frame, for codes that carry more (job_key_taken's jobId). */
     readonly details?: Record<string, unknown>,
+    /** Seconds the server asked to wait before trying again (its `Retry-After`), for an HTTP answer. */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }

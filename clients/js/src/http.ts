@@ -52,8 +52,12 @@ export async function callRest(http: HttpContext, call: RestCall, signal?: Abort
   return { answer: text ? JSON.parse(text) : undefined, status: response.status };
 }
 
-/** The `ParleyError` of a non-2xx answer: `{"type":"error","code":…,"message":…}` with its status. */
+/**
+ * The `ParleyError` of a non-2xx answer: `{"type":"error","code":…,"message":…}` with its status,
+ * and its `Retry-After` when it gives one in seconds.
+ */
 export async function refusal(response: Response): Promise<ParleyError> {
+  const retryAfter = Number.parseInt(response.headers.get('Retry-After') ?? '', 10);
   let body: Record<string, any> = {};
   try {
     const text = await response.text();
@@ -61,7 +65,10 @@ export async function refusal(response: Response): Promise<ParleyError> {
   } catch {
     // A proxy's HTML error page: the status is all there is.
   }
-  return new ParleyError((body.code ?? 'unavailable') as ErrorCode, body.message ?? `HTTP ${response.status}`, response.status, body);
+  return new ParleyError(
+    (body.code ?? 'unavailable') as ErrorCode, body.message ?? `HTTP ${response.status}`, response.status, body,
+    Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
+  );
 }
 
 const enc = encodeURIComponent;

@@ -172,12 +172,17 @@ test('a node busy starting sessions (503 unavailable) makes the client back off,
   };
   const bea = client({ token: mintToken(user, 600), WebSocket: RefusedWebSocket, fetch: busyOnce, reconnect: { initialDelay: 200 } });
   const states = [];
-  bea.on('state', (change) => states.push(change.transport ? `${change.state}:${change.transport}` : change.state));
+  const delays = [];
+  bea.on('state', (change) => {
+    states.push(change.transport ? `${change.state}:${change.transport}` : change.state);
+    if (change.state === 'reconnecting') delays.push(change.delay);
+  });
   await bea.connect();
 
   assert.equal(bea.transport, 'sse');
   assert.deepEqual(states, ['connecting:websocket', 'connecting:sse', 'reconnecting', 'open:sse'],
     'after the 503 it backed off and started again from the WebSocket');
+  assert.ok(delays[0] >= 1000, `it waited out Retry-After: 1, not only its 200 ms backoff (waited ${delays[0]} ms)`);
   assert.deepEqual(calls.filter((path) => path === '/v1/events').length, 2);
   assert.ok(!calls.includes('/v1/poll'), 'long-polling was never tried');
 });
