@@ -20,6 +20,9 @@ public final class TestNodes {
             pekko.cluster.run-coordinated-shutdown-when-down = off
             pekko.actor.testkit.typed.single-expect-default = 10s
             pekko.actor.testkit.typed.default-timeout = 10s
+            # Above the node's own shutdown budget: its shard regions alone may take 10 s
+            # (conf/cluster.conf) when a message waits for a shard home as the coordinator stops.
+            pekko.actor.testkit.typed.system-shutdown-default = 30s
             """)
         .withFallback(TestCassandra.keyspacesFor(owner))
         .withFallback(ConfigFactory.load());
