@@ -211,8 +211,6 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
   private final ArrayDeque<String> unsentReplies = new ArrayDeque<>();
   /** Counted against the user's connection limit (WebSocket and SSE sessions that got in). */
   private final boolean counted;
-  /** The session's place among those starting on the node, until {@link #started}; else null. */
-  private SessionStarts.Start start;
 
   private Session(
       ActorContext<Command> context,
@@ -225,7 +223,6 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
     this.context = context;
     this.timers = timers;
     this.options = options;
-    this.start = options.start();
     this.userId = userId;
     this.jobCaller = userId == null ? new JobHandler.Caller.Worker() : new JobHandler.Caller.User(userId);
     this.out = out;
@@ -630,9 +627,8 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
 
   /** The user's entity has registered the session (or did not answer in time), or it ended. */
   private void started() {
-    if (start != null) {
-      start.done();
-      start = null;
+    if (options.start() != null) {
+      options.start().done(); // a second time, at the session's end, changes nothing
     }
   }
 
