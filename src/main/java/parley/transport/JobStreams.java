@@ -29,17 +29,18 @@ final class JobStreams {
   private boolean behind;
   private boolean started;
 
-  JobStreams(Session session, ActorRef<UserEntity.Notice> notices) {
+  /** Placed after {@code given} (null: from the start on). */
+  JobStreams(Session session, ActorRef<UserEntity.Notice> notices, ResumeCursor.Jobs given) {
     this.session = session;
     this.notices = notices;
-  }
-
-  /** Starts after {@code given} (null: from now). */
-  void start(ResumeCursor.Jobs given) {
     if (given != null) {
       epoch = given.epoch();
       delivered = given.position();
     }
+  }
+
+  /** Catches up from the place given, then follows the pushes as they come. */
+  void start() {
     catchUp();
   }
 

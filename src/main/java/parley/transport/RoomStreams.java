@@ -75,6 +75,11 @@ final class RoomStreams {
    * (docs/protocol.md, Catch-up).
    */
   private boolean resumed;
+  /**
+   * A starting SSE or poll session reads no room until its job pushes are placed ({@link
+   * #release}): see {@link Session#roomsPlaced}.
+   */
+  private boolean holdingFetches;
   private boolean startReported;
   /**
    * The checkpoint this connection's cursors name (SSE, polls; {@link ResumeCursor}): its id,
@@ -104,6 +109,16 @@ final class RoomStreams {
 
   /** The client caught up after lagging: continue every room after what was delivered. */
   void resumeAfterLag() {
+    fetchAll();
+  }
+
+  /** The job pushes are placed: the rooms' events may flow. */
+  void release() {
+    holdingFetches = false;
+    fetchAll();
+  }
+
+  private void fetchAll() {
     rooms.forEach((room, s) -> {
       if (!s.order.fetching()) {
         fetch(room, s);
@@ -201,6 +216,7 @@ final class RoomStreams {
    */
   void startFrom(ResumeCursor cursor) {
     resumed = true;
+    holdingFetches = true;
     if (cursor != null && cursor.checkpoint() != null) {
       checkpoint = cursor.checkpoint();
       checkpointSeqs = seqs(cursor.base());
@@ -243,6 +259,7 @@ final class RoomStreams {
         follow(room, p.seq(), p.epoch());
       }
     });
+    session.roomsPlaced();
     reportStartedOnceCaughtUp();
   }
 
@@ -313,6 +330,9 @@ final class RoomStreams {
 
   /** Reads the next page after what was delivered, from the room's memory or the journal. */
   private void fetch(String room, RoomStream stream) {
+    if (holdingFetches) {
+      return;
+    }
     stream.order.startFetch();
     long from = stream.order.delivered() + 1;
     session.ask(room(room), (ActorRef<RoomEntity.EventsReply> r) -> new RoomEntity.GetEvents(userId, from, Long.MAX_VALUE, session.handlers().settings().pageSize(), r), RoomEntity.EventsReply.class, reply -> {

@@ -231,7 +231,10 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
     this.sharding = ClusterSharding.get(context.getSystem());
     this.rooms = new RoomStreams(this, context.messageAdapter(RoomPush.class, FromRoom::new));
     this.notices = context.messageAdapter(UserEntity.Notice.class, FromUser::new);
-    this.jobs = options.startNow() && userId != null ? new JobStreams(this, notices) : null;
+    this.jobs =
+        options.startNow() && userId != null
+            ? new JobStreams(this, notices, options.startAt() == null ? null : options.startAt().jobs())
+            : null;
     this.documents =
         new DocumentStreams(this, context.messageAdapter(DocumentEntity.Push.class, FromDocument::new));
     this.metrics = ParleyMetrics.get(context.getSystem());
@@ -276,7 +279,6 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
     }
     if (options.startNow()) {
       rooms.startFrom(options.startAt());
-      jobs.start(options.startAt() == null ? null : options.startAt().jobs());
     }
   }
 
@@ -476,9 +478,25 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
     reportStarted();
   }
 
-  /** The job pushes after the cursor are delivered (or the user's entity did not answer in time). */
+  /*
+   * An SSE or poll session starts in three steps, each after the one before, because every
+   * cursor it hands out names both its rooms' positions and its place in the job pushes: the
+   * room list (the rooms' positions), then the job pushes after the cursor, then the rooms'
+   * events. A job push delivered before the room list would carry a cursor naming no room, and
+   * a room event delivered before the job catch-up one without the job place, so the next poll
+   * would miss what came in between. The user's entity answers the list and the catch-up by
+   * different paths, so their order is not left to it.
+   */
+
+  /** The rooms know where they start (SSE, polls): the job pushes after the cursor come next. */
+  void roomsPlaced() {
+    jobs.start();
+  }
+
+  /** The job pushes after the cursor are delivered (or the user's entity did not answer in time): room events may flow. */
   void jobsStarted() {
     jobsStarted = true;
+    rooms.release();
     reportStarted();
   }
 
