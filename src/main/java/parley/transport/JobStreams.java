@@ -15,6 +15,10 @@ import parley.protocol.Push;
  * a catch-up is asked for is in its answer and is not delivered on its own. A push that skips a
  * position, or comes from another incarnation of the entity, makes the connection catch up again
  * from its place, as a room's gap does (design rule 6); so does a client that lagged.
+ *
+ * <p>The first catch-up is asked for as the connection starts, so its place (from now, without
+ * a cursor) is where the client was welcomed; but its answer is applied only once the rooms know
+ * where they start ({@link #roomsPlaced}), since the cursor after each push names them too.
  */
 final class JobStreams {
 
@@ -28,6 +32,11 @@ final class JobStreams {
   /** A push could not be delivered (the client lags): catch up once it has read. */
   private boolean behind;
   private boolean started;
+  /** Whether the rooms know where they start: until then the first answer is held. */
+  private boolean roomsPlaced;
+  private UserEntity.JobsFrom held;
+  /** A push came after the held answer: catch up again once it is applied. */
+  private boolean pushedWhileHeld;
 
   /** Placed after {@code given} (null: from the start on). */
   JobStreams(Session session, ActorRef<UserEntity.Notice> notices, ResumeCursor.Jobs given) {
@@ -44,6 +53,19 @@ final class JobStreams {
     catchUp();
   }
 
+  /** The rooms know where they start: the first answer, if it came, is applied now. */
+  void roomsPlaced() {
+    roomsPlaced = true;
+    if (held != null) {
+      UserEntity.JobsFrom answer = held;
+      held = null;
+      onJobsFrom(answer);
+      if (pushedWhileHeld && !catchingUp && !behind) {
+        catchUp();
+      }
+    }
+  }
+
   /** The client's place after what was delivered; null while it has none. */
   ResumeCursor.Jobs position() {
     return epoch == null ? null : new ResumeCursor.Jobs(epoch, delivered);
@@ -52,6 +74,10 @@ final class JobStreams {
   void onJobsFrom(UserEntity.JobsFrom answer) {
     if (!catchingUp) {
       // The answer to an ask that timed out, overtaken by the ask sent after it.
+      return;
+    }
+    if (!roomsPlaced) {
+      held = answer;
       return;
     }
     boolean sameEpoch = answer.epoch().equals(epoch);
@@ -84,6 +110,10 @@ final class JobStreams {
   }
 
   void onRelayed(UserEntity.Relayed relayed) {
+    if (held != null) {
+      pushedWhileHeld = true;
+      return;
+    }
     if (catchingUp || behind) {
       return;
     }
@@ -111,7 +141,7 @@ final class JobStreams {
   }
 
   private void unanswered() {
-    if (catchingUp && session.open()) {
+    if (catchingUp && held == null && session.open()) {
       reportStarted();
       catchUp();
     }

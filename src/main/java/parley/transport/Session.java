@@ -279,6 +279,7 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
     }
     if (options.startNow()) {
       rooms.startFrom(options.startAt());
+      jobs.start();
     }
   }
 
@@ -479,18 +480,18 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
   }
 
   /*
-   * An SSE or poll session starts in three steps, each after the one before, because every
-   * cursor it hands out names both its rooms' positions and its place in the job pushes: the
-   * room list (the rooms' positions), then the job pushes after the cursor, then the rooms'
-   * events. A job push delivered before the room list would carry a cursor naming no room, and
-   * a room event delivered before the job catch-up one without the job place, so the next poll
-   * would miss what came in between. The user's entity answers the list and the catch-up by
-   * different paths, so their order is not left to it.
+   * An SSE or poll session asks for its room list and its job catch-up at once, but delivers in
+   * three steps, because every cursor it hands out names both its rooms' positions and its place
+   * in the job pushes: once the room list is in (the rooms' positions), the job pushes after the
+   * cursor, then the rooms' events. A job push delivered before the room list would carry a
+   * cursor naming no room, and a room event delivered before the job catch-up one without the
+   * job place, so the next poll would miss what came in between. The user's entity answers the
+   * list and the catch-up by different paths, so their order is not left to it.
    */
 
   /** The rooms know where they start (SSE, polls): the job pushes after the cursor come next. */
   void roomsPlaced() {
-    jobs.start();
+    jobs.roomsPlaced();
   }
 
   /** The job pushes after the cursor are delivered (or the user's entity did not answer in time): room events may flow. */
