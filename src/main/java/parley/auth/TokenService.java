@@ -1,5 +1,8 @@
 package parley.auth;
 
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Scheduler;
 import com.nimbusds.jose.JOSEException;
 import com.nimbusds.jose.JOSEObjectType;
 import com.nimbusds.jose.JWSAlgorithm;
@@ -67,6 +70,11 @@ public final class TokenService {
   /** What an identity provider may sign with: asymmetric only, so no shared key is involved. */
   static final Set<JWSAlgorithm> PROVIDER_ALGORITHMS = Set.of(JWSAlgorithm.RS256, JWSAlgorithm.ES256);
 
+  /** How many verified HS256 tokens are remembered, and for how long ({@link #verified}). */
+  static final int VERIFIED_MAX = 50_000;
+
+  static final Duration VERIFIED_FOR = Duration.ofMinutes(2);
+
   /** A freshly issued token and when it expires (whole seconds, as in its {@code exp}). */
   public record IssuedToken(String token, String userId, Instant expiresAt) {}
 
@@ -78,6 +86,22 @@ public final class TokenService {
   private final Clock clock;
   private final Duration clockSkew;
   private final Duration maxLifetime;
+  /**
+   * HS256 tokens that verified, by their exact text. A client presents the same token on every
+   * reconnect, poll and retry (after a node fails, each of its clients tries a few times), and
+   * checking it again was a sixth of the CPU a connection's open takes (docs/benchmarks.md).
+   * The same text verifies the same way against the same secret, and a check that passed once
+   * (iat, lifetime, sub) passes later too, all but the expiry: that alone is checked again.
+   * Provider tokens are not kept, so a key the provider withdraws stops its tokens at once.
+   * Bounded, and short-lived so that an idle node's heap does not keep them.
+   */
+  private final Cache<String, Authenticated> verified =
+      Caffeine.newBuilder()
+          .maximumSize(VERIFIED_MAX)
+          .expireAfterWrite(VERIFIED_FOR)
+          .scheduler(Scheduler.systemScheduler())
+          .recordStats()
+          .build();
 
   public TokenService(AuthSettings settings) {
     this(settings, Clock.systemUTC());
@@ -218,6 +242,15 @@ public final class TokenService {
     if (token.length() > MAX_TOKEN_LENGTH) {
       return malformed("longer than " + MAX_TOKEN_LENGTH + " characters");
     }
+    Authenticated known = verified.getIfPresent(token);
+    if (known != null) {
+      // As the claims verifier judges exp: still good while exp plus the skew is ahead.
+      if (known.expiresAt().plus(clockSkew).isAfter(clock.instant())) {
+        return known;
+      }
+      verified.invalidate(token);
+      return expired();
+    }
     JWT parsed;
     try {
       parsed = JWTParser.parse(token);
@@ -256,7 +289,7 @@ public final class TokenService {
     } catch (ParseException e) {
       return malformed(e.getMessage());
     } catch (ExpiredJWTException e) {
-      return new AuthFailure(AuthFailure.TOKEN_EXPIRED, "The token has expired");
+      return expired();
     } catch (BadJWTException e) {
       return invalid("The token's claims are not acceptable: " + e.getMessage());
     } catch (BadJOSEException e) {
@@ -277,7 +310,16 @@ public final class TokenService {
       return new AuthFailure(
           AuthFailure.BAD_USER_ID, "The token's sub must be a user id: " + UserIds.RULE);
     }
-    return new Authenticated(subject, claims.getExpirationTime().toInstant());
+    Authenticated user = new Authenticated(subject, claims.getExpirationTime().toInstant());
+    if (JWSAlgorithm.HS256.equals(alg)) {
+      verified.put(token, user);
+    }
+    return user;
+  }
+
+  /** How many verifications were answered from the tokens already verified (for its test). */
+  long verifiedAgain() {
+    return verified.stats().hitCount();
   }
 
   /** The checks of {@code iat} against the clock and {@code exp}; null when they pass. */
@@ -301,6 +343,10 @@ public final class TokenService {
               + " s this node accepts (exp - iat): issue shorter-lived tokens and refresh them");
     }
     return null;
+  }
+
+  private static AuthFailure expired() {
+    return new AuthFailure(AuthFailure.TOKEN_EXPIRED, "The token has expired");
   }
 
   private static AuthFailure malformed(String detail) {

@@ -21,6 +21,7 @@ import java.util.Date;
 import org.junit.jupiter.api.Test;
 import parley.auth.AuthResult.AuthFailure;
 import parley.auth.AuthResult.Authenticated;
+import parley.testing.ManualClock;
 
 class TokenServiceTest {
 
@@ -64,6 +65,29 @@ class TokenServiceTest {
         service(SECRET, NOW.minusSeconds(70)).issue("alice", Duration.ofMinutes(1)).token();
 
     assertEquals(new Authenticated("alice", NOW.minusSeconds(10)), tokens.verify(token));
+  }
+
+  @Test
+  void aTokenPresentedAgainIsNotCheckedAgainButStillExpires() {
+    ManualClock clock = new ManualClock(NOW.toEpochMilli());
+    TokenService service =
+        new TokenService(new AuthSettings(SECRET, Duration.ofHours(24), false, "", Duration.ofSeconds(30)), clock);
+    String token = service.issue("alice", Duration.ofMinutes(1)).token();
+    Authenticated alice = new Authenticated("alice", NOW.plusSeconds(60));
+
+    assertEquals(alice, service.verify(token));
+    assertEquals(0, service.verifiedAgain());
+    assertEquals(alice, service.verify(token));
+    assertEquals(1, service.verifiedAgain());
+    // A byte changed in its signature is another text, checked in full.
+    String forged = token.substring(0, token.length() - 2) + (token.endsWith("A") ? "B" : "A") + token.charAt(token.length() - 1);
+    assertFailure(AuthFailure.TOKEN_INVALID, service.verify(forged));
+
+    clock.advance(Duration.ofSeconds(60 + 29));
+    assertEquals(alice, service.verify(token), "within the clock skew after exp");
+    clock.advance(Duration.ofSeconds(2));
+    assertFailure(AuthFailure.TOKEN_EXPIRED, service.verify(token));
+    assertFailure(AuthFailure.TOKEN_EXPIRED, service.verify(token));
   }
 
   @Test
