@@ -35,6 +35,9 @@ import org.HdrHistogram.Histogram;
  * connected once and left just before, whose entities are still in memory; {@code asleep}, the
  * same users after {@code --asleep-after} (75 s, past the bench node's 45 s passivation), whose
  * entities are recovered from Cassandra on connect, as after a night away or a node's failure.
+ * Returning users open with a dev token fetched anew ({@code --tokens fresh}, the default), or
+ * with the token they first connected with ({@code --tokens kept}), as a client reconnecting
+ * after a blip or a node's failure does: the node has then seen that token before.
  *
  * <p>On Parley, chat must still work for the connections held: after the hold, {@value
  * #CHAT_SAMPLE} of them spread over the whole crowd join one room, one sends a message, and
@@ -57,8 +60,12 @@ final class Connections implements Scenario {
     String gcSignal = args.string("gc-signal", "");
     String returning = args.string("returning", "none");
     Duration asleepAfter = args.duration("asleep-after", Duration.ofSeconds(75));
+    String tokens = args.string("tokens", "fresh");
     if (!List.of("none", "awake", "asleep").contains(returning)) {
       throw new IllegalArgumentException("--returning is none, awake or asleep, not " + returning);
+    }
+    if (!List.of("fresh", "kept").contains(tokens) || (tokens.equals("kept") && returning.equals("none"))) {
+      throw new IllegalArgumentException("--tokens is fresh, or kept with --returning awake or asleep, not " + tokens);
     }
     String run = args.runId();
     Usage usage = Usage.from(args);
@@ -75,8 +82,13 @@ final class Connections implements Scenario {
     Footprint before = Footprint.of(server, gcSignal);
 
     List<String> users = users("cn-" + run, count);
+    Map<String, String> kept = Map.of();
     if (!returning.equals("none")) {
       System.err.printf("connections: %d users connect once and leave first (%s)%n", count, returning);
+      if (tokens.equals("kept")) {
+        Target.fetchTokens(url, users);
+        kept = Target.fetched(users);
+      }
       Crowd.connect(target, url, users, i -> tally, concurrency).close();
       if (returning.equals("asleep")) {
         System.err.printf("connections: waiting %d s for their user entities to passivate%n", asleepAfter.toSeconds());
@@ -84,7 +96,9 @@ final class Connections implements Scenario {
       }
     }
     Double tokensPerSecond = null;
-    if (target == Target.PARLEY || target == Target.PARLEY_NETTY) {
+    if (!kept.isEmpty()) {
+      Target.reuse(kept);
+    } else if (target == Target.PARLEY || target == Target.PARLEY_NETTY) {
       System.err.printf("connections: fetching %d dev tokens first%n", count);
       tokensPerSecond = Target.fetchTokens(url, users);
     }
@@ -121,6 +135,7 @@ final class Connections implements Scenario {
     Map<String, Object> row = new LinkedHashMap<>();
     row.put("connections", count);
     row.put("returning", returning);
+    row.put("tokens", tokens);
     row.put("open_per_s", Numbers.round(count / openSeconds, 0));
     if (tokensPerSecond != null) {
       row.put("dev_tokens_per_s", Numbers.round(tokensPerSecond, 0));

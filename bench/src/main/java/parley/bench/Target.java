@@ -2,6 +2,7 @@ package parley.bench;
 
 import java.net.URI;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -55,6 +56,18 @@ enum Target {
                 .toArray(CompletableFuture[]::new))
         .join();
     return users.size() / ((System.nanoTime() - start) / 1e9);
+  }
+
+  /** The tokens fetched for {@code users} and not used yet, to {@link #reuse} once used. */
+  static Map<String, String> fetched(List<String> users) {
+    Map<String, String> tokens = new HashMap<>();
+    users.forEach(user -> tokens.put(user, TOKENS.get(user)));
+    return tokens;
+  }
+
+  /** Makes these tokens the next ones used again, as clients that kept them. */
+  static void reuse(Map<String, String> tokens) {
+    TOKENS.putAll(tokens);
   }
 
   private static CompletableFuture<String> tokenFor(URI http, String user) {
