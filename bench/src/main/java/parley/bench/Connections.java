@@ -90,6 +90,8 @@ final class Connections implements Scenario {
         kept = Target.fetched(users);
       }
       Crowd.connect(target, url, users, i -> tally, concurrency).close();
+      // Their leaving journals their last-seen: not part of the opening timed next.
+      usage.awaitQuiet(0.15, Duration.ofSeconds(60));
       if (returning.equals("asleep")) {
         System.err.printf("connections: waiting %d s for their user entities to passivate%n", asleepAfter.toSeconds());
         Thread.sleep(asleepAfter.toMillis());

@@ -1,5 +1,6 @@
 package parley.bench;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -51,6 +52,26 @@ final class Usage {
   /** The server's probe, if a server pid was given. */
   ProcessProbe server() {
     return watched.get(0).name().equals("server") ? watched.get(0).probe() : null;
+  }
+
+  /**
+   * Waits until the server and its storage each use less than {@code cores} of a core over a
+   * second (what a phase before left behind, such as journal writes, is done), or {@code atMost}.
+   */
+  void awaitQuiet(double cores, Duration atMost) throws InterruptedException {
+    long deadline = System.nanoTime() + atMost.toNanos();
+    List<ProcessProbe> probes = watched.stream().filter(w -> !w.name().equals("client")).map(Watched::probe).toList();
+    while (System.nanoTime() < deadline) {
+      long[] before = probes.stream().mapToLong(ProcessProbe::cpuNanos).toArray();
+      Thread.sleep(1000);
+      boolean quiet = true;
+      for (int i = 0; i < probes.size(); i++) {
+        quiet &= probes.get(i).cpuNanos() - before[i] < cores * 1e9;
+      }
+      if (quiet) {
+        return;
+      }
+    }
   }
 
   /** Starts a window; its RSS is sampled every 500 ms for the peak. */
