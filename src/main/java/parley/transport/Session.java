@@ -486,7 +486,10 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
    * cursor, then the rooms' events. A job push delivered before the room list would carry a
    * cursor naming no room, and a room event delivered before the job catch-up one without the
    * job place, so the next poll would miss what came in between. The user's entity answers the
-   * list and the catch-up by different paths, so their order is not left to it.
+   * list and the catch-up by different paths, so their order is not left to it. One exception:
+   * an entity that does not answer the catch-up within the ask timeout (its node is failing
+   * over) does not hold the rooms up; their events then carry the job place the cursor gave,
+   * or none if it gave none.
    */
 
   /** The rooms know where they start (SSE, polls): the job pushes after the cursor come next. */
