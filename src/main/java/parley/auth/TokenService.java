@@ -244,8 +244,9 @@ public final class TokenService {
     }
     Authenticated known = verified.getIfPresent(token);
     if (known != null) {
-      // As the claims verifier judges exp: still good while exp plus the skew is ahead.
-      if (known.expiresAt().plus(clockSkew).isAfter(clock.instant())) {
+      // As the claims verifier judges exp: still good while exp plus the skew, in whole
+      // seconds as it is given to that verifier, is ahead.
+      if (known.expiresAt().plusSeconds(clockSkew.toSeconds()).isAfter(clock.instant())) {
         return known;
       }
       verified.invalidate(token);
