@@ -7,6 +7,7 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.JoinSeedNodes;
 import org.apache.pekko.http.javadsl.ServerBinding;
@@ -43,7 +44,8 @@ public final class Guardian {
         context -> {
           ActorSystem<Void> system = context.getSystem();
           ChatSettings chat = ChatSettings.from(system.settings().config());
-          RoomEntity.init(system, chat);
+          ActorRef<Topic.Command<RoomEntity.Started>> roomStarts = context.spawn(RoomEntity.startsTopic(), "room-starts");
+          RoomEntity.init(system, chat, roomStarts);
           UserEntity.init(system);
           DocumentEntity.init(system, DocumentSettings.from(system.settings().config()));
           JobSettings jobs = JobSettings.from(system.settings().config());
@@ -51,7 +53,7 @@ public final class Guardian {
           context.spawn(QueueKeeper.create(jobs), "queue-keeper");
           ExportSettings exports = ExportSettings.from(system.settings().config(), jobs);
           ExportWorker.start(system, new JobService(system, jobs, chat.askTimeout()), exports, new ExportStore(system, exports), chat.askTimeout());
-          ActorRef<NodeHub.Command> hub = context.spawn(NodeHub.create(chat), "hub");
+          ActorRef<NodeHub.Command> hub = context.spawn(NodeHub.create(chat, roomStarts), "hub");
           ApiRoutes.Api api = ApiRoutes.create(system, settings, chat, hub, jobs);
           CompletionStage<ServerBinding> http =
               HttpServer.start(system, settings.http(), api.route())

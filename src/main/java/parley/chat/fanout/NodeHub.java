@@ -11,6 +11,7 @@ import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import parley.chat.ChatSettings;
 import parley.chat.room.RoomEntity;
@@ -19,8 +20,10 @@ import parley.chat.room.RoomPush;
 /**
  * This node's fan-out hub (design rule 7): sessions on this node follow rooms through it, and
  * it alone follows each room, so a room sends one message per node, not one per socket. Its
- * registration with a room is a lease it renews; a renewal also finds a room that moved, and
- * the room's newest seq it returns lets sessions heal any gap from the journal.
+ * registration with a room is a lease it renews. A room that starts (it moved, or woke) says so
+ * on a cluster-wide topic, and the hub registers with it again at once; the renewal finds a room
+ * whose word was lost. Either way the room's newest seq it returns lets sessions heal any gap
+ * from the journal.
  */
 public final class NodeHub extends AbstractBehavior<NodeHub.Command> {
 
@@ -35,16 +38,20 @@ public final class NodeHub extends AbstractBehavior<NodeHub.Command> {
 
   private record Renewed(RoomEntity.Subscribed subscribed) implements Command {}
 
+  private record RoomStarted(RoomEntity.Started started) implements Command {}
+
   private record Renew() implements Command {}
 
   private record SessionStopped(ActorRef<RoomPush> session) implements Command {}
 
-  public static Behavior<Command> create(ChatSettings settings) {
+  /** {@code roomStarts}: this node's end of {@link RoomEntity#startsTopic()}. */
+  public static Behavior<Command> create(ChatSettings settings, ActorRef<Topic.Command<RoomEntity.Started>> roomStarts) {
     return Behaviors.setup(
         context ->
             Behaviors.withTimers(
                 timers -> {
                   timers.startTimerWithFixedDelay(new Renew(), settings.hubRenewInterval());
+                  roomStarts.tell(Topic.subscribe(context.messageAdapter(RoomEntity.Started.class, RoomStarted::new)));
                   return new NodeHub(context, timers);
                 }));
   }
@@ -73,6 +80,12 @@ public final class NodeHub extends AbstractBehavior<NodeHub.Command> {
         .onMessage(FromRoom.class, this::onPush)
         .onMessage(Renewed.class, r -> {
           deliver(r.subscribed().room(), new RoomPush.Head(r.subscribed().room(), r.subscribed().lastSeq()));
+          return this;
+        })
+        .onMessage(RoomStarted.class, r -> {
+          if (followers.containsKey(r.started().room())) {
+            subscribe(r.started().room());
+          }
           return this;
         })
         .onMessage(Renew.class, r -> {

@@ -15,6 +15,7 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
@@ -63,12 +64,29 @@ public final class RoomEntity
   public static final EntityTypeKey<Command> ENTITY_KEY =
       EntityTypeKey.create(Command.class, "room");
 
-  public static void init(ActorSystem<?> system, ChatSettings settings) {
+  /**
+   * {@code starts} is this node's end of the topic every node's hub hears {@link Started} on.
+   */
+  public static void init(ActorSystem<?> system, ChatSettings settings, ActorRef<Topic.Command<Started>> starts) {
     ClusterSharding.get(system)
         .init(
-            Entity.of(ENTITY_KEY, ctx -> create(ctx.getEntityId(), settings, MembershipOutbox.Links.sharded(system, ctx.getEntityId())))
+            Entity.of(ENTITY_KEY, ctx -> create(ctx.getEntityId(), settings, MembershipOutbox.Links.sharded(system, ctx.getEntityId()), starts))
                 .withAllocationStrategy(ConsistentHashingShardAllocationStrategy.configured(system)));
   }
+
+  /** The topic {@link Started} goes out on; one per node, spawned before the rooms start. */
+  public static Behavior<Topic.Command<Started>> startsTopic() {
+    return Topic.create(Started.class, "parley-room-starts");
+  }
+
+  /**
+   * A room's incarnation started (first use, waking from passivation, or a move by failover or
+   * rebalance). It knows no hub yet, and a hub's lease renewal may be 20 s away; pushes until
+   * then would reach nobody, and ephemeral ones (presence, typing) no gap healing brings back.
+   * So the room says it started, to every node's hub at once, and the hubs that follow it
+   * subscribe now.
+   */
+  public record Started(String room) implements CborSerializable {}
 
   /** A write the room held when its journal failed: retryable, the clientMsgId dedups it. */
   private static final Rejected UNAVAILABLE =
@@ -83,13 +101,14 @@ public final class RoomEntity
    * of membership changes ({@link MembershipOutbox}). Either child stopping (a storage failure)
    * stops the room; the next message starts all three afresh from their journals.
    */
-  public static Behavior<Command> create(String roomId, ChatSettings settings, MembershipOutbox.Links links) {
+  public static Behavior<Command> create(
+      String roomId, ChatSettings settings, MembershipOutbox.Links links, ActorRef<Topic.Command<Started>> starts) {
     return Behaviors.setup(
         context -> {
           ActorRef<MembershipOutbox.Command> outbox = context.spawn(MembershipOutbox.create(roomId, links), "outbox");
           context.watch(outbox);
           ActorRef<Command> journal =
-              context.spawn(journal(roomId, settings, context.getSelf(), outbox, Clock.systemUTC()), "journal");
+              context.spawn(journal(roomId, settings, context.getSelf(), outbox, starts, Clock.systemUTC()), "journal");
           context.watch(journal);
           return GroupCommit.front(journal, new GroupCommit.Spec<>(
               Command.class, Write.class, BatchDone.class, null, WriteBatch::new, Write::weight,
@@ -102,14 +121,20 @@ public final class RoomEntity
    * {@code outbox} every membership change.
    */
   static Behavior<Command> journal(
-      String roomId, ChatSettings settings, ActorRef<Command> front, ActorRef<MembershipOutbox.Command> outbox, Clock clock) {
-    return Behaviors.setup(context -> new RoomEntity(roomId, settings, context, front, outbox, clock));
+      String roomId,
+      ChatSettings settings,
+      ActorRef<Command> front,
+      ActorRef<MembershipOutbox.Command> outbox,
+      ActorRef<Topic.Command<Started>> starts,
+      Clock clock) {
+    return Behaviors.setup(context -> new RoomEntity(roomId, settings, context, front, outbox, starts, clock));
   }
 
-  /** As the other, for tests of the timeline alone: membership changes go nowhere. */
+  /** As the other, for tests of the timeline alone: membership changes and starts go nowhere. */
   static Behavior<Command> journal(
       String roomId, ChatSettings settings, ActorRef<Command> front, Clock clock) {
-    return Behaviors.setup(context -> new RoomEntity(roomId, settings, context, front, context.getSystem().ignoreRef(), clock));
+    return Behaviors.setup(
+        context -> new RoomEntity(roomId, settings, context, front, context.getSystem().ignoreRef(), context.getSystem().ignoreRef(), clock));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -504,11 +529,13 @@ public final class RoomEntity
   private final ActorContext<Command> context;
   private final ActorRef<Command> front;
   private final ActorRef<MembershipOutbox.Command> outbox;
+  private final ActorRef<Topic.Command<Started>> starts;
   private final Clock clock;
   private final ParleyMetrics metrics;
   /**
    * Followers are node hubs holding a lease; they live in memory only, because after a move
-   * the hubs find the room again by renewing (design rule 7).
+   * the hubs find the room again: at once when they hear it {@link Started}, and by renewing
+   * should that be lost (design rule 7).
    */
   private final Map<ActorRef<RoomPush>, Long> hubs = new HashMap<>();
 
@@ -518,6 +545,7 @@ public final class RoomEntity
       ActorContext<Command> context,
       ActorRef<Command> front,
       ActorRef<MembershipOutbox.Command> outbox,
+      ActorRef<Topic.Command<Started>> starts,
       Clock clock) {
     super(persistenceId(roomId));
     this.roomId = roomId;
@@ -525,6 +553,7 @@ public final class RoomEntity
     this.context = context;
     this.front = front;
     this.outbox = outbox;
+    this.starts = starts;
     this.clock = clock;
     this.metrics = ParleyMetrics.get(context.getSystem());
   }
@@ -539,11 +568,17 @@ public final class RoomEntity
     return RetentionCriteria.snapshotEvery(500, 2);
   }
 
-  /** A crash may have come between a membership change and the outbox hearing of it. */
+  /**
+   * A crash may have come between a membership change and the outbox hearing of it; and the
+   * hubs that follow the room learn that it started here.
+   */
   @Override
   public SignalHandler<State> signalHandler() {
     return newSignalHandlerBuilder()
-        .onSignal(RecoveryCompleted.instance(), state -> outbox.tell(new MembershipOutbox.RoomRecovered(state.lastMembershipSeq())))
+        .onSignal(RecoveryCompleted.instance(), state -> {
+          outbox.tell(new MembershipOutbox.RoomRecovered(state.lastMembershipSeq()));
+          starts.tell(Topic.publish(new Started(roomId)));
+        })
         .build();
   }
 

@@ -15,15 +15,15 @@ public sealed interface RoomPush extends CborSerializable {
   record Published(String room, List<TimelineEvent> events) implements RoomPush {}
 
   /**
-   * Something shown but never journaled: {@code typing}, {@code read} (a read marker moved),
-   * {@code receipt} (delivered/read in a direct message room), {@code presence}.
-   */
-  /**
    * The room's newest seq, as a hub learns it when its lease is renewed: a session that has
    * delivered less fetches the rest (a push lost while the room moved costs latency only).
    */
   record Head(String room, long lastSeq) implements RoomPush {}
 
+  /**
+   * Something shown but never journaled: {@code typing}, {@code read} (a read marker moved),
+   * {@code receipt} (delivered/read in a direct message room), {@code presence}.
+   */
   record Ephemeral(String room, String kind, String user, long seq, String status, long at)
       implements RoomPush {}
 }

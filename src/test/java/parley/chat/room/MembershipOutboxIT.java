@@ -49,14 +49,14 @@ class MembershipOutboxIT {
       });
       ChatSettings settings = ChatSettings.from(config);
       UserEntity.init(node.system());
-      RoomEntity.init(node.system(), settings);
+      RoomEntity.init(node.system(), settings, node.system().ignoreRef());
 
       // The room's journal actor alone, its outbox a probe that drops everything: the node
       // "dies" after the room's write and before any user entity could be told.
       TestProbe<RoomEntity.Command> front = node.createTestProbe();
       TestProbe<MembershipOutbox.Command> lostOutbox = node.createTestProbe();
       ActorRef<RoomEntity.Command> alone =
-          node.spawn(RoomEntity.journal("hall", settings, front.ref(), lostOutbox.ref(), Clock.systemUTC()));
+          node.spawn(RoomEntity.journal("hall", settings, front.ref(), lostOutbox.ref(), node.system().ignoreRef(), Clock.systemUTC()));
       TestProbe<RoomEntity.WriteReply> replies = node.createTestProbe();
       alone.tell(new RoomEntity.WriteBatch(List.of(
           new RoomEntity.Create("alice", RoomEntity.PRIVATE, null, replies.ref()),

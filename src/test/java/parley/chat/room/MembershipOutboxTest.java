@@ -117,7 +117,7 @@ class MembershipOutboxTest {
     TestProbe<Command> front = testKit.createTestProbe();
     TestProbe<MembershipOutbox.Command> lostOutbox = testKit.createTestProbe();
     ActorRef<Command> alone =
-        testKit.spawn(RoomEntity.journal(roomId, settings, front.ref(), lostOutbox.ref(), Clock.systemUTC()));
+        testKit.spawn(RoomEntity.journal(roomId, settings, front.ref(), lostOutbox.ref(), testKit.system().ignoreRef(), Clock.systemUTC()));
     TestProbe<WriteReply> replies = testKit.createTestProbe();
     alone.tell(new RoomEntity.WriteBatch(List.of(
         new RoomEntity.Create("alice", "public", null, replies.ref()),
@@ -147,7 +147,7 @@ class MembershipOutboxTest {
   }
 
   private ActorRef<Command> spawnRoom(String roomId, Users users) {
-    return testKit.spawn(RoomEntity.create(roomId, settings, InMemoryLinks.of(testKit.system(), user -> users.of(user).ref())));
+    return testKit.spawn(RoomEntity.create(roomId, settings, InMemoryLinks.of(testKit.system(), user -> users.of(user).ref()), testKit.system().ignoreRef()));
   }
 
   private static void write(ActorRef<Command> room, Function<ActorRef<WriteReply>, Command> write) {

@@ -86,7 +86,7 @@ class RoomGroupCommitTest {
     for (Duration latency : List.of(Duration.ZERO, Duration.ofMillis(5))) {
       String roomId = "busy-" + latency.toMillis();
       String pid = RoomEntity.persistenceId(roomId).id();
-      ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links));
+      ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links, testKit.system().ignoreRef()));
       createRoom(room, roomId);
       Writes writes = new Writes(pid).withLatency(latency);
       journal.withPolicy(writes);
@@ -117,7 +117,7 @@ class RoomGroupCommitTest {
   void aLoneSurrogateInABatchIsRefusedAloneAndItsBatchIsWritten() {
     String roomId = "mixed";
     String pid = RoomEntity.persistenceId(roomId).id();
-    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links));
+    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links, testKit.system().ignoreRef()));
     createRoom(room, roomId);
     journal.withPolicy(new Writes(pid).withLatency(Duration.ofMillis(5)));
     TestProbe<WriteReply> replies = testKit.createTestProbe();
@@ -140,7 +140,7 @@ class RoomGroupCommitTest {
   void writesWaitingForAWriteAreBatchedUpToMaxBatch() {
     ChatSettings ten = withBatch(10, settings.maxBatchBytes());
     String roomId = "bounded-count";
-    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, ten, links));
+    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, ten, links, testKit.system().ignoreRef()));
     createRoom(room, roomId);
     Writes writes = new Writes(RoomEntity.persistenceId(roomId).id()).holdingFirst();
     journal.withPolicy(writes);
@@ -163,7 +163,7 @@ class RoomGroupCommitTest {
   @Test
   void writesWaitingForAWriteAreBatchedUpToMaxBatchBytes() {
     String roomId = "bounded-bytes";
-    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links));
+    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links, testKit.system().ignoreRef()));
     createRoom(room, roomId);
     Writes writes = new Writes(RoomEntity.persistenceId(roomId).id()).holdingFirst();
     journal.withPolicy(writes);
@@ -189,7 +189,7 @@ class RoomGroupCommitTest {
   void aFailedWriteAnswersEverySenderUnavailableAndTheirRetriesSucceedOnce() {
     String roomId = "flaky";
     String pid = RoomEntity.persistenceId(roomId).id();
-    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links));
+    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links, testKit.system().ignoreRef()));
     createRoom(room, roomId);
     TestProbe<RoomPush> hub = testKit.createTestProbe();
     TestProbe<Subscribed> subscribed = testKit.createTestProbe();
@@ -226,7 +226,7 @@ class RoomGroupCommitTest {
     assertEquals(2, journal.persistedInStorage(pid).size(), "nothing of the failed write is kept");
 
     // The entity starts afresh (as sharding would on the next message); the senders retry.
-    ActorRef<Command> restarted = testKit.spawn(RoomEntity.create(roomId, settings, links));
+    ActorRef<Command> restarted = testKit.spawn(RoomEntity.create(roomId, settings, links, testKit.system().ignoreRef()));
     for (int round = 0; round < 2; round++) {
       for (int i = 2; i <= 5; i++) {
         TestProbe<WriteReply> sender = testKit.createTestProbe();
@@ -256,7 +256,7 @@ class RoomGroupCommitTest {
   void aRoomThatCannotRecoverAnswersWritesUnavailable() {
     String roomId = "unreadable";
     String pid = RoomEntity.persistenceId(roomId).id();
-    ActorRef<Command> first = testKit.spawn(RoomEntity.create(roomId, settings, links));
+    ActorRef<Command> first = testKit.spawn(RoomEntity.create(roomId, settings, links, testKit.system().ignoreRef()));
     createRoom(first, roomId);
     testKit.stop(first);
 
@@ -264,7 +264,7 @@ class RoomGroupCommitTest {
     // there to be answered, whatever the threads' timing.
     FailedRead read = new FailedRead(pid);
     journal.withPolicy(read);
-    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links));
+    ActorRef<Command> room = testKit.spawn(RoomEntity.create(roomId, settings, links, testKit.system().ignoreRef()));
     TestProbe<WriteReply> sender = testKit.createTestProbe();
     room.tell(new Post("alice", "m1", "hello?", false, sender.ref()));
     read.release();
@@ -273,7 +273,7 @@ class RoomGroupCommitTest {
     testKit.createTestProbe().expectTerminated(room, Duration.ofSeconds(5));
     assertEquals(1, journal.persistedInStorage(pid).size());
 
-    ActorRef<Command> again = testKit.spawn(RoomEntity.create(roomId, settings, links));
+    ActorRef<Command> again = testKit.spawn(RoomEntity.create(roomId, settings, links, testKit.system().ignoreRef()));
     again.tell(new Post("alice", "m1", "hello?", false, sender.ref()));
     Written written = assertInstanceOf(Written.class, sender.receiveMessage());
     assertEquals(new Written(roomId, 2, written.ts(), "m1", false), written);

@@ -157,7 +157,7 @@ class UserEntityIT {
     UserEntity.init(testKit.system());
     // Presence is announced to the user's rooms, so a node runs both entity types.
     parley.chat.room.RoomEntity.init(
-        testKit.system(), parley.chat.ChatSettings.from(testKit.system().settings().config()));
+        testKit.system(), parley.chat.ChatSettings.from(testKit.system().settings().config()), testKit.system().ignoreRef());
     return testKit;
   }
 
