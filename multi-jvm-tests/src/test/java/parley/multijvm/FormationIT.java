@@ -106,4 +106,36 @@ class FormationIT {
     assertFalse(unplaced.path("allocated").asBoolean(), unplaced.toString());
     assertEquals(ring.owner(unplaced.path("shard").asText()), unplaced.path("node").asText(), unplaced.toString());
   }
+
+  /**
+   * A session's start asks the user's entity, and each answer completes a Java future whose
+   * callbacks the JDK runs on its common pool, or, when that pool has fewer than two threads (a
+   * node of two cores, unless the node sizes it: Main), on a new thread each. Opening and
+   * resuming connections must not start threads.
+   */
+  @Test
+  void openingConnectionsStartsNoThreadPerConnection() throws Exception {
+    TestCluster cluster = TestCluster.shared();
+    cluster.ensureHealthy(3);
+    ClusterNode node = cluster.running().get(0);
+    int connections = 100;
+    List<String> tokens = new ArrayList<>();
+    for (int i = 0; i < connections; i++) {
+      tokens.add(ParleyClient.devToken(node.http(), "formation-threads-" + i));
+    }
+    List<ParleyClient> clients = new ArrayList<>();
+    double before = Metrics.sum(List.of(node), "jvm_threads_started_threads_total");
+    try {
+      for (String token : tokens) {
+        ParleyClient client = ParleyClient.connect(node.ws(), token).get(20, TimeUnit.SECONDS);
+        clients.add(client);
+        client.resume(null).get(20, TimeUnit.SECONDS);
+      }
+    } finally {
+      clients.forEach(ParleyClient::close);
+    }
+    double started = Metrics.sum(List.of(node), "jvm_threads_started_threads_total") - before;
+    Measured.print("formation", "threads the node started while " + connections + " connections opened and resumed", started);
+    assertTrue(started < connections / 4.0, started + " threads started for " + connections + " connections");
+  }
 }
