@@ -324,9 +324,9 @@ public final class ChatHandler {
   /**
    * {@code stage} as a plain CompletableFuture, completed on {@code executor}. An ask's stage is
    * a converted Scala future that runs every callback chained on it asynchronously on
-   * CompletableFuture's default pool, and with fewer than two cores that "pool" starts a new
-   * thread per callback (measured: thousands of short-lived threads per minute under load).
-   * Chained on the plain future, the handlers' steps run where the answer arrives.
+   * CompletableFuture's default pool: a hop per step, and a new thread per step wherever that
+   * pool has fewer than two threads (Main sizes a node's; an embedding may not). Chained on the
+   * plain future, the handlers' steps run where the answer arrives.
    */
   public static <T> CompletableFuture<T> plain(CompletionStage<T> stage, java.util.concurrent.Executor executor) {
     CompletableFuture<T> plain = new CompletableFuture<>();
