@@ -1,5 +1,6 @@
 package parley.transport;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -28,6 +29,9 @@ final class DocumentStreams {
   /** The most pushes held for one document while its opening or a fetch is under way. */
   private static final int MAX_WAITING = 1000;
 
+  /** How soon a subscription lost with its entity is tried again after no answer. */
+  private static final Duration RESUBSCRIBE_RETRY = Duration.ofSeconds(1);
+
   /** One open document on this connection. */
   private static final class OpenDocument {
     final OrderedDelivery<DocumentEntity.OpApplied> revisions =
@@ -37,6 +41,11 @@ final class DocumentStreams {
      * clientOpId. Their revision goes out as their ok, wherever it comes from.
      */
     final Map<String, List<String>> unanswered = new HashMap<>();
+    /**
+     * The entity that pushes this document's revisions here, watched: null until it answers
+     * the subscription, and again once it has stopped and until it answers anew.
+     */
+    ActorRef<DocumentEntity.Command> entity;
   }
 
   private final Session session;
@@ -54,7 +63,11 @@ final class DocumentStreams {
     request.accept(new Requests(id));
   }
 
-  /** Subscriptions live in the documents' memory: renew them, so a moved document knows us. */
+  /**
+   * Subscriptions live in the documents' memory. They are renewed now and then, which keeps an
+   * idle document awake; a document that stops is subscribed to again at once
+   * ({@link #onEntityStopped}).
+   */
   void renew() {
     open.forEach((doc, state) -> {
       if (state.revisions.started()) {
@@ -123,7 +136,9 @@ final class DocumentStreams {
 
     @Override
     public Void close(Request.DocClose r) {
-      if (open.remove(r.doc()) != null) {
+      OpenDocument closed = open.remove(r.doc());
+      if (closed != null) {
+        unfollow(closed);
         entity(r.doc()).tell(new DocumentEntity.Unsubscribe(pushes));
       }
       session.reply(Codec.reply(id, new Reply.DocDone(r.doc())));
@@ -141,10 +156,15 @@ final class DocumentStreams {
         session.reply(Codec.reply(id, DocumentHandler.rejection(rejected)));
         return;
       }
-      DocumentEntity.Opened opened = (DocumentEntity.Opened) reply;
+      DocumentEntity.Subscribed subscribed = (DocumentEntity.Subscribed) reply;
+      DocumentEntity.Opened opened = subscribed.document();
       session.reply(Codec.reply(id, DocumentHandler.opened(opened, session.sessionId())));
       // A later doc_open or doc_close may have overtaken this one; its answer still went out.
-      if (open.get(doc) == state && state.revisions.start(opened.revision(), item -> deliver(state, item))) {
+      if (open.get(doc) != state) {
+        return;
+      }
+      follow(doc, state, subscribed.entity());
+      if (state.revisions.start(opened.revision(), item -> deliver(state, item))) {
         fetch(doc, state);
       }
     }, failure -> {
@@ -252,9 +272,49 @@ final class DocumentStreams {
     } else if (push instanceof DocumentEntity.DocumentClosed closed) {
       OpenDocument state = open.get(closed.docId());
       if (state != null && state.revisions.started()) {
-        // The entity stopped or moved: subscribe again so pushes keep coming.
+        // The user left the owning room: subscribing again tells whether they still may read.
         resubscribe(closed.docId(), state);
       }
+    }
+  }
+
+  /**
+   * The entity of an open document stopped: moved by a rebalance, passivated, failed, or gone
+   * with its node, in which case no message of its own could have said so. Subscribe again at
+   * once, which starts it where it now belongs; the revisions applied meanwhile are fetched.
+   */
+  void onEntityStopped(String doc) {
+    OpenDocument state = open.get(doc);
+    if (state == null) {
+      return;
+    }
+    state.entity = null;
+    if (state.revisions.started()) {
+      resubscribe(doc, state);
+    }
+  }
+
+  /** Subscribes again to every open document whose entity stopped and has not answered since. */
+  private void resubscribeLost() {
+    open.forEach((doc, state) -> {
+      if (state.entity == null && state.revisions.started()) {
+        resubscribe(doc, state);
+      }
+    });
+  }
+
+  private void follow(String doc, OpenDocument state, ActorRef<DocumentEntity.Command> entity) {
+    if (!entity.equals(state.entity)) {
+      unfollow(state);
+      state.entity = entity;
+      session.watchDocument(entity, doc);
+    }
+  }
+
+  private void unfollow(OpenDocument state) {
+    if (state.entity != null) {
+      session.unwatch(state.entity);
+      state.entity = null;
     }
   }
 
@@ -321,20 +381,35 @@ final class DocumentStreams {
       if (open.get(doc) != state) {
         return;
       }
-      if (reply instanceof DocumentEntity.Opened opened) {
-        state.revisions.knowHead(opened.revision());
+      if (reply instanceof DocumentEntity.Subscribed subscribed) {
+        follow(doc, state, subscribed.entity());
+        state.revisions.knowHead(subscribed.document().revision());
         fetchIfNeeded(doc, state);
       } else if (!ErrorCode.UNAVAILABLE.wire().equals(((DocumentEntity.Rejected) reply).code())) {
-        // No longer allowed (left the document's room) or gone; unavailable is tried again
-        // at the next renewal.
+        // No longer allowed (left the document's room) or gone.
         giveUp(doc, (DocumentEntity.Rejected) reply);
+      } else {
+        retryIfLost(state);
       }
-    }, failure -> {});
+    }, failure -> retryIfLost(state));
+  }
+
+  /**
+   * Unanswered while the document is still subscribed: the next renewal is soon enough. Lost
+   * with its entity (its node is failing over, say): try again shortly.
+   */
+  private void retryIfLost(OpenDocument state) {
+    if (state.entity == null) {
+      session.later(RESUBSCRIBE_RETRY, this::resubscribeLost);
+    }
   }
 
   /** Stops following a document the session cannot keep in step, and tells the client so. */
   private void giveUp(String doc, DocumentEntity.Rejected why) {
-    open.remove(doc);
+    OpenDocument state = open.remove(doc);
+    if (state != null) {
+      unfollow(state);
+    }
     entity(doc).tell(new DocumentEntity.Unsubscribe(pushes));
     session.send(Codec.push(new Push.DocResync(doc, ErrorCode.ofEntity(why.code()).wire(), why.message())));
   }

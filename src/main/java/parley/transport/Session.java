@@ -79,6 +79,9 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
 
   private record FromDocument(DocumentEntity.Push push) implements Command {}
 
+  /** The entity of a document this session follows has stopped (DocumentStreams). */
+  private record DocumentStopped(String doc) implements Command {}
+
   /**
    * The session's beat on the node's {@link Pulse}: something periodic is due (a ping, the
    * heartbeat deadline, a presence renewal, the token's expiry). Presence and document
@@ -300,6 +303,8 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
       onNotice(m.notice());
     } else if (message instanceof FromDocument m) {
       documents.onPush(m.push());
+    } else if (message instanceof DocumentStopped m) {
+      documents.onEntityStopped(m.doc());
     } else if (message instanceof Continue c) {
       c.work().run();
     } else if (message instanceof LagCheck) {
@@ -719,6 +724,15 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
 
   ClusterSharding sharding() {
     return sharding;
+  }
+
+  /** Tells {@link DocumentStreams#onEntityStopped} when {@code entity}, the document's, ends. */
+  void watchDocument(ActorRef<DocumentEntity.Command> entity, String doc) {
+    context.watchWith(entity, new DocumentStopped(doc));
+  }
+
+  void unwatch(ActorRef<?> entity) {
+    context.unwatch(entity);
   }
 
   /** Runs {@code work} on the session's own thread after {@code delay} (once per key: a later call replaces it). */

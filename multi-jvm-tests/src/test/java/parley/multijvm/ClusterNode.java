@@ -60,13 +60,17 @@ final class ClusterNode implements AutoCloseable {
     this.log = log;
   }
 
-  /** Starts a dev-profile node on {@code host}; {@code env} adds to (and wins over) the defaults. */
-  static ClusterNode start(String name, String host, Map<String, String> env) throws IOException {
+  /**
+   * Starts a dev-profile node on {@code host}; {@code env} adds to (and wins over) the defaults,
+   * and so do {@code jvmOptions} (a {@code -D} given twice takes the later value).
+   */
+  static ClusterNode start(String name, String host, Map<String, String> env, List<String> jvmOptions) throws IOException {
     Path buildDir = Path.of(System.getProperty("parley.build.dir", "target"));
     Path log = Files.createDirectories(buildDir.resolve("node-logs")).resolve(name + ".log");
     List<String> command = new ArrayList<>();
     command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     command.addAll(JVM_OPTIONS);
+    command.addAll(jvmOptions);
     command.add("-cp");
     command.add(buildDir.resolve("parley.jar") + ":" + buildDir.resolve("lib") + "/*");
     command.add("parley.app.Main");

@@ -29,7 +29,7 @@ class ResumeDuringFailoverIT {
     cluster.ensureHealthy(3);
     ClusterNode survivor = cluster.running().get(0);
     // A user whose entity another node hosts (the victim), and a room the victim does not host.
-    String user = firstNamed("resume-hostage-user-", "user", survivor, survivor.address(), false);
+    String user = Shards.firstNamed("resume-hostage-user-", "user", survivor, survivor.address(), false);
 
     try (ParleyClient member = connect(survivor, user);
         ParleyClient writer = connect(survivor, "resume-hostage-writer")) {
@@ -37,7 +37,7 @@ class ResumeDuringFailoverIT {
       writer.resume(null).get(20, TimeUnit.SECONDS);
       ClusterNode victim = cluster.byAddress(TestCluster.hostOf(survivor, "user", user).orElseThrow());
       assertTrue(victim != survivor, "the user's entity lives on another node than its connection");
-      String room = firstNamed("resume-hostage-room-", "room", survivor, victim.address(), false);
+      String room = Shards.firstNamed("resume-hostage-room-", "room", survivor, victim.address(), false);
       member.createRoom(room, "public", null).get(20, TimeUnit.SECONDS);
       writer.join(room).get(20, TimeUnit.SECONDS);
       assertTrue(!TestCluster.hostOf(survivor, "room", room).orElseThrow().equals(victim.address()), "the room lives off the victim");
@@ -73,17 +73,5 @@ class ResumeDuringFailoverIT {
 
   private static ParleyClient connect(ClusterNode node, String user) throws Exception {
     return ParleyClient.connect(node.ws(), ParleyClient.devToken(node.http(), user)).get(20, TimeUnit.SECONDS);
-  }
-
-  /** The first name {@code prefix-i} whose entity the ring places on {@code address} (or, with false, off it). */
-  private static String firstNamed(String prefix, String type, ClusterNode via, String address, boolean on) {
-    for (int i = 0; i < 500; i++) {
-      String name = prefix + i;
-      String host = TestCluster.hostOf(via, type, name).orElseThrow();
-      if (host.equals(address) == on) {
-        return name;
-      }
-    }
-    throw new AssertionError("no " + type + " name placed as needed");
   }
 }

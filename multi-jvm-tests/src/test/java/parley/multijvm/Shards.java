@@ -91,4 +91,16 @@ final class Shards {
     }
     return null;
   }
+
+  /** The first name {@code prefix-i} whose entity the ring places on {@code address} (or, with false, off it). */
+  static String firstNamed(String prefix, String type, ClusterNode via, String address, boolean on) {
+    for (int i = 0; i < 500; i++) {
+      String name = prefix + i;
+      String host = TestCluster.hostOf(via, type, name).orElseThrow();
+      if (host.equals(address) == on) {
+        return name;
+      }
+    }
+    throw new AssertionError("no " + type + " name placed as needed");
+  }
 }

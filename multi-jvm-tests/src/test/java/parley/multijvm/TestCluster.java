@@ -37,11 +37,18 @@ final class TestCluster implements AutoCloseable {
   private final List<String> hosts;
   private final Map<String, String> env;
   private final ClusterNode[] nodes;
+  private final List<String> jvmOptions;
   private int incarnations;
 
   TestCluster(String name, List<String> hosts, Map<String, String> env) {
+    this(name, hosts, env, List.of());
+  }
+
+  /** {@code jvmOptions}: each node's, after (and over) ClusterNode's test-only timings. */
+  TestCluster(String name, List<String> hosts, Map<String, String> env, List<String> jvmOptions) {
     this.name = name;
     this.hosts = List.copyOf(hosts);
+    this.jvmOptions = List.copyOf(jvmOptions);
     this.env = new HashMap<>(env);
     this.env.put(
         "PARLEY_SEED_NODES",
@@ -56,21 +63,26 @@ final class TestCluster implements AutoCloseable {
    */
   static synchronized TestCluster shared() {
     if (shared == null) {
-      Config keyspaces = TestCassandra.keyspacesFor("MultiJvmCluster");
-      shared =
-          new TestCluster(
-              "cluster",
-              List.of("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"),
-              Map.of(
-                  "PARLEY_CASSANDRA_CONTACT_POINTS", TestCassandra.contactPointString(),
-                  "PARLEY_JOURNAL_KEYSPACE", keyspaces.getString("parley.cassandra.journal-keyspace"),
-                  "PARLEY_SNAPSHOT_KEYSPACE", keyspaces.getString("parley.cassandra.snapshot-keyspace"),
-                  "PARLEY_SBR_STABLE_AFTER", "4s",
-                  "PARLEY_SERVER_KEY", SERVER_KEY,
-                  "PARLEY_WORKER_KEY", WORKER_KEY));
+      shared = onTestCassandra("cluster", "MultiJvmCluster", List.of("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"), List.of());
       Runtime.getRuntime().addShutdownHook(new Thread(shared::close, "multi-jvm-cluster-stop"));
     }
     return shared;
+  }
+
+  /** A cluster against the shared test Cassandra in keyspaces of {@code owner}'s, as {@link #shared()}'s. */
+  static TestCluster onTestCassandra(String name, String owner, List<String> hosts, List<String> jvmOptions) {
+    Config keyspaces = TestCassandra.keyspacesFor(owner);
+    return new TestCluster(
+        name,
+        hosts,
+        Map.of(
+            "PARLEY_CASSANDRA_CONTACT_POINTS", TestCassandra.contactPointString(),
+            "PARLEY_JOURNAL_KEYSPACE", keyspaces.getString("parley.cassandra.journal-keyspace"),
+            "PARLEY_SNAPSHOT_KEYSPACE", keyspaces.getString("parley.cassandra.snapshot-keyspace"),
+            "PARLEY_SBR_STABLE_AFTER", "4s",
+            "PARLEY_SERVER_KEY", SERVER_KEY,
+            "PARLEY_WORKER_KEY", WORKER_KEY),
+        jvmOptions);
   }
 
   /** Starts the node of {@code slot}; it must not be running. Does not wait for it. */
@@ -79,7 +91,7 @@ final class TestCluster implements AutoCloseable {
       throw new IllegalStateException(nodes[slot] + " is still running");
     }
     String host = hosts.get(slot);
-    nodes[slot] = ClusterNode.start(name + "-" + host + "-" + (++incarnations), host, env);
+    nodes[slot] = ClusterNode.start(name + "-" + host + "-" + (++incarnations), host, env, jvmOptions);
     return nodes[slot];
   }
 

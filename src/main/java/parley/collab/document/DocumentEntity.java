@@ -59,10 +59,12 @@ import parley.serialization.CborSerializable;
  *
  * <p><b>Subscribers and cursors</b> are ephemeral: kept in fields of this behavior instance,
  * never in {@link State}, because they are actor refs and positions of live sessions that mean
- * nothing after a restart or on another node. When the entity stops (passivation, rebalance,
- * failure) every subscriber gets {@link DocumentClosed} and must subscribe again.
+ * nothing after a restart or on another node. A subscriber watches the entity (its ref comes
+ * in {@link Subscribed}) and subscribes again when it stops, whether it stopped cleanly
+ * (passivation, rebalance, a failed write) or went down with its node, which no message
+ * of the entity's own could announce.
  *
- * <p><b>For a session.</b> {@link Subscribe} answers with the document ({@link Opened}) and
+ * <p><b>For a session.</b> {@link Subscribe} answers with the document ({@link Subscribed}) and
  * from then on pushes every operation after {@code Opened.revision}. Replies and pushes travel
  * on different refs, so order by revision: the session's own operation is pushed too (its
  * {@link OpApplied} carries the author and client operation id), and a revision that jumps is
@@ -180,10 +182,10 @@ public final class DocumentEntity
   public record AddEditor(String byUserId, String editorId, ActorRef<AddEditorReply> replyTo) implements Command {}
 
   /**
-   * Registers {@code subscriber} for {@link Push}es, answered with the document as
-   * {@link Opened} at the moment of subscribing: every operation after {@code Opened.revision}
-   * is pushed. Idempotent; sending it again renews the subscription and keeps the entity from
-   * idle passivation.
+   * Registers {@code subscriber} for {@link Push}es, answered with {@link Subscribed}: the
+   * document at the moment of subscribing (every operation after its revision is pushed) and
+   * this entity's ref, for the subscriber to watch. Idempotent; sending it again renews the
+   * subscription and keeps the entity from idle passivation.
    */
   public record Subscribe(String userId, String sessionId, ActorRef<Push> subscriber, ActorRef<OpenReply> replyTo)
       implements Command {}
@@ -253,6 +255,12 @@ public final class DocumentEntity
       String docId, String text, long revision, String owner, String room, List<String> editors, List<Cursor> cursors)
       implements OpenReply {}
 
+  /**
+   * The answer to {@link Subscribe}: the document, and the entity that will push its changes;
+   * when that actor ends, the subscription has ended with it.
+   */
+  public record Subscribed(Opened document, ActorRef<Command> entity) implements OpenReply {}
+
   /** The submission is revision {@code revision} of the document, in the journal. */
   public record Acked(String docId, long revision, String clientOpId) implements SubmitReply {}
 
@@ -284,9 +292,8 @@ public final class DocumentEntity
   public record EditorsChanged(String docId, String owner, List<String> editors) implements Push {}
 
   /**
-   * The subscription ended: the entity stopped (idle, moved to another node, or failed), or the
-   * user is no longer a member of the owning room. Subscribe again; that is refused if the user
-   * may no longer read the document.
+   * The subscription ended because the user is no longer a member of the owning room. Subscribe
+   * again; that is refused if the user may no longer read the document.
    */
   public record DocumentClosed(String docId) implements Push {}
 
@@ -696,7 +703,7 @@ public final class DocumentEntity
       if (subscribers.put(subscriber, new SessionKey(subscribe.userId(), subscribe.sessionId())) == null) {
         context.watchWith(subscriber, new SubscriberTerminated(subscriber));
       }
-      subscribe.replyTo().tell(opened(state));
+      subscribe.replyTo().tell(new Subscribed(opened(state), context.getSelf()));
     } else if (command instanceof GetOps get) {
       get.replyTo().tell(ops(state, get));
     } else if (command instanceof AddEditor add) {
@@ -1104,9 +1111,8 @@ public final class DocumentEntity
         .build();
   }
 
-  /** Subscribers subscribe again; whoever waits for the room's answer retries. */
+  /** Whoever waits for the room's answer retries; subscribers watching this entity subscribe again. */
   private void onStopped() {
-    push(new DocumentClosed(docId));
     Rejected moving = new Rejected(UNAVAILABLE, "the document stopped before the room answered; retry");
     awaitingRoom.values().forEach(waiting -> waiting.forEach(command -> refuse(command, moving)));
     creating.forEach(create -> create.replyTo().tell(moving));

@@ -40,7 +40,6 @@ import parley.collab.document.DocumentEntity.Created;
 import parley.collab.document.DocumentEntity.Cursor;
 import parley.collab.document.DocumentEntity.CursorMoved;
 import parley.collab.document.DocumentEntity.CursorRemoved;
-import parley.collab.document.DocumentEntity.DocumentClosed;
 import parley.collab.document.DocumentEntity.DocumentCreated;
 import parley.collab.document.DocumentEntity.EditorAdded;
 import parley.collab.document.DocumentEntity.Editors;
@@ -61,6 +60,7 @@ import parley.collab.document.DocumentEntity.State;
 import parley.collab.document.DocumentEntity.Submit;
 import parley.collab.document.DocumentEntity.SubmitReply;
 import parley.collab.document.DocumentEntity.Subscribe;
+import parley.collab.document.DocumentEntity.Subscribed;
 import parley.collab.document.DocumentEntity.UpdateCursor;
 import parley.collab.ot.OtClient;
 import parley.collab.ot.TextOperation;
@@ -370,7 +370,7 @@ class DocumentEntityTest {
   void subscribersHearPersistedOperationsInRevisionOrder() {
     create("", "bob");
     TestProbe<Push> pushes = testKit.createTestProbe();
-    Opened opened = (Opened) subscribe("alice", "a1", pushes.ref());
+    Opened opened = ((Subscribed) subscribe("alice", "a1", pushes.ref())).document();
     assertEquals(0, opened.revision());
 
     submit("bob", "b1", 0, op("x"));
@@ -400,7 +400,7 @@ class DocumentEntityTest {
     TestProbe<Push> pushes = testKit.createTestProbe();
     TestProbe<OpenReply> subscribed = testKit.createTestProbe();
     entity.tell(new DocumentEntity.Subscribe("alice", "a1", pushes.ref(), subscribed.ref()));
-    subscribed.expectMessageClass(Opened.class);
+    assertEquals(entity, subscribed.expectMessageClass(Subscribed.class).entity(), "the entity to watch");
 
     PersistenceTestKit journal = PersistenceTestKit.create(testKit.system());
     journal.failNextPersisted("doc|" + docId);
@@ -408,7 +408,8 @@ class DocumentEntityTest {
     entity.tell(new Submit("alice", "c1", 0, op(3, "!"), submitter.ref()));
 
     assertRejected(DocumentEntity.UNAVAILABLE, submitter.receiveMessage());
-    pushes.expectMessage(new DocumentClosed(docId));
+    // The entity stopped: its subscribers, who watch it, learn of that from the stop itself.
+    subscribed.expectTerminated(entity);
     pushes.expectNoMessage(Duration.ofMillis(200));
 
     ActorRef<Command> recovered = testKit.spawn(DocumentEntity.create(docId, SETTINGS, NO_ROOMS));
@@ -496,19 +497,6 @@ class DocumentEntityTest {
     bobs.stop();
     alices.expectMessage(new CursorRemoved(DOC, "bob", "b1"));
     assertEquals(List.of(), openAsAlice().cursors());
-  }
-
-  @Test
-  void stoppingTellsSubscribersToSubscribeAgain() {
-    create("abc");
-    TestProbe<Push> pushes = testKit.createTestProbe();
-    subscribe("alice", "a1", pushes.ref());
-
-    doc.restart();
-
-    pushes.expectMessage(new DocumentClosed(DOC));
-    submit("alice", "c1", 0, op(3, "!"));
-    pushes.expectNoMessage(Duration.ofMillis(100));
   }
 
   @Test

@@ -197,7 +197,7 @@ class DocumentRoomAccessTest {
     TestProbe<OpenReply> subscribed = testKit.createTestProbe();
     doc.runCommand(new Subscribe("bob", "b-session", bobsPushes.ref(), subscribed.ref()));
     answer("bob", true);
-    assertInstanceOf(Opened.class, subscribed.receiveMessage());
+    assertInstanceOf(DocumentEntity.Subscribed.class, subscribed.receiveMessage());
 
     // Bob leaves the room; until the TTL ends the document does not ask again.
     clock.advance(TTL.minusMillis(1));
