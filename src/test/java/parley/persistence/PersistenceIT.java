@@ -9,13 +9,10 @@ import com.typesafe.config.Config;
 import java.time.Duration;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
-import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
-import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.cluster.typed.Join;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -47,16 +44,7 @@ class PersistenceIT {
     journal = config.getString("parley.cassandra.journal-keyspace");
     snapshots = config.getString("parley.cassandra.snapshot-keyspace");
     testKit = ActorTestKit.create("PersistenceIT", config);
-    Cluster cluster = Cluster.get(testKit.system());
-    cluster.manager().tell(Join.create(cluster.selfMember().address()));
-    testKit
-        .createTestProbe()
-        .awaitAssert(
-            Duration.ofSeconds(20),
-            () -> {
-              assertEquals(MemberStatus.up(), cluster.selfMember().status());
-              return null;
-            });
+    TestNodes.joinItself(testKit);
     sharding = ClusterSharding.get(testKit.system());
     sharding.init(
         Entity.of(Tally.KEY, ctx -> Tally.create(ctx, false))

@@ -1,7 +1,14 @@
 package parley.testing;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import java.time.Duration;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.cluster.MemberStatus;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
 
 /** Config for in-JVM test nodes: a real cluster provider on a free port, joined to itself. */
 public final class TestNodes {
@@ -26,5 +33,15 @@ public final class TestNodes {
             """)
         .withFallback(TestCassandra.keyspacesFor(owner))
         .withFallback(ConfigFactory.load());
+  }
+
+  /** Makes the test kit's node a cluster of one and waits until it is up: sharding starts entities only then. */
+  public static void joinItself(ActorTestKit node) {
+    Cluster cluster = Cluster.get(node.system());
+    cluster.manager().tell(Join.create(cluster.selfMember().address()));
+    node.createTestProbe().awaitAssert(Duration.ofSeconds(20), () -> {
+      assertEquals(MemberStatus.up(), cluster.selfMember().status());
+      return null;
+    });
   }
 }

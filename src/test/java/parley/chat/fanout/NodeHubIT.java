@@ -11,13 +11,10 @@ import org.apache.pekko.actor.testkit.typed.javadsl.LogCapturingExtension;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.pubsub.Topic;
-import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.sharding.ShardRegion;
 import org.apache.pekko.cluster.sharding.typed.GetShardRegionState;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
-import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.cluster.typed.Join;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import parley.chat.ChatSettings;
@@ -50,12 +47,7 @@ class NodeHubIT {
         .withFallback(TestNodes.config("NodeHubIT"));
     ActorTestKit node = ActorTestKit.create("NodeHubIT", config);
     try {
-      Cluster cluster = Cluster.get(node.system());
-      cluster.manager().tell(Join.create(cluster.selfMember().address()));
-      node.createTestProbe().awaitAssert(WAIT, () -> {
-        assertEquals(MemberStatus.up(), cluster.selfMember().status());
-        return null;
-      });
+      TestNodes.joinItself(node);
       ChatSettings settings = ChatSettings.from(config);
       ActorRef<Topic.Command<RoomEntity.Started>> starts = node.spawn(RoomEntity.startsTopic(), "room-starts");
       // A room's outbox tells user entities of membership changes: a node runs both.

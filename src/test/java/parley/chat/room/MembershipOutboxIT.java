@@ -15,11 +15,8 @@ import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.LogCapturingExtension;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
-import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
-import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.cluster.typed.Join;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import parley.chat.ChatSettings;
@@ -41,12 +38,7 @@ class MembershipOutboxIT {
     Config config = TestNodes.config("MembershipOutboxIT");
     ActorTestKit node = ActorTestKit.create("MembershipOutboxIT", config);
     try {
-      Cluster cluster = Cluster.get(node.system());
-      cluster.manager().tell(Join.create(cluster.selfMember().address()));
-      node.createTestProbe().awaitAssert(WAIT, () -> {
-        assertEquals(MemberStatus.up(), cluster.selfMember().status());
-        return null;
-      });
+      TestNodes.joinItself(node);
       ChatSettings settings = ChatSettings.from(config);
       UserEntity.init(node.system());
       RoomEntity.init(node.system(), settings, node.system().ignoreRef());

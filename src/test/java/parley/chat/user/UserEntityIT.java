@@ -14,11 +14,8 @@ import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.LogCapturingExtension;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
-import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
-import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.cluster.typed.Join;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -144,16 +141,7 @@ class UserEntityIT {
   /** A one-node cluster with the user entity sharded, as the node's guardian starts it. */
   private static ActorTestKit startNode(String name) {
     ActorTestKit testKit = ActorTestKit.create(name, config);
-    Cluster cluster = Cluster.get(testKit.system());
-    cluster.manager().tell(Join.create(cluster.selfMember().address()));
-    testKit
-        .createTestProbe()
-        .awaitAssert(
-            Duration.ofSeconds(20),
-            () -> {
-              assertEquals(MemberStatus.up(), cluster.selfMember().status());
-              return null;
-            });
+    TestNodes.joinItself(testKit);
     UserEntity.init(testKit.system());
     // Presence is announced to the user's rooms, so a node runs both entity types.
     parley.chat.room.RoomEntity.init(

@@ -11,11 +11,8 @@ import java.util.Collections;
 import java.util.List;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
-import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
-import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.cluster.typed.Join;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -66,15 +63,7 @@ class DocumentEntityIT {
   /** A one-node cluster on the same keyspaces, with the document shard region started. */
   private static ActorTestKit newNode() {
     ActorTestKit kit = ActorTestKit.create("DocumentEntityIT", config);
-    Cluster cluster = Cluster.get(kit.system());
-    cluster.manager().tell(Join.create(cluster.selfMember().address()));
-    kit.createTestProbe()
-        .awaitAssert(
-            Duration.ofSeconds(20),
-            () -> {
-              assertEquals(MemberStatus.up(), cluster.selfMember().status());
-              return null;
-            });
+    TestNodes.joinItself(kit);
     DocumentEntity.init(kit.system(), SETTINGS);
     return kit;
   }
