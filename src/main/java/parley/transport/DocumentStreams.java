@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 import parley.collab.document.DocumentEntity;
@@ -29,8 +30,14 @@ final class DocumentStreams {
   /** The most pushes held for one document while its opening or a fetch is under way. */
   private static final int MAX_WAITING = 1000;
 
-  /** How soon a subscription lost with its entity is tried again after no answer. */
-  private static final Duration RESUBSCRIBE_RETRY = Duration.ofSeconds(1);
+  /**
+   * A subscription lost with its entity is asked for again with this timeout: the first ask
+   * may go to the region of a node just removed, and be lost with it.
+   */
+  private static final Duration RESUBSCRIBE_TIMEOUT = Duration.ofSeconds(2);
+  /** Unanswered, it is asked for again after 1 s, then 2, 4, 8, 16 s, each with jitter. */
+  private static final long FIRST_RETRY_MILLIS = 1_000;
+  private static final long LAST_RETRY_MILLIS = 16_000;
 
   /** One open document on this connection. */
   private static final class OpenDocument {
@@ -41,11 +48,10 @@ final class DocumentStreams {
      * clientOpId. Their revision goes out as their ok, wherever it comes from.
      */
     final Map<String, List<String>> unanswered = new HashMap<>();
-    /**
-     * The entity that pushes this document's revisions here, watched: null until it answers
-     * the subscription, and again once it has stopped and until it answers anew.
-     */
+    /** The entity that pushes this document's revisions here, watched; null before its answer. */
     ActorRef<DocumentEntity.Command> entity;
+    /** The entity stopped, and no incarnation has answered a subscription since. */
+    boolean lost;
   }
 
   private final Session session;
@@ -53,6 +59,10 @@ final class DocumentStreams {
   private final Map<String, OpenDocument> open = new HashMap<>();
   /** A delivery found the client lagging: deliver nothing until the session says it caught up. */
   private boolean paused;
+  /** The next retry's delay for lost subscriptions; back to the first once one is answered. */
+  private long retryMillis = FIRST_RETRY_MILLIS;
+  /** A retry of the lost subscriptions is due: one pass retries them all. */
+  private boolean retryDue;
 
   DocumentStreams(Session session, ActorRef<DocumentEntity.Push> pushes) {
     this.session = session;
@@ -149,21 +159,23 @@ final class DocumentStreams {
   private void open(String id, String doc) {
     // Opening again starts delivery afresh from the revision of the new ok.
     OpenDocument state = new OpenDocument();
-    open.put(doc, state);
+    OpenDocument previous = open.put(doc, state);
+    if (previous != null) {
+      unfollow(previous);
+    }
     session.ask(entity(doc), this::subscribe, DocumentEntity.OpenReply.class, reply -> {
       if (reply instanceof DocumentEntity.Rejected rejected) {
         open.remove(doc, state);
         session.reply(Codec.reply(id, DocumentHandler.rejection(rejected)));
         return;
       }
-      DocumentEntity.Subscribed subscribed = (DocumentEntity.Subscribed) reply;
-      DocumentEntity.Opened opened = subscribed.document();
+      DocumentEntity.Opened opened = opened(reply);
       session.reply(Codec.reply(id, DocumentHandler.opened(opened, session.sessionId())));
       // A later doc_open or doc_close may have overtaken this one; its answer still went out.
       if (open.get(doc) != state) {
         return;
       }
-      follow(doc, state, subscribed.entity());
+      follow(doc, state, reply);
       if (state.revisions.start(opened.revision(), item -> deliver(state, item))) {
         fetch(doc, state);
       }
@@ -272,7 +284,9 @@ final class DocumentStreams {
     } else if (push instanceof DocumentEntity.DocumentClosed closed) {
       OpenDocument state = open.get(closed.docId());
       if (state != null && state.revisions.started()) {
-        // The user left the owning room: subscribing again tells whether they still may read.
+        // The user left the owning room (subscribing again tells whether they still may read),
+        // or an entity on a node that predates the watch stopped.
+        state.lost = true;
         resubscribe(closed.docId(), state);
       }
     }
@@ -283,12 +297,14 @@ final class DocumentStreams {
    * with its node, in which case no message of its own could have said so. Subscribe again at
    * once, which starts it where it now belongs; the revisions applied meanwhile are fetched.
    */
-  void onEntityStopped(String doc) {
+  void onEntityStopped(String doc, ActorRef<DocumentEntity.Command> entity) {
     OpenDocument state = open.get(doc);
-    if (state == null) {
+    if (state == null || !entity.equals(state.entity)) {
+      // Closed, or already following a newer incarnation.
       return;
     }
     state.entity = null;
+    state.lost = true;
     if (state.revisions.started()) {
       resubscribe(doc, state);
     }
@@ -296,18 +312,29 @@ final class DocumentStreams {
 
   /** Subscribes again to every open document whose entity stopped and has not answered since. */
   private void resubscribeLost() {
+    retryDue = false;
     open.forEach((doc, state) -> {
-      if (state.entity == null && state.revisions.started()) {
+      if (state.lost && state.revisions.started()) {
         resubscribe(doc, state);
       }
     });
   }
 
-  private void follow(String doc, OpenDocument state, ActorRef<DocumentEntity.Command> entity) {
-    if (!entity.equals(state.entity)) {
+  /** The document of a subscription's answer: an entity on a node that predates the watch answers Opened. */
+  private static DocumentEntity.Opened opened(DocumentEntity.OpenReply reply) {
+    return reply instanceof DocumentEntity.Subscribed subscribed ? subscribed.document() : (DocumentEntity.Opened) reply;
+  }
+
+  /**
+   * Watches the entity that answered. An entity on a node that predates the watch (a rolling
+   * upgrade) gives no ref, and says DocumentClosed when it stops instead.
+   */
+  private void follow(String doc, OpenDocument state, DocumentEntity.OpenReply reply) {
+    state.lost = false;
+    if (reply instanceof DocumentEntity.Subscribed subscribed && !subscribed.entity().equals(state.entity)) {
       unfollow(state);
-      state.entity = entity;
-      session.watchDocument(entity, doc);
+      state.entity = subscribed.entity();
+      session.watchDocument(state.entity, doc);
     }
   }
 
@@ -377,30 +404,39 @@ final class DocumentStreams {
   }
 
   private void resubscribe(String doc, OpenDocument state) {
-    session.ask(entity(doc), this::subscribe, DocumentEntity.OpenReply.class, reply -> {
+    Duration timeout = state.lost ? RESUBSCRIBE_TIMEOUT : session.handlers().settings().askTimeout();
+    session.ask(entity(doc), this::subscribe, DocumentEntity.OpenReply.class, timeout, reply -> {
       if (open.get(doc) != state) {
         return;
       }
-      if (reply instanceof DocumentEntity.Subscribed subscribed) {
-        follow(doc, state, subscribed.entity());
-        state.revisions.knowHead(subscribed.document().revision());
-        fetchIfNeeded(doc, state);
-      } else if (!ErrorCode.UNAVAILABLE.wire().equals(((DocumentEntity.Rejected) reply).code())) {
-        // No longer allowed (left the document's room) or gone.
-        giveUp(doc, (DocumentEntity.Rejected) reply);
-      } else {
-        retryIfLost(state);
+      if (reply instanceof DocumentEntity.Rejected rejected) {
+        if (ErrorCode.UNAVAILABLE.wire().equals(rejected.code())) {
+          retryIfLost(state);
+        } else {
+          // No longer allowed (left the document's room) or gone.
+          giveUp(doc, rejected);
+        }
+        return;
       }
+      if (state.lost) {
+        retryMillis = FIRST_RETRY_MILLIS;
+      }
+      follow(doc, state, reply);
+      state.revisions.knowHead(opened(reply).revision());
+      fetchIfNeeded(doc, state);
     }, failure -> retryIfLost(state));
   }
 
   /**
    * Unanswered while the document is still subscribed: the next renewal is soon enough. Lost
-   * with its entity (its node is failing over, say): try again shortly.
+   * with its entity (its node is failing over, say): try again soon, backing off while the
+   * document cannot start (storage down, say), since each try may start its recovery.
    */
   private void retryIfLost(OpenDocument state) {
-    if (state.entity == null) {
-      session.later(RESUBSCRIBE_RETRY, this::resubscribeLost);
+    if (state.lost && !retryDue) {
+      retryDue = true;
+      session.later(Duration.ofMillis(ThreadLocalRandom.current().nextLong(retryMillis / 2, retryMillis + 1)), this::resubscribeLost);
+      retryMillis = Math.min(retryMillis * 2, LAST_RETRY_MILLIS);
     }
   }
 
@@ -419,7 +455,7 @@ final class DocumentStreams {
   }
 
   private DocumentEntity.Subscribe subscribe(ActorRef<DocumentEntity.OpenReply> replyTo) {
-    return new DocumentEntity.Subscribe(session.userId(), session.sessionId(), pushes, replyTo);
+    return new DocumentEntity.Subscribe(session.userId(), session.sessionId(), pushes, replyTo, true);
   }
 
   private EntityRef<DocumentEntity.Command> entity(String doc) {

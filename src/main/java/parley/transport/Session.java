@@ -80,7 +80,7 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
   private record FromDocument(DocumentEntity.Push push) implements Command {}
 
   /** The entity of a document this session follows has stopped (DocumentStreams). */
-  private record DocumentStopped(String doc) implements Command {}
+  private record DocumentStopped(String doc, ActorRef<DocumentEntity.Command> entity) implements Command {}
 
   /**
    * The session's beat on the node's {@link Pulse}: something periodic is due (a ping, the
@@ -304,7 +304,7 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
     } else if (message instanceof FromDocument m) {
       documents.onPush(m.push());
     } else if (message instanceof DocumentStopped m) {
-      documents.onEntityStopped(m.doc());
+      documents.onEntityStopped(m.doc(), m.entity());
     } else if (message instanceof Continue c) {
       c.work().run();
     } else if (message instanceof LagCheck) {
@@ -728,7 +728,7 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
 
   /** Tells {@link DocumentStreams#onEntityStopped} when {@code entity}, the document's, ends. */
   void watchDocument(ActorRef<DocumentEntity.Command> entity, String doc) {
-    context.watchWith(entity, new DocumentStopped(doc));
+    context.watchWith(entity, new DocumentStopped(doc, entity));
   }
 
   void unwatch(ActorRef<?> entity) {

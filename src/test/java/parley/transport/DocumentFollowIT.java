@@ -21,9 +21,9 @@ import parley.testing.TestCassandra;
 
 /**
  * A connection with a document open follows its entity: when the entity stops (here stopped
- * from outside, as a node's death stops it without a word; multi-jvm-tests' DocumentFailoverIT
- * kills the node itself), the connection subscribes again at once, so the next operation
- * reaches it, although its periodic renewal is far beyond the test.
+ * from outside; it says nothing to a subscriber that watches it, as it could not when its node
+ * died, which multi-jvm-tests' DocumentFailoverIT does), the connection subscribes again at
+ * once, so the next operation reaches it, although its periodic renewal is far beyond the test.
  */
 class DocumentFollowIT {
 
@@ -59,7 +59,7 @@ class DocumentFollowIT {
     TestProbe<DocumentEntity.OpenReply> replies = TestProbe.create(node.system);
     ClusterSharding.get(node.system)
         .entityRefFor(DocumentEntity.ENTITY_KEY, doc)
-        .tell(new DocumentEntity.Subscribe("mira", "probe", pushes.ref(), replies.ref()));
+        .tell(new DocumentEntity.Subscribe("mira", "probe", pushes.ref(), replies.ref(), true));
     return replies.expectMessageClass(DocumentEntity.Subscribed.class, WAIT).entity();
   }
 

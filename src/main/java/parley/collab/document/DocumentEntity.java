@@ -8,10 +8,12 @@ import org.pcollections.TreePVector;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -185,9 +187,13 @@ public final class DocumentEntity
    * Registers {@code subscriber} for {@link Push}es, answered with {@link Subscribed}: the
    * document at the moment of subscribing (every operation after its revision is pushed) and
    * this entity's ref, for the subscriber to watch. Idempotent; sending it again renews the
-   * subscription and keeps the entity from idle passivation.
+   * subscription and keeps the entity from idle passivation. {@code watching} false is what a
+   * node that predates the watch sends (it lacks the field) while a rolling upgrade runs both:
+   * that subscriber is answered {@link Opened} and told {@link DocumentClosed} when the entity
+   * stops, as it expects.
    */
-  public record Subscribe(String userId, String sessionId, ActorRef<Push> subscriber, ActorRef<OpenReply> replyTo)
+  public record Subscribe(
+      String userId, String sessionId, ActorRef<Push> subscriber, ActorRef<OpenReply> replyTo, boolean watching)
       implements Command {}
 
   public record Unsubscribe(ActorRef<Push> subscriber) implements Command {}
@@ -292,8 +298,9 @@ public final class DocumentEntity
   public record EditorsChanged(String docId, String owner, List<String> editors) implements Push {}
 
   /**
-   * The subscription ended because the user is no longer a member of the owning room. Subscribe
-   * again; that is refused if the user may no longer read the document.
+   * The subscription ended because the user is no longer a member of the owning room (or, for
+   * a subscriber that does not watch the entity, because the entity stopped). Subscribe again;
+   * that is refused if the user may no longer read the document.
    */
   public record DocumentClosed(String docId) implements Push {}
 
@@ -467,6 +474,8 @@ public final class DocumentEntity
 
   // Ephemeral, per incarnation (see the class comment): live subscriptions and their cursors.
   private final Map<ActorRef<Push>, SessionKey> subscribers = new LinkedHashMap<>();
+  /** Subscribers that do not watch this entity (see {@link Subscribe#watching}). */
+  private final Set<ActorRef<Push>> unwatching = new HashSet<>();
   private final Map<SessionKey, Cursor> cursors = new LinkedHashMap<>();
 
   // Group commit: submissions gathered for the next write, whether a Flush is on its way, and
@@ -703,7 +712,12 @@ public final class DocumentEntity
       if (subscribers.put(subscriber, new SessionKey(subscribe.userId(), subscribe.sessionId())) == null) {
         context.watchWith(subscriber, new SubscriberTerminated(subscriber));
       }
-      subscribe.replyTo().tell(new Subscribed(opened(state), context.getSelf()));
+      if (subscribe.watching()) {
+        subscribe.replyTo().tell(new Subscribed(opened(state), context.getSelf()));
+      } else {
+        unwatching.add(subscriber);
+        subscribe.replyTo().tell(opened(state));
+      }
     } else if (command instanceof GetOps get) {
       get.replyTo().tell(ops(state, get));
     } else if (command instanceof AddEditor add) {
@@ -751,6 +765,7 @@ public final class DocumentEntity
 
   private void drop(ActorRef<Push> subscriber) {
     SessionKey session = subscribers.remove(subscriber);
+    unwatching.remove(subscriber);
     context.unwatch(subscriber);
     if (!subscribers.containsValue(session) && cursors.remove(session) != null) {
       push(new CursorRemoved(docId, session.userId(), session.sessionId()));
@@ -1111,8 +1126,12 @@ public final class DocumentEntity
         .build();
   }
 
-  /** Whoever waits for the room's answer retries; subscribers watching this entity subscribe again. */
+  /**
+   * Whoever waits for the room's answer retries. Subscribers that watch this entity learn of
+   * the stop from the stop itself; the others are told.
+   */
   private void onStopped() {
+    unwatching.forEach(subscriber -> subscriber.tell(new DocumentClosed(docId)));
     Rejected moving = new Rejected(UNAVAILABLE, "the document stopped before the room answered; retry");
     awaitingRoom.values().forEach(waiting -> waiting.forEach(command -> refuse(command, moving)));
     creating.forEach(create -> create.replyTo().tell(moving));

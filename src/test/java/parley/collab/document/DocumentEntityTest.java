@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.typesafe.config.ConfigFactory;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -17,6 +19,7 @@ import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.SerializationTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.persistence.testkit.JournalOperation;
 import org.apache.pekko.persistence.testkit.PersistenceTestKitSnapshotPlugin;
 import org.apache.pekko.persistence.testkit.ProcessingPolicy;
@@ -26,6 +29,11 @@ import org.apache.pekko.persistence.testkit.WriteEvents;
 import org.apache.pekko.persistence.testkit.javadsl.EventSourcedBehaviorTestKit;
 import org.apache.pekko.persistence.testkit.javadsl.EventSourcedBehaviorTestKit.CommandResultWithReply;
 import org.apache.pekko.persistence.testkit.javadsl.PersistenceTestKit;
+import org.apache.pekko.serialization.Serialization;
+import org.apache.pekko.serialization.SerializationExtension;
+import org.apache.pekko.serialization.Serializer;
+import org.apache.pekko.serialization.Serializers;
+import org.apache.pekko.serialization.jackson.JacksonObjectMapperProvider;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -40,6 +48,7 @@ import parley.collab.document.DocumentEntity.Created;
 import parley.collab.document.DocumentEntity.Cursor;
 import parley.collab.document.DocumentEntity.CursorMoved;
 import parley.collab.document.DocumentEntity.CursorRemoved;
+import parley.collab.document.DocumentEntity.DocumentClosed;
 import parley.collab.document.DocumentEntity.DocumentCreated;
 import parley.collab.document.DocumentEntity.EditorAdded;
 import parley.collab.document.DocumentEntity.Editors;
@@ -399,7 +408,7 @@ class DocumentEntityTest {
     createReply.expectMessage(new Created(docId, 0));
     TestProbe<Push> pushes = testKit.createTestProbe();
     TestProbe<OpenReply> subscribed = testKit.createTestProbe();
-    entity.tell(new DocumentEntity.Subscribe("alice", "a1", pushes.ref(), subscribed.ref()));
+    entity.tell(new DocumentEntity.Subscribe("alice", "a1", pushes.ref(), subscribed.ref(), true));
     assertEquals(entity, subscribed.expectMessageClass(Subscribed.class).entity(), "the entity to watch");
 
     PersistenceTestKit journal = PersistenceTestKit.create(testKit.system());
@@ -416,6 +425,53 @@ class DocumentEntityTest {
     TestProbe<OpenReply> reader = testKit.createTestProbe();
     recovered.tell(new Open("alice", reader.ref()));
     assertEquals(new Opened(docId, "abc", 0, "alice", null, List.of(), List.of()), reader.receiveMessage());
+  }
+
+  /**
+   * While a rolling upgrade runs old and new nodes side by side, a session of an old node
+   * subscribes without watching: it gets Opened, as it expects, and is told when the entity
+   * stops. A watching subscriber is not told: the stop itself tells it.
+   */
+  @Test
+  void aSubscriberThatDoesNotWatchGetsOpenedAndIsToldOfTheStop() {
+    String docId = "d-mixed";
+    ActorRef<Command> entity = testKit.spawn(DocumentEntity.create(docId, SETTINGS, NO_ROOMS));
+    TestProbe<CreateReply> createReply = testKit.createTestProbe();
+    entity.tell(new Create("alice", "abc", List.of("bob"), null, createReply.ref()));
+    createReply.expectMessage(new Created(docId, 0));
+    TestProbe<Push> older = testKit.createTestProbe();
+    TestProbe<Push> watching = testKit.createTestProbe();
+    TestProbe<OpenReply> replies = testKit.createTestProbe();
+
+    entity.tell(new Subscribe("bob", "b1", older.ref(), replies.ref(), false));
+    assertEquals(new Opened(docId, "abc", 0, "alice", null, List.of("bob"), List.of()), replies.receiveMessage());
+    entity.tell(new Subscribe("alice", "a1", watching.ref(), replies.ref(), true));
+    replies.expectMessageClass(Subscribed.class);
+
+    testKit.stop(entity);
+    older.expectMessage(new DocumentClosed(docId));
+    watching.expectNoMessage(Duration.ofMillis(200));
+  }
+
+  @Test
+  void subscriptionsCrossNodesAndAnOlderNodesSubscribeReadsAsNotWatching() throws Exception {
+    SerializationTestKit serialization = new SerializationTestKit(testKit.system());
+    ActorRef<Command> entity = testKit.<Command>createTestProbe().ref();
+    ActorRef<Push> pushes = testKit.<Push>createTestProbe().ref();
+    ActorRef<OpenReply> replyTo = testKit.<OpenReply>createTestProbe().ref();
+    Subscribe subscribe = new Subscribe("alice", "a1", pushes, replyTo, true);
+    serialization.verifySerialization(subscribe, true);
+    serialization.verifySerialization(
+        new Subscribed(new Opened("d", "abc", 3, "alice", null, List.of("bob"), List.of(new Cursor("bob", "b1", 1, 2))), entity), true);
+
+    // An older node's Subscribe has no "watching" field: take it out of the bytes.
+    Serialization pekko = SerializationExtension.get(Adapter.toClassic(testKit.system()));
+    Serializer serializer = pekko.findSerializerFor(subscribe);
+    ObjectMapper cbor = JacksonObjectMapperProvider.get(testKit.system()).getOrCreate("jackson-cbor", Optional.empty());
+    ObjectNode older = (ObjectNode) cbor.readTree(pekko.serialize(subscribe).get());
+    assertTrue(older.remove("watching").asBoolean());
+    Object read = pekko.deserialize(cbor.writeValueAsBytes(older), serializer.identifier(), Serializers.manifestFor(serializer, subscribe)).get();
+    assertEquals(new Subscribe("alice", "a1", pushes, replyTo, false), read);
   }
 
   @Test
@@ -617,7 +673,7 @@ class DocumentEntityTest {
   }
 
   private static OpenReply subscribe(String user, String session, ActorRef<Push> subscriber) {
-    return doc.<OpenReply>runCommand(replyTo -> new Subscribe(user, session, subscriber, replyTo)).reply();
+    return doc.<OpenReply>runCommand(replyTo -> new Subscribe(user, session, subscriber, replyTo, true)).reply();
   }
 
   private static CommandResultWithReply<Command, Event, State, AddEditorReply> addEditor(String by, String editor) {

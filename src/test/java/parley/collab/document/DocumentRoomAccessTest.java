@@ -195,7 +195,7 @@ class DocumentRoomAccessTest {
     createInRoom("ab");
     TestProbe<Push> bobsPushes = testKit.createTestProbe();
     TestProbe<OpenReply> subscribed = testKit.createTestProbe();
-    doc.runCommand(new Subscribe("bob", "b-session", bobsPushes.ref(), subscribed.ref()));
+    doc.runCommand(new Subscribe("bob", "b-session", bobsPushes.ref(), subscribed.ref(), true));
     answer("bob", true);
     assertInstanceOf(DocumentEntity.Subscribed.class, subscribed.receiveMessage());
 
