@@ -3,6 +3,7 @@ package parley.collab.document;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.typesafe.config.ConfigFactory;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -18,8 +19,11 @@ import parley.testing.TestCassandra;
 /**
  * A session that has a document open keeps following it when the document entity stops and
  * starts again (passivation, rebalance, failover all look like this to the session): it
- * subscribes again and fetches whatever it missed meanwhile, so the client sees every revision
- * once and in order.
+ * watches the entity, subscribes again the moment it stops and fetches whatever it missed
+ * meanwhile, so the client sees every revision once and in order. The node renews
+ * subscriptions only every 10 minutes here, so nothing but the watch can explain that (the
+ * entity says nothing to a subscriber that watches it, as it could not when its node died;
+ * multi-jvm-tests' DocumentFailoverIT kills the node).
  */
 class DocumentResubscribeIT {
 
@@ -28,7 +32,9 @@ class DocumentResubscribeIT {
 
   @BeforeAll
   static void startNode() throws Exception {
-    node = InJvmNode.start(TestCassandra.keyspacesFor("DocumentResubscribeIT"));
+    node =
+        InJvmNode.start(
+            TestCassandra.keyspacesFor("DocumentResubscribeIT"), 0, 0, ConfigFactory.parseString("parley.chat.session-renew-interval = 10m"));
   }
 
   @AfterAll
