@@ -2,7 +2,6 @@ package parley.auth;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.Optional;
 
 /**
@@ -18,45 +17,39 @@ public final class ServerCredential {
   /** A bearer credential that is not the server key. */
   public static final String SERVER_KEY_INVALID = "server_key_invalid";
 
-  /** SHA-256 of the server key; null when none is configured. */
-  private final byte[] expectedDigest;
+  /** The key's UTF-8 bytes; null when none is configured. */
+  private final byte[] expected;
 
-  private ServerCredential(byte[] expectedDigest) {
-    this.expectedDigest = expectedDigest;
+  private ServerCredential(byte[] expected) {
+    this.expected = expected;
   }
 
   public static ServerCredential from(AuthSettings settings) {
-    return new ServerCredential(settings.publishApiEnabled() ? sha256(settings.serverKey()) : null);
+    return ofKey(settings.publishApiEnabled() ? settings.serverKey() : null);
   }
 
   /** A credential for another bearer key (the job workers'); off when {@code key} is empty. */
   public static ServerCredential ofKey(String key) {
-    return new ServerCredential(key == null || key.isEmpty() ? null : sha256(key));
+    return new ServerCredential(key == null || key.isEmpty() ? null : key.getBytes(StandardCharsets.UTF_8));
   }
 
   /** Whether a server key is configured, that is whether the publish API is on. */
   public boolean enabled() {
-    return expectedDigest != null;
+    return expected != null;
   }
 
   /**
-   * Whether an {@code Authorization} header value (null if absent) carries the server key. Both
-   * sides are hashed first, so the comparison takes the same time whatever the presented value's
-   * length or content, and leaks neither through timing.
+   * Whether an {@code Authorization} header value (null if absent) carries the server key.
+   * {@link MessageDigest#isEqual} takes a time that depends only on the key's length, not on
+   * the presented value's length or content. Not hashing both sides first: every WebSocket open
+   * compares its token with the worker key, and that SHA-256 was 6% of the node's CPU samples
+   * while connections opened.
    */
   public boolean accepts(String authorization) {
     Optional<String> presented = Bearer.credentials(authorization);
     return enabled()
         && presented.isPresent()
-        && MessageDigest.isEqual(expectedDigest, sha256(presented.get()));
-  }
-
-  private static byte[] sha256(String value) {
-    try {
-      return MessageDigest.getInstance("SHA-256").digest(value.getBytes(StandardCharsets.UTF_8));
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("Every Java platform has SHA-256", e);
-    }
+        && MessageDigest.isEqual(expected, presented.get().getBytes(StandardCharsets.UTF_8));
   }
 
   @Override

@@ -12,7 +12,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
@@ -128,7 +127,7 @@ public final class PollRoute {
     ActorRef<Session.Command> session =
         system.systemActorOf(
             Session.create(user, out, handlers, Session.Options.poll(cursor)),
-            "poll-" + UUID.randomUUID(),
+            "poll-" + Session.newId(),
             Props.empty());
     system.scheduler().scheduleOnce(timeout, out::timeUp, system.executionContext());
     // At the poll's timeout a session still placing itself in its rooms gets to finish, but

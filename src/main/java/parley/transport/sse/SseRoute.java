@@ -7,7 +7,6 @@ import static org.apache.pekko.http.javadsl.server.Directives.optionalHeaderValu
 import static org.apache.pekko.http.javadsl.server.Directives.parameterOptional;
 import static org.apache.pekko.http.javadsl.server.Directives.path;
 
-import java.util.UUID;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.pekko.NotUsed;
@@ -116,7 +115,7 @@ public final class SseRoute {
     ActorRef<Session.Command> session =
         system.systemActorOf(
             Session.create(user, new SseOutbound(queue.first(), handlers.checkpoints().settings().cursorChars()), handlers, Session.Options.stream(cursor, start)),
-            "sse-" + UUID.randomUUID(),
+            "sse-" + Session.newId(),
             Props.empty());
     Source<ByteString, NotUsed> events =
         queue

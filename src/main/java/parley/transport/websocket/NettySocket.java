@@ -11,7 +11,6 @@ import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolHandler;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.Queue;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -72,7 +71,7 @@ final class NettySocket extends SimpleChannelInboundHandler<WebSocketFrame> impl
   @Override
   public void userEventTriggered(ChannelHandlerContext ctx, Object event) throws Exception {
     if (event instanceof WebSocketServerProtocolHandler.HandshakeComplete) {
-      session = system.systemActorOf(admitted.session().apply(this), "session-" + UUID.randomUUID(), Props.empty());
+      session = system.systemActorOf(admitted.session().apply(this), "session-" + Session.newId(), Props.empty());
       CompletableFuture<Void> closed = new CompletableFuture<>();
       ctx.channel().closeFuture().addListener(f -> closed.complete(null));
       ParleyMetrics.get(system).countConnection(ParleyMetrics.WEBSOCKET, closed);

@@ -7,7 +7,6 @@ import static org.apache.pekko.http.javadsl.server.Directives.path;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Optional;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Function;
@@ -157,7 +156,7 @@ public final class WebSocketRoute {
                   session.complete(
                       system.systemActorOf(
                           newSession.apply(new QueueOutbound(queue)),
-                          "session-" + UUID.randomUUID(),
+                          "session-" + Session.newId(),
                           Props.empty()));
                   return NotUsed.notUsed();
                 });
