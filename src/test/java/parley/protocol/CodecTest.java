@@ -165,4 +165,37 @@ class CodecTest {
     assertEquals(409, ErrorCode.DOC_EXISTS.httpStatus());
     assertEquals(404, ErrorCode.DOC_NOT_FOUND.httpStatus());
   }
+  /** What a frame was before it was written in one pass: a tree of the head, the record's fields copied in. */
+  private static String viaTree(Map<String, String> head, Object record) throws Exception {
+    com.fasterxml.jackson.databind.node.ObjectNode node = Codec.JSON.createObjectNode();
+    head.forEach(node::put);
+    node.setAll((com.fasterxml.jackson.databind.node.ObjectNode) Codec.JSON.valueToTree(record));
+    return Codec.JSON.writeValueAsString(node);
+  }
+
+  @Test
+  void pushesAreWrittenAsATreeOfTheirTypeAndFieldsWouldBe() throws Exception {
+    List<Push> pushes = List.of(
+        new Push.Ping(),
+        new Push.Welcome("ålice", "4f1c", "pekko://Parley@127.0.0.1:25520", 1, 30_000L, null, null),
+        new Push.Event("r", 7, "2026-12-07T15:00:00Z", "message", "bob", null, "c\"1", "héllo \u0000 😀\n", null, null, null, null, true),
+        new Push.Lagged(Map.of("a", 1L, "b", 2L)),
+        new Push.DocOp("d", 3, parley.collab.ot.TextOperation.builder().retain(2).insert("x").build(), "bob", null),
+        new Push.JobChanged(Codec.JSON.readTree("{\"id\":\"j\",\"state\":\"done\",\"type\":\"export\"}")));
+    for (Push push : pushes) {
+      assertEquals(viaTree(Map.of("type", Codec.typeOf(push)), push), Codec.push(push));
+    }
+  }
+
+  @Test
+  void acknowledgementsAreWrittenAsATreeOfTypeIdAndFieldsWouldBe() throws Exception {
+    Reply written = new Reply.Written("r", 9, "2026-12-07T15:00:00Z", "c1", null);
+    java.util.LinkedHashMap<String, String> head = new java.util.LinkedHashMap<>();
+    head.put("type", "ok");
+    head.put("id", "7 \"quoted\" \\ ünï \u0001");
+    assertEquals(viaTree(head, written), Codec.reply(head.get("id"), written));
+    assertEquals(viaTree(Map.of("type", "ok"), written), Codec.reply(null, written));
+    assertEquals("{\"type\":\"ok\",\"id\":\"x\"}", Codec.reply("x", new Reply.Accepted()));
+    assertEquals("{\"type\":\"pong\",\"id\":\"p\"}", Codec.reply("p", new Reply.Pong()));
+  }
 }
