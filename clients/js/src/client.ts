@@ -149,6 +149,11 @@ export class ParleyClient {
   private readonly sending = new Set<string>();
   /** Rooms whose gap is being filled from history (see healGaps), with their live events held meanwhile. */
   private readonly healing = new Map<string, RoomEvent[]>();
+  /**
+   * Pushes that came on a WebSocket after its resume was answered and before the client saw the
+   * answer (they can share a read from the socket): given out after the 'open' state, in order.
+   */
+  private beforeReady: ServerFrame[] = [];
   private connection: Transport | null = null;
   /** Index in `options.transports` of the transport tried now, and of the one that last worked. */
   private tryIndex = 0;
@@ -514,6 +519,10 @@ export class ParleyClient {
   private onFrame(frame: ServerFrame): void {
     this.lastHeard = Date.now();
     const { type, ...fields } = frame;
+    if (this.opened && !this.ready && type !== 'ping' && type !== 'close') {
+      this.beforeReady.push(frame);
+      return;
+    }
     switch (type) {
       case 'welcome':
         this.emit('welcome', fields as unknown as Welcome);
@@ -619,6 +628,7 @@ export class ParleyClient {
     this.attempt = 0;
     this.ready = true;
     this.emit('state', { state: 'open', transport: this.connection!.name });
+    for (const frame of this.beforeReady.splice(0)) this.onFrame(frame);
     for (const entry of this.waiting.splice(0)) this.dispatch(entry);
     for (const waiter of this.readyWaiters.splice(0)) waiter.resolve(welcome);
     // A worker may not send: a store shared with the page's user (IndexedDB) stays theirs.
@@ -711,6 +721,7 @@ export class ParleyClient {
     clearTimeout(this.silenceTimer);
     clearTimeout(this.refreshTimer);
     this.healing.clear();
+    this.beforeReady = [];
     if (this.stopped) return;
     const close = this.closeFrame;
     if (close && FINAL_CLOSE_CODES.has(close.code)) {
@@ -782,6 +793,7 @@ export class ParleyClient {
     this.connection = null;
     this.ready = false;
     this.opened = false;
+    this.beforeReady = [];
     clearTimeout(this.openTimer);
     connection.close();
   }

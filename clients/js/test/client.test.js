@@ -287,3 +287,58 @@ test('a job is submitted and followed to completion through pushes and long poll
   assert.equal(missing.code, 'job_not_found');
   assert.equal(missing.status, 404);
 });
+
+/**
+ * A `ws` socket that hands the page the reply to `resume` only together with the frame after
+ * it, in one task, as happens when both come in one read from the network.
+ */
+class ResumeReplyWithNextFrame extends WebSocket {
+  #resumeId = null;
+  #held = null;
+  #handler = null;
+
+  send(data, ...rest) {
+    const frame = JSON.parse(String(data));
+    if (frame.type === 'resume') this.#resumeId = frame.id;
+    super.send(data, ...rest);
+  }
+
+  get onmessage() {
+    return this.#handler;
+  }
+
+  set onmessage(handler) {
+    this.#handler = handler;
+    super.onmessage = (message) => {
+      if (JSON.parse(String(message.data)).id === this.#resumeId && this.#resumeId !== null) {
+        this.#held = message;
+        return;
+      }
+      if (this.#held) {
+        const reply = this.#held;
+        this.#held = null;
+        this.#handler(reply);
+      }
+      this.#handler(message);
+    };
+  }
+}
+
+test("the 'open' state comes before the events a resume brings, even when they arrive with its reply", async () => {
+  const user = unique('eve');
+  const room = unique('order');
+  const writer = client({ token: mintToken(user, 600) });
+  await writer.connect();
+  await writer.createRoom(room);
+  for (let i = 1; i <= 3; i++) await writer.send(room, `m${i}`);
+
+  const reader = client({ token: mintToken(user, 600), positions: { [room]: 1 }, WebSocket: ResumeReplyWithNextFrame });
+  const seen = [];
+  reader.on('state', (change) => seen.push(change.state));
+  reader.on('event', (event) => {
+    if (event.room === room) seen.push(event.seq);
+  });
+  await reader.connect();
+  await until(reader, 'event', () => seen.filter((entry) => typeof entry === 'number').length >= 3, 'the catch-up');
+  assert.deepEqual(seen, ['connecting', 'open', 2, 3, 4]);
+});
