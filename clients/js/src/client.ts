@@ -628,7 +628,12 @@ export class ParleyClient {
     this.attempt = 0;
     this.ready = true;
     this.emit('state', { state: 'open', transport: this.connection!.name });
-    for (const frame of this.beforeReady.splice(0)) this.onFrame(frame);
+    const connection = this.connection;
+    for (const frame of this.beforeReady.splice(0)) {
+      // A listener of 'open' may have closed the client: what was held is dropped with it.
+      if (this.connection !== connection) break;
+      this.onFrame(frame);
+    }
     for (const entry of this.waiting.splice(0)) this.dispatch(entry);
     for (const waiter of this.readyWaiters.splice(0)) waiter.resolve(welcome);
     // A worker may not send: a store shared with the page's user (IndexedDB) stays theirs.
