@@ -289,8 +289,8 @@ test('a job is submitted and followed to completion through pushes and long poll
 });
 
 /**
- * A `ws` socket that hands the page the reply to `resume` only together with the frame after
- * it, in one task, as happens when both come in one read from the network.
+ * A `ws` socket that hands the page the reply to `resume` only together with the push after it
+ * (pings pass meanwhile), in one task, as happens when both come in one read from the network.
  */
 class ResumeReplyWithNextFrame extends WebSocket {
   #resumeId = null;
@@ -310,11 +310,12 @@ class ResumeReplyWithNextFrame extends WebSocket {
   set onmessage(handler) {
     this.#handler = handler;
     super.onmessage = (message) => {
-      if (JSON.parse(String(message.data)).id === this.#resumeId && this.#resumeId !== null) {
+      const frame = JSON.parse(String(message.data));
+      if (this.#resumeId !== null && frame.id === this.#resumeId) {
         this.#held = message;
         return;
       }
-      if (this.#held) {
+      if (this.#held && frame.type !== 'ping') {
         const reply = this.#held;
         this.#held = null;
         this.#handler(reply);
