@@ -81,6 +81,7 @@ public final class Bench {
       case "catchup" -> new Catchup();
       case "docs" -> new DocumentsScenario();
       case "jobs" -> new Jobs();
+      case "recoveries" -> new Recoveries();
       default -> {
         usage();
         throw new IllegalArgumentException("unknown scenario '" + name + "'");
@@ -129,6 +130,8 @@ public final class Bench {
                           --warmup 5 --duration 20 --tail 5 --server-pid --storage-pid
           connections     --target parley|parley-netty|socketio|ws|pekko-echo --url --connections 5000
                           --settle 55 --server-pid --ws-port (parley-netty: the node's WebSocket port)
+                          --returning none|awake|asleep --tokens fresh|kept --connect-concurrency 32
+                          --warmup-connections 500 --cassandra (reads and writes per open)
           storm           --urls http://127.0.0.2:8080,http://127.0.0.3:8080,http://127.0.0.4:8080
                           --victim-pid <pid of the first url's node> --connections 10000 --rooms 100
                           --backoff 500ms --max-backoff 8s --deadline 300s --server-pid
@@ -144,6 +147,8 @@ public final class Bench {
                           --in-flight 64 --backlog 1000 --rates 0[,<jobs/s>...] (0: as fast as
                           it goes) --warmup 5 --duration 20 --drain 120 --server-pid --storage-pid
                           (BullMQ: node bench/peers/bullmq-jobs.js, same options)
+          recoveries      --count 5000 --concurrency 32 --warmup 5000 --cassandra 127.0.0.1:39142
+                          --storage-pid (Cassandra alone: the journal plugin's recovery queries)
         """);
   }
 

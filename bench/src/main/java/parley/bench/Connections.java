@@ -1,5 +1,6 @@
 package parley.bench;
 
+import com.datastax.oss.driver.api.core.CqlSession;
 import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -61,6 +62,7 @@ final class Connections implements Scenario {
     String returning = args.string("returning", "none");
     Duration asleepAfter = args.duration("asleep-after", Duration.ofSeconds(75));
     String tokens = args.string("tokens", "fresh");
+    String cassandra = args.string("cassandra", "");
     if (!List.of("none", "awake", "asleep").contains(returning)) {
       throw new IllegalArgumentException("--returning is none, awake or asleep, not " + returning);
     }
@@ -105,6 +107,8 @@ final class Connections implements Scenario {
       tokensPerSecond = Target.fetchTokens(url, users);
     }
     System.err.printf("connections: opening %d connections to %s (%s)%n", count, url, target.label());
+    CqlSession storage = cassandra.isEmpty() ? null : RawCassandra.session(cassandra, "datacenter1");
+    Map<String, long[]> servedBefore = storage == null ? null : RawCassandra.served(storage);
     long opening = System.nanoTime();
     Usage.Window openWindow = usage.start();
     ChatCheck chat = new ChatCheck(tally);
@@ -125,6 +129,12 @@ final class Connections implements Scenario {
       quiet = settle.dividedBy(3);
     }
     Thread.sleep(quiet.toMillis());
+    // Counted after the quiet spell, not at the last resume's answer: a resume is answered
+    // without waiting for the user's entity, whose recovery and first write may still run.
+    Map<String, long[]> served = storage == null ? null : RawCassandra.since(servedBefore, RawCassandra.served(storage));
+    if (storage != null) {
+      storage.close();
+    }
     Usage.Window idle = usage.start();
     Thread.sleep(settle.minus(quiet).toMillis());
     Map<String, Object> idleUsage = idle.stop();
@@ -167,10 +177,18 @@ final class Connections implements Scenario {
       Numbers.latencies(row, "open_upgrade", upgrades);
       Numbers.latencies(row, "open_resume", resumes);
     }
+    if (served != null) {
+      // What Cassandra was asked per open: the floor `bench recoveries` measures must ask as much.
+      row.put("reads_per_open", Numbers.round(served.values().stream().mapToLong(c -> c[0]).sum() / (double) count, 2));
+      row.put("writes_per_open", Numbers.round(served.values().stream().mapToLong(c -> c[1]).sum() / (double) count, 2));
+    }
     row.put("idle_server_cpu_pct", idleUsage.get("server_cpu_pct"));
     row.put("lost", lost);
     row.putAll(chatColumns);
     List<String> notes = new ArrayList<>();
+    if (served != null) {
+      served.forEach((table, c) -> notes.add("while opening, Cassandra served " + table + ": " + c[0] + " reads, " + c[1] + " writes"));
+    }
     if (lost > 0) {
       notes.add(lost + " connections were closed by the server while idle: " + tally.take().failures());
     }

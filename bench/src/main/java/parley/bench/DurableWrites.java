@@ -2,16 +2,11 @@ package parley.bench;
 
 import com.datastax.oss.driver.api.core.ConsistencyLevel;
 import com.datastax.oss.driver.api.core.CqlSession;
-import com.datastax.oss.driver.api.core.config.DefaultDriverOption;
-import com.datastax.oss.driver.api.core.config.DriverConfigLoader;
 import com.datastax.oss.driver.api.core.cql.PreparedStatement;
 import com.datastax.oss.driver.api.core.uuid.Uuids;
 import java.io.IOException;
-import java.io.InputStream;
-import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -41,8 +36,6 @@ import java.util.concurrent.atomic.AtomicLong;
  * the node's CPU time per acknowledged write.
  */
 final class DurableWrites implements Scenario {
-
-  private static final String RAW_KEYSPACE = "parley_bench_raw";
 
   @Override
   public List<Result> run(Args args) throws Exception {
@@ -87,7 +80,7 @@ final class DurableWrites implements Scenario {
             writers.stream().map(w -> w.link.join(w.room, true)).toArray(CompletableFuture[]::new))
         .get(60, TimeUnit.SECONDS);
 
-    try (CqlSession session = rawSession(cassandra, datacenter)) {
+    try (CqlSession session = RawCassandra.session(cassandra, datacenter)) {
       PreparedStatement insert = prepareRawTable(session, replication);
       for (int repeat = 1; repeat <= repeats; repeat++) {
         System.err.printf("durable-writes: Parley, %d rooms × %d in flight%n", rooms, inFlight);
@@ -197,50 +190,11 @@ final class DurableWrites implements Scenario {
     }
   }
 
-  private static CqlSession rawSession(String contactPoint, String datacenter) {
-    int colon = contactPoint.lastIndexOf(':');
-    return CqlSession.builder()
-        .withConfigLoader(
-            DriverConfigLoader.programmaticBuilder()
-                .withDuration(DefaultDriverOption.REQUEST_TIMEOUT, Duration.ofSeconds(10))
-                .withDuration(DefaultDriverOption.CONTROL_CONNECTION_AGREEMENT_TIMEOUT, Duration.ofSeconds(20))
-                // rooms × in-flight requests are outstanding at once; the default of 1024 per
-                // connection would refuse the rest at once rather than queue them.
-                .withInt(DefaultDriverOption.CONNECTION_MAX_REQUESTS, 32768)
-                .build())
-        .addContactPoint(
-            new InetSocketAddress(contactPoint.substring(0, colon), Integer.parseInt(contactPoint.substring(colon + 1))))
-        .withLocalDatacenter(datacenter)
-        .build();
-  }
-
-  /**
-   * Creates the raw loop's table from the journal's own DDL (persistence-schema/journal.cql,
-   * shipped in the jar under schema/), in a keyspace of the bench, and prepares the insert the
-   * journal plugin makes for an untagged event.
-   */
+  /** The insert the journal plugin makes for an untagged event, into the bench's own table. */
   private static PreparedStatement prepareRawTable(CqlSession session, String replication) throws IOException {
-    String ddl;
-    try (InputStream in = DurableWrites.class.getResourceAsStream("/schema/journal.cql")) {
-      if (in == null) {
-        throw new IllegalStateException("schema/journal.cql is not on the classpath");
-      }
-      ddl = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-    }
-    String table = null;
-    for (String statement : ddl.replaceAll("(?m)^--.*$", "").split(";")) {
-      if (statement.contains("TABLE IF NOT EXISTS parley_journal.messages")) {
-        table = statement.strip().replace("parley_journal.", RAW_KEYSPACE + ".");
-      }
-    }
-    if (table == null) {
-      throw new IllegalStateException("no messages table in schema/journal.cql");
-    }
-    session.execute(
-        "CREATE KEYSPACE IF NOT EXISTS " + RAW_KEYSPACE + " WITH replication = " + replication);
-    session.execute(table);
+    RawCassandra.createTable(session, replication, "journal.cql", "parley_journal.messages");
     return session.prepare(
-        "INSERT INTO " + RAW_KEYSPACE + ".messages (persistence_id, partition_nr, sequence_nr,"
+        "INSERT INTO " + RawCassandra.KEYSPACE + ".messages (persistence_id, partition_nr, sequence_nr,"
             + " timestamp, timebucket, writer_uuid, ser_id, ser_manifest, event_manifest, event)"
             + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   }
