@@ -291,7 +291,7 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
     }
     if (options.presence()) {
       // Asked, not told: the answer ends the session's start (SessionStarts).
-      ask(user(), replyTo -> new UserEntity.SessionOpened(sessionId, notices, replyTo), UserEntity.Presence.class,
+      ask(user(), replyTo -> new UserEntity.SessionOpened(sessionId, notices, false, replyTo), UserEntity.Presence.class,
           registered -> started(), noAnswer -> started());
     }
     if (options.startNow()) {
@@ -658,7 +658,7 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
     }
     if (nextRenewalAt <= now) {
       if (counted) {
-        user().tell(new UserEntity.SessionOpened(sessionId, notices, context.getSystem().ignoreRef()));
+        user().tell(new UserEntity.SessionOpened(sessionId, notices, true, context.getSystem().ignoreRef()));
       }
       documents.renew();
       nextRenewalAt = now + settings.sessionRenewInterval().toNanos();

@@ -127,9 +127,12 @@ public final class UserEntity
    * <p>Send it again every minute or so while the session lives (a lease renewal, design rule
    * 7): a renewal of a known session writes nothing, but it keeps the entity from being
    * passivated as idle, and it registers the session again with a new incarnation of the entity
-   * after a passivation, a rebalance or a failover, which starts knowing no sessions.
+   * after a passivation, a rebalance or a failover, which starts knowing no sessions. A renewal
+   * ({@code renewal}) that registers the session again is sent what the session missed while
+   * this incarnation did not know it: see {@link #catchUp}.
    */
-  public record SessionOpened(String sessionId, ActorRef<Notice> session, ActorRef<Presence> replyTo)
+  public record SessionOpened(
+      String sessionId, ActorRef<Notice> session, boolean renewal, ActorRef<Presence> replyTo)
       implements Command {}
 
   /**
@@ -368,6 +371,12 @@ public final class UserEntity
    */
   private final JobWindow jobs = new JobWindow(newEpoch(), WINDOW_JOBS, WINDOW_CHARS);
 
+  /**
+   * Rooms joined through this incarnation, with the seq of the join: what a session that
+   * registers again after a move missed ({@link #catchUp}). In memory, like {@link #sessions}.
+   */
+  private final Map<String, Long> joinedHere = new HashMap<>();
+
   static final int WINDOW_JOBS = 256;
   static final long WINDOW_CHARS = 1 << 20;
   /** A catch-up answer carries at most this many characters of pushes, well inside a remote frame. */
@@ -491,7 +500,10 @@ public final class UserEntity
     }
     return Effect()
         .persist(new JoinedRoom(userId, joined.room(), joined.seq()))
-        .thenRun(s -> sessions.values().forEach(session -> session.tell(new RoomAdded(joined.room(), joined.seq()))))
+        .thenRun(s -> {
+          joinedHere.put(joined.room(), joined.seq());
+          sessions.values().forEach(session -> session.tell(new RoomAdded(joined.room(), joined.seq())));
+        })
         .thenReply(joined.replyTo(), s -> ack);
   }
 
@@ -562,8 +574,30 @@ public final class UserEntity
               if (wasOffline) {
                 announcePresence(s, "online");
               }
+              if (opened.renewal()) {
+                catchUp(s, opened.session());
+              }
             })
         .thenReply(opened.replyTo(), this::presence);
+  }
+
+  /**
+   * A live session renews with this incarnation, which did not know it: it registered with an
+   * earlier one (this entity moved, or was passivated while a renewal was late), and has heard
+   * nothing from this one. So it is sent what this incarnation told its sessions meanwhile: the
+   * rooms the user joined (a room the session already follows is ignored), and the newest push
+   * of each job that changed, in order (a push carries the whole job, so the newest stands for
+   * the ones before it). Memory only, like the sessions: nothing is read or written.
+   */
+  private void catchUp(State state, ActorRef<Notice> session) {
+    joinedHere.forEach((room, seq) -> {
+      if (state.marker(room).isPresent()) {
+        session.tell(new RoomAdded(room, seq));
+      }
+    });
+    for (JobWindow.Entry entry : jobs.after(0, Long.MAX_VALUE).entries()) {
+      session.tell(new Relayed(entry.frame(), jobs.epoch(), entry.position()));
+    }
   }
 
   /**

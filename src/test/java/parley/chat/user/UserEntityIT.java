@@ -80,7 +80,7 @@ class UserEntityIT {
 
       TestProbe<UserEntity.Notice> session = first.createTestProbe();
       Presence online =
-          ask(alice, (ActorRef<Presence> r) -> new SessionOpened("s1", session.ref(), r));
+          ask(alice, (ActorRef<Presence> r) -> new SessionOpened("s1", session.ref(), false, r));
       assertTrue(online.online());
       assertNotNull(online.lastSeen());
       alice.tell(new SessionClosed("s1", false));

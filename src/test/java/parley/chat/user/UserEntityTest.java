@@ -262,7 +262,7 @@ class UserEntityTest {
     assertEquals(new LastSeenRecorded("alice", T1), opened.event());
 
     clock.set(T2);
-    CommandResultWithReply<Command, Event, State, Presence> renewed = open("s1", session);
+    CommandResultWithReply<Command, Event, State, Presence> renewed = renew("s1", session);
     assertEquals(new Presence("alice", true, T1), renewed.reply());
     assertTrue(renewed.hasNoEvents());
   }
@@ -397,7 +397,7 @@ class UserEntityTest {
     assertEquals(new Presence("alice", false, T1), alice.runCommand(GetPresence::new).reply());
 
     clock.set(T2);
-    CommandResultWithReply<Command, Event, State, Presence> renewed = open("s1", session);
+    CommandResultWithReply<Command, Event, State, Presence> renewed = renew("s1", session);
     assertEquals(new Presence("alice", true, T2), renewed.reply());
     assertTrue(renewed.hasNoEvents(), "sessions coming back after a move write nothing");
   }
@@ -426,13 +426,45 @@ class UserEntityTest {
     TestProbe<UserEntity.Notice> second = testKit.createTestProbe();
     open("s2", second);
     alice.restart();
-    open("s2", second);
+    renew("s2", second);
     announced.clear();
 
     clock.set(T2);
     assertTrue(alice.runCommand(new SessionClosed("s1", false)).hasNoEvents(), "s2 renewed and is live");
     assertEquals(List.of(), announced);
     assertTrue(alice.runCommand(GetPresence::new).reply().online());
+  }
+
+  @Test
+  void aSessionRenewingAfterAMoveGetsTheRoomsJoinedAndTheNewestJobPushesItMissed() {
+    join("design", 4);
+    TestProbe<UserEntity.Notice> session = testKit.createTestProbe();
+    open("s1", session);
+    // The entity moves: the new incarnation knows no session until one renews.
+    alice.restart();
+    join("ops", 7);
+    alice.runCommand(relay("q:0:a", 1));
+    alice.runCommand(relay("q:0:b", 1));
+    alice.runCommand(relay("q:0:a", 2));
+    session.expectNoMessage(java.time.Duration.ofMillis(50));
+
+    // A connection that opens now catches up by its own resume: it is sent nothing of the past.
+    TestProbe<UserEntity.Notice> opened = testKit.createTestProbe();
+    open("s2", opened);
+    opened.expectNoMessage(java.time.Duration.ofMillis(50));
+
+    renew("s1", session);
+    assertEquals(new UserEntity.RoomAdded("ops", 7), session.expectMessageClass(UserEntity.RoomAdded.class));
+    UserEntity.Relayed b = session.expectMessageClass(UserEntity.Relayed.class);
+    UserEntity.Relayed a = session.expectMessageClass(UserEntity.Relayed.class);
+    assertEquals(List.of(jobPush("q:0:b", 1), jobPush("q:0:a", 2)), List.of(b.frame(), a.frame()),
+        "the newest push of each job, in the order of their last change");
+    session.expectNoMessage(java.time.Duration.ofMillis(50));
+
+    renew("s1", session);
+    session.expectNoMessage(java.time.Duration.ofMillis(50));
+    alice.runCommand(relay("q:0:a", 3));
+    assertEquals(jobPush("q:0:a", 3), session.expectMessageClass(UserEntity.Relayed.class).frame());
   }
 
   @Test
@@ -474,7 +506,13 @@ class UserEntityTest {
 
   private CommandResultWithReply<Command, Event, State, Presence> open(
       String sessionId, TestProbe<UserEntity.Notice> session) {
-    return alice.runCommand(replyTo -> new SessionOpened(sessionId, session.ref(), replyTo));
+    return alice.runCommand(replyTo -> new SessionOpened(sessionId, session.ref(), false, replyTo));
+  }
+
+  /** The session's periodic renewal (the node's session actor sends it without a reply). */
+  private CommandResultWithReply<Command, Event, State, Presence> renew(
+      String sessionId, TestProbe<UserEntity.Notice> session) {
+    return alice.runCommand(replyTo -> new SessionOpened(sessionId, session.ref(), true, replyTo));
   }
 
   /**
