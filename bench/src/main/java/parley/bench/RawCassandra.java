@@ -87,7 +87,7 @@ final class RawCassandra {
     return counts;
   }
 
-  /** What was served between two {@link #served} readings, per table, as "reads/writes". */
+  /** What was served between two {@link #served} readings, per table, as {reads, writes}. */
   static Map<String, long[]> since(Map<String, long[]> before, Map<String, long[]> after) {
     Map<String, long[]> delta = new TreeMap<>();
     after.forEach((table, now) -> {

@@ -130,8 +130,8 @@ final class Recoveries implements Scenario {
               + " AND sequence_nr >= ? AND sequence_nr <= ?"),
           session.prepare("SELECT deleted_to FROM " + ks + ".metadata WHERE persistence_id = ?"),
           session.prepare("INSERT INTO " + ks + ".messages (persistence_id, partition_nr, sequence_nr,"
-              + " timestamp, timebucket, writer_uuid, ser_id, ser_manifest, event_manifest, event)"
-              + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+              + " timestamp, timebucket, writer_uuid, ser_id, ser_manifest, event_manifest, event, tags)"
+              + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
           ByteBuffer.wrap(bytes));
     }
 
@@ -165,7 +165,8 @@ final class Recoveries implements Scenario {
             if (firstTime) {
               return execute(insert.bind(pid, 0L, highest + 1, Uuids.timeBased(),
                   Long.toString(System.currentTimeMillis() / 3_600_000), "raw-recoveries", 33,
-                  "parley.chat.user.UserEntity$LastSeenRecorded", "", event.duplicate()));
+                  // The plugin binds the tags of every event, an empty set when it has none.
+                  "parley.chat.user.UserEntity$LastSeenRecorded", "", event.duplicate(), java.util.Set.<String>of()));
             }
             return highest == 0
                 ? CompletableFuture.completedFuture(null)

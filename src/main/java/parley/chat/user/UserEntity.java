@@ -372,8 +372,9 @@ public final class UserEntity
   private final JobWindow jobs = new JobWindow(newEpoch(), WINDOW_JOBS, WINDOW_CHARS);
 
   /**
-   * Rooms joined through this incarnation, with the seq of the join: what a session that
-   * registers again after a move missed ({@link #catchUp}). In memory, like {@link #sessions}.
+   * Rooms joined through this incarnation and not left since, with the seq of the join: what a
+   * session that registers again after a move missed ({@link #catchUp}). In memory, like
+   * {@link #sessions}.
    */
   private final Map<String, Long> joinedHere = new HashMap<>();
 
@@ -514,7 +515,10 @@ public final class UserEntity
     }
     // Written even for a room the user was not known to be in: the departure's position is
     // what makes a join older than it, arriving late, recognisable.
-    return Effect().persist(new LeftRoom(userId, left.room(), left.seq())).thenReply(left.replyTo(), s -> ack);
+    return Effect()
+        .persist(new LeftRoom(userId, left.room(), left.seq()))
+        .thenRun(s -> joinedHere.remove(left.room()))
+        .thenReply(left.replyTo(), s -> ack);
   }
 
   private Effect<Event, State> onMarkRead(State state, MarkRead mark) {
@@ -585,16 +589,13 @@ public final class UserEntity
    * A live session renews with this incarnation, which did not know it: it registered with an
    * earlier one (this entity moved, or was passivated while a renewal was late), and has heard
    * nothing from this one. So it is sent what this incarnation told its sessions meanwhile: the
-   * rooms the user joined (a room the session already follows is ignored), and the newest push
-   * of each job that changed, in order (a push carries the whole job, so the newest stands for
-   * the ones before it). Memory only, like the sessions: nothing is read or written.
+   * rooms the user joined and is still in (a room the session already follows is ignored), and
+   * the newest push of each job that changed, in order (a push carries the whole job, so the
+   * newest stands for the ones before it). Memory only, like the sessions: nothing is read or
+   * written, so what an earlier incarnation was told and could not pass on is not in it.
    */
   private void catchUp(State state, ActorRef<Notice> session) {
-    joinedHere.forEach((room, seq) -> {
-      if (state.marker(room).isPresent()) {
-        session.tell(new RoomAdded(room, seq));
-      }
-    });
+    joinedHere.forEach((room, seq) -> session.tell(new RoomAdded(room, seq)));
     for (JobWindow.Entry entry : jobs.after(0, Long.MAX_VALUE).entries()) {
       session.tell(new Relayed(entry.frame(), jobs.epoch(), entry.position()));
     }

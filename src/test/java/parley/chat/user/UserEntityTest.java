@@ -443,6 +443,8 @@ class UserEntityTest {
     // The entity moves: the new incarnation knows no session until one renews.
     alice.restart();
     join("ops", 7);
+    join("lobby", 2);
+    leave("lobby", 3);
     alice.runCommand(relay("q:0:a", 1));
     alice.runCommand(relay("q:0:b", 1));
     alice.runCommand(relay("q:0:a", 2));
@@ -454,6 +456,7 @@ class UserEntityTest {
     opened.expectNoMessage(java.time.Duration.ofMillis(50));
 
     renew("s1", session);
+    // "ops"; not "lobby", left again; not "design", joined before the move, which it follows.
     assertEquals(new UserEntity.RoomAdded("ops", 7), session.expectMessageClass(UserEntity.RoomAdded.class));
     UserEntity.Relayed b = session.expectMessageClass(UserEntity.Relayed.class);
     UserEntity.Relayed a = session.expectMessageClass(UserEntity.Relayed.class);
