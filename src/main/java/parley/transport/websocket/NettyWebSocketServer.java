@@ -16,6 +16,7 @@ import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpResponseStatus;
@@ -253,6 +254,12 @@ public final class NettyWebSocketServer {
         return;
       }
       var admitted = (WebSocketRoute.Admission.Admitted) admission;
+      if (!request.headers().containsValue(HttpHeaderNames.UPGRADE, HttpHeaderValues.WEBSOCKET, true)) {
+        // Not an upgrade: answered 400 below, and no session is made. Its place is given back
+        // before the answer, as on the client port: a client that sends its next request as soon
+        // as it reads the 400 must find it free, not wait for this socket's close.
+        admitted.abandon();
+      }
       ctx.pipeline()
           .addLast(new WebSocketServerProtocolHandler(protocol))
           .addLast(new MessageAssembler((int) protocol.decoderConfig().maxFramePayloadLength()))
