@@ -179,8 +179,9 @@ final class Connections implements Scenario {
     }
     if (served != null) {
       // What Cassandra was asked per open: the floor `bench recoveries` measures must ask as much.
-      row.put("reads_per_open", Numbers.round(served.values().stream().mapToLong(c -> c[0]).sum() / (double) count, 2));
-      row.put("writes_per_open", Numbers.round(served.values().stream().mapToLong(c -> c[1]).sum() / (double) count, 2));
+      long[] total = RawCassandra.total(served);
+      row.put("reads_per_open", Numbers.round(total[0] / (double) count, 2));
+      row.put("writes_per_open", Numbers.round(total[1] / (double) count, 2));
     }
     row.put("idle_server_cpu_pct", idleUsage.get("server_cpu_pct"));
     row.put("lost", lost);

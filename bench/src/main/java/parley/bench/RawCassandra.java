@@ -87,6 +87,16 @@ final class RawCassandra {
     return counts;
   }
 
+  /** Reads and writes of every table together, as {reads, writes}. */
+  static long[] total(Map<String, long[]> served) {
+    long[] total = new long[2];
+    served.values().forEach(c -> {
+      total[0] += c[0];
+      total[1] += c[1];
+    });
+    return total;
+  }
+
   /** What was served between two {@link #served} readings, per table, as {reads, writes}. */
   static Map<String, long[]> since(Map<String, long[]> before, Map<String, long[]> after) {
     Map<String, long[]> delta = new TreeMap<>();

@@ -7,14 +7,18 @@ import com.datastax.oss.driver.api.core.cql.BoundStatement;
 import com.datastax.oss.driver.api.core.cql.PreparedStatement;
 import com.datastax.oss.driver.api.core.cql.Row;
 import com.datastax.oss.driver.api.core.uuid.Uuids;
+import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -64,7 +68,7 @@ final class Recoveries implements Scenario {
       System.err.printf("recoveries: warming up with %d first-time and returning entities%n", warmup);
       statements.round("rw-" + run, warmup, concurrency, true);
       statements.round("rw-" + run, warmup, concurrency, false);
-      usage.awaitQuiet(0.15, java.time.Duration.ofSeconds(30));
+      usage.awaitQuiet(0.15, Duration.ofSeconds(30));
       for (boolean firstTime : new boolean[] {true, false}) {
         String who = firstTime ? "first-time" : "returning";
         System.err.printf("recoveries: %d %s entities, %d at a time%n", count, who, concurrency);
@@ -81,10 +85,9 @@ final class Recoveries implements Scenario {
         row.put("recoveries", count);
         row.put("concurrency", concurrency);
         row.put("recoveries_per_s", Numbers.round(count / seconds, 0));
-        long reads = served.values().stream().mapToLong(c -> c[0]).sum();
-        long writes = served.values().stream().mapToLong(c -> c[1]).sum();
-        row.put("reads_per_recovery", Numbers.round((double) reads / count, 2));
-        row.put("writes_per_recovery", Numbers.round((double) writes / count, 2));
+        long[] total = RawCassandra.total(served);
+        row.put("reads_per_recovery", Numbers.round((double) total[0] / count, 2));
+        row.put("writes_per_recovery", Numbers.round((double) total[1] / count, 2));
         row.putAll(used);
         if (used.get("storage_cpu_pct") instanceof Number cpu) {
           // % of one core over recoveries/s: ms of Cassandra CPU per recovery.
@@ -95,7 +98,7 @@ final class Recoveries implements Scenario {
         if (failed > 0) {
           notes.add(failed + " " + who + " recoveries failed");
         }
-        usage.awaitQuiet(0.15, java.time.Duration.ofSeconds(30));
+        usage.awaitQuiet(0.15, Duration.ofSeconds(30));
       }
     }
     return List.of(new Result("recoveries", "cassandra", rows, notes));
@@ -111,7 +114,7 @@ final class Recoveries implements Scenario {
       PreparedStatement insert,
       ByteBuffer event) {
 
-    static Statements prepare(CqlSession session, String replication) throws java.io.IOException {
+    static Statements prepare(CqlSession session, String replication) throws IOException {
       RawCassandra.createTable(session, replication, "journal.cql", "parley_journal.messages");
       RawCassandra.createTable(session, replication, "snapshot.cql", "parley_snapshot.snapshots");
       // The replay reads the highest deleted seq from this table even with deletes off.
@@ -119,7 +122,7 @@ final class Recoveries implements Scenario {
       String ks = RawCassandra.KEYSPACE;
       // About what a LastSeenRecorded event serializes to (CBOR: the user id and an instant).
       byte[] bytes = new byte[40];
-      java.util.concurrent.ThreadLocalRandom.current().nextBytes(bytes);
+      ThreadLocalRandom.current().nextBytes(bytes);
       return new Statements(
           session,
           session.prepare("SELECT persistence_id, sequence_nr, timestamp FROM " + ks + ".snapshots WHERE"
@@ -166,7 +169,7 @@ final class Recoveries implements Scenario {
               return execute(insert.bind(pid, 0L, highest + 1, Uuids.timeBased(),
                   Long.toString(System.currentTimeMillis() / 3_600_000), "raw-recoveries", 33,
                   // The plugin binds the tags of every event, an empty set when it has none.
-                  "parley.chat.user.UserEntity$LastSeenRecorded", "", event.duplicate(), java.util.Set.<String>of()));
+                  "parley.chat.user.UserEntity$LastSeenRecorded", "", event.duplicate(), Set.<String>of()));
             }
             return highest == 0
                 ? CompletableFuture.completedFuture(null)

@@ -579,7 +579,7 @@ public final class UserEntity
                 announcePresence(s, "online");
               }
               if (opened.renewal()) {
-                catchUp(s, opened.session());
+                catchUp(opened.session());
               }
             })
         .thenReply(opened.replyTo(), this::presence);
@@ -594,7 +594,7 @@ public final class UserEntity
    * newest stands for the ones before it). Memory only, like the sessions: nothing is read or
    * written, so what an earlier incarnation was told and could not pass on is not in it.
    */
-  private void catchUp(State state, ActorRef<Notice> session) {
+  private void catchUp(ActorRef<Notice> session) {
     joinedHere.forEach((room, seq) -> session.tell(new RoomAdded(room, seq)));
     for (JobWindow.Entry entry : jobs.after(0, Long.MAX_VALUE).entries()) {
       session.tell(new Relayed(entry.frame(), jobs.epoch(), entry.position()));
