@@ -108,18 +108,23 @@ final class Storm implements Scenario {
 
       List<Long> welcomed = new ArrayList<>();
       List<Long> resumed = new ArrayList<>();
+      List<Long> waits = new ArrayList<>();
+      long pendingResumes = 0;
       long gaps = 0;
       long duplicates = 0;
       long reconnectAttempts = 0;
       for (StormClient client : clients) {
         welcomed.add(client.welcomedAt() - killedAt);
         resumed.add(client.resumedAt() - killedAt);
+        waits.add(client.resumedAt() - client.welcomedAt());
+        pendingResumes += client.pending() ? 1 : 0;
         gaps += client.gaps();
         duplicates += client.duplicates();
         reconnectAttempts += client.reconnects();
       }
       welcomed.sort(null);
       resumed.sort(null);
+      waits.sort(null);
       Map<String, Object> row = new LinkedHashMap<>();
       row.put("connections", count);
       row.put("rooms", roomCount);
@@ -127,7 +132,13 @@ final class Storm implements Scenario {
       row.put("reconnected_p50_s", seconds(welcomed.get(count / 2)));
       row.put("reconnected_all_s", seconds(welcomed.get(count - 1)));
       row.put("resumed_p50_s", seconds(resumed.get(count / 2)));
+      row.put("resumed_p90_s", seconds(resumed.get(count * 9 / 10)));
       row.put("resumed_all_s", seconds(allResumed - killedAt));
+      // From the welcome of the connection that resumed to its resume: what the node took.
+      row.put("resume_wait_p50_s", seconds(waits.get(count / 2)));
+      row.put("resume_wait_p90_s", seconds(waits.get(count * 9 / 10)));
+      row.put("resume_wait_max_s", seconds(waits.get(count - 1)));
+      row.put("pending_resumes", pendingResumes);
       row.put("caught_up_all_s", seconds(allCaughtUp - killedAt));
       row.put("reopen_per_s", Numbers.round(count / ((allResumed - killedAt) / 1e9), 0));
       row.put("connect_attempts", reconnectAttempts);
@@ -135,6 +146,7 @@ final class Storm implements Scenario {
       row.put("duplicate_seqs", duplicates);
       row.putAll(cpu);
       List<String> notes = new ArrayList<>();
+      notes.add("clients resumed per second after the kill: " + perSecond(resumed));
       if (gaps > 0 || duplicates > 0) {
         notes.add("clients missed " + gaps + " seqs and got " + duplicates + " twice: a resume guarantee failed");
       }
@@ -188,6 +200,14 @@ final class Storm implements Scenario {
       }
       Thread.sleep(100);
     }
+  }
+
+  /** How many of the sorted times fall in each whole second: the storm's shape. */
+  private static String perSecond(List<Long> sorted) {
+    int last = (int) (sorted.get(sorted.size() - 1) / 1_000_000_000L);
+    int[] counts = new int[last + 1];
+    sorted.forEach(t -> counts[(int) Math.max(0, t / 1_000_000_000L)]++);
+    return java.util.Arrays.toString(counts);
   }
 
   private static Number seconds(long nanos) {

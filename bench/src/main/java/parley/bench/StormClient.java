@@ -49,6 +49,8 @@ final class StormClient implements LeanSocket.Handler {
   private volatile long welcomedAt;
   private volatile long resumedAt;
   private volatile int reconnects;
+  /** Whether a resume since the last reset was answered {@code pending} (the user's entity had not answered). */
+  private volatile boolean pending;
   private volatile String lastError = "";
 
   StormClient(String user, String token, String room) {
@@ -88,8 +90,12 @@ final class StormClient implements LeanSocket.Handler {
     } else if (text.startsWith(OK)) {
       if (text.contains("\"id\":\"join\"")) {
         joined.complete(null);
-      } else if (text.contains("\"id\":\"resume\"") && !text.contains("\"pending\":true")) {
-        resumedNow();
+      } else if (text.contains("\"id\":\"resume\"")) {
+        if (text.contains("\"pending\":true")) {
+          pending = true;
+        } else {
+          resumedNow();
+        }
       }
     } else if (text.startsWith(RESUME_COMPLETE)) {
       resumedNow();
@@ -157,6 +163,11 @@ final class StormClient implements LeanSocket.Handler {
     gaps = 0;
     duplicates = 0;
     reconnects = 0;
+    pending = false;
+  }
+
+  boolean pending() {
+    return pending;
   }
 
   synchronized long lastSeq() {
