@@ -22,6 +22,11 @@ import parley.client.Sent;
  * resumed, and has every message sent before and during the storm, and how many seqs were
  * missed or delivered twice (both must be 0).
  *
+ * <p>With {@code --residents N}, each survivor serves N clients of its own first, as the nodes
+ * of a cluster in service do: they join the rooms, close and come back {@code
+ * --resident-rounds} times, and stay connected through the storm. Without them the survivors
+ * meet the storm having served no client at all, their code paths not yet compiled.
+ *
  * <p>Needs a cluster whose first {@code --urls} node is the victim ({@code --victim-pid}); the
  * rest must survive. {@code bench/run storm} starts one with {@code deploy/local-cluster.sh}.
  */
@@ -37,6 +42,8 @@ final class Storm implements Scenario {
     int count = args.integer("connections", 10000);
     int roomCount = args.integer("rooms", 100);
     int concurrency = args.integer("connect-concurrency", 32);
+    int residents = args.integer("residents", 0);
+    int residentRounds = args.integer("resident-rounds", 3);
     Duration firstDelay = args.duration("backoff", Duration.ofMillis(500));
     Duration maxDelay = args.duration("max-backoff", Duration.ofSeconds(8));
     Duration deadline = args.duration("deadline", Duration.ofSeconds(300));
@@ -60,6 +67,8 @@ final class Storm implements Scenario {
       for (String room : rooms) {
         writer.createRoom(room, "public", "storm").get(30, TimeUnit.SECONDS);
       }
+
+      List<StormClient> residing = serveResidents(survivors, rooms, residents, residentRounds, concurrency, run);
 
       System.err.printf("storm: connecting %d clients to %s, %d per room%n", count, victim, count / roomCount);
       List<StormClient> clients = new ArrayList<>(count);
@@ -150,9 +159,48 @@ final class Storm implements Scenario {
       if (gaps > 0 || duplicates > 0) {
         notes.add("clients missed " + gaps + " seqs and got " + duplicates + " twice: a resume guarantee failed");
       }
+      clients.addAll(residing);
       CompletableFuture.allOf(clients.stream().map(StormClient::close).toArray(CompletableFuture[]::new)).join();
       return List.of(new Result("storm", "parley", List.of(row), notes));
     }
+  }
+
+  /**
+   * {@code perNode} clients on each survivor join the rooms, then close and resume {@code
+   * rounds} times; they are left connected.
+   */
+  private static List<StormClient> serveResidents(List<URI> survivors, List<String> rooms, int perNode, int rounds, int concurrency, String run)
+      throws InterruptedException {
+    List<StormClient> residents = new ArrayList<>();
+    if (perNode == 0) {
+      return residents;
+    }
+    long started = System.nanoTime();
+    Semaphore slots = new Semaphore(concurrency);
+    List<CompletableFuture<Void>> joining = new ArrayList<>();
+    List<URI> homes = new ArrayList<>();
+    for (int i = 0; i < perNode * survivors.size(); i++) {
+      URI node = survivors.get(i % survivors.size());
+      String user = "storm-" + run + "-resident-" + i;
+      slots.acquire();
+      StormClient client = new StormClient(user, ParleyClient.devToken(node, user), rooms.get(i % rooms.size()));
+      residents.add(client);
+      homes.add(node);
+      joining.add(client.start(node).orTimeout(60, TimeUnit.SECONDS).whenComplete((ok, failure) -> slots.release()));
+    }
+    CompletableFuture.allOf(joining.toArray(CompletableFuture[]::new)).join();
+    for (int round = 0; round < rounds; round++) {
+      CompletableFuture.allOf(residents.stream().map(StormClient::close).toArray(CompletableFuture[]::new)).join();
+      List<CompletableFuture<Void>> resuming = new ArrayList<>();
+      for (int i = 0; i < residents.size(); i++) {
+        slots.acquire();
+        resuming.add(residents.get(i).resume(homes.get(i)).orTimeout(60, TimeUnit.SECONDS).whenComplete((ok, failure) -> slots.release()));
+      }
+      CompletableFuture.allOf(resuming.toArray(CompletableFuture[]::new)).join();
+    }
+    System.err.printf("storm: %d residents on %d survivors joined and came back %d times in %.1f s%n",
+        residents.size(), survivors.size(), rounds, (System.nanoTime() - started) / 1e9);
+    return residents;
   }
 
   private static void writeUntilInterrupted(ParleyClient writer, List<String> rooms, Map<String, Long> lastSent) {

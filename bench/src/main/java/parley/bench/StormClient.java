@@ -68,6 +68,13 @@ final class StormClient implements LeanSocket.Handler {
     });
   }
 
+  /** Connects to {@code node} again as the same user and resumes; completes once resumed. */
+  CompletableFuture<Void> resume(URI node) {
+    closing = false;
+    open(node);
+    return resumed;
+  }
+
   /** From now on a dropped connection reconnects to {@code nodes}. */
   void reconnectTo(Reconnect reconnect) {
     this.reconnect = reconnect;
