@@ -65,8 +65,7 @@ class UserEntityRestartIT {
     String room = "after-" + System.nanoTime();
     String erin = node.token(user);
     String owner = node.token("owner-" + System.nanoTime());
-    HttpResponse<String> created = node.rest("POST", "/v1/rooms", owner, "{\"room\":\"" + room + "\"}", null);
-    assertEquals(2, created.statusCode() / 100, created.body());
+    createRoom(owner, room);
 
     try (JdkWebSocket ws = JdkWebSocket.open(node.ws(), erin, "parley.v1")) {
       ws.await("welcome");
@@ -78,8 +77,7 @@ class UserEntityRestartIT {
 
       // Told while no incarnation knows the connection: a join over REST, and a job of the
       // user's submitted, leased and reported on.
-      HttpResponse<String> joined = node.rest("POST", "/v1/rooms/" + room + "/join", erin, null, null);
-      assertEquals(200, joined.statusCode(), joined.body());
+      join(erin, room);
       String job = submit(erin);
       String lease = lease();
       report(job, lease);
@@ -120,10 +118,8 @@ class UserEntityRestartIT {
     String room = "farewell-" + System.nanoTime();
     String fay = node.token(leaver);
     String gus = node.token("gus-" + System.nanoTime());
-    HttpResponse<String> created = node.rest("POST", "/v1/rooms", gus, "{\"room\":\"" + room + "\"}", null);
-    assertEquals(2, created.statusCode() / 100, created.body());
-    HttpResponse<String> joined = node.rest("POST", "/v1/rooms/" + room + "/join", fay, null, null);
-    assertEquals(200, joined.statusCode(), joined.body());
+    createRoom(gus, room);
+    join(fay, room);
 
     // Reads keep the room awake, so only the leaver's entity sleeps. (Passivated after 1 s, a
     // followed room would sleep between its hub's renewals, which it never does at the default
@@ -159,6 +155,16 @@ class UserEntityRestartIT {
       }
     }
     throw new AssertionError("no presence " + status + " of " + user + " within " + WAIT);
+  }
+
+  private static void createRoom(String token, String room) {
+    HttpResponse<String> created = node.rest("POST", "/v1/rooms", token, "{\"room\":\"" + room + "\"}", null);
+    assertEquals(2, created.statusCode() / 100, created.body());
+  }
+
+  private static void join(String token, String room) {
+    HttpResponse<String> joined = node.rest("POST", "/v1/rooms/" + room + "/join", token, null, null);
+    assertEquals(200, joined.statusCode(), joined.body());
   }
 
   private static void awaitAsleep(String user) {

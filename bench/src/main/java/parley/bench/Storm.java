@@ -44,6 +44,7 @@ final class Storm implements Scenario {
     int concurrency = args.integer("connect-concurrency", 32);
     int residents = args.integer("residents", 0);
     int residentRounds = args.integer("resident-rounds", 3);
+    Duration residentSleep = args.duration("resident-sleep", Duration.ZERO);
     Duration firstDelay = args.duration("backoff", Duration.ofMillis(500));
     Duration maxDelay = args.duration("max-backoff", Duration.ofSeconds(8));
     Duration deadline = args.duration("deadline", Duration.ofSeconds(300));
@@ -68,7 +69,7 @@ final class Storm implements Scenario {
         writer.createRoom(room, "public", "storm").get(30, TimeUnit.SECONDS);
       }
 
-      List<StormClient> residing = serveResidents(survivors, rooms, residents, residentRounds, concurrency, run);
+      List<StormClient> residing = serveResidents(survivors, rooms, residents, residentRounds, residentSleep, concurrency, run);
 
       System.err.printf("storm: connecting %d clients to %s, %d per room%n", count, victim, count / roomCount);
       List<StormClient> clients = new ArrayList<>(count);
@@ -167,9 +168,11 @@ final class Storm implements Scenario {
 
   /**
    * {@code perNode} clients on each survivor join the rooms, then close and resume {@code
-   * rounds} times; they are left connected.
+   * rounds} times; they are left connected. With a {@code sleep} longer than the nodes'
+   * passivation, the first resume comes after their user entities were passivated, so the
+   * survivors recover entities from the journal, as nodes in service do all day.
    */
-  private static List<StormClient> serveResidents(List<URI> survivors, List<String> rooms, int perNode, int rounds, int concurrency, String run)
+  private static List<StormClient> serveResidents(List<URI> survivors, List<String> rooms, int perNode, int rounds, Duration sleep, int concurrency, String run)
       throws InterruptedException {
     List<StormClient> residents = new ArrayList<>();
     if (perNode == 0) {
@@ -191,6 +194,10 @@ final class Storm implements Scenario {
     CompletableFuture.allOf(joining.toArray(CompletableFuture[]::new)).join();
     for (int round = 0; round < rounds; round++) {
       CompletableFuture.allOf(residents.stream().map(StormClient::close).toArray(CompletableFuture[]::new)).join();
+      if (round == 0 && !sleep.isZero()) {
+        System.err.printf("storm: residents away for %d s, so their entities are passivated%n", sleep.toSeconds());
+        Thread.sleep(sleep.toMillis());
+      }
       List<CompletableFuture<Void>> resuming = new ArrayList<>();
       for (int i = 0; i < residents.size(); i++) {
         slots.acquire();
