@@ -38,20 +38,22 @@ class UserEntityRestartIT {
   private static final String WORKER_KEY = "test-worker-key-restart";
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final Duration WAIT = Duration.ofSeconds(30);
+  /** How often a session renews with its user's entity: long enough for a test's steps to fit. */
+  private static final Duration RENEWAL = Duration.ofSeconds(20);
 
   private static InJvmNode node;
 
   @BeforeAll
   static void start() throws Exception {
-    // An entity idle for a second is passivated; a session renews every 8 s, so a user's
+    // An entity idle for a second is passivated; a session renews every 20 s, so a user's
     // entity is asleep for most of each renewal period and starts again on whatever reaches it
     // first, knowing none of the user's connections.
     node = InJvmNode.start(TestCassandra.keyspacesFor("UserEntityRestartIT"), 0, 0, ConfigFactory.parseString("""
         pekko.cluster.sharding.passivation.default-idle-strategy.idle-entity.timeout = 1s
-        parley.chat.session-renew-interval = 8s
+        parley.chat.session-renew-interval = %ds
         parley.jobs.worker-key = "%s"
         parley.jobs.queues { restarts { partitions = 1 } }
-        """.formatted(WORKER_KEY)));
+        """.formatted(RENEWAL.toSeconds(), WORKER_KEY)));
   }
 
   @AfterAll
@@ -67,7 +69,9 @@ class UserEntityRestartIT {
     String owner = node.token("owner-" + System.nanoTime());
     createRoom(owner, room);
 
-    try (JdkWebSocket ws = JdkWebSocket.open(node.ws(), erin, "parley.v1")) {
+    long openedAt = System.nanoTime();
+    try (JdkWebSocket ws = JdkWebSocket.open(node.ws(), erin, "parley.v1");
+        Reads reads = new Reads()) {
       ws.await("welcome");
       ws.send("{\"type\":\"resume\",\"id\":\"r\"}");
       assertEquals("ok", ws.awaitReply("r").path("type").asText());
@@ -75,20 +79,22 @@ class UserEntityRestartIT {
       // The connection stays; its user's entity goes to sleep, forgetting the session.
       awaitAsleep(user);
 
+      // From now until the connection's renewal, REST reads keep the user's next incarnation
+      // awake (one passivated again would forget what it was told: the documented limit).
+      reads.every300ms(() -> node.rest("GET", "/v1/rooms", erin, null, null));
+
       // Told while no incarnation knows the connection: a join over REST, and a job of the
       // user's submitted, leased and reported on.
       join(erin, room);
       String job = submit(erin);
       String lease = lease();
       report(job, lease);
+      assertBeforeRenewal(openedAt, "the join and the job's progress");
 
-      // Until the connection's renewal comes, REST reads keep the new incarnation awake (an
-      // entity passivated again would forget what it was told, which is the documented limit).
       JsonNode joinEvent = null;
       JsonNode progress = null;
       long deadline = System.nanoTime() + WAIT.toNanos();
       while ((joinEvent == null || progress == null) && System.nanoTime() < deadline) {
-        assertEquals(200, node.rest("GET", "/v1/rooms", erin, null, null).statusCode());
         JsonNode frame;
         while ((frame = ws.frames.poll(300, TimeUnit.MILLISECONDS)) != null) {
           if ("event".equals(frame.path("type").asText()) && room.equals(frame.path("room").asText())
@@ -124,24 +130,54 @@ class UserEntityRestartIT {
     // Reads keep the room awake, so only the leaver's entity sleeps. (Passivated after 1 s, a
     // followed room would sleep between its hub's renewals, which it never does at the default
     // 2 min, and a notice that itself starts a room is not pushed, as NodeHubIT shows.)
-    ScheduledExecutorService reads = Executors.newSingleThreadScheduledExecutor();
-    try (JdkWebSocket watcher = JdkWebSocket.open(node.ws(), gus, "parley.v1")) {
-      reads.scheduleWithFixedDelay(() -> node.rest("GET", "/v1/rooms/" + room + "/messages", gus, null, null), 0, 300, TimeUnit.MILLISECONDS);
+    try (JdkWebSocket watcher = JdkWebSocket.open(node.ws(), gus, "parley.v1");
+        Reads reads = new Reads()) {
+      reads.every300ms(() -> node.rest("GET", "/v1/rooms/" + room + "/messages", gus, null, null));
       watcher.await("welcome");
       watcher.send("{\"type\":\"resume\",\"id\":\"r\"}");
       watcher.awaitReply("r");
 
-      JdkWebSocket leaving = JdkWebSocket.open(node.ws(), fay, "parley.v1");
-      leaving.await("welcome");
-      awaitPresence(watcher, leaver, "online");
-      awaitAsleep(leaver);
+      long openedAt = System.nanoTime();
+      try (JdkWebSocket leaving = JdkWebSocket.open(node.ws(), fay, "parley.v1")) {
+        leaving.await("welcome");
+        awaitPresence(watcher, leaver, "online");
+        awaitAsleep(leaver);
 
-      // The session ends before it renews: its user's new entity never knew it, and must
-      // still tell the room the user went offline (nothing else ever would).
-      leaving.close();
+        // The session ends before it renews: its user's new entity never knew it, and must
+        // still tell the room the user went offline (nothing else ever would).
+        leaving.close();
+        assertBeforeRenewal(openedAt, "the close");
+      }
       awaitPresence(watcher, leaver, "offline");
-    } finally {
-      reads.shutdownNow();
+    }
+  }
+
+  /**
+   * Fails unless {@code what} happened before the connection opened at {@code openedAt} first
+   * renewed: after that its user's entity would know it, and the test would not test the path.
+   */
+  private static void assertBeforeRenewal(long openedAt, String what) {
+    Duration took = Duration.ofNanos(System.nanoTime() - openedAt);
+    assertTrue(took.compareTo(RENEWAL) < 0, what + " came " + took + " after the connection opened, past its renewal");
+  }
+
+  /** REST reads repeated in the background until closed; a failed read does not stop them. */
+  private static final class Reads implements AutoCloseable {
+    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
+
+    void every300ms(Runnable read) {
+      timer.scheduleWithFixedDelay(() -> {
+        try {
+          read.run();
+        } catch (RuntimeException e) {
+          // The next read tries again; the test's own assertions decide.
+        }
+      }, 0, 300, TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void close() {
+      timer.shutdownNow();
     }
   }
 

@@ -136,6 +136,8 @@ public final class Bench {
                           --victim-pid <pid of the first url's node> --connections 10000 --rooms 100
                           --backoff 500ms --max-backoff 8s --deadline 300s --server-pid
                           --ws-port (0: /v1/ws on each node's client port; else its WebSocket port)
+                          --residents 0 (clients of each survivor's own) --resident-rounds 3
+                          --resident-sleep 0s (away after joining; past passivation: recoveries)
           durable-writes  --target parley|parley-netty --url --rooms 100 --in-flight 4 --size 100
                           --warmup 5 --duration 20 --cassandra 127.0.0.1:39142 --server-pid
                           --storage-pid --ws-port (parley-netty: the node's WebSocket port)

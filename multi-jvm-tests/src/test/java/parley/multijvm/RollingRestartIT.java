@@ -74,9 +74,9 @@ class RollingRestartIT {
           "readers whose node restarted came back within the offline grace: their rooms never saw them offline");
       // Readers are told of a user who closed cleanly, so the check above can fail. The close
       // comes as the restarted node takes its user shards back, so the user's entity may have
-      // moved since the session registered. (With this cluster's 2 s renewals the session has
-      // usually registered again before it closes; a close that reaches an entity that never
-      // knew it is UserEntityRestartIT's.)
+      // moved since the session registered. (With this cluster's 2 s renewals the session may
+      // have registered with the moved entity before it closes, so this check need not reach
+      // an entity that never knew the session: UserEntityRestartIT checks that close alone.)
       traffic.awaitCleanCloseSeenOffline(Duration.ofSeconds(30));
       Measured.print("rolling", "messages acknowledged (all found once, in order)", traffic.acks().size());
       Measured.print("rolling", "failed attempts retried, by code", traffic.failureCodes(rollStart, rollEnd));
