@@ -3,6 +3,7 @@ package parley.bench;
 import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -10,6 +11,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntFunction;
 import java.util.function.Predicate;
 import parley.client.ParleyClient;
 import parley.client.Sent;
@@ -74,16 +76,12 @@ final class Storm implements Scenario {
       System.err.printf("storm: connecting %d clients to %s, %d per room%n", count, victim, count / roomCount);
       List<StormClient> clients = new ArrayList<>(count);
       long opening = System.nanoTime();
-      List<CompletableFuture<Void>> starting = new ArrayList<>(count);
-      Semaphore slots = new Semaphore(concurrency);
-      for (int i = 0; i < count; i++) {
+      inTurn(count, concurrency, i -> {
         String user = "storm-" + run + "-" + i;
-        slots.acquire();
         StormClient client = new StormClient(user, ParleyClient.devToken(victim, user), rooms.get(i % roomCount));
         clients.add(client);
-        starting.add(client.start(victim).orTimeout(60, TimeUnit.SECONDS).whenComplete((ok, failure) -> slots.release()));
-      }
-      CompletableFuture.allOf(starting.toArray(CompletableFuture[]::new)).join();
+        return client.start(victim);
+      });
       double openSeconds = (System.nanoTime() - opening) / 1e9;
       System.err.printf("storm: %d clients joined in %.1f s%n", count, openSeconds);
 
@@ -179,31 +177,21 @@ final class Storm implements Scenario {
       return residents;
     }
     long started = System.nanoTime();
-    Semaphore slots = new Semaphore(concurrency);
-    List<CompletableFuture<Void>> joining = new ArrayList<>();
-    List<URI> homes = new ArrayList<>();
-    for (int i = 0; i < perNode * survivors.size(); i++) {
-      URI node = survivors.get(i % survivors.size());
+    int count = perNode * survivors.size();
+    IntFunction<URI> home = i -> survivors.get(i % survivors.size());
+    inTurn(count, concurrency, i -> {
       String user = "storm-" + run + "-resident-" + i;
-      slots.acquire();
-      StormClient client = new StormClient(user, ParleyClient.devToken(node, user), rooms.get(i % rooms.size()));
+      StormClient client = new StormClient(user, ParleyClient.devToken(home.apply(i), user), rooms.get(i % rooms.size()));
       residents.add(client);
-      homes.add(node);
-      joining.add(client.start(node).orTimeout(60, TimeUnit.SECONDS).whenComplete((ok, failure) -> slots.release()));
-    }
-    CompletableFuture.allOf(joining.toArray(CompletableFuture[]::new)).join();
+      return client.start(home.apply(i));
+    });
     for (int round = 0; round < rounds; round++) {
       CompletableFuture.allOf(residents.stream().map(StormClient::close).toArray(CompletableFuture[]::new)).join();
       if (round == 0 && !sleep.isZero()) {
         System.err.printf("storm: residents away for %d s, so their entities are passivated%n", sleep.toSeconds());
         Thread.sleep(sleep.toMillis());
       }
-      List<CompletableFuture<Void>> resuming = new ArrayList<>();
-      for (int i = 0; i < residents.size(); i++) {
-        slots.acquire();
-        resuming.add(residents.get(i).resume(homes.get(i)).orTimeout(60, TimeUnit.SECONDS).whenComplete((ok, failure) -> slots.release()));
-      }
-      CompletableFuture.allOf(resuming.toArray(CompletableFuture[]::new)).join();
+      inTurn(count, concurrency, i -> residents.get(i).resume(home.apply(i)));
     }
     System.err.printf("storm: %d residents on %d survivors joined and came back %d times in %.1f s%n",
         residents.size(), survivors.size(), rounds, (System.nanoTime() - started) / 1e9);
@@ -257,12 +245,26 @@ final class Storm implements Scenario {
     }
   }
 
+  /**
+   * Runs {@code step} for 0 to {@code count - 1}, at most {@code concurrency} unfinished at once
+   * and each within 60 s, and waits for all of them.
+   */
+  private static void inTurn(int count, int concurrency, IntFunction<CompletableFuture<Void>> step) throws InterruptedException {
+    Semaphore slots = new Semaphore(concurrency);
+    List<CompletableFuture<Void>> steps = new ArrayList<>(count);
+    for (int i = 0; i < count; i++) {
+      slots.acquire();
+      steps.add(step.apply(i).orTimeout(60, TimeUnit.SECONDS).whenComplete((ok, failure) -> slots.release()));
+    }
+    CompletableFuture.allOf(steps.toArray(CompletableFuture[]::new)).join();
+  }
+
   /** How many of the sorted times fall in each whole second: the storm's shape. */
   private static String perSecond(List<Long> sorted) {
     int last = (int) (sorted.get(sorted.size() - 1) / 1_000_000_000L);
     int[] counts = new int[last + 1];
     sorted.forEach(t -> counts[(int) Math.max(0, t / 1_000_000_000L)]++);
-    return java.util.Arrays.toString(counts);
+    return Arrays.toString(counts);
   }
 
   private static Number seconds(long nanos) {
