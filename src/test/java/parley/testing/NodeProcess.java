@@ -13,7 +13,9 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A Parley node in a JVM of its own, started from the built jar as an operator starts it,
@@ -23,6 +25,12 @@ public final class NodeProcess implements AutoCloseable {
 
   private static final HttpClient HTTP =
       HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+
+  private static final int LOWEST_PORT = 20_000;
+  private static final int PORTS = 32_768 - LOWEST_PORT;
+  /** Starts at a random place so JVMs started one after another do not reuse each other's ports. */
+  private static final AtomicInteger nextPort =
+      new AtomicInteger(ThreadLocalRandom.current().nextInt(PORTS));
 
   private final String name;
   private final Process process;
@@ -159,11 +167,21 @@ public final class NodeProcess implements AutoCloseable {
     }
   }
 
+  /**
+   * A port free now, for a node to listen on shortly. Taken below the kernel's ephemeral range
+   * (32768 and up): a port the kernel hands out could, between this check and the node's bind,
+   * become the local end of one of the many outgoing connections a test makes (the Cassandra
+   * driver's, a client's), and the bind would fail. Each port is handed out once per JVM.
+   */
   public static int freePort() {
-    try (ServerSocket socket = new ServerSocket(0)) {
-      return socket.getLocalPort();
-    } catch (IOException e) {
-      throw new IllegalStateException(e);
+    for (int tries = 0; tries < PORTS; tries++) {
+      int port = LOWEST_PORT + Math.floorMod(nextPort.getAndIncrement(), PORTS);
+      try (ServerSocket socket = new ServerSocket(port)) {
+        return port;
+      } catch (IOException busy) {
+        // held by something else: try the next
+      }
     }
+    throw new IllegalStateException("No free port in " + LOWEST_PORT + ".." + (LOWEST_PORT + PORTS - 1));
   }
 }
