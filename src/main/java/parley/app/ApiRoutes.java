@@ -17,6 +17,7 @@ import parley.auth.TokenService;
 import parley.chat.ChatSettings;
 import parley.transport.poll.PollRoute;
 import parley.transport.Handlers;
+import parley.transport.HttpAnswers;
 import parley.transport.rest.RestRoutes;
 import parley.transport.sse.SseRoute;
 import parley.transport.web.SpecRoutes;
@@ -74,6 +75,8 @@ public final class ApiRoutes {
                                         + "\"}")))));
     Route web = WebRoutes.create();
     // CORS for pages of the allowed origins (PARLEY_ALLOWED_ORIGINS): REST, SSE and long-poll.
-    return new Api(concat(pathPrefix("v1", () -> handlers.origins().cors(() -> v1)), web), handlers, tokens);
+    // A request body is held to the frame limit, as the frame it stands for would be.
+    Route limited = HttpAnswers.bodiesOfAtMost(chat.maxFrameBytes(), () -> v1);
+    return new Api(concat(pathPrefix("v1", () -> handlers.origins().cors(() -> limited)), web), handlers, tokens);
   }
 }

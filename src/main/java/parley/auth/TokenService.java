@@ -36,7 +36,6 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
-import java.util.Arrays;
 import java.util.Date;
 import java.util.HashSet;
 import java.util.Map;
@@ -69,6 +68,9 @@ public final class TokenService {
 
   /** What an identity provider may sign with: asymmetric only, so no shared key is involved. */
   static final Set<JWSAlgorithm> PROVIDER_ALGORITHMS = Set.of(JWSAlgorithm.RS256, JWSAlgorithm.ES256);
+
+  /** The typ a token may name, if it names one: RFC 9068 access tokens say at+jwt, others JWT. */
+  private static final Set<JOSEObjectType> TOKEN_TYPES = Set.of(JOSEObjectType.JWT, new JOSEObjectType("at+jwt"));
 
   /** How many verified HS256 tokens are remembered, and for how long ({@link #verified}). */
   static final int VERIFIED_MAX = 50_000;
@@ -175,9 +177,9 @@ public final class TokenService {
                 null));
     DefaultJWTProcessor<SecurityContext> processor = new DefaultJWTProcessor<>();
     // RFC 9068 access tokens say at+jwt; ID-token-style ones say JWT or nothing.
-    processor.setJWSTypeVerifier(
-        new DefaultJOSEObjectTypeVerifier<>(
-            new HashSet<>(Arrays.asList(JOSEObjectType.JWT, new JOSEObjectType("at+jwt"), null))));
+    Set<JOSEObjectType> types = new HashSet<>(TOKEN_TYPES);
+    types.add(null);
+    processor.setJWSTypeVerifier(new DefaultJOSEObjectTypeVerifier<>(types));
     processor.setJWSKeySelector(new JWSVerificationKeySelector<>(PROVIDER_ALGORITHMS, keys));
     processor.setJWTClaimsSetVerifier(claimsVerifier(jwks.issuer(), jwks.audience()));
     return processor;
@@ -261,6 +263,10 @@ public final class TokenService {
     if (!(parsed instanceof SignedJWT jwt)) {
       return invalid("The token is not signed");
     }
+    JOSEObjectType type = jwt.getHeader().getType();
+    if (type != null && !TOKEN_TYPES.contains(type)) {
+      return invalid("The token's typ must be JWT or at+jwt, not " + type);
+    }
     JWSAlgorithm alg = jwt.getHeader().getAlgorithm();
     Map<String, Object> payload;
     JWTClaimsSet claims;
@@ -306,8 +312,11 @@ public final class TokenService {
     // The claims parser turns a numeric sub into text; a user id is a string, and a token
     // that says otherwise was not made for this service.
     Object rawSubject = payload.get("sub");
+    if (rawSubject != null && !(rawSubject instanceof String)) {
+      return malformed("its sub is not a string");
+    }
     String subject = claims.getSubject();
-    if (!(rawSubject instanceof String) || !UserIds.isValid(subject)) {
+    if (!UserIds.isValid(subject)) {
       return new AuthFailure(
           AuthFailure.BAD_USER_ID, "The token's sub must be a user id: " + UserIds.RULE);
     }

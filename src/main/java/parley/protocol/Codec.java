@@ -269,6 +269,9 @@ public final class Codec {
       if (failure.jobId() != null) {
         node.put("jobId", failure.jobId());
       }
+      if (failure.retryAfter() != null) {
+        node.put("retryAfter", failure.retryAfter().toSeconds());
+      }
       return write(node);
     }
     String head = reply instanceof Reply.Pong ? "{\"type\":\"pong\"" : "{\"type\":\"ok\"";
@@ -285,7 +288,7 @@ public final class Codec {
   }
 
   public static String error(String id, ErrorCode code, String message) {
-    return reply(id, new Reply.Failure(code, message));
+    return reply(id, Reply.Failure.of(code, message));
   }
 
   /** The push as one JSON object, {@code type} first. */

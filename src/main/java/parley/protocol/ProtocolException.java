@@ -33,6 +33,6 @@ public final class ProtocolException extends RuntimeException {
   }
 
   public Reply.Failure toFailure() {
-    return new Reply.Failure(code, getMessage());
+    return Reply.Failure.of(code, getMessage());
   }
 }

@@ -1,6 +1,7 @@
 package parley.protocol;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import parley.collab.ot.TextOperation;
@@ -14,16 +15,23 @@ import parley.collab.ot.TextOperation;
 public sealed interface Reply {
 
   /**
-   * A refused request. {@code jobId} names the job a refusal is about when it is not the one
-   * asked for ({@code job_key_taken}, {@code idempotency_conflict}); null otherwise.
+   * A refused request. {@code jobId} names the job a refusal is about (docs/protocol.md, Jobs);
+   * null otherwise. {@code retryAfter}, when not null, is how long to wait before trying again:
+   * REST answers it as {@code Retry-After}; frames say it in the message.
    */
-  record Failure(ErrorCode code, String message, String jobId) implements Reply {
-    public Failure(ErrorCode code, String message) {
-      this(code, message, null);
+  record Failure(ErrorCode code, String message, String jobId, Duration retryAfter) implements Reply {
+    public Failure(ErrorCode code, String message, String jobId) {
+      this(code, message, jobId, null);
     }
 
     public static Failure of(ErrorCode code, String message) {
-      return new Failure(code, message);
+      return new Failure(code, message, null, null);
+    }
+
+    /** Refused for now: {@code message} gets "; retry after N s", N whole seconds and at least one. */
+    public static Failure retryAfter(ErrorCode code, Duration wait, String message) {
+      Duration seconds = Duration.ofSeconds(Math.max(1, (wait.toMillis() + 999) / 1000));
+      return new Failure(code, message + "; retry after " + seconds.toSeconds() + " s", null, seconds);
     }
   }
 

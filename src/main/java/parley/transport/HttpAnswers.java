@@ -1,6 +1,8 @@
 package parley.transport;
 
 import static org.apache.pekko.http.javadsl.server.Directives.complete;
+import static org.apache.pekko.http.javadsl.server.Directives.handleRejections;
+import static org.apache.pekko.http.javadsl.server.Directives.withSizeLimit;
 
 import java.time.Duration;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
@@ -8,7 +10,11 @@ import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
+import java.util.function.Supplier;
+import org.apache.pekko.http.javadsl.server.MalformedRequestContentRejection;
+import org.apache.pekko.http.javadsl.server.RejectionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
 import parley.protocol.Codec;
 import parley.protocol.ErrorCode;
 import parley.protocol.Reply;
@@ -38,9 +44,13 @@ public final class HttpAnswers {
       }
     }
     int status = reply instanceof Reply.Failure failure ? failure.code().httpStatus() : 200;
-    return HttpResponse.create()
+    HttpResponse response = HttpResponse.create()
         .withStatus(status)
         .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, body));
+    if (reply instanceof Reply.Failure failure && failure.retryAfter() != null) {
+      response = response.addHeader(RawHeader.create("Retry-After", Long.toString(failure.retryAfter().toSeconds())));
+    }
+    return response;
   }
 
   /**
@@ -61,9 +71,22 @@ public final class HttpAnswers {
 
   /** The code's status and {@code Retry-After} in whole seconds, at least one. */
   private static HttpResponse retryLater(ErrorCode code, Duration wait, String message) {
-    long seconds = Math.max(1, (wait.toMillis() + 999) / 1000);
-    return response(Reply.Failure.of(code, message + "; retry after " + seconds + " s"))
-        .addHeader(RawHeader.create("Retry-After", Long.toString(seconds)));
+    return response(Reply.Failure.retryAfter(code, wait, message));
+  }
+
+  /**
+   * Request bodies of at most {@code maxBytes}, the frame limit, so a REST call carries no more
+   * than the WebSocket frame it stands for: a longer one (however it is sent, with a length or
+   * chunked) is 413 {@code frame_too_large}, and one that could not be read to its end is 400
+   * {@code bad_frame}, each as a JSON error like every other refusal.
+   */
+  public static Route bodiesOfAtMost(long maxBytes, Supplier<Route> inner) {
+    RejectionHandler unread = RejectionHandler.newBuilder()
+        .handle(MalformedRequestContentRejection.class, rejection -> rejection.getCause() instanceof EntityStreamSizeException
+            ? error(ErrorCode.FRAME_TOO_LARGE, "request bodies are limited to " + maxBytes + " bytes, as frames are")
+            : error(ErrorCode.BAD_FRAME, "the request body could not be read: " + rejection.message()))
+        .build();
+    return handleRejections(unread, () -> withSizeLimit(maxBytes, inner));
   }
 
   /** An error answer: {@code {"type":"error","code":…,"message":…}} with the code's status. */

@@ -199,13 +199,19 @@ class TokenServiceTest {
             SECRET,
             new JWTClaimsSet.Builder().expirationTime(Date.from(exp)).build());
     assertFailure(AuthFailure.BAD_USER_ID, tokens.verify(noSub));
+  }
+
+  @Test
+  void aSubThatIsNotAStringIsMalformed() throws Exception {
     // A numeric sub would pass as the text "12345" through the claims parser: refused.
-    String numericSub =
-        sign(
-            JWSAlgorithm.HS256,
-            SECRET,
-            new JWTClaimsSet.Builder().claim("sub", 12345).expirationTime(Date.from(exp)).build());
-    assertFailure(AuthFailure.BAD_USER_ID, tokens.verify(numericSub));
+    for (Object sub : new Object[] {12345, true, java.util.List.of("alice")}) {
+      String token =
+          sign(
+              JWSAlgorithm.HS256,
+              SECRET,
+              new JWTClaimsSet.Builder().claim("sub", sub).expirationTime(Date.from(NOW.plusSeconds(3600))).build());
+      assertFailure(AuthFailure.TOKEN_MALFORMED, tokens.verify(token));
+    }
   }
 
   @Test
@@ -230,6 +236,21 @@ class TokenServiceTest {
     AuthSettings settings =
         new AuthSettings(secret, Duration.ofHours(24), false, "", Duration.ofSeconds(30));
     return new TokenService(settings, Clock.fixed(now, ZoneOffset.UTC));
+  }
+
+  @Test
+  void anHs256TokenOfAnotherTypIsInvalidAndOneWithoutTypPasses() throws Exception {
+    JWTClaimsSet claims = claims("alice", NOW.plusSeconds(3600));
+    for (String typ : new String[] {"foo", "secevent+jwt"}) {
+      SignedJWT jwt = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.HS256).type(new JOSEObjectType(typ)).build(), claims);
+      jwt.sign(new MACSigner(SECRET.getBytes(StandardCharsets.UTF_8)));
+      assertFailure(AuthFailure.TOKEN_INVALID, tokens.verify(jwt.serialize()));
+    }
+    for (JOSEObjectType typ : new JOSEObjectType[] {null, JOSEObjectType.JWT, new JOSEObjectType("at+jwt")}) {
+      SignedJWT jwt = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.HS256).type(typ).build(), claims);
+      jwt.sign(new MACSigner(SECRET.getBytes(StandardCharsets.UTF_8)));
+      assertTrue(tokens.verify(jwt.serialize()) instanceof Authenticated, "typ " + typ);
+    }
   }
 
   private static JWTClaimsSet claims(String sub, Instant exp) {

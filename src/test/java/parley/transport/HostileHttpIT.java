@@ -346,6 +346,52 @@ class HostileHttpIT {
   }
 
   @Test
+  void restBodiesOverTheFrameLimitAreRefusedAsJsonHoweverTheyAreSent() throws Exception {
+    String token = node.token("bulky");
+    assertEquals(200, node.rest("POST", "/v1/rooms", token, "{\"room\":\"bulky-room\"}", null).statusCode());
+    String justOver = "{\"body\":\"" + "x".repeat(65_536) + "\"}";
+    String overTheParser = "{\"body\":\"" + "x".repeat(2 * 1024 * 1024) + "\"}";
+
+    // With a Content-Length, the frame limit (64 KiB), and past the server's 1 MiB parsing limit.
+    assertTooLarge(bodyCall("/v1/rooms/bulky-room/messages", token, "big-1", HttpRequest.BodyPublishers.ofString(justOver)));
+    assertTooLarge(bodyCall("/v1/rooms/bulky-room/messages", token, "big-2", HttpRequest.BodyPublishers.ofString(overTheParser)));
+    // Chunked (no length known up front), on a job submission too.
+    assertTooLarge(bodyCall("/v1/rooms/bulky-room/messages", token, "big-3", HttpRequest.BodyPublishers.ofInputStream(
+        () -> new java.io.ByteArrayInputStream(justOver.getBytes(StandardCharsets.UTF_8)))));
+    assertTooLarge(bodyCall("/v1/queues/default/jobs", token, "big-4", HttpRequest.BodyPublishers.ofString(
+        "{\"data\":\"" + "y".repeat(70_000) + "\"}")));
+    // Under the frame limit the field's own limit speaks (16 KiB bodies).
+    HttpResponse<String> longBody = bodyCall("/v1/rooms/bulky-room/messages", token, "big-5",
+        HttpRequest.BodyPublishers.ofString("{\"body\":\"" + "z".repeat(20_000) + "\"}"));
+    assertEquals(413, longBody.statusCode(), longBody.body());
+    assertEquals("body_too_large", Frames.read(longBody.body()).path("code").asText(), longBody.body());
+
+    // Nothing of them was written, and the room takes the next message.
+    HttpResponse<String> fine = bodyCall("/v1/rooms/bulky-room/messages", token, "fine", HttpRequest.BodyPublishers.ofString("{\"body\":\"fits\"}"));
+    assertEquals(200, fine.statusCode(), fine.body());
+    assertEquals(2, Frames.read(fine.body()).path("seq").asLong(), "created, then this message: " + fine.body());
+  }
+
+  private static HttpResponse<String> bodyCall(String path, String token, String key, HttpRequest.BodyPublisher body) throws Exception {
+    return HTTP.send(
+        HttpRequest.newBuilder(node.http().resolve(path))
+            .header("Authorization", "Bearer " + token)
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", key)
+            .POST(body)
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  private static void assertTooLarge(HttpResponse<String> response) {
+    assertEquals(413, response.statusCode(), response.body());
+    assertEquals("application/json", response.headers().firstValue("Content-Type").orElse(""), response.body());
+    JsonNode error = Frames.read(response.body());
+    assertEquals("error", error.path("type").asText(), response.body());
+    assertEquals("frame_too_large", error.path("code").asText(), response.body());
+  }
+
+  @Test
   void theManagementPortAsksForItsTokenExceptOnProbes() throws Exception {
     assertEquals(200, management("/ready", null).statusCode());
     assertEquals(200, management("/alive", null).statusCode());

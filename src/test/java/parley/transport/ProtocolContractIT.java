@@ -381,8 +381,25 @@ class ProtocolContractIT {
       }
       JsonNode sixth = wire.request("{\"type\":\"create_room\",\"id\":\"c5\",\"room\":\"founded-5\"}");
       assertEquals("rate_limited", sixth.path("code").asText(), sixth.toString());
+      long retryAfter = sixth.path("retryAfter").asLong();
+      assertTrue(retryAfter >= 1 && retryAfter <= 12, "five a minute: the next in at most 12 s, " + sixth);
       assertEquals("room_not_found", wire.request("{\"type\":\"join\",\"id\":\"j\",\"room\":\"founded-5\"}").path("code").asText());
     }
+  }
+
+  @Test
+  void overRestTheRoomBeyondTheLimitIs429WithRetryAfter() throws Exception {
+    String token = node.token("restfounder");
+    for (int i = 0; i < 5; i++) {
+      assertEquals(200, node.rest("POST", "/v1/rooms", token, "{\"room\":\"restfounded-" + i + "\"}", null).statusCode());
+    }
+    HttpResponse<String> sixth = node.rest("POST", "/v1/rooms", token, "{\"room\":\"restfounded-5\"}", null);
+    assertError(429, "rate_limited", sixth);
+    // Five a minute: the next one is admitted about 12 s from now, said in whole seconds.
+    long retryAfter = Long.parseLong(sixth.headers().firstValue("Retry-After").orElseThrow(() -> new AssertionError("no Retry-After")));
+    assertTrue(retryAfter >= 1 && retryAfter <= 12, "Retry-After " + retryAfter);
+    assertEquals(retryAfter, Frames.read(sixth.body()).path("retryAfter").asLong(), sixth.body());
+    assertTrue(Frames.read(sixth.body()).path("message").asText().contains("retry after " + retryAfter + " s"), sixth.body());
   }
 
   @Test

@@ -100,9 +100,7 @@ public final class ChatHandler {
     public CompletionStage<Reply> createRoom(Request.CreateRoom r) {
       java.time.Duration wait = roomCreations.admit(user);
       if (!wait.isZero()) {
-        return done(Reply.Failure.of(
-            ErrorCode.RATE_LIMITED,
-            "at most " + settings.roomsPerMinute() + " rooms a minute; retry in " + Math.max(1, wait.toSeconds()) + " s"));
+        return done(Reply.Failure.retryAfter(ErrorCode.RATE_LIMITED, wait, "at most " + settings.roomsPerMinute() + " rooms a minute"));
       }
       return write(r.room(), to -> new RoomEntity.Create(user, r.visibility(), r.topic(), to))
           .thenApply(reply -> joined(r.room(), reply));

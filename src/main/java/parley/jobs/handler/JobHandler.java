@@ -75,8 +75,8 @@ public final class JobHandler {
             "queue '" + queue.name() + "' does not take jobs from " + (submitter != null ? "users" : "the server key"));
       }
       if (submitter != null && !submitRate.admit(submitter).isZero()) {
-        return done(Reply.Failure.of(ErrorCode.RATE_LIMITED,
-            "too many submissions; retry after " + requests.submitRetryAfterSeconds() + " s"));
+        return done(Reply.Failure.retryAfter(ErrorCode.RATE_LIMITED,
+            Duration.ofSeconds(requests.submitRetryAfterSeconds()), "too many submissions"));
       }
       Job job = requests.submission(queue, submitter, r.idempotencyKey(), r.job(), System.currentTimeMillis());
       return answer(() -> jobs.submit(job), false);

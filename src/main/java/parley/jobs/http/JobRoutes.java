@@ -36,7 +36,6 @@ import parley.jobs.JobSettings;
 import parley.jobs.handler.JobHandler;
 import parley.jobs.queue.QueuePartition;
 import parley.protocol.Codec;
-import parley.protocol.ErrorCode;
 import parley.protocol.ProtocolException;
 import parley.protocol.Reply;
 import parley.protocol.Request;
@@ -50,8 +49,7 @@ import parley.transport.rest.RestRoutes;
  * key; backends pause and resume queues and read their counts. A call's path, query, headers
  * and body are decoded into the request record a WebSocket {@code job_*} frame becomes, by the
  * same {@link Codec}, and answered by the same {@link JobHandler}; only the HTTP forms are
- * this class's own (202 and {@code Location} for a new job, {@code ETag}, {@code If-Match},
- * {@code Retry-After}).
+ * this class's own (202 and {@code Location} for a new job, {@code ETag}, {@code If-Match}).
  */
 public final class JobRoutes {
 
@@ -126,7 +124,7 @@ public final class JobRoutes {
           return complete(jobResponse(Boolean.TRUE.equals(state.duplicate()) ? StatusCodes.OK : StatusCodes.ACCEPTED, state)
               .addHeader(RawHeader.create("Location", "/v1/jobs/" + id)));
         }
-        return complete(failure(reply));
+        return complete(HttpAnswers.response(reply));
       });
     }));
   }
@@ -183,7 +181,7 @@ public final class JobRoutes {
   private Route counted(JobSettings.Queue queue, List<QueuePartition.Answer> answers) {
     for (QueuePartition.Answer answer : answers) {
       if (!(answer instanceof QueuePartition.Counts)) {
-        return complete(failure(JobHandler.reply(answer, false)));
+        return complete(HttpAnswers.response(JobHandler.reply(answer, false)));
       }
     }
     return complete(json(StatusCodes.OK, counts(queue, answers)));
@@ -236,7 +234,7 @@ public final class JobRoutes {
 
   /** A job answers with its fields and its version as the {@code ETag}. */
   private Route answer(CompletionStage<Reply> reply) {
-    return onSuccess(reply, r -> complete(r instanceof Reply.JobState state ? jobResponse(StatusCodes.OK, state) : failure(r)));
+    return onSuccess(reply, r -> complete(r instanceof Reply.JobState state ? jobResponse(StatusCodes.OK, state) : HttpAnswers.response(r)));
   }
 
   private static HttpResponse jobResponse(org.apache.pekko.http.javadsl.model.StatusCode status, Reply.JobState state) {
@@ -246,14 +244,6 @@ public final class JobRoutes {
         .addHeader(RawHeader.create("ETag", "\"" + state.job().path("version").asLong() + "\""));
   }
 
-  /** A refusal with its code's status; {@code rate_limited} says when to submit again. */
-  private HttpResponse failure(Reply reply) {
-    HttpResponse response = HttpAnswers.response(reply);
-    if (reply instanceof Reply.Failure failure && failure.code() == ErrorCode.RATE_LIMITED) {
-      response = response.addHeader(RawHeader.create("Retry-After", Long.toString(handler.requests().submitRetryAfterSeconds())));
-    }
-    return response;
-  }
 
   private static ObjectNode fields() {
     return Codec.JSON.createObjectNode();

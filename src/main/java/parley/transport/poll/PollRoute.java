@@ -57,7 +57,7 @@ public final class PollRoute {
   /** After the first event, gather what else arrives this long before answering. */
   private static final Duration LINGER = Duration.ofMillis(30);
 
-  private static final Pattern TIMEOUT = Pattern.compile("(\\d{1,6})(ms|s)?");
+  private static final Pattern TIMEOUT = Pattern.compile("(\\d+)(ms|s)?");
 
   private PollRoute() {}
 
@@ -101,6 +101,9 @@ public final class PollRoute {
     Matcher m = TIMEOUT.matcher(value.get().strip());
     if (!m.matches()) {
       throw new IllegalArgumentException("timeout must be a whole number of seconds (25s) or milliseconds (500ms), 0 to 60s");
+    }
+    if (m.group(1).length() > 18) {
+      return MAX_TIMEOUT; // more than a long holds: far over the clamp anyway
     }
     long amount = Long.parseLong(m.group(1));
     Duration timeout = "ms".equals(m.group(2)) ? Duration.ofMillis(amount) : Duration.ofSeconds(amount);
