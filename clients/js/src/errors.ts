@@ -20,7 +20,7 @@ export class ParleyError extends Error {
     readonly status?: number,
     /** The whole error body or frame, for codes that carry more (job_key_taken's jobId). */
     readonly details?: Record<string, unknown>,
-    /** Seconds the server asked to wait before trying again (its `Retry-After`), for an HTTP answer. */
+    /** Seconds the server asked to wait before trying again: the error's `retryAfter` (an HTTP answer's `Retry-After`). */
     readonly retryAfter?: number,
   ) {
     super(message);

@@ -6,6 +6,7 @@
 export const ERROR_CODES = [
   'bad_frame', 'unknown_type', 'missing_field', 'bad_field', 'bad_text', 'frame_too_large',
   'body_too_large', 'bad_user_id', 'bad_room_id', 'bad_doc_id', 'bad_cursor', 'bad_timeout',
+  'route_not_found', 'method_not_allowed',
   'token_missing', 'token_malformed', 'token_invalid', 'token_expired', 'token_lifetime_too_long',
   'token_issued_in_future', 'token_user_mismatch', 'origin_not_allowed', 'room_not_found',
   'room_exists', 'not_a_member', 'not_invited', 'forbidden', 'message_not_found', 'cursor_stale',

@@ -135,7 +135,7 @@ export class WebSocketTransport implements Transport {
     if (reply && (frame.type === 'ok' || frame.type === 'error' || frame.type === 'pong')) {
       this.replies.delete(frame.id!);
       const { type, id, ...fields } = frame;
-      if (type === 'error') reply.reject(new ParleyError(fields.code, fields.message, undefined, fields));
+      if (type === 'error') reply.reject(new ParleyError(fields.code, fields.message, undefined, fields, fields.retryAfter));
       else reply.resolve(fields);
       return;
     }

@@ -75,8 +75,8 @@ public final class ApiRoutes {
                                         + "\"}")))));
     Route web = WebRoutes.create();
     // CORS for pages of the allowed origins (PARLEY_ALLOWED_ORIGINS): REST, SSE and long-poll.
-    // A request body is held to the frame limit, as the frame it stands for would be.
-    Route limited = HttpAnswers.bodiesOfAtMost(chat.maxFrameBytes(), () -> v1);
-    return new Api(concat(pathPrefix("v1", () -> handlers.origins().cors(() -> limited)), web), handlers, tokens);
+    // Every refusal under /v1 is a JSON error, and a request body is held to the frame limit.
+    Route refusing = HttpAnswers.jsonRefusals(chat.maxFrameBytes(), () -> v1);
+    return new Api(concat(pathPrefix("v1", () -> handlers.origins().cors(() -> refusing)), web), handlers, tokens);
   }
 }

@@ -22,6 +22,10 @@ public enum ErrorCode {
   BAD_DOC_ID(400, false),
   BAD_CURSOR(400, false),
   BAD_TIMEOUT(400, false),
+  /** REST: no route of the client API has this path. */
+  ROUTE_NOT_FOUND(404, false),
+  /** REST: the path exists, not with this method. */
+  METHOD_NOT_ALLOWED(405, false),
   // Tokens (refused before a connection starts, or a refresh on an open one).
   TOKEN_MISSING(401, false),
   TOKEN_MALFORMED(401, false),

@@ -295,6 +295,12 @@ public final class Fields {
     if (!op.isArray()) {
       throw new ProtocolException(ErrorCode.BAD_OPERATION, "op must be an array such as [3, \"hi\", -2]");
     }
+    for (JsonNode component : op) {
+      // An insert is text like any other field: a lone surrogate is bad_text, not a bad operation.
+      if (component.isTextual() && !Text.isWellFormed(component.textValue())) {
+        throw new ProtocolException(ErrorCode.BAD_TEXT, "an insert in 'op' holds a lone surrogate (not a Unicode string)");
+      }
+    }
     try {
       return Codec.JSON.treeToValue(op, TextOperation.class);
     } catch (Exception e) {

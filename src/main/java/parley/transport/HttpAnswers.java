@@ -6,6 +6,7 @@ import static org.apache.pekko.http.javadsl.server.Directives.withSizeLimit;
 
 import java.time.Duration;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpEntity;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
@@ -75,18 +76,39 @@ public final class HttpAnswers {
   }
 
   /**
-   * Request bodies of at most {@code maxBytes}, the frame limit, so a REST call carries no more
-   * than the WebSocket frame it stands for: a longer one (however it is sent, with a length or
-   * chunked) is 413 {@code frame_too_large}, and one that could not be read to its end is 400
-   * {@code bad_frame}, each as a JSON error like every other refusal.
+   * The client API's refusals, every one a JSON error with a code like the requests' own:
+   * request bodies are held to {@code maxBytes}, the frame limit, so a REST call carries no
+   * more than the WebSocket frame it stands for (a longer one, with a length or chunked, is 413
+   * {@code frame_too_large}; one that could not be read to its end, 400 {@code bad_frame}); and
+   * what Pekko HTTP refuses itself (no such path, another method, a malformed query) keeps its
+   * status and text with a code: {@code route_not_found}, {@code method_not_allowed}, ...
    */
-  public static Route bodiesOfAtMost(long maxBytes, Supplier<Route> inner) {
-    RejectionHandler unread = RejectionHandler.newBuilder()
+  public static Route jsonRefusals(long maxBytes, Supplier<Route> inner) {
+    RejectionHandler refusals = RejectionHandler.newBuilder()
         .handle(MalformedRequestContentRejection.class, rejection -> rejection.getCause() instanceof EntityStreamSizeException
             ? error(ErrorCode.FRAME_TOO_LARGE, "request bodies are limited to " + maxBytes + " bytes, as frames are")
             : error(ErrorCode.BAD_FRAME, "the request body could not be read: " + rejection.message()))
-        .build();
-    return handleRejections(unread, () -> withSizeLimit(maxBytes, inner));
+        .build()
+        .withFallback(RejectionHandler.defaultHandler())
+        .mapRejectionResponse(HttpAnswers::asError);
+    return handleRejections(refusals, () -> withSizeLimit(maxBytes, inner));
+  }
+
+  /** Pekko HTTP's own refusal (plain text) as a JSON error with the same status and text. */
+  private static HttpResponse asError(HttpResponse response) {
+    if (!(response.entity() instanceof HttpEntity.Strict text) || text.getContentType().equals(ContentTypes.APPLICATION_JSON)) {
+      return response;
+    }
+    int status = response.status().intValue();
+    ErrorCode code = switch (status) {
+      case 401 -> ErrorCode.TOKEN_MISSING;
+      case 403 -> ErrorCode.FORBIDDEN;
+      case 404 -> ErrorCode.ROUTE_NOT_FOUND;
+      case 405 -> ErrorCode.METHOD_NOT_ALLOWED;
+      case 413 -> ErrorCode.FRAME_TOO_LARGE;
+      default -> status >= 500 ? ErrorCode.UNAVAILABLE : ErrorCode.BAD_FRAME;
+    };
+    return response.withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Codec.error(null, code, text.getData().utf8String())));
   }
 
   /** An error answer: {@code {"type":"error","code":…,"message":…}} with the code's status. */

@@ -75,6 +75,9 @@ class CodecTest {
     assertEquals(ErrorCode.BAD_TEXT, refused("{\"type\":\"send\",\"room\":\"r\",\"clientMsgId\":\"c\",\"body\":\"a\\udc00\"}").code());
     assertEquals(ErrorCode.BAD_TEXT, refused("{\"type\":\"set_topic\",\"room\":\"r\",\"topic\":\"\\ud800x\"}").code());
     assertEquals(ErrorCode.BAD_TEXT, refused("{\"type\":\"doc_create\",\"doc\":\"d\",\"text\":\"\\udbff\"}").code());
+    // An operation's inserts are text too.
+    assertEquals(ErrorCode.BAD_TEXT, refused("{\"type\":\"doc_submit\",\"doc\":\"d\",\"clientOpId\":\"c\",\"revision\":0,\"op\":[\"\\ud800\"]}").code());
+    assertEquals(ErrorCode.BAD_TEXT, refused("{\"type\":\"doc_submit\",\"doc\":\"d\",\"clientOpId\":\"c\",\"revision\":0,\"op\":[2,\"a\\udc00\"]}").code());
     assertEquals(
         new Request.Send("r", "c", "\ud83d\ude00"),
         codec.decode("{\"type\":\"send\",\"room\":\"r\",\"clientMsgId\":\"c\",\"body\":\"\\ud83d\\ude00\"}").request());

@@ -1,6 +1,7 @@
 package parley.transport;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -372,6 +373,31 @@ class HostileHttpIT {
     assertEquals(2, Frames.read(fine.body()).path("seq").asLong(), "created, then this message: " + fine.body());
   }
 
+  @Test
+  void pathsAndMethodsTheApiDoesNotHaveAreJsonErrorsToo() throws Exception {
+    String token = node.token("lost");
+    HttpResponse<String> nowhere = HTTP.send(
+        HttpRequest.newBuilder(node.http().resolve("/v1/nowhere/at/all")).header("Authorization", "Bearer " + token).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertJsonError(404, "route_not_found", nowhere);
+    HttpResponse<String> wrongMethod = HTTP.send(
+        HttpRequest.newBuilder(node.http().resolve("/v1/rooms")).header("Authorization", "Bearer " + token)
+            .PUT(HttpRequest.BodyPublishers.ofString("{}")).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertJsonError(405, "method_not_allowed", wrongMethod);
+    // The web client's pages outside /v1 are untouched.
+    assertEquals(200, HTTP.send(HttpRequest.newBuilder(node.http().resolve("/")).build(), HttpResponse.BodyHandlers.ofString()).statusCode());
+  }
+
+  private static void assertJsonError(int status, String code, HttpResponse<String> response) {
+    assertEquals(status, response.statusCode(), response.body());
+    assertEquals("application/json", response.headers().firstValue("Content-Type").orElse(""), response.body());
+    JsonNode error = Frames.read(response.body());
+    assertEquals("error", error.path("type").asText(), response.body());
+    assertEquals(code, error.path("code").asText(), response.body());
+    assertFalse(error.path("message").asText().isEmpty(), response.body());
+  }
+
   private static HttpResponse<String> bodyCall(String path, String token, String key, HttpRequest.BodyPublisher body) throws Exception {
     return HTTP.send(
         HttpRequest.newBuilder(node.http().resolve(path))
@@ -384,11 +410,7 @@ class HostileHttpIT {
   }
 
   private static void assertTooLarge(HttpResponse<String> response) {
-    assertEquals(413, response.statusCode(), response.body());
-    assertEquals("application/json", response.headers().firstValue("Content-Type").orElse(""), response.body());
-    JsonNode error = Frames.read(response.body());
-    assertEquals("error", error.path("type").asText(), response.body());
-    assertEquals("frame_too_large", error.path("code").asText(), response.body());
+    assertJsonError(413, "frame_too_large", response);
   }
 
   @Test

@@ -576,7 +576,7 @@ public final class UserEntity
               remember(opened.sessionId(), opened.session());
               newestSessionAt = now;
               if (wasOffline) {
-                announcePresence(s, "online");
+                announcePresence(s, "online", now.toEpochMilli());
               }
               if (opened.renewal()) {
                 catchUp(opened.session());
@@ -667,7 +667,7 @@ public final class UserEntity
         ? Effect().none()
         : Effect()
             .persist(new LastSeenRecorded(userId, at))
-            .thenRun(s -> announcePresence(s, "offline"));
+            .thenRun(s -> announcePresence(s, "offline", at.toEpochMilli()));
   }
 
   private boolean online() {
@@ -678,8 +678,7 @@ public final class UserEntity
    * Presence goes to everyone who shares a room with the user, through the rooms' own
    * fan-out: pushed, never journaled in the rooms (design rule 10).
    */
-  private void announcePresence(State state, String status) {
-    long at = clock.millis();
+  private void announcePresence(State state, String status, long at) {
     for (RoomMarker marker : state.roomsInOrder()) {
       rooms.accept(new RoomPush.Ephemeral(marker.room(), "presence", userId, 0, status, at));
     }

@@ -351,6 +351,8 @@ class UserEntityTest {
     assertEquals(new Presence("alice", true, moved ? T2 : T1), alice.runCommand(GetPresence::new).reply());
     assertEquals(List.of(), announced);
 
+    // Time passes during the grace: she was still last seen when the session closed.
+    clock.set(T3);
     awaitOfflineAfterGrace(closedAt, grace);
   }
 
@@ -528,7 +530,8 @@ class UserEntityTest {
         Duration.ofNanos(System.nanoTime() - vanishedAt).compareTo(grace) >= 0,
         "online until the grace ran out");
     assertEquals(new LastSeenRecorded("alice", T2), lastPersisted());
-    assertEquals(List.of(new RoomPush.Ephemeral("design", "presence", "alice", 0, "offline", clock.millis())), announced);
+    // The push says when she was last seen, as list_members does: when the session vanished.
+    assertEquals(List.of(new RoomPush.Ephemeral("design", "presence", "alice", 0, "offline", T2.toEpochMilli())), announced);
   }
 
   /** The session's end arrives by the watch, not as a command, so poll for its effect. */
