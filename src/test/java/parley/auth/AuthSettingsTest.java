@@ -97,6 +97,18 @@ class AuthSettingsTest {
   }
 
   /** The shipped profile overlay, without the environment, so a developer's shell can't leak in. */
+  @Test
+  void devTokensLiveAsLongAsTheLongestTokenAllowedSoLoweringItKeepsTheNodeStarting() {
+    // As PARLEY_TOKEN_MAX_LIFETIME=1h would: the dev tokens follow it down.
+    Config lowered = ConfigFactory.parseString("parley.auth.token-max-lifetime = 1h")
+        .withFallback(ConfigFactory.parseResources("dev.conf"))
+        .resolve(ConfigResolveOptions.noSystem());
+    AuthSettings settings = AuthSettings.from(lowered);
+
+    assertEquals(Duration.ofHours(1), settings.tokenMaxLifetime());
+    assertEquals(Duration.ofHours(1), settings.tokenTtl());
+  }
+
   private static Config profile(String name) {
     return ConfigFactory.parseResources(name + ".conf").resolve(ConfigResolveOptions.noSystem());
   }
