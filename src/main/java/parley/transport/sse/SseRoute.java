@@ -78,7 +78,7 @@ public final class SseRoute {
                                                     handlers.checkpoints().startingFrom(
                                                         handlers,
                                                         user.userId(),
-                                                        lastEventId.or(() -> cursorParameter),
+                                                        lastEventId.filter(id -> !id.isBlank()).or(() -> cursorParameter),
                                                         cursor -> stream(system, materializer, handlers, user, cursor, start)))))))));
   }
 
