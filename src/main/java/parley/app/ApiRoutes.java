@@ -58,10 +58,10 @@ public final class ApiRoutes {
             SseRoute.create(system, handlers, tokens),
             PollRoute.create(system, handlers, tokens),
             RestRoutes.create(system, handlers, tokens, ServerCredential.from(settings.auth())),
-            JobRoutes.create(jobs, jobService, handlers.codec(), jobSettings, tokens, ServerCredential.from(settings.auth())),
+            JobRoutes.create(jobs, jobService, handlers.codec(), jobSettings, tokens, ServerCredential.from(settings.auth()), handlers.limits()),
             SpecRoutes.create(),
             ExportRoutes.create(
-                new JobService(system, jobSettings, chat.askTimeout()), exports, new ExportStore(system, exports), tokens, ServerCredential.from(settings.auth())),
+                new JobService(system, jobSettings, chat.askTimeout()), exports, new ExportStore(system, exports), tokens, ServerCredential.from(settings.auth()), handlers.limits()),
             path(
                 "info",
                 () ->

@@ -325,7 +325,11 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
       onLagCheck();
     } else if (message instanceof InboundTooLarge m) {
       heard();
-      reply(Codec.error(Codec.idIn(m.prefix()), ErrorCode.FRAME_TOO_LARGE, "frames are limited to " + settings.maxFrameBytes() + " bytes"));
+      String id = Codec.idIn(m.prefix());
+      // Counted like any other frame, so a stream of oversized ones meets the flood rule too.
+      if (admitted(id)) {
+        reply(Codec.error(id, ErrorCode.FRAME_TOO_LARGE, "frames are limited to " + settings.maxFrameBytes() + " bytes"));
+      }
       m.next().run();
     } else if (message instanceof InboundStarted started) {
       started.ackTo().tell(Ack.INSTANCE);

@@ -3,6 +3,8 @@ package parley.transport;
 import java.time.Duration;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
+import org.apache.pekko.http.javadsl.server.Route;
 import parley.chat.ChatSettings;
 import parley.limits.RateByKey;
 
@@ -28,6 +30,15 @@ public final class UserLimits {
   /** One request of {@code user}: zero if admitted, else how long until one would be. */
   public Duration admitRequest(String user) {
     return requests.admit(user);
+  }
+
+  /**
+   * An HTTP call of {@code user}, one request of their rate: {@code inner}, or 429 {@code
+   * rate_limited} with {@code Retry-After} when the rate is spent.
+   */
+  public Route admitCall(String user, Supplier<Route> inner) {
+    Duration wait = admitRequest(user);
+    return wait.isZero() ? inner.get() : HttpAnswers.rateLimited(wait, "too many requests");
   }
 
   /** Counts a new connection of {@code user}; false (and nothing counted) if at the limit. */

@@ -59,6 +59,7 @@ class JobsIT {
           idem { partitions = 3 }
           bad { partitions = 1 }
           backend-only { submit-by = [server] }
+          rated { partitions = 1 }
         }
         """.formatted(WORKER_KEY)));
     alice = node.token("alice");
@@ -242,6 +243,32 @@ class JobsIT {
     assertEquals("cancelled", JSON.readTree(cancelled.body()).path("state").asText(), cancelled.body());
     assertError(409, "job_finished", call("DELETE", "/v1/jobs/" + holder, alice, null));
     submit("idem", alice, "{\"key\":\"export:general\"}");
+  }
+
+  @Test
+  void aUsersJobCallsCountTowardTheirOneRequestRate() throws Exception {
+    String dora = node.token("dora-" + System.nanoTime());
+    String id = submit("rated", dora, "{}");
+    // 40 a second with bursts of 80, shared with the user's other calls: 200 reads at once
+    // outrun it, and the ones past it are told how long to wait.
+    List<CompletableFuture<HttpResponse<String>>> reads = new ArrayList<>();
+    for (int i = 0; i < 200; i++) {
+      reads.add(HTTP.sendAsync(
+          HttpRequest.newBuilder(node.http().resolve("/v1/jobs/" + id)).header("Authorization", "Bearer " + dora).build(),
+          HttpResponse.BodyHandlers.ofString()));
+    }
+    int limited = 0;
+    for (var read : reads) {
+      HttpResponse<String> response = read.get(60, TimeUnit.SECONDS);
+      if (response.statusCode() == 429) {
+        assertError(429, "rate_limited", response);
+        assertTrue(response.headers().firstValue("Retry-After").isPresent(), "429 says when");
+        limited++;
+      } else {
+        assertEquals(200, response.statusCode(), response.body());
+      }
+    }
+    assertTrue(limited > 0, "200 reads at once, none over the user's rate");
   }
 
   @Test

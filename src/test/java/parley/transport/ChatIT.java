@@ -239,6 +239,60 @@ class ChatIT {
   }
 
   @Test
+  void oversizedFramesCountTowardTheRateLikeAnyOtherAndAFloodOfThemIsDisconnected() throws Exception {
+    java.util.concurrent.LinkedBlockingQueue<String> frames = new java.util.concurrent.LinkedBlockingQueue<>();
+    CompletableFuture<Integer> closedWith = new CompletableFuture<>();
+    java.net.http.WebSocket socket =
+        java.net.http.HttpClient.newHttpClient()
+            .newWebSocketBuilder()
+            .header("Authorization", "Bearer " + ParleyClient.devToken(node.http(), "bulk-flooder"))
+            .buildAsync(node.ws(), new java.net.http.WebSocket.Listener() {
+              private final StringBuilder partial = new StringBuilder();
+
+              @Override
+              public java.util.concurrent.CompletionStage<?> onText(java.net.http.WebSocket ws, CharSequence data, boolean last) {
+                partial.append(data);
+                if (last) {
+                  frames.add(partial.toString());
+                  partial.setLength(0);
+                }
+                ws.request(1);
+                return null;
+              }
+
+              @Override
+              public java.util.concurrent.CompletionStage<?> onClose(java.net.http.WebSocket ws, int status, String reason) {
+                closedWith.complete(status);
+                return null;
+              }
+            })
+            .get(20, TimeUnit.SECONDS);
+    assertTrue(frames.poll(20, TimeUnit.SECONDS).contains("\"welcome\""));
+    String oversized = "{\"type\":\"ping\",\"id\":\"big\",\"pad\":\"" + "x".repeat(70_000) + "\"}";
+    int sent = 0;
+    try {
+      while (sent < 500 && !closedWith.isDone()) {
+        socket.sendText(oversized, true).get(20, TimeUnit.SECONDS);
+        sent++;
+      }
+    } catch (java.util.concurrent.ExecutionException closedMeanwhile) {
+      // the server closed the socket while a frame was on its way
+    }
+    closedWith.get(30, TimeUnit.SECONDS);
+    List<JsonNode> answers = new ArrayList<>();
+    for (String frame; (frame = frames.poll()) != null; ) {
+      answers.add(parley.transport.Frames.read(frame));
+    }
+    List<String> codes = answers.stream().map(a -> a.path("code").asText()).toList();
+    assertTrue(codes.contains("frame_too_large"), "the first ones are answered frame_too_large: " + codes);
+    assertTrue(codes.contains("rate_limited"), "then rate_limited: " + codes);
+    // The close's code travels in the last frame (docs/protocol.md, Connection notices).
+    JsonNode last = answers.get(answers.size() - 1);
+    assertEquals("close", last.path("type").asText(), "closed after " + sent + " frames: " + last);
+    assertEquals(1008, last.path("code").asInt(), "closed for policy: " + last);
+  }
+
+  @Test
   void aResendAfterTheRoomsNodeRestartedReturnsTheOriginalSeq() throws Exception {
     Config ks = TestCassandra.keyspacesFor("ChatITRestart");
     Sent original;

@@ -35,6 +35,7 @@ import parley.protocol.ErrorCode;
 import parley.protocol.ProtocolException;
 import parley.protocol.Reply;
 import parley.transport.HttpAnswers;
+import parley.transport.UserLimits;
 
 /**
  * {@code GET /v1/jobs/{id}/result}: a completed export, streamed chunk by chunk from Cassandra
@@ -56,8 +57,12 @@ public final class ExportRoutes {
   private final ExportStore store;
   private final TokenService tokens;
   private final ServerCredential server;
+  /** A user's calls here count toward their one request rate, as their other calls do. */
+  private final UserLimits limits;
 
-  private ExportRoutes(JobService jobs, ExportSettings settings, ExportStore store, TokenService tokens, ServerCredential server) {
+  private ExportRoutes(
+      JobService jobs, ExportSettings settings, ExportStore store, TokenService tokens, ServerCredential server, UserLimits limits) {
+    this.limits = limits;
     this.jobs = jobs;
     this.settings = settings;
     this.store = store;
@@ -65,8 +70,9 @@ public final class ExportRoutes {
     this.server = server;
   }
 
-  public static Route create(JobService jobs, ExportSettings settings, ExportStore store, TokenService tokens, ServerCredential server) {
-    ExportRoutes routes = new ExportRoutes(jobs, settings, store, tokens, server);
+  public static Route create(
+      JobService jobs, ExportSettings settings, ExportStore store, TokenService tokens, ServerCredential server, UserLimits limits) {
+    ExportRoutes routes = new ExportRoutes(jobs, settings, store, tokens, server, limits);
     return pathPrefix("jobs", () -> pathPrefix(segment(), id -> path("result", () -> get(() ->
         handleExceptions(BAD_INPUT, () -> routes.caller(requester -> routes.result(id, requester)))))));
   }
@@ -113,7 +119,7 @@ public final class ExportRoutes {
     return optionalHeaderValueByName("Authorization", authorization ->
         server.enabled() && server.accepts(authorization.orElse(null))
             ? inner.apply(Optional.empty())
-            : AuthRoutes.authenticated(tokens, user -> inner.apply(Optional.of(user.userId()))));
+            : AuthRoutes.authenticated(tokens, user -> limits.admitCall(user.userId(), () -> inner.apply(Optional.of(user.userId())))));
   }
 
   private static Route error(ErrorCode code, String message) {

@@ -40,6 +40,7 @@ import parley.protocol.ProtocolException;
 import parley.protocol.Reply;
 import parley.protocol.Request;
 import parley.transport.HttpAnswers;
+import parley.transport.UserLimits;
 import parley.transport.IfMatch;
 import parley.transport.rest.RestRoutes;
 
@@ -63,8 +64,12 @@ public final class JobRoutes {
   private final TokenService tokens;
   private final ServerCredential server;
   private final ServerCredential workers;
+  /** A user's calls here count toward their one request rate, as their other calls do. */
+  private final UserLimits limits;
 
-  private JobRoutes(JobHandler handler, JobService jobs, Codec codec, JobSettings settings, TokenService tokens, ServerCredential server) {
+  private JobRoutes(
+      JobHandler handler, JobService jobs, Codec codec, JobSettings settings, TokenService tokens, ServerCredential server, UserLimits limits) {
+    this.limits = limits;
     this.handler = handler;
     this.jobs = jobs;
     this.codec = codec;
@@ -74,8 +79,8 @@ public final class JobRoutes {
   }
 
   public static Route create(
-      JobHandler handler, JobService jobs, Codec codec, JobSettings settings, TokenService tokens, ServerCredential server) {
-    return new JobRoutes(handler, jobs, codec, settings, tokens, server).routes();
+      JobHandler handler, JobService jobs, Codec codec, JobSettings settings, TokenService tokens, ServerCredential server, UserLimits limits) {
+    return new JobRoutes(handler, jobs, codec, settings, tokens, server, limits).routes();
   }
 
   /** Bad input found anywhere while answering becomes its error, with the code's status. */
@@ -212,7 +217,7 @@ public final class JobRoutes {
     return optionalHeaderValueByName("Authorization", authorization ->
         server.enabled() && server.accepts(authorization.orElse(null))
             ? inner.apply(new JobHandler.Caller.Backend())
-            : AuthRoutes.authenticated(tokens, user -> inner.apply(new JobHandler.Caller.User(user.userId()))));
+            : AuthRoutes.authenticated(tokens, user -> limits.admitCall(user.userId(), () -> inner.apply(new JobHandler.Caller.User(user.userId())))));
   }
 
   private Route worker(Supplier<Route> inner) {

@@ -82,15 +82,11 @@ public final class PollRoute {
                                           } catch (IllegalArgumentException e) {
                                             return HttpAnswers.error(ErrorCode.BAD_TIMEOUT, e.getMessage());
                                           }
-                                          Duration wait = handlers.limits().admitRequest(user.userId());
-                                          if (!wait.isZero()) {
-                                            return HttpAnswers.rateLimited(wait, "too many requests");
-                                          }
-                                          return handlers.checkpoints().startingFrom(
+                                          return handlers.limits().admitCall(user.userId(), () -> handlers.checkpoints().startingFrom(
                                               handlers,
                                               user.userId(),
                                               cursorParameter,
-                                              cursor -> poll(system, handlers, user, cursor, timeout));
+                                              cursor -> poll(system, handlers, user, cursor, timeout)));
                                         })))));
   }
 

@@ -18,7 +18,6 @@ import static org.apache.pekko.http.javadsl.server.PathMatchers.longSegment;
 import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Function;
@@ -193,21 +192,19 @@ public final class RestRoutes {
 
     Route run(String userId, String type, ObjectNode fields) {
       // The user's one rate on this node, shared with their WebSocket connections.
-      Duration wait = handlers.limits().admitRequest(userId);
-      if (!wait.isZero()) {
-        return HttpAnswers.rateLimited(wait, "too many requests");
-      }
-      Request request;
-      try {
-        request = handlers.codec().decode(type, fields);
-      } catch (ProtocolException bad) {
-        return complete(HttpAnswers.response(bad.toFailure()));
-      }
-      CompletionStage<Reply> reply =
-          request instanceof Request.Chat chat
-              ? handlers.chat().handle(userId, chat)
-              : handlers.documents().handle(userId, null, (Request.Doc) request);
-      return onSuccess(reply, r -> complete(HttpAnswers.response(r)));
+      return handlers.limits().admitCall(userId, () -> {
+        Request request;
+        try {
+          request = handlers.codec().decode(type, fields);
+        } catch (ProtocolException bad) {
+          return complete(HttpAnswers.response(bad.toFailure()));
+        }
+        CompletionStage<Reply> reply =
+            request instanceof Request.Chat chat
+                ? handlers.chat().handle(userId, chat)
+                : handlers.documents().handle(userId, null, (Request.Doc) request);
+        return onSuccess(reply, r -> complete(HttpAnswers.response(r)));
+      });
     }
   }
 
