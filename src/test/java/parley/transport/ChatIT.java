@@ -192,25 +192,7 @@ class ChatIT {
   @Test
   void framesThatAreNotJsonObjectsAreRefusedAndTheSocketStaysOpen() throws Exception {
     java.util.concurrent.LinkedBlockingQueue<String> frames = new java.util.concurrent.LinkedBlockingQueue<>();
-    java.net.http.WebSocket socket =
-        java.net.http.HttpClient.newHttpClient()
-            .newWebSocketBuilder()
-            .header("Authorization", "Bearer " + ParleyClient.devToken(node.http(), "olga"))
-            .buildAsync(node.ws(), new java.net.http.WebSocket.Listener() {
-              private final StringBuilder partial = new StringBuilder();
-
-              @Override
-              public java.util.concurrent.CompletionStage<?> onText(java.net.http.WebSocket ws, CharSequence data, boolean last) {
-                partial.append(data);
-                if (last) {
-                  frames.add(partial.toString());
-                  partial.setLength(0);
-                }
-                ws.request(1);
-                return null;
-              }
-            })
-            .get(20, TimeUnit.SECONDS);
+    java.net.http.WebSocket socket = rawSocket("olga", frames, new CompletableFuture<>());
     assertTrue(frames.poll(20, TimeUnit.SECONDS).contains("\"welcome\""));
     for (String bad : List.of("{not json", "[1,2,3]", "42", "{\"id\":\"x\"}")) {
       socket.sendText(bad, true).get(20, TimeUnit.SECONDS);
@@ -242,31 +224,7 @@ class ChatIT {
   void oversizedFramesCountTowardTheRateLikeAnyOtherAndAFloodOfThemIsDisconnected() throws Exception {
     java.util.concurrent.LinkedBlockingQueue<String> frames = new java.util.concurrent.LinkedBlockingQueue<>();
     CompletableFuture<Integer> closedWith = new CompletableFuture<>();
-    java.net.http.WebSocket socket =
-        java.net.http.HttpClient.newHttpClient()
-            .newWebSocketBuilder()
-            .header("Authorization", "Bearer " + ParleyClient.devToken(node.http(), "bulk-flooder"))
-            .buildAsync(node.ws(), new java.net.http.WebSocket.Listener() {
-              private final StringBuilder partial = new StringBuilder();
-
-              @Override
-              public java.util.concurrent.CompletionStage<?> onText(java.net.http.WebSocket ws, CharSequence data, boolean last) {
-                partial.append(data);
-                if (last) {
-                  frames.add(partial.toString());
-                  partial.setLength(0);
-                }
-                ws.request(1);
-                return null;
-              }
-
-              @Override
-              public java.util.concurrent.CompletionStage<?> onClose(java.net.http.WebSocket ws, int status, String reason) {
-                closedWith.complete(status);
-                return null;
-              }
-            })
-            .get(20, TimeUnit.SECONDS);
+    java.net.http.WebSocket socket = rawSocket("bulk-flooder", frames, closedWith);
     assertTrue(frames.poll(20, TimeUnit.SECONDS).contains("\"welcome\""));
     String oversized = "{\"type\":\"ping\",\"id\":\"big\",\"pad\":\"" + "x".repeat(70_000) + "\"}";
     int sent = 0;
@@ -290,6 +248,35 @@ class ChatIT {
     JsonNode last = answers.get(answers.size() - 1);
     assertEquals("close", last.path("type").asText(), "closed after " + sent + " frames: " + last);
     assertEquals(1008, last.path("code").asInt(), "closed for policy: " + last);
+  }
+
+  /** A WebSocket of the JDK's own client, no Parley client in between: its frames, whole, and its close status. */
+  private static java.net.http.WebSocket rawSocket(
+      String user, java.util.Queue<String> frames, CompletableFuture<Integer> closedWith) throws Exception {
+    return java.net.http.HttpClient.newHttpClient()
+        .newWebSocketBuilder()
+        .header("Authorization", "Bearer " + ParleyClient.devToken(node.http(), user))
+        .buildAsync(node.ws(), new java.net.http.WebSocket.Listener() {
+          private final StringBuilder partial = new StringBuilder();
+
+          @Override
+          public java.util.concurrent.CompletionStage<?> onText(java.net.http.WebSocket ws, CharSequence data, boolean last) {
+            partial.append(data);
+            if (last) {
+              frames.add(partial.toString());
+              partial.setLength(0);
+            }
+            ws.request(1);
+            return null;
+          }
+
+          @Override
+          public java.util.concurrent.CompletionStage<?> onClose(java.net.http.WebSocket ws, int status, String reason) {
+            closedWith.complete(status);
+            return null;
+          }
+        })
+        .get(20, TimeUnit.SECONDS);
   }
 
   @Test
