@@ -1,6 +1,7 @@
 package parley.transport;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -312,6 +313,16 @@ class ChatIT {
           p -> "presence".equals(p.path("type").asText()) && "mo".equals(p.path("user").asText())
               && "offline".equals(p.path("status").asText()), WAIT);
       assertTrue(offline.hasNonNull("lastSeen"));
+      // The push and the member list name the same moment, written the same way.
+      JsonNode members = await(lena.request("list_members", Map.of("room", "presence")));
+      JsonNode moListed = null;
+      for (JsonNode member : members.path("members")) {
+        if ("mo".equals(member.path("user").asText())) {
+          moListed = member;
+        }
+      }
+      assertNotNull(moListed, members.toString());
+      assertEquals(offline.path("lastSeen").asText(), moListed.path("lastSeen").asText(), members.toString());
       try (ParleyClient moAgain = connect(node, "mo")) {
         lena.awaitPush(
             p -> "presence".equals(p.path("type").asText()) && "online".equals(p.path("status").asText()), WAIT);

@@ -3,6 +3,7 @@ package parley.chat.handler;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -212,7 +213,7 @@ public final class ChatHandler {
         members.forEach((member, role) -> entries.add(
             withPresence
                 ? ask(userEntity(member), UserEntity.GetPresence::new)
-                    .thenApply(p -> new Reply.Member(member, role, p.online(), p.lastSeen() == null ? null : p.lastSeen().toString()))
+                    .thenApply(p -> new Reply.Member(member, role, p.online(), p.lastSeen() == null ? null : p.lastSeen().truncatedTo(ChronoUnit.MILLIS).toString()))
                     .exceptionally(failure -> new Reply.Member(member, role, null, null))
                     .toCompletableFuture()
                 : CompletableFuture.completedFuture(new Reply.Member(member, role, null, null))));
