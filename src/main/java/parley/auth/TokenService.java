@@ -69,8 +69,12 @@ public final class TokenService {
   /** What an identity provider may sign with: asymmetric only, so no shared key is involved. */
   static final Set<JWSAlgorithm> PROVIDER_ALGORITHMS = Set.of(JWSAlgorithm.RS256, JWSAlgorithm.ES256);
 
-  /** The typ a token may name, if it names one: RFC 9068 access tokens say at+jwt, others JWT. */
-  private static final Set<JOSEObjectType> TOKEN_TYPES = Set.of(JOSEObjectType.JWT, new JOSEObjectType("at+jwt"));
+  /**
+   * The typ a token may name, if it names one: RFC 9068 access tokens say at+jwt, others JWT,
+   * each also in its full media-type form (RFC 7515: the "application/" prefix may be left out).
+   */
+  private static final Set<JOSEObjectType> TOKEN_TYPES = Set.of(
+      JOSEObjectType.JWT, new JOSEObjectType("at+jwt"), new JOSEObjectType("application/jwt"), new JOSEObjectType("application/at+jwt"));
 
   /** How many verified HS256 tokens are remembered, and for how long ({@link #verified}). */
   static final int VERIFIED_MAX = 50_000;
@@ -265,7 +269,7 @@ public final class TokenService {
     }
     JOSEObjectType type = jwt.getHeader().getType();
     if (type != null && !TOKEN_TYPES.contains(type)) {
-      return invalid("The token's typ must be JWT or at+jwt, not " + type);
+      return invalid("The token's typ must be JWT or at+jwt (or application/ before either), not " + type);
     }
     JWSAlgorithm alg = jwt.getHeader().getAlgorithm();
     Map<String, Object> payload;

@@ -17,7 +17,7 @@ public sealed interface Reply {
   /**
    * A refused request. {@code jobId} names the job a refusal is about (docs/protocol.md, Jobs);
    * null otherwise. {@code retryAfter}, when not null, is how long to wait before trying again:
-   * REST answers it as {@code Retry-After}; frames say it in the message.
+   * it is the error's {@code retryAfter} (whole seconds), and REST also answers it as {@code Retry-After}.
    */
   record Failure(ErrorCode code, String message, String jobId, Duration retryAfter) implements Reply {
     public Failure(ErrorCode code, String message, String jobId) {

@@ -327,7 +327,7 @@ public final class Session extends ExtensibleBehavior<Session.Command> {
       heard();
       String id = Codec.idIn(m.prefix());
       // Counted like any other frame, so a stream of oversized ones meets the flood rule too.
-      if (admitted(id)) {
+      if (!closed && admitted(id)) {
         reply(Codec.error(id, ErrorCode.FRAME_TOO_LARGE, "frames are limited to " + settings.maxFrameBytes() + " bytes"));
       }
       m.next().run();

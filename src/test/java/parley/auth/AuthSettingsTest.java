@@ -96,7 +96,6 @@ class AuthSettingsTest {
     assertFalse(settings.toString().contains("the-server-key"));
   }
 
-  /** The shipped profile overlay, without the environment, so a developer's shell can't leak in. */
   @Test
   void devTokensLiveAsLongAsTheLongestTokenAllowedSoLoweringItKeepsTheNodeStarting() {
     // As PARLEY_TOKEN_MAX_LIFETIME=1h would: the dev tokens follow it down.
@@ -109,6 +108,7 @@ class AuthSettingsTest {
     assertEquals(Duration.ofHours(1), settings.tokenTtl());
   }
 
+  /** The shipped profile overlay, without the environment, so a developer's shell can't leak in. */
   private static Config profile(String name) {
     return ConfigFactory.parseResources(name + ".conf").resolve(ConfigResolveOptions.noSystem());
   }

@@ -246,7 +246,8 @@ class TokenServiceTest {
       jwt.sign(new MACSigner(SECRET.getBytes(StandardCharsets.UTF_8)));
       assertFailure(AuthFailure.TOKEN_INVALID, tokens.verify(jwt.serialize()));
     }
-    for (JOSEObjectType typ : new JOSEObjectType[] {null, JOSEObjectType.JWT, new JOSEObjectType("at+jwt")}) {
+    for (JOSEObjectType typ : new JOSEObjectType[] {
+        null, JOSEObjectType.JWT, new JOSEObjectType("at+jwt"), new JOSEObjectType("application/jwt"), new JOSEObjectType("application/at+jwt")}) {
       SignedJWT jwt = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.HS256).type(typ).build(), claims);
       jwt.sign(new MACSigner(SECRET.getBytes(StandardCharsets.UTF_8)));
       assertTrue(tokens.verify(jwt.serialize()) instanceof Authenticated, "typ " + typ);

@@ -587,9 +587,13 @@ class SpecTest {
     Reply reply;
     if (record == Reply.Failure.class) {
       ErrorCode code = ErrorCode.fromWire(fields.path("code").asText()).orElseThrow(() -> new AssertionError(where + ": no error code " + fields.path("code")));
-      reply = new Reply.Failure(code, fields.path("message").asText(), fields.hasNonNull("jobId") ? fields.get("jobId").asText() : null);
-      fields.remove(List.of("code", "message", "jobId"));
-      assertTrue(fields.isEmpty(), where + ": an error has code, message and (for jobs) jobId only, not " + fields);
+      reply = new Reply.Failure(
+          code,
+          fields.path("message").asText(),
+          fields.hasNonNull("jobId") ? fields.get("jobId").asText() : null,
+          fields.hasNonNull("retryAfter") ? java.time.Duration.ofSeconds(fields.get("retryAfter").asLong()) : null);
+      fields.remove(List.of("code", "message", "jobId", "retryAfter"));
+      assertTrue(fields.isEmpty(), where + ": an error has code, message, jobId and retryAfter only, not " + fields);
     } else {
       reply = (Reply) read(where, fields, record);
     }

@@ -351,6 +351,9 @@ public final class UserEntity
    */
   private final Map<String, Instant> vanished = new HashMap<>();
 
+  /** The latest end of a session while others still counted: lastSeen once the last one ends. */
+  private Instant lastEnded;
+
   /** When the newest live session opened: lastSeen while online. In memory, like {@link #sessions}. */
   private Instant newestSessionAt;
 
@@ -663,11 +666,17 @@ public final class UserEntity
   }
 
   private Effect<Event, State> wentOfflineIfLast(Instant at) {
-    return online()
-        ? Effect().none()
-        : Effect()
-            .persist(new LastSeenRecorded(userId, at))
-            .thenRun(s -> announcePresence(s, "offline", at.toEpochMilli()));
+    // Seen until the latest of the ends: a session that closed while another was in its grace
+    // was there after the vanished one.
+    lastEnded = lastEnded == null || at.isAfter(lastEnded) ? at : lastEnded;
+    if (online()) {
+      return Effect().none();
+    }
+    Instant seen = lastEnded;
+    lastEnded = null;
+    return Effect()
+        .persist(new LastSeenRecorded(userId, seen))
+        .thenRun(s -> announcePresence(s, "offline", seen.toEpochMilli()));
   }
 
   private boolean online() {

@@ -98,10 +98,11 @@ public final class PollRoute {
     if (!m.matches()) {
       throw new IllegalArgumentException("timeout must be a whole number of seconds (25s) or milliseconds (500ms), 0 to 60s");
     }
-    if (m.group(1).length() > 18) {
+    String digits = m.group(1).replaceFirst("^0+(?=\\d)", "");
+    if (digits.length() > 18) {
       return MAX_TIMEOUT; // more than a long holds: far over the clamp anyway
     }
-    long amount = Long.parseLong(m.group(1));
+    long amount = Long.parseLong(digits);
     Duration timeout = "ms".equals(m.group(2)) ? Duration.ofMillis(amount) : Duration.ofSeconds(amount);
     return timeout.compareTo(MAX_TIMEOUT) > 0 ? MAX_TIMEOUT : timeout;
   }

@@ -357,6 +357,28 @@ class UserEntityTest {
   }
 
   @Test
+  void aSessionClosingDuringAnothersGraceIsWhenTheUserWasLastSeen() {
+    Duration grace = Duration.ofMillis(800);
+    alice = entity(grace);
+    join("design", 4);
+    open("s1", testKit.createTestProbe());
+    open("s2", testKit.createTestProbe());
+    announced.clear();
+    clock.set(T2);
+    assertTrue(alice.runCommand(new SessionClosed("s1", true)).hasNoEvents(), "s1 vanishes with its node: grace");
+    clock.set(T3);
+    assertTrue(alice.runCommand(new SessionClosed("s2", false)).hasNoEvents(), "s1 is within its grace");
+
+    // Offline once the grace ends, last seen when s2 closed, the later of the two.
+    testKit.createTestProbe().awaitAssert(() -> {
+      assertEquals(new Presence("alice", false, T3), alice.runCommand(GetPresence::new).reply());
+      return null;
+    });
+    assertEquals(new LastSeenRecorded("alice", T3), lastPersisted());
+    assertEquals(List.of(new RoomPush.Ephemeral("design", "presence", "alice", 0, "offline", T3.toEpochMilli())), announced);
+  }
+
+  @Test
   void aSessionThatComesBackWithinTheGraceWritesNothingAndTellsNoRoom() {
     join("design", 4);
     TestProbe<UserEntity.Notice> gone = testKit.createTestProbe();

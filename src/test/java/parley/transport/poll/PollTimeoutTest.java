@@ -17,6 +17,7 @@ class PollTimeoutTest {
     assertEquals(Duration.ofSeconds(25), PollRoute.parseTimeout(Optional.of("25s")));
     assertEquals(Duration.ofMillis(500), PollRoute.parseTimeout(Optional.of("500ms")));
     assertEquals(Duration.ZERO, PollRoute.parseTimeout(Optional.of("0")));
+    assertEquals(Duration.ofSeconds(5), PollRoute.parseTimeout(Optional.of("0000000000000000000005s")));
   }
 
   @Test
