@@ -275,8 +275,10 @@ class JobsIT {
   void badInputGetsItsCodeAndChangesNothing() throws Exception {
     assertError(404, "queue_not_found", call("POST", "/v1/queues/nope/jobs", alice, "{}"));
     assertError(404, "queue_not_found", call("POST", "/v1/queues/" + "x".repeat(65) + "/jobs", alice, "{}"));
-    // A body over the frame limit is refused as the frame it stands for would be.
+    // A body over the frame limit is refused as the frame it stands for would be; within it,
+    // data over its own 60 KiB is body_too_large.
     assertError(413, "frame_too_large", call("POST", "/v1/queues/bad/jobs", alice, "{\"data\":\"" + "x".repeat(70_000) + "\"}"));
+    assertError(413, "body_too_large", call("POST", "/v1/queues/bad/jobs", alice, "{\"data\":\"" + "x".repeat(62_000) + "\"}"));
     assertError(400, "bad_field", call("POST", "/v1/queues/bad/jobs", alice, "{\"backoff\":{\"type\":\"sometimes\",\"delay\":1}}"));
     assertError(400, "bad_field", call("POST", "/v1/queues/bad/jobs", alice, "{\"delay\":-5}"));
     assertError(400, "bad_field", call("POST", "/v1/queues/bad/jobs", alice, "{\"attempts\":4294967297}"));
